@@ -1,0 +1,127 @@
+package wiz
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Issue is one Wiz issue as selected by the issues query (WIZ_API.md §3). Every pointer or slice may be
+// nil: real data has nulls almost everywhere. Timestamps keep Wiz's microsecond precision.
+type Issue struct {
+	ID              string       `json:"id"`
+	SourceRule      *SourceRule  `json:"sourceRule"`
+	SourceRules     []SourceRule `json:"sourceRules,omitempty"`
+	Type            string       `json:"type"`
+	CreatedAt       time.Time    `json:"createdAt"`
+	UpdatedAt       *time.Time   `json:"updatedAt"`
+	DueAt           *time.Time   `json:"dueAt"`
+	ResolvedAt      *time.Time   `json:"resolvedAt"`
+	StatusChangedAt *time.Time   `json:"statusChangedAt"`
+	Projects        []Project    `json:"projects"`
+	Status          string       `json:"status"`
+	Severity        string       `json:"severity"`
+	EntitySnapshot  *Entity      `json:"entitySnapshot"`
+	ServiceTickets  []Ticket     `json:"serviceTickets"`
+	Notes           []Note       `json:"notes"`
+}
+
+// Rule returns the issue's source rule: sourceRule, else the first of sourceRules, else nil.
+func (i *Issue) Rule() *SourceRule {
+	if i.SourceRule != nil {
+		return i.SourceRule
+	}
+	if len(i.SourceRules) > 0 {
+		return &i.SourceRules[0]
+	}
+	return nil
+}
+
+// SourceRule is the union Control | CloudEventRule | CloudConfigurationRule, flattened; Typename
+// tells which fields apply.
+type SourceRule struct {
+	Typename                 string                `json:"__typename"`
+	ID                       string                `json:"id"`
+	Name                     string                `json:"name"`
+	Description              string                `json:"description"`
+	ResolutionRecommendation string                `json:"resolutionRecommendation,omitempty"`
+	SecuritySubCategories    []SecuritySubCategory `json:"securitySubCategories,omitempty"`
+	SourceType               string                `json:"sourceType,omitempty"`
+	RuleType                 string                `json:"type,omitempty"`
+	RemediationInstructions  string                `json:"remediationInstructions,omitempty"`
+	ServiceType              string                `json:"serviceType,omitempty"`
+}
+
+// SecuritySubCategory is a compliance framework entry of a Control.
+type SecuritySubCategory struct {
+	Title    string `json:"title"`
+	Category *struct {
+		Name      string `json:"name"`
+		Framework *struct {
+			Name string `json:"name"`
+		} `json:"framework"`
+	} `json:"category"`
+}
+
+// Project is a Wiz project an issue belongs to.
+type Project struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Slug         string `json:"slug"`
+	BusinessUnit string `json:"businessUnit"`
+	RiskProfile  *struct {
+		BusinessImpact string `json:"businessImpact"`
+	} `json:"riskProfile"`
+	ProjectOwners     []Person `json:"projectOwners"`
+	SecurityChampions []Person `json:"securityChampions"`
+}
+
+// Person is a named user (project owner, security champion, note author).
+type Person struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+// Entity is the snapshot of the cloud resource an issue is about.
+type Entity struct {
+	ID                      string          `json:"id"`
+	Type                    string          `json:"type"`
+	NativeType              string          `json:"nativeType"`
+	Name                    string          `json:"name"`
+	Status                  string          `json:"status"`
+	CloudPlatform           string          `json:"cloudPlatform"`
+	CloudProviderURL        string          `json:"cloudProviderURL"`
+	ProviderID              string          `json:"providerId"`
+	Region                  string          `json:"region"`
+	ResourceGroupExternalID string          `json:"resourceGroupExternalId"`
+	SubscriptionExternalID  string          `json:"subscriptionExternalId"`
+	SubscriptionName        string          `json:"subscriptionName"`
+	SubscriptionTags        json.RawMessage `json:"subscriptionTags"`
+	Tags                    json.RawMessage `json:"tags"`
+	ExternalID              string          `json:"externalId"`
+}
+
+// Ticket is a service ticket (Jira, ServiceNow ...) linked to an issue.
+type Ticket struct {
+	ExternalID string `json:"externalId"`
+	Name       string `json:"name"`
+	URL        string `json:"url"`
+}
+
+// Note is a comment on an issue.
+type Note struct {
+	ID             string     `json:"id"`
+	CreatedAt      *time.Time `json:"createdAt"`
+	UpdatedAt      *time.Time `json:"updatedAt"`
+	Text           string     `json:"text"`
+	User           *Person    `json:"user"`
+	ServiceAccount *Person    `json:"serviceAccount"`
+}
+
+// Enum values Wiz uses (WIZ_API.md §3).
+var (
+	Severities        = []string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+	Statuses          = []string{"OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"}
+	IssueTypes        = []string{"TOXIC_COMBINATION", "THREAT_DETECTION", "CLOUD_CONFIGURATION"}
+	ResolutionReasons = []string{"OBJECT_DELETED", "ISSUE_FIXED", "CONTROL_CHANGED", "CONTROL_DISABLED",
+		"CONTROL_DELETED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX", "DETECTION_EXPIRED"}
+)
