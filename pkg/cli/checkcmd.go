@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+func newCheckCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Test the configuration and credentials with real calls (like XSOAR's Test button)",
+		Long: `Test the configuration and credentials with real calls, step by step, for every instance:
+config valid -> token obtained -> the issues query with first: 1 answered. Exit 0 only if every step passed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			path := configPath(cmd, env)
+			cfg, err := loadConfig(cmd, path)
+			if err != nil {
+				fmt.Fprintf(out, "FAIL config valid: %s\n", path)
+				return err
+			}
+			if err := cfg.ResolveSecrets(); err != nil {
+				fmt.Fprintf(out, "FAIL config valid: %v\n", err)
+				return usageError(err)
+			}
+			fmt.Fprintf(out, "ok   config valid: %s\n", path)
+			failed := 0
+			for _, inst := range cfg.Instances {
+				for _, step := range wiz.Check(cmd.Context(), wiz.OptionsFromConfig(inst.Wiz, env.Version)) {
+					mark := "ok  "
+					if !step.OK {
+						mark = "FAIL"
+						failed++
+					}
+					fmt.Fprintf(out, "%s [%s] %s (%s)", mark, inst.Name, step.Name, step.Duration.Round(1e6))
+					if step.Detail != "" {
+						fmt.Fprintf(out, ": %s", step.Detail)
+					}
+					fmt.Fprintln(out)
+				}
+			}
+			if failed > 0 {
+				return failure(errors.New("check failed"))
+			}
+			fmt.Fprintln(out, "all checks passed")
+			return nil
+		},
+	}
+}

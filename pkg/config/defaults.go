@@ -1,0 +1,122 @@
+package config
+
+import "time"
+
+// Sink types.
+const (
+	SinkJSONL     = "jsonl"
+	SinkXSOAR     = "xsoar"
+	SinkWebhook   = "webhook"
+	SinkSplunkHEC = "splunk_hec"
+)
+
+// IssueStatuses returns Wiz's issue statuses (WIZ_API.md §3), in a fresh slice.
+func IssueStatuses() []string { return []string{"OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"} }
+
+// IssueSeverities returns Wiz's issue severities, in a fresh slice.
+func IssueSeverities() []string {
+	return []string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+}
+
+// IssueTypes returns Wiz's issue types, in a fresh slice.
+func IssueTypes() []string {
+	return []string{"TOXIC_COMBINATION", "THREAT_DETECTION", "CLOUD_CONFIGURATION"}
+}
+
+// SourceRuleTypes returns the __typename values of an issue's sourceRule, in a fresh slice.
+func SourceRuleTypes() []string {
+	return []string{"Control", "CloudEventRule", "CloudConfigurationRule"}
+}
+
+// SinkTypes returns the known sink types, in a fresh slice.
+func SinkTypes() []string { return []string{SinkJSONL, SinkXSOAR, SinkWebhook, SinkSplunkHEC} }
+
+// DefaultInstanceName is the name of the single instance built from the top-level sections when the
+// config has no `instances:` list.
+const DefaultInstanceName = "default"
+
+// Default returns the defaults of DESIGN.md §5. wiz.api_url is empty (it is required, so Default()
+// alone does not validate); Instances is empty until Load normalises it.
+func Default() *Config {
+	return &Config{
+		Wiz: Wiz{
+			RequestsPerSecond: 2,
+			Timeout:           Duration(120 * time.Second),
+		},
+		Fetch: Fetch{
+			Enabled:     true,
+			Interval:    Duration(time.Minute),
+			Lookback:    Duration(7 * day),
+			MaxPerFetch: 200,
+			Overlap:     Duration(5 * time.Minute),
+			CatchUp:     true,
+			Updates:     true,
+			Status:      []string{"OPEN", "IN_PROGRESS"},
+			Severity:    []string{},
+			Type:        []string{},
+			ProjectIDs:  []string{},
+		},
+		Classify: Classify{
+			DefaultType: "Wiz Issue",
+			Rules: []ClassifyRule{
+				{IncidentType: "Wiz Threat", IssueType: []string{"THREAT_DETECTION"}},
+			},
+		},
+		Mapping: Mapping{Fields: map[string]string{}},
+		Store: Store{
+			Path:      "/var/lib/wizfetch/wizfetch.db",
+			Retention: Duration(90 * day),
+		},
+		Sinks: []Sink{
+			func() Sink {
+				s := DefaultSink(SinkJSONL)
+				s.Name = "file"
+				s.Path = "/var/lib/wizfetch/incidents.jsonl"
+				return s
+			}(),
+		},
+		Server: Server{Listen: "127.0.0.1:8080"},
+	}
+}
+
+// DefaultSink returns the defaults of a sink of the given type, before the file's keys are applied:
+// every sink max_pending 10000, retry_for 24h, timeout 30s; splunk_hec source "wiz", sourcetype
+// "wiz:issue", batch 100; xsoar create_investigation true.
+func DefaultSink(typ string) Sink {
+	s := Sink{
+		Type:       typ,
+		MaxPending: 10000,
+		RetryFor:   Duration(24 * time.Hour),
+		Timeout:    Duration(30 * time.Second),
+	}
+	switch typ {
+	case SinkSplunkHEC:
+		s.Source = "wiz"
+		s.Sourcetype = "wiz:issue"
+		s.Batch = 100
+	case SinkXSOAR:
+		t := true
+		s.CreateInvestigation = &t
+	}
+	return s
+}
+
+// sinkKeys lists the keys that apply to each sink type besides the common ones (name, type,
+// max_pending, retry_for, timeout). A key of another type is an error: a misplaced key must not
+// pass silently.
+func sinkKeys(typ string) []string {
+	remote := []string{"url", "ca_file", "insecure_skip_verify"}
+	switch typ {
+	case SinkJSONL:
+		return []string{"path"}
+	case SinkXSOAR:
+		return append(remote, "api_key", "api_key_file", "api_key_env", "api_key_id", "advanced_key",
+			"create_investigation", "incident_type_override")
+	case SinkWebhook:
+		return append(remote, "secret", "secret_file", "secret_env", "bearer_token", "bearer_token_file",
+			"bearer_token_env")
+	case SinkSplunkHEC:
+		return append(remote, "token", "token_file", "token_env", "index", "source", "sourcetype", "batch")
+	}
+	return nil
+}

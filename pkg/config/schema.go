@@ -1,0 +1,267 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// problem is one line of a ValidationError with the file line it came from (0 when unknown), so
+// problems found while reading the file can be reported in file order.
+type problem struct {
+	line int
+	msg  string
+}
+
+// schemaCheck walks the parsed YAML against the Config struct before anything is decoded. It is
+// what makes unknown keys (at any depth, including inside sinks and instances items), keys of
+// another sink type, duplicate keys and values of the wrong shape errors that name their key:
+// viper and mapstructure would either accept them silently or fail with a message that names a
+// Go field. fatal problems (a wrong shape) stop loading, since the value cannot be decoded;
+// unknown keys do not, so the rest of the file is still validated and every problem reported.
+type schemaCheck struct {
+	problems []problem
+	fatal    bool
+}
+
+func (sc *schemaCheck) add(n *yaml.Node, fatal bool, key, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	sc.problems = append(sc.problems, problem{line: line, msg: key + ": " + fmt.Sprintf(format, args...)})
+	if fatal {
+		sc.fatal = true
+	}
+}
+
+// resolveAlias follows YAML aliases (*name) to the anchored node.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+// join builds a key path: join("fetch", "status") = "fetch.status"; join("", "wiz") = "wiz".
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// describe renders a scalar for a message: strings quoted, numbers and booleans as written.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if n.ShortTag() == "!!str" {
+		return strconv.Quote(n.Value)
+	}
+	return n.Value
+}
+
+// fieldsByKey maps the mapstructure keys of a struct type to their field types.
+func fieldsByKey(t reflect.Type) map[string]reflect.Type {
+	m := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if key != "" && key != "-" {
+			m[key] = f.Type
+		}
+	}
+	return m
+}
+
+// walk checks node n, found at key path, against type t.
+func (sc *schemaCheck) walk(path string, n *yaml.Node, t reflect.Type) {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return // null means "the default" (or "inherit" inside an instance)
+	}
+	if t == reflect.TypeFor[Duration]() {
+		sc.scalarDuration(path, n)
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		sc.walk(path, n, t.Elem())
+	case reflect.Struct:
+		sc.mapping(path, n, t)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			sc.add(n, true, path, "%s must be a list (e.g. [A, B])", describe(n))
+			return
+		}
+		for i, item := range n.Content {
+			item = resolveAlias(item)
+			ipath := fmt.Sprintf("%s[%d]", path, i)
+			if isNull(item) {
+				sc.add(item, true, ipath, "empty list item")
+				continue
+			}
+			sc.walk(ipath, item, t.Elem())
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			sc.add(n, true, path, "%s must be a mapping (key: value)", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := resolveAlias(n.Content[i]), n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				sc.add(k, true, path, "keys must be plain strings")
+				continue
+			}
+			sc.walk(join(path, k.Value), v, t.Elem())
+		}
+	case reflect.String:
+		sc.scalarString(path, n)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			sc.add(n, true, path, "%s is not true or false", describe(n))
+		}
+	case reflect.Int, reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			sc.add(n, true, path, "%s is not a whole number", describe(n))
+		}
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+			sc.add(n, true, path, "%s is not a number", describe(n))
+		}
+	default:
+		sc.add(n, true, path, "unsupported value")
+	}
+}
+
+func (sc *schemaCheck) scalarString(path string, n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode {
+		sc.add(n, true, path, "%s must be a string", describe(n))
+		return
+	}
+	switch n.ShortTag() {
+	case "!!str":
+	case "!!int":
+		// A plain decimal like `api_key_id: 3` is fine; 0x1F, 012 or 1_000 would not survive the
+		// round trip through a number, so they must be quoted.
+		if _, err := strconv.ParseUint(n.Value, 10, 64); err != nil || (len(n.Value) > 1 && n.Value[0] == '0') {
+			sc.add(n, true, path, "%s must be quoted to be read as a string", n.Value)
+		}
+	default:
+		sc.add(n, true, path, "%s is not a string (quote it)", describe(n))
+	}
+}
+
+func (sc *schemaCheck) scalarDuration(path string, n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode {
+		sc.add(n, true, path, "%s must be a duration such as 30s, 5m or 7d", describe(n))
+		return
+	}
+	if _, err := ParseDuration(n.Value); err != nil {
+		sc.add(n, true, path, "%s is not a duration (examples: 90s, 30m, 168h, 7d, 1d12h)", describe(n))
+	}
+}
+
+// mapping checks a YAML mapping against struct type t: every key known, none repeated.
+func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
+	if n.Kind != yaml.MappingNode {
+		where := path
+		if where == "" {
+			where = "config"
+		}
+		sc.add(n, true, where, "%s must be a mapping (key: value)", describe(n))
+		return
+	}
+	fields := fieldsByKey(t)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolveAlias(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			sc.add(k, true, join(path, "?"), "keys must be plain strings")
+			continue
+		}
+		if k.ShortTag() == "!!merge" { // <<: *anchor
+			sc.merge(path, v, t)
+			continue
+		}
+		kpath := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			sc.add(k, true, kpath, "duplicate key (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		ft, ok := fields[k.Value]
+		if !ok {
+			sc.add(k, false, kpath, "unknown key")
+			continue
+		}
+		sc.walk(kpath, v, ft)
+	}
+	if t == reflect.TypeFor[Sink]() {
+		sc.sinkKeysApply(path, n)
+	}
+}
+
+// merge checks the value of a YAML merge key (<<: *a or <<: [*a, *b]).
+func (sc *schemaCheck) merge(path string, v *yaml.Node, t reflect.Type) {
+	v = resolveAlias(v)
+	if v.Kind == yaml.SequenceNode {
+		for _, m := range v.Content {
+			sc.mapping(path, resolveAlias(m), t)
+		}
+		return
+	}
+	sc.mapping(path, v, t)
+}
+
+// sinkKeysApply reports keys of a sinks item that belong to another sink type.
+func (sc *schemaCheck) sinkKeysApply(path string, n *yaml.Node) {
+	typ := ""
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			typ = resolveAlias(n.Content[i+1]).Value
+		}
+	}
+	allowed := sinkKeys(typ)
+	if allowed == nil {
+		return // unknown or missing type: Validate reports it
+	}
+	allowed = append(allowed, "name", "type", "max_pending", "retry_for", "timeout")
+	fields := fieldsByKey(reflect.TypeFor[Sink]())
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if _, known := fields[k.Value]; known && !slices.Contains(allowed, k.Value) {
+			sc.add(k, false, join(path, k.Value), "does not apply to a %s sink", typ)
+		}
+	}
+}
+
+// checkSchema parses data and checks it against the Config schema.
+func checkSchema(data []byte) (root *yaml.Node, sc *schemaCheck) {
+	sc = &schemaCheck{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		sc.add(nil, true, "yaml", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, sc
+	}
+	root = &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	sc.walk("", root, reflect.TypeFor[Config]())
+	slices.SortStableFunc(sc.problems, func(a, b problem) int { return a.line - b.line })
+	return root, sc
+}

@@ -1,0 +1,71 @@
+package feed
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// EmitInput is one event to commit: the issue as fetched, its mapped incident JSON, and the incident's
+// previous record (nil for a `created`).
+type EmitInput struct {
+	Instance string
+	Kind     string // incident.KindCreated or incident.KindUpdated
+	Issue    *wiz.Issue
+	Incident []byte // the mapped incident's JSON
+	Previous *store.IncidentRecord
+	Sinks    []string
+	Now      time.Time
+}
+
+// Emit records an event inside tx: the incident record is upserted (status of this event, freshest
+// JSON, version bumped) and the event line is appended to every sink's outbox. The event id is fixed
+// here, once, so every sink and every retry sees the same one (DESIGN.md §2.8).
+func Emit(tx *store.Tx, in EmitInput) error {
+	is := in.Issue
+	var statusTime *time.Time
+	if in.Kind == incident.KindUpdated {
+		statusTime = is.StatusChangedAt
+	}
+	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
+	line := AppendEvent(nil, EventHeader{
+		EventID:     id,
+		Kind:        in.Kind,
+		Instance:    in.Instance,
+		IssueID:     is.ID,
+		IssueStatus: is.Status,
+		EmittedAt:   in.Now,
+	}, in.Incident)
+
+	rec := in.Previous
+	if rec == nil {
+		rec = &store.IncidentRecord{Instance: in.Instance, IssueID: is.ID, FirstSeen: in.Now}
+	}
+	rec.Status = is.Status
+	rec.StatusChangedAt = is.StatusChangedAt
+	rec.CreatedAt = is.CreatedAt
+	rec.Incident = in.Incident
+	rec.Version++
+	rec.LastEventID = id
+	rec.UpdatedAt = in.Now
+	rec.ClosedAt = nil
+	if is.Status == "RESOLVED" || is.Status == "REJECTED" {
+		closed := in.Now
+		if is.StatusChangedAt != nil {
+			closed = *is.StatusChangedAt
+		}
+		rec.ClosedAt = &closed
+	}
+	if err := tx.PutIncident(rec); err != nil {
+		return fmt.Errorf("store incident %s: %w", is.ID, err)
+	}
+	for _, sink := range in.Sinks {
+		if _, err := tx.Enqueue(sink, line); err != nil {
+			return fmt.Errorf("enqueue event %s for sink %s: %w", id, sink, err)
+		}
+	}
+	return nil
+}

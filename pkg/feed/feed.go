@@ -1,0 +1,426 @@
+// Package feed pulls one feed of one Wiz tenant into the store: it keeps the window, cursor, overlap
+// and dedup logic of DESIGN.md §2–§3 and commits every page, with its events, in one bbolt write
+// transaction.
+//
+// A feed is either the created feed (createdAt after, CREATED_AT ASC, status/severity/type/project
+// filters; emits `created`) or the updates feed (statusChangedAt after, STATUS_CHANGED_AT ASC, no status
+// filter; emits `updated` on a status change, or `created` for an issue the created feed skipped).
+//
+// Why it is safe:
+//   - The watermark is only ever a timestamp Wiz returned, compared as time.Time (microseconds).
+//   - A window pins after = watermark - overlap and walks endCursor; Wiz's after is exclusive and
+//     timestamps tie, so the overlap re-reads the boundary and the dedup marks drop what was seen.
+//   - Every decision (is this issue known? did its status change?) is taken inside the page's write
+//     transaction, so the two feeds of one instance (and pushes) can never both emit `created`.
+//   - When the per-fetch cap stops a fetch in the middle of a page, the cursor is not advanced: the next
+//     fetch re-reads that page and the marks skip what was already committed.
+//   - Marks are pruned only when a window closes (older than watermark - 2×overlap), so a re-read page
+//     or a restarted window never meets an issue whose mark was already pruned.
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/classify"
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// Feed names, as used in checkpoints, logs and metrics.
+const (
+	Created = "created"
+	Updates = "updates"
+)
+
+// Reasons an issue is passed over without an event (wizfetch_updates_ignored_total{reason}).
+const (
+	ReasonDuplicate       = "duplicate"        // dedup mark already present (overlap re-read)
+	ReasonKnown           = "known"            // created feed: an incident already exists
+	ReasonStatusUnchanged = "status_unchanged" // updates feed: same status as the last event
+	ReasonNotMatching     = "not_matching"     // updates feed: unknown issue outside the created feed's filters
+	ReasonOutsideWindow   = "outside_window"   // created before the first-run start
+	ReasonNoTimestamp     = "no_timestamp"     // the feed's timestamp is null
+)
+
+// maxCursorRestarts bounds how often one fetch restarts its window after a rejected cursor.
+const maxCursorRestarts = 3
+
+// ErrMissingCursor is returned when Wiz says hasNextPage but gives no endCursor (WIZ_API.md §3).
+var ErrMissingCursor = errors.New("page has hasNextPage=true but an empty endCursor")
+
+// IssueSource is the part of the Wiz client a feed needs.
+type IssueSource interface {
+	Issues(ctx context.Context, f wiz.IssueFilter, order *wiz.IssueOrder, first int, after string) (*wiz.Page, error)
+}
+
+// Options configure one feed.
+type Options struct {
+	Instance   string
+	Name       string // Created or Updates
+	Fetch      config.Fetch
+	Sinks      []string // every sink's outbox receives every event
+	Source     IssueSource
+	Store      *store.Store
+	Classifier *classify.Classifier
+	Mapper     *incident.Mapper
+	Now        func() time.Time // nil: time.Now
+	Logger     *slog.Logger
+}
+
+// Feed is one (instance, feed) pair. Fetch must not be called concurrently on one Feed.
+type Feed struct {
+	opt Options
+	log *slog.Logger
+}
+
+// Result summarises one fetch.
+type Result struct {
+	Pages     int
+	Fetched   int // nodes processed
+	Created   int
+	Updated   int
+	Ignored   map[string]int
+	Backlog   bool // more remains: the cap stopped the fetch or the window has more pages
+	Closed    bool // the window closed (hasNextPage false) during this fetch
+	Restarts  int  // window restarts after a rejected cursor
+	Watermark time.Time
+	Duration  time.Duration
+}
+
+// Emitted is the number of events this fetch committed.
+func (r Result) Emitted() int { return r.Created + r.Updated }
+
+// New validates the options and returns a feed.
+func New(opt Options) (*Feed, error) {
+	if opt.Name != Created && opt.Name != Updates {
+		return nil, fmt.Errorf("feed: unknown feed %q", opt.Name)
+	}
+	if opt.Source == nil || opt.Store == nil || opt.Classifier == nil || opt.Mapper == nil {
+		return nil, errors.New("feed: source, store, classifier and mapper are required")
+	}
+	if opt.Fetch.MaxPerFetch < 1 {
+		return nil, fmt.Errorf("feed: max_per_fetch %d must be at least 1", opt.Fetch.MaxPerFetch)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Feed{opt: opt, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
+}
+
+// Name is the feed's name (Created or Updates).
+func (f *Feed) Name() string { return f.opt.Name }
+
+// Instance is the instance the feed belongs to.
+func (f *Feed) Instance() string { return f.opt.Instance }
+
+// Fetch runs one fetch: it walks pages of the open window (opening one if needed) until the window
+// closes or max_per_fetch events have been committed. Each page is committed before the next request.
+func (f *Feed) Fetch(ctx context.Context) (Result, error) {
+	start := f.opt.Now()
+	res := Result{Ignored: map[string]int{}}
+	defer func() { res.Duration = f.opt.Now().Sub(start) }()
+
+	cp, err := f.checkpoint()
+	if err != nil {
+		return res, err
+	}
+	res.Watermark = cp.Watermark
+	overlap := f.opt.Fetch.Overlap.D()
+	limit := f.opt.Fetch.MaxPerFetch
+	emitted := 0
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if cp.WindowAfter.IsZero() {
+			cp.WindowAfter = f.windowStart(cp)
+			cp.Cursor = ""
+		}
+		page, err := f.opt.Source.Issues(ctx, f.filter(cp.WindowAfter), f.order(), limit, cp.Cursor)
+		if err != nil {
+			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
+				// Everything up to the watermark was committed in order, so the window can restart
+				// from watermark - overlap (never earlier than its pinned start): the marks drop what
+				// is read again.
+				res.Restarts++
+				restart := cp.WindowAfter
+				if !cp.Watermark.IsZero() && cp.Watermark.Add(-overlap).After(restart) {
+					restart = cp.Watermark.Add(-overlap)
+				}
+				f.log.Warn("cursor rejected; restarting window", "after", restart, "err", err)
+				cp.WindowAfter, cp.Cursor = restart, ""
+				continue
+			}
+			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, err)
+		}
+		if page.HasNextPage && page.EndCursor == "" {
+			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, ErrMissingCursor)
+		}
+		res.Pages++
+
+		incidents := f.mapPage(page)
+		var stoppedMidPage bool
+		next := cp
+		err = f.opt.Store.Update(func(tx *store.Tx) error {
+			next = cp // Update may be retried by nothing, but keep fn free of outside mutation
+			pr, err := f.commitPage(tx, &next, page, incidents, limit-emitted, &res)
+			if err != nil {
+				return err
+			}
+			stoppedMidPage = pr.stopped
+			return nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
+		}
+		cp = next
+		emitted = res.Emitted()
+		res.Watermark = cp.Watermark
+
+		switch {
+		case stoppedMidPage:
+			res.Backlog = true
+			return res, nil
+		case cp.WindowAfter.IsZero():
+			res.Closed = true
+			return res, nil
+		case emitted >= limit:
+			res.Backlog = true
+			return res, nil
+		}
+	}
+}
+
+// checkpoint loads the feed's checkpoint, pinning and persisting the first-run start when there is
+// none (DESIGN.md §2.5).
+func (f *Feed) checkpoint() (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	err := f.opt.Store.Update(func(tx *store.Tx) error {
+		got, ok, err := tx.Checkpoint(f.opt.Instance, f.opt.Name)
+		if err != nil {
+			return err
+		}
+		if ok && !got.FirstStart.IsZero() {
+			cp = got
+			return nil
+		}
+		now := f.opt.Now().UTC()
+		got.FirstStart = now.Add(-f.opt.Fetch.Overlap.D())
+		if f.opt.Name == Created {
+			got.FirstStart = now.Add(-f.opt.Fetch.Lookback.D())
+		}
+		got.UpdatedAt = now
+		cp = got
+		return tx.PutCheckpoint(f.opt.Instance, f.opt.Name, got)
+	})
+	if err != nil {
+		return cp, fmt.Errorf("load checkpoint of %s/%s: %w", f.opt.Instance, f.opt.Name, err)
+	}
+	return cp, nil
+}
+
+// windowStart is the pinned `after` of a new window: the first-run start, or watermark - overlap
+// (never earlier than the first-run start).
+func (f *Feed) windowStart(cp store.Checkpoint) time.Time {
+	if cp.Watermark.IsZero() {
+		return cp.FirstStart
+	}
+	after := cp.Watermark.Add(-f.opt.Fetch.Overlap.D())
+	if after.Before(cp.FirstStart) {
+		return cp.FirstStart
+	}
+	return after
+}
+
+func (f *Feed) filter(after time.Time) wiz.IssueFilter {
+	fc := f.opt.Fetch
+	flt := wiz.IssueFilter{Severity: fc.Severity, Type: fc.Type, ProjectIDs: fc.ProjectIDs}
+	a := after
+	if f.opt.Name == Created {
+		flt.Status = fc.Status
+		flt.CreatedAfter = &a
+	} else {
+		flt.StatusChangedAfter = &a
+	}
+	return flt
+}
+
+func (f *Feed) order() *wiz.IssueOrder {
+	if f.opt.Name == Created {
+		return &wiz.IssueOrder{Field: "CREATED_AT", Direction: "ASC"}
+	}
+	return &wiz.IssueOrder{Field: "STATUS_CHANGED_AT", Direction: "ASC"}
+}
+
+// mapPage classifies and maps every node outside the transaction (pure CPU work).
+func (f *Feed) mapPage(page *wiz.Page) [][]byte {
+	out := make([][]byte, len(page.Issues))
+	for i := range page.Issues {
+		is := &page.Issues[i]
+		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
+		b, err := json.Marshal(&inc)
+		if err != nil {
+			// Map only produces marshalable values; keep the issue rather than lose it.
+			f.log.Error("marshal incident", "issue_id", is.ID, "err", err)
+			b = []byte("{}")
+		}
+		out[i] = b
+	}
+	return out
+}
+
+type pageResult struct{ stopped bool }
+
+// commitPage takes every decision for one page inside tx and advances the checkpoint. budget is how
+// many events this page may still emit.
+func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, incidents [][]byte, budget int, res *Result) (pageResult, error) {
+	var pr pageResult
+	now := f.opt.Now().UTC()
+	var createdStart time.Time // the created feed's first-run start (updates feed only)
+	var haveCreatedStart bool
+	if f.opt.Name == Updates {
+		ccp, ok, err := tx.Checkpoint(f.opt.Instance, Created)
+		if err != nil {
+			return pr, err
+		}
+		createdStart, haveCreatedStart = ccp.FirstStart, ok && !ccp.FirstStart.IsZero()
+	}
+
+	emitted := 0
+	for i := range page.Issues {
+		if emitted >= budget {
+			pr.stopped = true
+			break
+		}
+		is := &page.Issues[i]
+		res.Fetched++
+		var ts time.Time
+		if f.opt.Name == Created {
+			ts = is.CreatedAt
+		} else if is.StatusChangedAt != nil {
+			ts = *is.StatusChangedAt
+		}
+		if ts.IsZero() {
+			res.Ignored[ReasonNoTimestamp]++
+			continue
+		}
+		if ts.After(cp.Watermark) {
+			cp.Watermark = ts
+		}
+		key := markKey(f.opt.Name, is)
+		seen, err := tx.HasMark(f.opt.Instance, f.opt.Name, key)
+		if err != nil {
+			return pr, err
+		}
+		if seen {
+			res.Ignored[ReasonDuplicate]++
+			continue
+		}
+		if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, ts); err != nil {
+			return pr, err
+		}
+		rec, known, err := tx.Incident(f.opt.Instance, is.ID)
+		if err != nil {
+			return pr, err
+		}
+		var kind string
+		switch {
+		case f.opt.Name == Created && known:
+			res.Ignored[ReasonKnown]++
+		case f.opt.Name == Created && !is.CreatedAt.After(cp.FirstStart):
+			res.Ignored[ReasonOutsideWindow]++
+		case f.opt.Name == Created:
+			kind = incident.KindCreated
+		case known && rec.Status != is.Status:
+			kind = incident.KindUpdated
+		case known:
+			res.Ignored[ReasonStatusUnchanged]++
+			// Keep the freshest JSON even without an event.
+			rec.Incident = incidents[i]
+			rec.UpdatedAt = now
+			if err := tx.PutIncident(rec); err != nil {
+				return pr, err
+			}
+		case !MatchesCreated(f.opt.Fetch, is):
+			res.Ignored[ReasonNotMatching]++
+		case !haveCreatedStart || !is.CreatedAt.After(createdStart):
+			res.Ignored[ReasonOutsideWindow]++
+		default:
+			kind = incident.KindCreated
+		}
+		if kind == "" {
+			continue
+		}
+		if err := Emit(tx, EmitInput{
+			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents[i],
+			Previous: rec, Sinks: f.opt.Sinks, Now: now,
+		}); err != nil {
+			return pr, err
+		}
+		emitted++
+		if kind == incident.KindCreated {
+			res.Created++
+		} else {
+			res.Updated++
+		}
+	}
+
+	switch {
+	case pr.stopped:
+		// Re-read this page next time: keep the cursor that fetched it.
+	case page.HasNextPage:
+		cp.Cursor = page.EndCursor
+	default:
+		cp.WindowAfter, cp.Cursor = time.Time{}, ""
+		if !cp.Watermark.IsZero() {
+			cutoff := cp.Watermark.Add(-2 * f.opt.Fetch.Overlap.D())
+			if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
+				return pr, err
+			}
+		}
+	}
+	cp.UpdatedAt = now
+	return pr, tx.PutCheckpoint(f.opt.Instance, f.opt.Name, *cp)
+}
+
+// markKey is the dedup key: the issue id for the created feed; issue id and statusChangedAt for the
+// updates feed (DESIGN.md §2.3).
+func markKey(feed string, is *wiz.Issue) string {
+	if feed == Created || is.StatusChangedAt == nil {
+		return is.ID
+	}
+	return is.ID + "|" + is.StatusChangedAt.UTC().Format(time.RFC3339Nano)
+}
+
+// MatchesCreated reports whether an issue passes the created feed's filters (status, severity, type,
+// project). Wiz applies them server side; the updates feed (which has no status filter) and pushes use
+// this to decide whether an unknown issue deserves a `created`.
+func MatchesCreated(fc config.Fetch, is *wiz.Issue) bool {
+	if len(fc.Status) > 0 && !slices.Contains(fc.Status, is.Status) {
+		return false
+	}
+	if len(fc.Severity) > 0 && !slices.Contains(fc.Severity, is.Severity) {
+		return false
+	}
+	if len(fc.Type) > 0 && !slices.Contains(fc.Type, is.Type) {
+		return false
+	}
+	if len(fc.ProjectIDs) > 0 && !slices.ContainsFunc(is.Projects, func(p wiz.Project) bool {
+		return slices.Contains(fc.ProjectIDs, p.ID)
+	}) {
+		return false
+	}
+	return true
+}

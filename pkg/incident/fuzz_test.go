@@ -1,0 +1,73 @@
+package incident_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// FuzzMap decodes arbitrary bytes as a Wiz issue; whenever that succeeds, Map must not panic and the
+// incident must encode to valid JSON, with AppendJSON byte-identical to json.Marshal.
+func FuzzMap(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join(issuesDir, "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{}`, `null`, `{"id":null,"sourceRule":null,"sourceRules":[]}`,
+		`{"id":"x","sourceRules":[{"name":"\u2028<>&"}],"entitySnapshot":{"tags":{"a":1e999}}}`,
+		`{"id":"\ud800","severity":"critical","createdAt":"2025-01-01T00:00:00Z","notes":[{"text":"a"},{"text":"b"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	mapper, err := incident.NewMapper(config.Mapping{Fields: map[string]string{
+		"wiztags":    "entitySnapshot.tags",
+		"wizfirst":   "sourceRules.0",
+		"wiznotes":   "notes.#.text",
+		"wizdetails": "sourceRule.description",
+		"wizall":     "@this",
+	}}, "https://api.us1.app.wiz.us/graphql")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var issue wiz.Issue
+		if err := json.Unmarshal(data, &issue); err != nil {
+			return
+		}
+		inc := mapper.Map(&issue, data, "Wiz Issue")
+		if inc.RawJSON != string(data) {
+			t.Fatal("rawJSON is not the input bytes")
+		}
+		ev := incident.NewEvent("default", incident.KindCreated, &issue, inc, now)
+		line, err := ev.AppendJSON(nil)
+		if err != nil {
+			t.Fatalf("AppendJSON: %v", err)
+		}
+		if !json.Valid(line) {
+			t.Fatalf("invalid JSON: %s", line)
+		}
+		std, err := json.Marshal(&ev)
+		if err != nil {
+			t.Fatalf("json.Marshal: %v", err)
+		}
+		if !bytes.Equal(line, std) {
+			t.Fatalf("AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// checkConsistency verifies, white-box, that every index and counter agrees with the data it
+// describes. Tests run it whenever they close a store (see openAt and reopen).
+func checkConsistency(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.db.View(func(btx *bolt.Tx) error {
+		counters := map[string]int{}
+		_ = btx.Bucket(bucketCounters).ForEach(func(k, v []byte) error {
+			counters[string(k)] = int(binary.BigEndian.Uint64(v))
+			return nil
+		})
+		want := map[string]int{}
+
+		// Marks and their time index are in one-to-one correspondence.
+		marks, byTime := btx.Bucket(bucketMarks), btx.Bucket(bucketMarksByTime)
+		_ = marks.ForEach(func(k, v []byte) error {
+			parts := strings.SplitN(string(k), "\x00", 3)
+			want[markCounter(parts[0], parts[1])]++
+			if byTime.Get(markTimeKey(parts[0], parts[1], parts[2], v)) == nil {
+				t.Errorf("mark %q has no time index entry", k)
+			}
+			return nil
+		})
+		if m, i := marks.Stats().KeyN, byTime.Stats().KeyN; m != i {
+			t.Errorf("%d marks but %d time index entries", m, i)
+		}
+
+		// Each closed incident has exactly its index entry.
+		incidents, closed := btx.Bucket(bucketIncidents), btx.Bucket(bucketIncidentsClosed)
+		_ = incidents.ForEach(func(k, v []byte) error {
+			inst, _, _ := splitKey2(k)
+			want[incidentCounter(inst)]++
+			h, _, err := decodeIncidentHeader(v)
+			if err != nil {
+				t.Errorf("incident %q: %v", k, err)
+				return nil
+			}
+			if h.ClosedAt != nil {
+				want[counterClosed]++
+				if closed.Get(closedKey(*h.ClosedAt, k)) == nil {
+					t.Errorf("closed incident %q has no retention index entry", k)
+				}
+			}
+			return nil
+		})
+		if n := closed.Stats().KeyN; n != want[counterClosed] {
+			t.Errorf("%d retention index entries for %d closed incidents", n, want[counterClosed])
+		}
+
+		for _, q := range []struct {
+			bucket []byte
+			prefix string
+		}{{bucketOutbox, "outbox\x00"}, {bucketDead, "dead\x00"}} {
+			parent := btx.Bucket(q.bucket)
+			_ = parent.ForEachBucket(func(name []byte) error {
+				if n := parent.Bucket(name).Stats().KeyN; n > 0 {
+					want[q.prefix+string(name)] = n
+				}
+				return nil
+			})
+		}
+
+		refetch, due := btx.Bucket(bucketRefetch), btx.Bucket(bucketRefetchDue)
+		_ = refetch.ForEach(func(k, v []byte) error {
+			want[counterRefetch]++
+			var rec refetchRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				t.Errorf("refetch %q: %v", k, err)
+			} else if got := due.Get(refetchDueKey(rec)); !bytes.Equal(got, k) {
+				t.Errorf("refetch %q: due index holds %q", k, got)
+			}
+			return nil
+		})
+		if n := due.Stats().KeyN; n != want[counterRefetch] {
+			t.Errorf("%d due index entries for %d queued refetches", n, want[counterRefetch])
+		}
+
+		for k, n := range want {
+			if counters[k] != n {
+				t.Errorf("counter %q = %d, data says %d", k, counters[k], n)
+			}
+		}
+		for k, n := range counters {
+			if _, ok := want[k]; !ok {
+				t.Errorf("counter %q = %d for data that does not exist", k, n)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		t.Errorf("consistency check: %v", err)
+	}
+}

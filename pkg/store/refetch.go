@@ -1,0 +1,224 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The refetch queue holds issues named by Wiz pushes until the feed pipeline has re-read them. It is
+// deduplicated by (instance, issue id) and ordered by NextAttempt, then by arrival.
+
+// RefetchItem is one queued issue.
+type RefetchItem struct {
+	Instance    string
+	IssueID     string
+	ReceivedAt  time.Time
+	Attempts    int
+	NextAttempt time.Time // zero: due at once
+}
+
+type refetchRecord struct {
+	Seq         uint64    `json:"seq"`
+	ReceivedAt  time.Time `json:"received_at"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+}
+
+const counterRefetch = "refetch"
+
+// EnqueueRefetch queues item. An issue already queued keeps its existing entry (the earliest), so
+// repeated pushes cost nothing.
+func (s *Store) EnqueueRefetch(item RefetchItem) error {
+	if err := checkIncident(item.Instance, item.IssueID); err != nil {
+		return fmt.Errorf("queue refetch: %w", err)
+	}
+	err := s.Update(func(tx *Tx) error {
+		q, err := tx.bucket(bucketRefetch)
+		if err != nil {
+			return err
+		}
+		key := joinKey(0, item.Instance, item.IssueID)
+		if q.Get(key) != nil {
+			return nil
+		}
+		seq, err := q.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec := refetchRecord{Seq: seq, ReceivedAt: item.ReceivedAt, Attempts: item.Attempts, NextAttempt: item.NextAttempt}
+		if err := tx.putRefetch(key, rec); err != nil {
+			return err
+		}
+		tx.addCounter(counterRefetch, 1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("queue refetch of %s/%s: %w", item.Instance, item.IssueID, err)
+	}
+	return nil
+}
+
+// RefetchBatch returns up to limit queued items due at now (NextAttempt <= now), earliest
+// NextAttempt first and FIFO among equals. Items stay queued until CompleteRefetch or RetryRefetch.
+func (s *Store) RefetchBatch(now time.Time, limit int) ([]RefetchItem, error) {
+	var out []RefetchItem
+	err := s.View(func(tx *Tx) error {
+		q, err := tx.bucket(bucketRefetch)
+		if err != nil {
+			return err
+		}
+		due, err := tx.bucket(bucketRefetchDue)
+		if err != nil {
+			return err
+		}
+		end := timeKey(now)
+		c := due.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			if len(k) != 16 || bytes.Compare(k[:8], end[:]) > 0 {
+				break
+			}
+			raw := q.Get(v)
+			if raw == nil {
+				return fmt.Errorf("refetch index names missing entry %q", v)
+			}
+			var rec refetchRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("decode refetch entry %q: %w", v, err)
+			}
+			inst, id, _ := splitKey2(v)
+			out = append(out, RefetchItem{
+				Instance: inst, IssueID: id, ReceivedAt: rec.ReceivedAt,
+				Attempts: rec.Attempts, NextAttempt: rec.NextAttempt,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read refetch queue: %w", err)
+	}
+	return out, nil
+}
+
+// CompleteRefetch removes (instance, issueID) from the queue; a missing entry is not an error.
+func (s *Store) CompleteRefetch(instance, issueID string) error {
+	if err := checkIncident(instance, issueID); err != nil {
+		return fmt.Errorf("complete refetch: %w", err)
+	}
+	err := s.Update(func(tx *Tx) error {
+		q, err := tx.bucket(bucketRefetch)
+		if err != nil {
+			return err
+		}
+		due, err := tx.bucket(bucketRefetchDue)
+		if err != nil {
+			return err
+		}
+		key := joinKey(0, instance, issueID)
+		raw := q.Get(key)
+		if raw == nil {
+			return nil
+		}
+		var rec refetchRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("decode refetch entry: %w", err)
+		}
+		if err := due.Delete(refetchDueKey(rec)); err != nil {
+			return err
+		}
+		if err := q.Delete(key); err != nil {
+			return err
+		}
+		tx.addCounter(counterRefetch, -1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete refetch of %s/%s: %w", instance, issueID, err)
+	}
+	return nil
+}
+
+// RetryRefetch records a failed attempt of a queued item: Attempts is incremented and NextAttempt
+// becomes item.NextAttempt (the caller's backoff). An item no longer queued yields an error wrapping
+// ErrNotFound.
+func (s *Store) RetryRefetch(item RefetchItem) error {
+	if err := checkIncident(item.Instance, item.IssueID); err != nil {
+		return fmt.Errorf("retry refetch: %w", err)
+	}
+	err := s.Update(func(tx *Tx) error {
+		q, err := tx.bucket(bucketRefetch)
+		if err != nil {
+			return err
+		}
+		due, err := tx.bucket(bucketRefetchDue)
+		if err != nil {
+			return err
+		}
+		key := joinKey(0, item.Instance, item.IssueID)
+		raw := q.Get(key)
+		if raw == nil {
+			return ErrNotFound
+		}
+		var rec refetchRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("decode refetch entry: %w", err)
+		}
+		if err := due.Delete(refetchDueKey(rec)); err != nil {
+			return err
+		}
+		rec.Attempts++
+		rec.NextAttempt = item.NextAttempt
+		return tx.putRefetch(key, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("retry refetch of %s/%s: %w", item.Instance, item.IssueID, err)
+	}
+	return nil
+}
+
+// RefetchDepth returns how many issues are queued, in O(1).
+func (s *Store) RefetchDepth() (int, error) {
+	var n int
+	err := s.View(func(tx *Tx) error {
+		var err error
+		n, err = tx.counter(counterRefetch)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("refetch depth: %w", err)
+	}
+	return n, nil
+}
+
+func (tx *Tx) putRefetch(key []byte, rec refetchRecord) error {
+	q, err := tx.bucket(bucketRefetch)
+	if err != nil {
+		return err
+	}
+	due, err := tx.bucket(bucketRefetchDue)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := q.Put(key, raw); err != nil {
+		return err
+	}
+	return due.Put(refetchDueKey(rec), bytes.Clone(key))
+}
+
+// refetchDueKey is timekey(NextAttempt) then the big-endian arrival sequence.
+func refetchDueKey(rec refetchRecord) []byte {
+	tk := timeKey(rec.NextAttempt)
+	k := make([]byte, 16)
+	copy(k, tk[:])
+	binary.BigEndian.PutUint64(k[8:], rec.Seq)
+	return k
+}

@@ -1,0 +1,336 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version this code reads and writes (see the package doc).
+const SchemaVersion = 1
+
+// DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
+const DefaultTimeout = 2 * time.Second
+
+var (
+	// ErrLocked means another process (normally a running wizfetch daemon) holds the store's lock.
+	ErrLocked = errors.New("store is in use by another wizfetch process")
+	// ErrSchemaTooNew means the file was written by a newer wizfetch whose layout this one does not know.
+	ErrSchemaTooNew = errors.New("store was written by a newer wizfetch")
+	// ErrNotFound is returned by operations on an item (outbox event, refetch entry) that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrTxClosed is returned when a Tx is used after the function it was passed to has returned.
+	ErrTxClosed = errors.New("store transaction used after it ended")
+)
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock; zero means DefaultTimeout.
+	Timeout time.Duration
+	// ReadOnly opens the file with a shared lock for operator views; writes fail.
+	ReadOnly bool
+	// NoSync skips fsync on commit. For tests only: a crash may lose or corrupt committed data.
+	NoSync bool
+	// Now is the clock used for times the store stamps itself (dead-letter FailedAt); nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Store is an open wizfetch state file. It is safe for concurrent use; bbolt serialises writers.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+}
+
+// Bucket names (see the package doc for their contents).
+var (
+	bucketMeta            = []byte("meta")
+	bucketCounters        = []byte("counters")
+	bucketCheckpoints     = []byte("checkpoints")
+	bucketMarks           = []byte("marks")
+	bucketMarksByTime     = []byte("marks_by_time")
+	bucketIncidents       = []byte("incidents")
+	bucketIncidentsClosed = []byte("incidents_closed")
+	bucketOutbox          = []byte("outbox")
+	bucketDead            = []byte("dead")
+	bucketSinkState       = []byte("sinkstate")
+	bucketRefetch         = []byte("refetch")
+	bucketRefetchDue      = []byte("refetch_due")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketCounters, bucketCheckpoints, bucketMarks, bucketMarksByTime,
+		bucketIncidents, bucketIncidentsClosed, bucketOutbox, bucketDead, bucketSinkState,
+		bucketRefetch, bucketRefetchDue,
+	}
+
+	keySchema = []byte("schema")
+)
+
+// Open opens (creating if needed, unless opts.ReadOnly) the store at path. A lock held by another
+// process for longer than opts.Timeout yields an error wrapping ErrLocked; a file of a newer schema
+// yields one wrapping ErrSchemaTooNew.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: empty path")
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if opts.ReadOnly {
+		// bbolt would fail with a bare ENOENT; say what is missing.
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open store %s read-only: %w", path, err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory for %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        timeout,
+		ReadOnly:       opts.ReadOnly,
+		NoSync:         opts.NoSync,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: false,
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: no lock after %s: %w", path, timeout, ErrLocked)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if opts.ReadOnly {
+		err = db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
+	} else {
+		err = db.Update(initialize)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// initialize creates the buckets of a new file, records the schema version and refuses files it
+// cannot read.
+func initialize(btx *bolt.Tx) error {
+	if btx.Bucket(bucketMeta) == nil {
+		// A file without our meta bucket must be new (empty); anything else is not a wizfetch store.
+		var foreign []byte
+		_ = btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if foreign == nil {
+				foreign = bytes.Clone(name)
+			}
+			return nil
+		})
+		if foreign != nil {
+			return fmt.Errorf("not a wizfetch store (it has bucket %q but no schema version)", foreign)
+		}
+	} else if err := checkSchema(btx, false); err != nil {
+		return err
+	}
+	for _, name := range allBuckets {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := btx.Bucket(bucketMeta)
+	if meta.Get(keySchema) == nil {
+		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkSchema reads the schema version and refuses one this code cannot handle.
+func checkSchema(btx *bolt.Tx, readOnly bool) error {
+	meta := btx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("not a wizfetch store (no meta bucket)")
+	}
+	raw := meta.Get(keySchema)
+	if raw == nil {
+		if readOnly {
+			return errors.New("not a wizfetch store (no schema version)")
+		}
+		return nil // created by initialize
+	}
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return fmt.Errorf("unreadable schema version %q", raw)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("schema version %d, this wizfetch knows up to %d (upgrade wizfetch): %w",
+			v, SchemaVersion, ErrSchemaTooNew)
+	}
+	// v < SchemaVersion: no older layout exists yet; migrations go here when one does.
+	if readOnly {
+		for _, name := range allBuckets {
+			if btx.Bucket(name) == nil {
+				return fmt.Errorf("store is missing bucket %s (open it read-write once to repair)", name)
+			}
+		}
+	}
+	return nil
+}
+
+// Close releases the file lock and closes the file. Pending transactions finish first.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// Update runs fn in one write transaction and commits (with fsync) when fn returns nil; any error
+// rolls everything back. fn must not do network I/O or keep tx after it returns.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error {
+		tx := newTx(s, btx)
+		err := fn(tx)
+		if err == nil {
+			err = tx.flushCounters()
+		}
+		tx.closed = true
+		return err
+	})
+}
+
+// View runs fn in a read-only transaction that sees one consistent snapshot.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error {
+		tx := newTx(s, btx)
+		err := fn(tx)
+		tx.closed = true
+		return err
+	})
+}
+
+// Tx is a typed view of one bbolt transaction. It is only valid inside the function given to
+// Store.Update or Store.View, and is not safe for concurrent use.
+type Tx struct {
+	store   *Store
+	btx     *bolt.Tx
+	closed  bool
+	deltas  map[string]int64        // counter changes, written once before commit
+	outbox  map[string]*bolt.Bucket // per-sink outbox buckets opened in this tx
+	buckets map[string]*bolt.Bucket
+}
+
+func newTx(s *Store, btx *bolt.Tx) *Tx {
+	return &Tx{store: s, btx: btx}
+}
+
+// bucket returns a top-level bucket, caching it for the life of the transaction.
+func (tx *Tx) bucket(name []byte) (*bolt.Bucket, error) {
+	if tx.closed {
+		return nil, ErrTxClosed
+	}
+	if b, ok := tx.buckets[string(name)]; ok {
+		return b, nil
+	}
+	b := tx.btx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("store is missing bucket %s", name)
+	}
+	if tx.buckets == nil {
+		tx.buckets = make(map[string]*bolt.Bucket, 8)
+	}
+	tx.buckets[string(name)] = b
+	return b, nil
+}
+
+// writable reports an error for writes in a read transaction, before bbolt would.
+func (tx *Tx) writable() error {
+	if tx.closed {
+		return ErrTxClosed
+	}
+	if !tx.btx.Writable() {
+		return bolt.ErrTxNotWritable
+	}
+	return nil
+}
+
+// counter returns a counter's value as this transaction sees it.
+func (tx *Tx) counter(key string) (int, error) {
+	b, err := tx.bucket(bucketCounters)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	if raw := b.Get([]byte(key)); len(raw) == 8 {
+		v = int64(binary.BigEndian.Uint64(raw))
+	}
+	v += tx.deltas[key]
+	if v < 0 {
+		v = 0
+	}
+	return int(v), nil
+}
+
+// addCounter records a counter change; flushCounters writes it before the commit.
+func (tx *Tx) addCounter(key string, d int64) {
+	if tx.deltas == nil {
+		tx.deltas = make(map[string]int64, 8)
+	}
+	tx.deltas[key] += d
+}
+
+// setCounter makes a counter read as v from now on in this transaction.
+func (tx *Tx) setCounter(key string, v int) error {
+	cur, err := tx.counter(key)
+	if err != nil {
+		return err
+	}
+	tx.addCounter(key, int64(v-cur))
+	return nil
+}
+
+func (tx *Tx) flushCounters() error {
+	if len(tx.deltas) == 0 {
+		return nil
+	}
+	b, err := tx.bucket(bucketCounters)
+	if err != nil {
+		return err
+	}
+	for key, d := range tx.deltas {
+		if d == 0 {
+			continue
+		}
+		var v int64
+		if raw := b.Get([]byte(key)); len(raw) == 8 {
+			v = int64(binary.BigEndian.Uint64(raw))
+		}
+		v += d
+		if v <= 0 {
+			// A negative count would be a bookkeeping bug; never let it leak into depths.
+			if err := b.Delete([]byte(key)); err != nil {
+				return fmt.Errorf("write counter %q: %w", key, err)
+			}
+			continue
+		}
+		var buf [8]byte
+		binary.BigEndian.PutUint64(buf[:], uint64(v))
+		if err := b.Put([]byte(key), buf[:]); err != nil {
+			return fmt.Errorf("write counter %q: %w", key, err)
+		}
+	}
+	tx.deltas = nil
+	return nil
+}

@@ -1,0 +1,176 @@
+// Package wiz is wizfetch's client for one Wiz tenant: OAuth2 client-credentials authentication
+// with a shared, early-refreshed token; an HTTP transport with proxy, CA, User-Agent, per-attempt
+// timeout, rate limiting and retries; and the GraphQL operations of WIZ_API.md §3 and §5 with
+// their errors classified for callers (ErrAuth, ErrPermission, ErrBadRequest, ErrTransient,
+// ErrCursorRejected, ErrNotFound).
+package wiz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	graphql "github.com/hasura/go-graphql-client"
+	"golang.org/x/time/rate"
+)
+
+// Client talks to one Wiz tenant. It is safe for concurrent use; every caller shares its token
+// and its rate limiter.
+type Client struct {
+	apiURL   string
+	authURL  string
+	audience string
+	gql      *graphql.Client
+	tokens   *tokenSource
+	limiter  *rate.Limiter
+	log      *slog.Logger
+}
+
+// New builds a client. ctx is the client's lifetime: token refreshes never outlive it. New does
+// no network I/O; call Token to check the credentials.
+func New(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopObserver{}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = DefaultRetryFor
+	}
+	if opts.backoff == nil {
+		opts.backoff = jitterBackoff
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if strings.TrimSpace(opts.ClientID) == "" {
+		return nil, errors.New("new wiz client: wiz.client_id is empty")
+	}
+	apiURL, err := NormalizeAPIURL(opts.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("new wiz client: %w", err)
+	}
+	authURL := opts.AuthURL
+	if strings.TrimSpace(authURL) == "" {
+		authURL = DefaultAuthURLFor(apiURL)
+	}
+	if authURL, err = normalizeAuthURL(authURL); err != nil {
+		return nil, fmt.Errorf("new wiz client: %w", err)
+	}
+	audience, err := AudienceFor(authURL, opts.Audience)
+	if err != nil {
+		return nil, fmt.Errorf("new wiz client: %w", err)
+	}
+	secret := opts.ClientSecret
+	if secret == "" && opts.ClientSecretFile != "" {
+		if secret, err = readSecretFile(opts.ClientSecretFile); err != nil {
+			return nil, fmt.Errorf("new wiz client: %w", err)
+		}
+	}
+	if secret == "" {
+		return nil, errors.New("new wiz client: no client secret (set wiz.client_secret or wiz.client_secret_file)")
+	}
+	base, err := baseTransport(opts)
+	if err != nil {
+		return nil, fmt.Errorf("new wiz client: %w", err)
+	}
+	limiter := opts.Limiter
+	if limiter == nil {
+		limiter = NewLimiter(opts.RequestsPerSecond)
+	}
+	log := opts.Logger.With("component", "wiz")
+	userAgent := "wizfetch/" + strings.TrimPrefix(defaultString(opts.Version, "dev"), "v")
+
+	tokenRT := &retryTransport{base: base, endpoint: "token", timeout: opts.Timeout, retryFor: opts.RetryFor,
+		userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}
+	tokens := &tokenSource{
+		life:       ctx,
+		httpClient: &http.Client{Transport: tokenRT},
+		authURL:    authURL,
+		audience:   audience,
+		clientID:   opts.ClientID,
+		secretFile: opts.ClientSecretFile,
+		now:        opts.now,
+		log:        log,
+		obs:        opts.Metrics,
+		sem:        make(chan struct{}, 1),
+		secret:     secret,
+	}
+	gqlRT := &authTransport{tokens: tokens, next: &retryTransport{base: base, endpoint: "graphql", limiter: limiter,
+		timeout: opts.Timeout, retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}}
+	return &Client{
+		apiURL:   apiURL,
+		authURL:  authURL,
+		audience: audience,
+		gql:      graphql.NewClient(apiURL, &http.Client{Transport: gqlRT}),
+		tokens:   tokens,
+		limiter:  limiter,
+		log:      log,
+	}, nil
+}
+
+// NewLimiter returns the limiter for one tenant: requestsPerSecond with a burst of 1, or
+// unlimited when requestsPerSecond <= 0. Share it between every client of the tenant.
+func NewLimiter(requestsPerSecond float64) *rate.Limiter {
+	if requestsPerSecond <= 0 || math.IsInf(requestsPerSecond, 1) || math.IsNaN(requestsPerSecond) {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	return rate.NewLimiter(rate.Limit(requestsPerSecond), 1)
+}
+
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// APIURL returns the normalized GraphQL endpoint.
+func (c *Client) APIURL() string { return c.apiURL }
+
+// AuthURL returns the token endpoint in use.
+func (c *Client) AuthURL() string { return c.authURL }
+
+// Audience returns the OAuth2 audience in use.
+func (c *Client) Audience() string { return c.audience }
+
+// Token obtains a token, or reuses the cached one (for `wizfetch check`).
+func (c *Client) Token(ctx context.Context) error {
+	if _, err := c.tokens.Token(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// exec runs one GraphQL operation and returns its data. A rejected token (HTTP 401 or
+// UNAUTHENTICATED) is invalidated, refreshed and the operation retried once. A response with
+// both data and errors is a failure.
+func (c *Client) exec(ctx context.Context, op, query string, vars map[string]any) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		used := &usedToken{}
+		data, err := c.gql.ExecRaw(context.WithValue(ctx, usedTokenKey{}, used), query, vars, graphql.OperationName(op))
+		if err == nil {
+			if len(data) == 0 || string(data) == "null" {
+				return nil, &APIError{Class: ErrTransient, Op: op, Message: "response has no data"}
+			}
+			return data, nil
+		}
+		cerr := classify(ctx, op, err)
+		var apiErr *APIError
+		if attempt == 0 && used.token != "" && errors.As(cerr, &apiErr) && apiErr.Class == ErrAuth {
+			c.log.Info("access token rejected: refreshing it and retrying once", "op", op)
+			c.tokens.Invalidate(used.token)
+			continue
+		}
+		return nil, cerr
+	}
+}

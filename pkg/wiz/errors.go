@@ -1,0 +1,251 @@
+package wiz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	graphql "github.com/hasura/go-graphql-client"
+)
+
+// Error classes. Every error returned by Client methods matches at most one of them with errors.Is;
+// errors caused by the caller's context match context.Canceled or context.DeadlineExceeded instead.
+var (
+	// ErrAuth: the credentials or the token were rejected (HTTP 401, UNAUTHENTICATED, a token
+	// endpoint refusal). Not retryable without a configuration change.
+	ErrAuth = errors.New("authentication failed")
+	// ErrPermission: the service account lacks a scope or the IP is blocked (HTTP 403,
+	// UNAUTHORIZED, FORBIDDEN, FORBIDDEN_IP). Not retryable.
+	ErrPermission = errors.New("permission denied")
+	// ErrBadRequest: Wiz rejected the query or its variables (HTTP 4xx, BAD_USER_INPUT,
+	// GRAPHQL_VALIDATION_FAILED). Not retryable.
+	ErrBadRequest = errors.New("bad request")
+	// ErrTransient: throttling, server trouble, network failure or a malformed or partial
+	// response, still failing after the transport's retries. Worth trying again later.
+	ErrTransient = errors.New("temporary failure")
+	// ErrCursorRejected: Wiz refused the `after` cursor; restart the window from its start.
+	ErrCursorRejected = errors.New("cursor rejected")
+	// ErrNotFound: the requested issue does not exist (or is not visible to the account).
+	ErrNotFound = errors.New("not found")
+)
+
+// APIError is a classified failure of one Wiz API call. It never contains the client secret, the
+// access token or the request body.
+type APIError struct {
+	// Class is one of the ErrX sentinels; errors.Is(apiErr, Class) holds.
+	Class error
+	// HTTPStatus is the HTTP status of the response, or 0 when there was none (network failure,
+	// or a GraphQL error inside an HTTP 200).
+	HTTPStatus int
+	// Code is the GraphQL extensions.code (or the OAuth2 error code for token failures).
+	Code string
+	// Message is the server's message, shortened.
+	Message string
+	// Op names what failed, e.g. "IssuesTable" or "token request to https://auth.app.wiz.io/oauth/token".
+	Op string
+}
+
+// Error renders e.g. "wiz IssuesTable: bad request: HTTP 400 BAD_USER_INPUT: invalid filter".
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("wiz")
+	if e.Op != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Op)
+	}
+	b.WriteString(": ")
+	if e.Class != nil {
+		b.WriteString(e.Class.Error())
+	} else {
+		b.WriteString("error")
+	}
+	sep := ": "
+	if e.HTTPStatus != 0 {
+		fmt.Fprintf(&b, "%sHTTP %d", sep, e.HTTPStatus)
+		sep = " "
+	}
+	if e.Code != "" {
+		b.WriteString(sep)
+		b.WriteString(e.Code)
+		sep = " "
+	}
+	if e.Message != "" {
+		if sep == " " {
+			sep = ": "
+		}
+		b.WriteString(sep)
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns Class, so errors.Is(err, ErrAuth) and friends work.
+func (e *APIError) Unwrap() error { return e.Class }
+
+// IsRetryable reports whether err is worth retrying later unchanged (ErrTransient).
+func IsRetryable(err error) bool { return errors.Is(err, ErrTransient) }
+
+const maxMessageLen = 500
+
+func shorten(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessageLen {
+		return s
+	}
+	cut := maxMessageLen
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// classByStatus maps an HTTP status of the GraphQL endpoint to an error class (WIZ_API.md §4).
+func classByStatus(status int) error {
+	switch {
+	case status == http.StatusUnauthorized:
+		return ErrAuth
+	case status == http.StatusForbidden:
+		return ErrPermission
+	case status == http.StatusRequestTimeout, status == http.StatusTooEarly,
+		status == http.StatusTooManyRequests, status >= 500:
+		return ErrTransient
+	case status >= 400:
+		return ErrBadRequest
+	default:
+		return ErrTransient
+	}
+}
+
+// classByCode maps a GraphQL extensions.code (and message, for cursor rejections) to a class.
+func classByCode(code, message string) error {
+	switch strings.ToUpper(code) {
+	case "UNAUTHENTICATED":
+		return ErrAuth
+	case "UNAUTHORIZED", "FORBIDDEN", "FORBIDDEN_IP":
+		return ErrPermission
+	case "BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST":
+		if strings.Contains(strings.ToLower(message), "cursor") {
+			return ErrCursorRejected
+		}
+		return ErrBadRequest
+	case "NOT_FOUND":
+		return ErrNotFound
+	default: // RATE_LIMIT_EXCEEDED, INTERNAL, INTERNAL_SERVER_ERROR, unknown
+		return ErrTransient
+	}
+}
+
+// classRank orders classes so that the most decisive one wins when a response carries several
+// errors.
+func classRank(c error) int {
+	switch c {
+	case ErrAuth:
+		return 5
+	case ErrPermission:
+		return 4
+	case ErrCursorRejected:
+		return 3
+	case ErrBadRequest:
+		return 2
+	case ErrNotFound:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// wireError is one entry of a GraphQL "errors" array.
+type wireError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+// pickError chooses the most decisive of a response's GraphQL errors.
+func pickError(errs []wireError) (class error, code, message string) {
+	class = ErrTransient
+	best := -1
+	for _, e := range errs {
+		c := classByCode(e.Extensions.Code, e.Message)
+		if r := classRank(c); r > best {
+			best, class, code, message = r, c, e.Extensions.Code, e.Message
+		}
+	}
+	if len(errs) > 1 {
+		message = fmt.Sprintf("%s (and %d more errors)", message, len(errs)-1)
+	}
+	return class, code, message
+}
+
+// classify turns an error from graphql.Client.ExecRaw into a classified error. ctx is the caller's
+// context: when it is done, its error is returned (wrapped) instead of a class.
+func classify(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("wiz %s: %w", op, ctxErr)
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) { // token failures surface through the transport
+		return apiErr
+	}
+	var netErr graphql.NetworkError
+	if errors.As(err, &netErr) {
+		e := &APIError{Class: classByStatus(netErr.StatusCode()), HTTPStatus: netErr.StatusCode(), Op: op}
+		var body struct {
+			Errors []wireError `json:"errors"`
+		}
+		if json.Unmarshal([]byte(netErr.Body()), &body) == nil && len(body.Errors) > 0 {
+			class, code, msg := pickError(body.Errors)
+			e.Code, e.Message = code, shorten(msg)
+			if class == ErrCursorRejected && e.Class == ErrBadRequest {
+				e.Class = class
+			}
+		} else {
+			e.Message = shorten(http.StatusText(netErr.StatusCode()))
+		}
+		return e
+	}
+	var gqlErrs graphql.Errors
+	if errors.As(err, &gqlErrs) && len(gqlErrs) > 0 {
+		if lib, ok := libraryCode(gqlErrs[0]); ok {
+			// Failures inside the library: transport error (after our retries) or an
+			// undecodable (e.g. truncated) body.
+			return &APIError{Class: ErrTransient, Code: lib, Message: shorten(libraryMessage(gqlErrs[0])), Op: op}
+		}
+		wire := make([]wireError, len(gqlErrs))
+		for i, g := range gqlErrs {
+			wire[i].Message = g.Message
+			if c, ok := g.Extensions["code"].(string); ok {
+				wire[i].Extensions.Code = c
+			}
+		}
+		class, code, msg := pickError(wire)
+		return &APIError{Class: class, Code: code, Message: shorten(msg), Op: op}
+	}
+	return &APIError{Class: ErrTransient, Message: shorten(err.Error()), Op: op}
+}
+
+// libraryCode reports whether a graphql.Error was produced by the library itself rather than by
+// the server.
+func libraryCode(e graphql.Error) (string, bool) {
+	c, _ := e.Extensions["code"].(string)
+	switch c {
+	case graphql.ErrRequestError, graphql.ErrJsonEncode, graphql.ErrJsonDecode,
+		graphql.ErrGraphQLEncode, graphql.ErrGraphQLDecode, graphql.ErrGraphQLExtensionsDecode:
+		return c, true
+	}
+	return "", false
+}
+
+func libraryMessage(e graphql.Error) string {
+	if u := e.Unwrap(); u != nil {
+		return u.Error()
+	}
+	return e.Message
+}

@@ -1,0 +1,279 @@
+package wiz
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Backoff parameters of the retrying transport (full jitter, WIZ_API.md §2).
+const (
+	backoffBase = 500 * time.Millisecond
+	backoffCap  = 30 * time.Second
+)
+
+// jitterBackoff returns a random delay in [0, min(cap, base*2^attempt)) ("full jitter").
+func jitterBackoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 16 {
+		d = min(backoffBase<<attempt, backoffCap)
+	}
+	return rand.N(d)
+}
+
+// baseTransport builds the transport every request finally goes through: the caller's
+// HTTPClient transport, or one with the configured proxy and CA bundle.
+func baseTransport(opts Options) (http.RoundTripper, error) {
+	if opts.HTTPClient != nil {
+		if opts.HTTPClient.Transport != nil {
+			return opts.HTTPClient.Transport, nil
+		}
+		return http.DefaultTransport, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	if opts.Proxy != "" {
+		u, err := url.Parse(opts.Proxy)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("wiz.proxy: %q is not an absolute URL", redactURL(opts.Proxy))
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("wiz.ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("wiz.ca_file: no PEM certificate found in %s", opts.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return tr, nil
+}
+
+// redactURL drops a password from a URL (proxy URLs may carry credentials).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// retryTransport paces, times out and retries requests to one endpoint. It buffers the request
+// body so every attempt replays it with a Content-Length, retries 429, 500, 502, 503, 504 and
+// network errors with full-jitter exponential backoff (a Retry-After header is a minimum), and
+// gives up after retryFor, returning the last response or error for the caller to classify.
+type retryTransport struct {
+	base      http.RoundTripper
+	endpoint  string        // "graphql" or "token", for logs and metrics
+	limiter   *rate.Limiter // nil: unpaced
+	timeout   time.Duration // per attempt
+	retryFor  time.Duration
+	userAgent string
+	backoff   func(attempt int) time.Duration
+	log       *slog.Logger
+	obs       Observer
+}
+
+type noRetryKey struct{}
+
+// withUnsafeRetries marks a request as not idempotent: only 429s (which Wiz never processed) are
+// retried, not 5xx or network errors that may have followed a successful write.
+func withUnsafeRetries(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRetryKey{}, true)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("buffer request body: %w", err)
+		}
+		body = b
+	}
+	onlyThrottle, _ := ctx.Value(noRetryKey{}).(bool)
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		if t.limiter != nil {
+			if err := t.limiter.Wait(ctx); err != nil {
+				return nil, fmt.Errorf("wait for rate limiter: %w", err)
+			}
+		}
+		resp, cancel, err := t.attempt(ctx, req, body)
+		reason, retryAfter := retryReason(ctx, resp, err)
+		if reason != "" && onlyThrottle && reason != "429" {
+			reason = ""
+		}
+		if reason == "" {
+			return finish(resp, cancel, err)
+		}
+		wait := max(t.backoff(attempt), retryAfter)
+		if time.Since(start)+wait > t.retryFor {
+			t.log.Warn("giving up retrying", "endpoint", t.endpoint, "reason", reason,
+				"attempts", attempt+1, "elapsed", time.Since(start).Round(time.Millisecond))
+			return finish(resp, cancel, err)
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+		}
+		cancel()
+		t.obs.OnRetry(reason)
+		t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason,
+			"attempt", attempt+1, "wait", wait.Round(time.Millisecond))
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("retry %s request: %w", t.endpoint, ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// attempt sends one copy of req with its own timeout; the returned cancel must be called once
+// the response body is done with.
+func (t *retryTransport) attempt(ctx context.Context, req *http.Request, body []byte) (*http.Response, context.CancelFunc, error) {
+	actx, cancel := context.WithTimeout(ctx, t.timeout)
+	r := req.Clone(actx)
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength = int64(len(body))
+	}
+	if t.userAgent != "" {
+		r.Header.Set("User-Agent", t.userAgent)
+	}
+	began := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	t.obs.OnRequest(t.endpoint, status, time.Since(began))
+	return resp, cancel, err
+}
+
+// finish hands the response back with its body tied to the attempt's context.
+func finish(resp *http.Response, cancel context.CancelFunc, err error) (*http.Response, error) {
+	if err != nil || resp == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// retryReason says why an attempt should be retried ("" when it should not) and the minimum
+// wait the server asked for.
+func retryReason(ctx context.Context, resp *http.Response, err error) (string, time.Duration) {
+	if err != nil {
+		if ctx.Err() != nil || permanentNetError(err) { // the caller gave up, or retrying cannot help
+			return "", 0
+		}
+		return "network", 0
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return strconv.Itoa(resp.StatusCode), parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return "", 0
+}
+
+// permanentNetError reports transport errors that a retry cannot fix: TLS verification
+// failures and malformed URLs.
+func permanentNetError(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// authTransport adds the bearer token to GraphQL requests. The attempt record in the context
+// tells the client which token a rejected request carried.
+type authTransport struct {
+	tokens *tokenSource
+	next   http.RoundTripper
+}
+
+type usedTokenKey struct{}
+
+// usedToken is filled by authTransport with the access token a request was sent with.
+type usedToken struct{ token string }
+
+// RoundTrip implements http.RoundTripper.
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.tokens.Token(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	if u, ok := req.Context().Value(usedTokenKey{}).(*usedToken); ok {
+		u.token = tok
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return t.next.RoundTrip(r)
+}
+
+// errClosed is returned once the client's long-lived context is done.
+var errClosed = errors.New("wiz client closed")
