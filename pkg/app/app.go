@@ -151,27 +151,35 @@ func Run(ctx context.Context, opt Options) (err error) {
 	feedsDone := make(chan struct{})
 	go func() { wg.Wait(); close(feedsDone) }()
 
+	var dispatcherDone bool
+	var dispatcherErr error
 	select {
 	case <-feedsDone:
-	case err := <-dispErr:
+	case dispatcherErr = <-dispErr:
+		dispatcherDone = true
 		cancel()
 		<-feedsDone
-		return fmt.Errorf("deliver: %w", err)
 	}
 	close(feedErrs)
-	if errs := collect(feedErrs); len(errs) > 0 {
-		stopDispatcher()
-		<-dispErr
-		return errors.Join(errs...)
-	}
-	if opt.Mode != schedule.Daemon && ctx.Err() == nil {
-		if err := drain(ctx, st, sinkNames, disp, dispErr); err != nil {
-			return err
+	errs := collect(feedErrs)
+	if !dispatcherDone && len(errs) == 0 && opt.Mode != schedule.Daemon && ctx.Err() == nil {
+		var err error
+		dispatcherDone, err = drain(ctx, st, sinkNames, disp, dispErr)
+		if dispatcherDone {
+			dispatcherErr = err
+		} else if err != nil {
+			errs = append(errs, err)
 		}
 	}
-	stopDispatcher()
-	if err := <-dispErr; err != nil {
-		return fmt.Errorf("deliver: %w", err)
+	if !dispatcherDone {
+		stopDispatcher()
+		dispatcherErr = <-dispErr
+	}
+	if dispatcherErr != nil {
+		errs = append(errs, fmt.Errorf("deliver: %w", dispatcherErr))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	log.Info("wizfetch stopped")
 	return nil
@@ -185,8 +193,9 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// drain waits until every outbox is empty (dead letters excluded) or the dispatcher gives up.
-func drain(ctx context.Context, st *store.Store, sinks []string, disp *sink.Dispatcher, dispErr <-chan error) error {
+// drain waits until every outbox is empty (dead letters excluded) or the dispatcher stops; it reports
+// whether the dispatcher stopped, and with which error.
+func drain(ctx context.Context, st *store.Store, sinks []string, disp *sink.Dispatcher, dispErr <-chan error) (bool, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -194,22 +203,19 @@ func drain(ctx context.Context, st *store.Store, sinks []string, disp *sink.Disp
 		for _, s := range sinks {
 			n, err := st.OutboxDepth(s)
 			if err != nil {
-				return fmt.Errorf("outbox depth of %s: %w", s, err)
+				return false, fmt.Errorf("outbox depth of %s: %w", s, err)
 			}
 			pending += n
 		}
 		if pending == 0 {
-			return nil
+			return false, nil
 		}
 		disp.Notify()
 		select {
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case err := <-dispErr:
-			if err == nil {
-				return nil
-			}
-			return fmt.Errorf("deliver: %w", err)
+			return true, err
 		case <-tick.C:
 		}
 	}

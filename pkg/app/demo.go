@@ -119,7 +119,6 @@ func DemoConfig(apiURL, tokenURL, dir, listen string) *config.Config {
 		MaxPending: 10000, RetryFor: config.Duration(24 * time.Hour), Timeout: config.Duration(30 * time.Second),
 	}}
 	cfg.Server.Listen = listen
-	cfg.Instances = nil
-	cfg.Normalize()
+	cfg.Instances = []config.Instance{{Name: "default", Wiz: cfg.Wiz, Fetch: cfg.Fetch, Classify: cfg.Classify, Mapping: cfg.Mapping}}
 	return cfg
 }

@@ -15,9 +15,11 @@ import (
 // XSOAR pack's classifier maps every issue to (WIZ_API.md §6).
 const DefaultType = "Wiz Issue"
 
-// SourceRuleTypes are the GraphQL typenames of an issue's source rule (WIZ_API.md §3), the values a
-// rule's source_rule_type may hold.
-var SourceRuleTypes = []string{"Control", "CloudEventRule", "CloudConfigurationRule"}
+// SourceRuleTypes returns the GraphQL typenames of an issue's source rule (WIZ_API.md §3), the values
+// a rule's source_rule_type may hold.
+func SourceRuleTypes() []string {
+	return []string{"Control", "CloudEventRule", "CloudConfigurationRule"}
+}
 
 // Classifier maps issues to incident types. It is immutable after New and safe for concurrent use.
 type Classifier struct {
@@ -64,7 +66,7 @@ func New(cfg config.Classify) (*Classifier, error) {
 		if compiled.status, err = enumList(key+".status", r.Status, wiz.Statuses); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.sourceRuleType, err = enumList(key+".source_rule_type", r.SourceRuleType, SourceRuleTypes); err != nil {
+		if compiled.sourceRuleType, err = enumList(key+".source_rule_type", r.SourceRuleType, SourceRuleTypes()); err != nil {
 			errs = append(errs, err)
 		}
 		if compiled.cloudPlatform, err = freeList(key+".cloud_platform", r.CloudPlatform); err != nil {

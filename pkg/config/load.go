@@ -77,7 +77,15 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 		return nil, nil, &ValidationError{Problems: problems}
 	}
 
-	cfg, err := decodeAll(data, root, len(problems) == 0)
+	if len(sc.unknown) > 0 {
+		sc.pruneUnknown()
+		pruned, err := yaml.Marshal(root)
+		if err != nil {
+			return nil, nil, fmt.Errorf("re-encode config: %w", err)
+		}
+		data = pruned
+	}
+	cfg, err := decodeAll(data, root)
 	if err != nil {
 		return nil, nil, &ValidationError{Problems: append(problems, err.Error())}
 	}
@@ -162,9 +170,10 @@ func checkEnv() (problems []string, fatal bool) {
 	return problems, fatal
 }
 
-// decodeAll builds the typed config from defaults, the file and the environment. exact makes keys
-// left unused by the struct an error; it is off when the schema check already reported them.
-func decodeAll(data []byte, root *yaml.Node, exact bool) (*Config, error) {
+// decodeAll builds the typed config from defaults, the file and the environment. The schema check
+// has already rejected or pruned every unknown key, so decoding is exact: a key left unused is a
+// bug surfaced as an error rather than silently ignored.
+func decodeAll(data []byte, root *yaml.Node) (*Config, error) {
 	v := viper.New()
 	for _, l := range envLeaves() {
 		v.SetDefault(l.key, l.def.Interface())
@@ -187,7 +196,7 @@ func decodeAll(data []byte, root *yaml.Node, exact bool) (*Config, error) {
 	}
 
 	cfg := Default()
-	if err := decodeInto(settings, cfg, exact); err != nil {
+	if err := decodeInto(settings, cfg); err != nil {
 		return nil, err
 	}
 
@@ -198,19 +207,19 @@ func decodeAll(data []byte, root *yaml.Node, exact bool) (*Config, error) {
 		}
 	}
 	if rules := dig(raw, "classify", "rules"); rules != nil {
-		if err := decodeInto(rules, &cfg.Classify.Rules, exact); err != nil {
+		if err := decodeInto(rules, &cfg.Classify.Rules); err != nil {
 			return nil, err
 		}
 	}
 	if fields := dig(raw, "mapping", "fields"); fields != nil {
-		if err := decodeInto(fields, &cfg.Mapping.Fields, exact); err != nil {
+		if err := decodeInto(fields, &cfg.Mapping.Fields); err != nil {
 			return nil, err
 		}
 	}
-	if err := decodeSinks(cfg, raw["sinks"], exact); err != nil {
+	if err := decodeSinks(cfg, raw["sinks"]); err != nil {
 		return nil, err
 	}
-	if err := decodeInstances(cfg, raw["instances"], exact); err != nil {
+	if err := decodeInstances(cfg, raw["instances"]); err != nil {
 		return nil, err
 	}
 	cfg.normalise()
@@ -230,7 +239,7 @@ func dig(m map[string]any, keys ...string) any {
 	return cur
 }
 
-func decodeSinks(cfg *Config, raw any, exact bool) error {
+func decodeSinks(cfg *Config, raw any) error {
 	items, ok := raw.([]any)
 	if !ok {
 		return nil // absent or null: the default sink
@@ -239,7 +248,7 @@ func decodeSinks(cfg *Config, raw any, exact bool) error {
 	for i, item := range items {
 		typ, _ := dig(asMap(item), "type").(string)
 		s := DefaultSink(typ)
-		if err := decodeInto(stripNulls(item), &s, exact); err != nil {
+		if err := decodeInto(stripNulls(item), &s); err != nil {
 			return fmt.Errorf("sinks[%d]: %w", i, err)
 		}
 		cfg.Sinks = append(cfg.Sinks, s)
@@ -247,12 +256,12 @@ func decodeSinks(cfg *Config, raw any, exact bool) error {
 	return nil
 }
 
-func decodeInstances(cfg *Config, raw any, exact bool) error {
+func decodeInstances(cfg *Config, raw any) error {
 	items, _ := raw.([]any)
 	cfg.Instances = make([]Instance, 0, max(len(items), 1))
 	for i, item := range items {
 		inst := cfg.topLevelInstance("")
-		if err := decodeInto(stripNulls(item), &inst, exact); err != nil {
+		if err := decodeInto(stripNulls(item), &inst); err != nil {
 			return fmt.Errorf("instances[%d]: %w", i, err)
 		}
 		cfg.Instances = append(cfg.Instances, inst)
@@ -291,10 +300,10 @@ func stripNulls(v any) any {
 
 // decodeInto decodes a generic value onto out (a pointer): keys present replace the value in out
 // (lists and maps as a whole), keys absent keep it.
-func decodeInto(input, out any, exact bool) error {
+func decodeInto(input, out any) error {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook:       decodeHook,
-		ErrorUnused:      exact,
+		ErrorUnused:      true,
 		ZeroFields:       true,
 		WeaklyTypedInput: true, // environment values are strings; the schema check guards the file's types
 		TagName:          "mapstructure",

@@ -26,7 +26,16 @@ type problem struct {
 type schemaCheck struct {
 	problems []problem
 	fatal    bool
+	visited  int // nodes walked, bounded by maxSchemaNodes against alias bombs
+	// unknown holds the reported unknown keys, pruned from the tree before decoding so that
+	// viper's case-insensitive merge (Fetch: into fetch:) cannot change the values checked next.
+	unknown []unknownKey
 }
+
+type unknownKey struct{ parent, key *yaml.Node }
+
+// maxSchemaNodes bounds the walk: aliases can make a small file expand exponentially.
+const maxSchemaNodes = 1_000_000
 
 func (sc *schemaCheck) add(n *yaml.Node, fatal bool, key, format string, args ...any) {
 	line := 0
@@ -67,6 +76,9 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
+	if n.Kind != yaml.ScalarNode {
+		return "a YAML " + n.Tag
+	}
 	if n.ShortTag() == "!!str" {
 		return strconv.Quote(n.Value)
 	}
@@ -92,6 +104,12 @@ func (sc *schemaCheck) walk(path string, n *yaml.Node, t reflect.Type) {
 	if isNull(n) {
 		return // null means "the default" (or "inherit" inside an instance)
 	}
+	if sc.visited++; sc.visited > maxSchemaNodes {
+		if sc.visited == maxSchemaNodes+1 {
+			sc.add(n, true, "yaml", "the document is too large or contains excessive aliasing")
+		}
+		return
+	}
 	if t == reflect.TypeFor[Duration]() {
 		sc.scalarDuration(path, n)
 		return
@@ -103,7 +121,7 @@ func (sc *schemaCheck) walk(path string, n *yaml.Node, t reflect.Type) {
 		sc.mapping(path, n, t)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			sc.add(n, true, path, "%s must be a list (e.g. [A, B])", describe(n))
+			sc.add(n, true, path, "must be a list (e.g. [A, B]), not %s", describe(n))
 			return
 		}
 		for i, item := range n.Content {
@@ -117,7 +135,7 @@ func (sc *schemaCheck) walk(path string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			sc.add(n, true, path, "%s must be a mapping (key: value)", describe(n))
+			sc.add(n, true, path, "must be a mapping (key: value), not %s", describe(n))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -149,7 +167,7 @@ func (sc *schemaCheck) walk(path string, n *yaml.Node, t reflect.Type) {
 
 func (sc *schemaCheck) scalarString(path string, n *yaml.Node) {
 	if n.Kind != yaml.ScalarNode {
-		sc.add(n, true, path, "%s must be a string", describe(n))
+		sc.add(n, true, path, "must be a string, not %s", describe(n))
 		return
 	}
 	switch n.ShortTag() {
@@ -167,7 +185,7 @@ func (sc *schemaCheck) scalarString(path string, n *yaml.Node) {
 
 func (sc *schemaCheck) scalarDuration(path string, n *yaml.Node) {
 	if n.Kind != yaml.ScalarNode {
-		sc.add(n, true, path, "%s must be a duration such as 30s, 5m or 7d", describe(n))
+		sc.add(n, true, path, "must be a duration such as 30s, 5m or 7d, not %s", describe(n))
 		return
 	}
 	if _, err := ParseDuration(n.Value); err != nil {
@@ -182,7 +200,7 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 		if where == "" {
 			where = "config"
 		}
-		sc.add(n, true, where, "%s must be a mapping (key: value)", describe(n))
+		sc.add(n, true, where, "must be a mapping (key: value), not %s", describe(n))
 		return
 	}
 	fields := fieldsByKey(t)
@@ -206,6 +224,7 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 		ft, ok := fields[k.Value]
 		if !ok {
 			sc.add(k, false, kpath, "unknown key")
+			sc.unknown = append(sc.unknown, unknownKey{parent: n, key: n.Content[i]})
 			continue
 		}
 		sc.walk(kpath, v, ft)
@@ -264,4 +283,16 @@ func checkSchema(data []byte) (root *yaml.Node, sc *schemaCheck) {
 	sc.walk("", root, reflect.TypeFor[Config]())
 	slices.SortStableFunc(sc.problems, func(a, b problem) int { return a.line - b.line })
 	return root, sc
+}
+
+// pruneUnknown removes the reported unknown keys (and their values) from the tree.
+func (sc *schemaCheck) pruneUnknown() {
+	for _, u := range sc.unknown {
+		for i := 0; i+1 < len(u.parent.Content); i += 2 {
+			if u.parent.Content[i] == u.key {
+				u.parent.Content = slices.Delete(u.parent.Content, i, i+2)
+				break
+			}
+		}
+	}
 }

@@ -123,3 +123,47 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestMapConcurrent shares one Mapper and Classifier between goroutines (as the feeds of an
+// instance do); run with -race. Every goroutine must produce the same bytes.
+func TestMapConcurrent(t *testing.T) {
+	issue, raw := loadIssue(t, "control-toxic-combination.json")
+	mapper, err := incident.NewMapper(goldenMapping, commercial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classifier, err := classify.New(goldenClassify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := func() (string, error) {
+		ev := incident.Event{EventID: "e", Incident: mapper.Map(issue, raw, classifier.Classify(issue))}
+		b, err := ev.AppendJSON(nil)
+		return string(b), err
+	}
+	want, err := encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers = 8
+	results := make(chan string, workers)
+	for range workers {
+		go func() {
+			out := ""
+			for range 50 {
+				got, err := encode()
+				if err != nil || got != want {
+					out = "mismatch"
+					break
+				}
+				out = got
+			}
+			results <- out
+		}()
+	}
+	for range workers {
+		if got := <-results; got != want {
+			t.Errorf("concurrent Map produced different output")
+		}
+	}
+}

@@ -305,7 +305,7 @@ func appendPeople(dst []string, people []wiz.Person) []string {
 }
 
 func labels(issue *wiz.Issue, rule *wiz.SourceRule) []Label {
-	ls := make([]Label, 0, 12)
+	ls := make([]Label, 0, 12+len(issue.Projects)+len(issue.ServiceTickets))
 	add := func(t, v string) {
 		if v != "" {
 			ls = append(ls, Label{Type: t, Value: v})

@@ -190,6 +190,9 @@ func classify(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("wiz %s: %w", op, ctxErr)
 	}
+	if errors.Is(err, errNoSlot) {
+		return fmt.Errorf("wiz %s: %w", op, errNoSlot)
+	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) { // token failures surface through the transport
 		return apiErr

@@ -120,7 +120,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		if t.limiter != nil {
 			if err := t.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("wait for rate limiter: %w", err)
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("wait for rate limiter: %w", ctx.Err())
+				}
+				return nil, errNoSlot // the next slot is after the caller's deadline
 			}
 		}
 		resp, cancel, err := t.attempt(ctx, req, body)
@@ -274,6 +277,10 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+tok)
 	return t.next.RoundTrip(r)
 }
+
+// errNoSlot: the rate limiter has no slot before the caller's deadline. It matches
+// context.DeadlineExceeded, as the caller's context would have expired waiting.
+var errNoSlot = fmt.Errorf("no rate limiter slot before the deadline: %w", context.DeadlineExceeded)
 
 // errClosed is returned once the client's long-lived context is done.
 var errClosed = errors.New("wiz client closed")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,6 +315,11 @@ func (s *Server) execIssues(b []byte, p *projector, cd *cachedDoc, fields []*ast
 	}
 	s.mu.RUnlock()
 	s.stats.served(len(pg.nodes))
+	size := 256
+	for _, r := range raws {
+		size += len(r) + 1
+	}
+	b = slices.Grow(b, size)
 
 	b = append(b, '{')
 	for k, c := range conn {

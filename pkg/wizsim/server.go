@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -154,8 +156,18 @@ func New(opts Options) (*Server, error) {
 	s.stdShape = (&projector{schema: schema}).shape(subSets(s.std), "Issue")
 
 	s.world = newWorld(rand.New(rand.NewPCG(uint64(opts.Seed), 0x77697a)))
-	for _, iss := range s.world.generate(opts.Issues, opts.Days, micro(s.now())) {
-		s.addLocked(iss)
+	generated := s.world.generate(opts.Issues, opts.Days, micro(s.now()))
+	for _, iss := range generated {
+		s.serialize(iss)
+		s.byID[iss.id] = iss
+		for _, n := range iss.notes {
+			s.notes[n.id] = iss
+		}
+	}
+	for f := orderField(0); f < numOrders; f++ {
+		xs := slices.Clone(generated)
+		sort.Slice(xs, func(a, b int) bool { return less(f, xs[a], sortKey(xs[a], f), xs[b]) })
+		s.idx[f] = xs
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth/token", s.handleToken)
