@@ -32,6 +32,9 @@ type Options struct {
 	Now func() time.Time
 	// PollEvery is the dispatcher's idle poll (tests shorten it); zero uses the default.
 	PollEvery time.Duration
+	// RetryBackoff is the first delay after a failed fetch or delivery (tests shorten it); zero uses
+	// the defaults (1s, doubling).
+	RetryBackoff time.Duration
 	// OnFetch, when set, sees every fetch (demo progress, tests).
 	OnFetch func(instance, feedName string, res feed.Result, err error)
 }
@@ -108,6 +111,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 		Logger:      log,
 		MaxFailures: maxFailures,
 		PollEvery:   opt.PollEvery,
+		BaseBackoff: opt.RetryBackoff,
 	})
 
 	feeds, err := buildFeeds(ctx, cfg, st, sinkNames, opt, disp.Notify)
@@ -135,11 +139,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 		go func() {
 			defer wg.Done()
 			if err := schedule.Run(runCtx, f.feed, schedule.Options{
-				Interval: f.interval,
-				CatchUp:  f.catchUp,
-				Mode:     opt.Mode,
-				Gate:     gate,
-				Observe:  f.observe,
+				Interval:    f.interval,
+				CatchUp:     f.catchUp,
+				Mode:        opt.Mode,
+				Gate:        gate,
+				Observe:     f.observe,
+				BaseBackoff: opt.RetryBackoff,
 			}); err != nil {
 				feedErrs <- fmt.Errorf("feed %s/%s: %w", f.feed.Instance(), f.feed.Name(), err)
 				cancel()

@@ -516,3 +516,36 @@ func FuzzLoadBytes(f *testing.F) {
 		}
 	})
 }
+
+// TestExampleCommentedBlocks uncomments the example's commented sinks (one per type) and
+// instances and loads the result: the documented snippets must be valid too.
+func TestExampleCommentedBlocks(t *testing.T) {
+	clearEnv(t)
+	b, err := os.ReadFile("../../config/wizfetch.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, tail, ok := strings.Cut(string(b), "\nsinks:\n")
+	if !ok {
+		t.Fatal("no sinks: section")
+	}
+	sinkLine := regexp.MustCompile(`(?m)^  # (- name:|  [a-z_]+:)`)
+	tail = sinkLine.ReplaceAllString(tail, "  $1")
+	sinks, insts, ok := strings.Cut(tail, "instances: []\n# instances:\n")
+	if !ok {
+		t.Fatal("no commented instances example")
+	}
+	insts = regexp.MustCompile(`(?m)^#   `).ReplaceAllString(insts, "  ")
+	text := head + "\nsinks:\n" + sinks + "instances:\n" + insts
+	cfg, _, err := LoadBytes([]byte(text))
+	if err != nil {
+		t.Fatalf("uncommented example: %v\n%s", err, text)
+	}
+	var types []string
+	for _, s := range cfg.Sinks {
+		types = append(types, s.Type)
+	}
+	if !slices.Equal(types, SinkTypes()) || len(cfg.Instances) != 2 {
+		t.Fatalf("sinks %v, %d instances: the uncommenting missed a block", types, len(cfg.Instances))
+	}
+}

@@ -198,7 +198,8 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Update runs fn in one write transaction and commits (with fsync) when fn returns nil; any error
-// rolls everything back. fn must not do network I/O or keep tx after it returns.
+// (or panic) rolls everything back. fn must not do network I/O, must not call other Store methods
+// (they open their own transaction and would deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	return s.db.Update(func(btx *bolt.Tx) error {
 		tx := newTx(s, btx)
@@ -211,7 +212,8 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	})
 }
 
-// View runs fn in a read-only transaction that sees one consistent snapshot.
+// View runs fn in a read-only transaction that sees one consistent snapshot. Like Update, fn must
+// not call other Store methods.
 func (s *Store) View(fn func(tx *Tx) error) error {
 	return s.db.View(func(btx *bolt.Tx) error {
 		tx := newTx(s, btx)

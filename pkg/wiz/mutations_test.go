@@ -49,7 +49,7 @@ func TestMutationsWire(t *testing.T) {
 			},
 			wantVars: `{"input":{"issueId":"i-1","text":"` + strings.Repeat("é", MaxNoteLen) + NoteTruncatedSuffix + `"}}`},
 		{name: "delete note", wantOp: "DeleteIssueNote",
-			call: func(c *Client) error { return c.DeleteIssueNote(testCtx(t), "n-1") },
+			call:     func(c *Client) error { return c.DeleteIssueNote(testCtx(t), "n-1") },
 			wantVars: `{"input":{"id":"n-1"}}`},
 	}
 	for _, tt := range tests {

@@ -1,12 +1,13 @@
 package wiz
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // IssuesQuery is the issues read of WIZ_API.md §3, with the Wiz XSOAR pack's node selection so
@@ -220,20 +221,6 @@ func issuesVariables(f IssueFilter, order *IssueOrder, first int, after string) 
 	}
 }
 
-// issuesData is the data envelope of IssuesQuery. Nodes stay raw so each node's bytes can be
-// kept for rawJSON; json.RawMessage copies them, so they do not alias the response buffer.
-type issuesData struct {
-	Issues *struct {
-		Nodes    []json.RawMessage `json:"nodes"`
-		PageInfo struct {
-			HasNextPage bool    `json:"hasNextPage"`
-			EndCursor   *string `json:"endCursor"`
-		} `json:"pageInfo"`
-	} `json:"issues"`
-}
-
-var jsonNull = []byte("null")
-
 // Issues fetches one page of issues: first (1..500) issues matching f in the given order (nil:
 // Wiz's default), after the cursor (empty: from the start).
 func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, first int, after string) (*Page, error) {
@@ -249,33 +236,44 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 }
 
 // decodePage decodes the data of an IssuesTable response. nodes: null is an empty page; null
-// nodes are skipped.
+// nodes are skipped. This is the hot path: the GraphQL library has already validated the JSON, so
+// the envelope is walked with gjson (no second validation pass, no re-marshalling) and each node
+// is decoded once into Issue from its own copied bytes, which are kept as Raw.
 func decodePage(data []byte) (*Page, error) {
-	var env issuesData
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: " + shorten(err.Error())}
-	}
+	issues := gjson.GetBytes(data, "issues")
 	page := &Page{}
-	if env.Issues == nil {
+	switch {
+	case issues.Type == gjson.Null: // absent or null
 		return page, nil
+	case !issues.IsObject():
+		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: issues is not an object"}
 	}
-	page.Issues = make([]Issue, 0, len(env.Issues.Nodes))
-	page.Raw = make([]json.RawMessage, 0, len(env.Issues.Nodes))
-	for i, raw := range env.Issues.Nodes {
-		if len(raw) == 0 || bytes.Equal(raw, jsonNull) {
-			continue
+	nodes := issues.Get("nodes")
+	if nodes.Type != gjson.Null && !nodes.IsArray() {
+		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
+	}
+	var decodeErr error
+	i := 0
+	nodes.ForEach(func(_, node gjson.Result) bool {
+		defer func() { i++ }()
+		if node.Type == gjson.Null {
+			return true
 		}
+		raw := json.RawMessage(node.Raw) // a copy owned by the caller
 		page.Issues = append(page.Issues, Issue{})
 		if err := json.Unmarshal(raw, &page.Issues[len(page.Issues)-1]); err != nil {
-			return nil, &APIError{Class: ErrTransient, Op: "IssuesTable",
+			decodeErr = &APIError{Class: ErrTransient, Op: "IssuesTable",
 				Message: fmt.Sprintf("decode issue %d of the page: %s", i, shorten(err.Error()))}
+			return false
 		}
 		page.Raw = append(page.Raw, raw)
+		return true
+	})
+	if decodeErr != nil {
+		return nil, decodeErr
 	}
-	page.HasNextPage = env.Issues.PageInfo.HasNextPage
-	if env.Issues.PageInfo.EndCursor != nil {
-		page.EndCursor = *env.Issues.PageInfo.EndCursor
-	}
+	page.HasNextPage = issues.Get("pageInfo.hasNextPage").Bool()
+	page.EndCursor = issues.Get("pageInfo.endCursor").String()
 	if page.HasNextPage && page.EndCursor == "" {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "hasNextPage is true but endCursor is empty"}
 	}

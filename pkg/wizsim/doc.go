@@ -16,13 +16,14 @@
 //
 // # Query semantics
 //
-// Without orderBy, issues come in SEVERITY DESC order; a statusChangedAt filter without orderBy implies
+// first defaults to 50 and must be 1..500. Without orderBy, issues come in SEVERITY DESC order; a statusChangedAt filter without orderBy implies
 // STATUS_CHANGED_AT ASC, and issues with a null statusChangedAt never match it. Ties break on the id
 // (descending for DESC orders). Cursors are signed positions (sort key and id) bound to the query's filter
 // and order (not to first), so paging is stable while data changes; after is exclusive. When a query's
 // node selection has the shape of WIZ_API.md §3 (any field order or fragment structure, no aliases), the
 // pre-serialised bytes of each issue are spliced (keys then come in the §3 order); any other selection is
 // projected field by field with aliases, fragments and __typename as any GraphQL server would.
+// IssueConnection also has totalCount (a full count: select it only when needed).
 //
 // # Data
 //

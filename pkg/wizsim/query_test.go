@@ -222,7 +222,9 @@ func TestFilters(t *testing.T) {
 		{"project", map[string]any{"project": []string{proj}}, func(s IssueState) bool { return slices.Contains(s.ProjectIDs, proj) }},
 		{"id single value", map[string]any{"id": snap[3].ID}, func(s IssueState) bool { return s.ID == snap[3].ID }},
 		{"combined", map[string]any{"status": []string{"OPEN"}, "severity": []string{"HIGH", "CRITICAL"}},
-			func(s IssueState) bool { return s.Status == "OPEN" && (s.Severity == "HIGH" || s.Severity == "CRITICAL") }},
+			func(s IssueState) bool {
+				return s.Status == "OPEN" && (s.Severity == "HIGH" || s.Severity == "CRITICAL")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,8 +140,8 @@ func New(opts Options) (*Server, error) {
 		opts: opts, log: opts.Logger.With("component", "wizsim"), now: opts.Now, schema: schema,
 		closing: make(chan struct{}),
 		byID:    make(map[string]*issue, opts.Issues), notes: map[string]*issue{},
-		docs:    docCache{docs: map[string]*cachedDoc{}},
-		stats:   statsState{s: newStats()},
+		docs:  docCache{docs: map[string]*cachedDoc{}},
+		stats: statsState{s: newStats()},
 	}
 	key := sha256.Sum256([]byte("wizsim cursor key " + strconv.FormatInt(opts.Seed, 10)))
 	s.cursorKey = key[:]
