@@ -74,7 +74,7 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 	}
 	problems = append(problems, envProblems...)
 	if sc.fatal || envFatal {
-		return nil, nil, &ValidationError{Problems: problems}
+		return nil, nil, newValidationError(problems)
 	}
 
 	if len(sc.unknown) > 0 {
@@ -87,14 +87,19 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 	}
 	cfg, err := decodeAll(data, root)
 	if err != nil {
-		return nil, nil, &ValidationError{Problems: append(problems, err.Error())}
+		if len(problems) > 0 {
+			// Pruning an unknown key can orphan an alias to an anchor it held; the unknown key is
+			// the problem to report, not the knock-on parse error.
+			return nil, nil, newValidationError(problems)
+		}
+		return nil, nil, newValidationError([]string{err.Error()})
 	}
 
 	vr := validator{sources: true}
 	cfg.validate(&vr)
 	problems = append(problems, vr.problems...)
 	if len(problems) > 0 {
-		return nil, vr.warnings, &ValidationError{Problems: problems}
+		return nil, vr.warnings, newValidationError(problems)
 	}
 	return cfg, vr.warnings, nil
 }
@@ -183,7 +188,7 @@ func decodeAll(data []byte, root *yaml.Node) (*Config, error) {
 	v.AutomaticEnv()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, fmt.Errorf("yaml: %s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "While parsing config: "), "yaml: "))
 	}
 	settings := v.AllSettings()
 	delete(settings, "sinks")

@@ -549,3 +549,40 @@ func TestExampleCommentedBlocks(t *testing.T) {
 		t.Fatalf("sinks %v, %d instances: the uncommenting missed a block", types, len(cfg.Instances))
 	}
 }
+
+// TestHostileYAML: aliases to pruned keys and alias bombs give plain problems, quickly.
+func TestHostileYAML(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"alias to an unknown key", "x-wiz: &w {api_url: https://api.us1.app.wiz.io}\nwiz: *w\n", []string{"x-wiz: unknown key"}},
+		{"alias bomb", "wiz: {api_url: https://a.example.com}\nfetch:\n  status: &a [OPEN, OPEN, OPEN, OPEN, OPEN, OPEN, OPEN, OPEN]\n" +
+			"classify:\n  rules: &r\n" + strings.Repeat("    - {incident_type: x, status: *a}\n", 64) +
+			"instances:\n" + strings.Repeat("  - {name: a, classify: {rules: *r}}\n", 64),
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := LoadBytes([]byte(tt.yaml))
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("LoadBytes = %v", err)
+			}
+			if len(ve.Problems) > MaxProblems {
+				t.Fatalf("%d problems, more than %d", len(ve.Problems), MaxProblems)
+			}
+			if tt.want == nil {
+				tt.want = ve.Problems[: MaxProblems-1 : MaxProblems-1]
+				tt.want = append(tt.want, ve.Problems[MaxProblems-1])
+				if !strings.HasSuffix(tt.want[MaxProblems-1], "more problems not shown") {
+					t.Fatalf("last line %q", tt.want[MaxProblems-1])
+				}
+			}
+			if !slices.Equal(ve.Problems, tt.want) {
+				t.Fatalf("problems:\n%s\nwant:\n%s", ve.Error(), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

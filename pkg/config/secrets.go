@@ -59,7 +59,7 @@ func (c *Config) ResolveSecrets() error {
 	resolve(&v, "server.webhook.basic", "password", &c.Server.Webhook.Basic.Password, c.Server.Webhook.Basic.PasswordFile, "")
 
 	if len(v.problems) > 0 {
-		return &ValidationError{Problems: v.problems}
+		return newValidationError(v.problems)
 	}
 	return nil
 }

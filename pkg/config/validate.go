@@ -23,6 +23,20 @@ type ValidationError struct {
 // Error joins the problems with newlines.
 func (e *ValidationError) Error() string { return strings.Join(e.Problems, "\n") }
 
+// MaxProblems caps the lines of a ValidationError: a file that repeats a mistake through YAML
+// aliases could otherwise produce an unreadable wall of lines.
+const MaxProblems = 100
+
+// newValidationError returns a ValidationError holding at most MaxProblems lines, the last one
+// saying how many were left out.
+func newValidationError(problems []string) *ValidationError {
+	if len(problems) > MaxProblems {
+		more := len(problems) - (MaxProblems - 1)
+		problems = append(problems[:MaxProblems-1:MaxProblems-1], fmt.Sprintf("config: %d more problems not shown", more))
+	}
+	return &ValidationError{Problems: problems}
+}
+
 // Limits enforced by Validate.
 const (
 	MaxPerFetchLimit     = 200
@@ -75,7 +89,7 @@ func (c *Config) Validate() error {
 	var v validator
 	c.validate(&v)
 	if len(v.problems) > 0 {
-		return &ValidationError{Problems: v.problems}
+		return newValidationError(v.problems)
 	}
 	return nil
 }

@@ -116,7 +116,11 @@ func TestValidateRules(t *testing.T) {
 		{"max_pending", func(c *Config) { c.Sinks[0].MaxPending = 0 }, []string{"sinks[0].max_pending: 0 is below the minimum of 1"}, nil},
 		{"retry_for", func(c *Config) { c.Sinks[0].RetryFor = 0 }, []string{"sinks[0].retry_for: 0s must be greater than 0"}, nil},
 		{"sink timeout", func(c *Config) { c.Sinks[0].Timeout = 0 }, []string{"sinks[0].timeout: 0s must be greater than 0"}, nil},
-		{"insecure warns", func(c *Config) { s := sinkOf(SinkWebhook, "https://h.example.com/x"); s.InsecureSkipVerify = true; c.Sinks = []Sink{s} },
+		{"insecure warns", func(c *Config) {
+			s := sinkOf(SinkWebhook, "https://h.example.com/x")
+			s.InsecureSkipVerify = true
+			c.Sinks = []Sink{s}
+		},
 			nil, []string{"sinks[0].insecure_skip_verify: TLS certificates of h.example.com are not verified"}},
 		{"webhook secret format is not checked", func(c *Config) { s := sinkOf(SinkWebhook, "https://x"); s.Secret = "plain"; c.Sinks = []Sink{s} }, nil, nil},
 		// server

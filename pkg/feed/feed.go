@@ -20,7 +20,6 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -264,19 +263,23 @@ func (f *Feed) order() *wiz.IssueOrder {
 	return &wiz.IssueOrder{Field: "STATUS_CHANGED_AT", Direction: "ASC"}
 }
 
-// mapPage classifies and maps every node outside the transaction (pure CPU work).
+// mapPage classifies and maps every node outside the transaction (pure CPU work). The incidents share
+// one buffer; the store copies what it keeps.
 func (f *Feed) mapPage(page *wiz.Page) [][]byte {
 	out := make([][]byte, len(page.Issues))
+	var buf []byte
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
-		b, err := json.Marshal(&inc)
+		start := len(buf)
+		var err error
+		buf, err = inc.AppendJSON(buf)
 		if err != nil {
-			// Map only produces marshalable values; keep the issue rather than lose it.
-			f.log.Error("marshal incident", "issue_id", is.ID, "err", err)
-			b = []byte("{}")
+			// Map only produces encodable values; keep the issue rather than lose it.
+			f.log.Error("encode incident", "issue_id", is.ID, "err", err)
+			buf = append(buf[:start], "{}"...)
 		}
-		out[i] = b
+		out[i] = buf[start:len(buf):len(buf)]
 	}
 	return out
 }
