@@ -74,10 +74,11 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	var mu sync.Mutex
 	var created, updated int
 	err = Run(ctx, Options{
-		Config:  cfg,
-		Mode:    schedule.Daemon,
-		Logger:  o.Logger,
-		Version: o.Version,
+		OnListen: func(url string) { fmt.Fprintf(o.Out, "status page: %s/  (metrics %s/metrics)\n", url, url) },
+		Config:   cfg,
+		Mode:     schedule.Daemon,
+		Logger:   o.Logger,
+		Version:  o.Version,
 		OnFetch: func(instance, name string, res feed.Result, err error) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -84,6 +84,10 @@ func newRootCommand(env *Env) *cobra.Command {
 		newRunCommand(env),
 		newDemoCommand(env),
 		newCheckCommand(env),
+		newStatusCommand(env),
+		newCheckpointCommand(env),
+		newIncidentsCommand(env),
+		newHealthcheckCommand(env),
 	)
 	return root
 }

@@ -38,10 +38,12 @@ Exit codes: 0 ok, 1 runtime failure (a non-retryable API error, or 5 failures in
 				mode = schedule.UntilIdle
 			}
 			return appError(app.Run(cmd.Context(), app.Options{
-				Config:  cfg,
-				Mode:    mode,
-				Logger:  newLogger(env),
-				Version: env.Version,
+				Config:     cfg,
+				ConfigPath: configPath(cmd, env),
+				Reload:     env.Reload,
+				Mode:       mode,
+				Logger:     newLogger(env),
+				Version:    env.Version,
 			}))
 		},
 	}

@@ -2,11 +2,15 @@ package config
 
 import "time"
 
-// Sink types.
+// Sink types (Sink.Type).
 const (
-	SinkJSONL     = "jsonl"
-	SinkXSOAR     = "xsoar"
-	SinkWebhook   = "webhook"
+	// SinkJSONL appends events to a local JSON Lines file.
+	SinkJSONL = "jsonl"
+	// SinkXSOAR creates and updates incidents through the XSOAR / XSIAM REST API.
+	SinkXSOAR = "xsoar"
+	// SinkWebhook posts each event to a URL, signed per Standard Webhooks.
+	SinkWebhook = "webhook"
+	// SinkSplunkHEC sends events to a Splunk HTTP Event Collector.
 	SinkSplunkHEC = "splunk_hec"
 )
 

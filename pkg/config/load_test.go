@@ -586,3 +586,34 @@ func TestHostileYAML(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceOverridesReplace: a list of records or a map an instance sets replaces the inherited
+// one as a whole; nothing is merged element by element.
+func TestInstanceOverridesReplace(t *testing.T) {
+	clearEnv(t)
+	y := `
+wiz: {api_url: "https://api.us1.app.wiz.io"}
+mapping: {fields: {wiza: id, wizb: status}}
+instances:
+  - name: a
+    classify:
+      rules: [{incident_type: Wiz Critical, severity: [CRITICAL]}]
+    mapping: {fields: {wizc: severity}}
+  - name: b
+`
+	cfg, _, err := LoadBytes([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Instances[0], cfg.Instances[1]
+	wantRules := []ClassifyRule{{IncidentType: "Wiz Critical", Severity: []string{"CRITICAL"}}}
+	if !reflect.DeepEqual(a.Classify.Rules, wantRules) {
+		t.Fatalf("a rules = %+v", a.Classify.Rules)
+	}
+	if !reflect.DeepEqual(a.Mapping.Fields, map[string]string{"wizc": "severity"}) {
+		t.Fatalf("a fields = %v", a.Mapping.Fields)
+	}
+	if !reflect.DeepEqual(b.Classify, Default().Classify) || len(b.Mapping.Fields) != 2 || len(cfg.Mapping.Fields) != 2 {
+		t.Fatalf("b = %+v, top fields %v", b, cfg.Mapping.Fields)
+	}
+}

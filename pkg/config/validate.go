@@ -39,11 +39,17 @@ func newValidationError(problems []string) *ValidationError {
 
 // Limits enforced by Validate.
 const (
-	MaxPerFetchLimit     = 200
-	MaxLookback          = 365 * day
-	MinInterval          = time.Second
-	MaxBatch             = 1000
-	RequestsPerSecondMax = 3 // above this Validate warns: Wiz throttles around 3 rps per account
+	// MaxPerFetchLimit is the largest fetch.max_per_fetch (DESIGN.md §2.4).
+	MaxPerFetchLimit = 200
+	// MaxLookback is the largest fetch.lookback.
+	MaxLookback = 365 * day
+	// MinInterval is the smallest fetch.interval.
+	MinInterval = time.Second
+	// MaxBatch is the largest splunk_hec batch.
+	MaxBatch = 1000
+	// RequestsPerSecondMax is the wiz.requests_per_second above which Validate warns: Wiz throttles
+	// around 3 requests per second per service account (WIZ_API.md §2).
+	RequestsPerSecondMax = 3
 )
 
 // namePattern is what instance and sink names must match: they become store keys, log fields and

@@ -1,0 +1,490 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/backoff"
+	"github.com/wizfetch/wizfetch/pkg/classify"
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/schedule"
+	"github.com/wizfetch/wizfetch/pkg/sink"
+	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// engine is everything built from one config: per-instance clients, feeds and push pipelines, the
+// sinks and their dispatcher, and the retention pruner.
+type engine struct {
+	cfg       *config.Config
+	instances map[string]*instanceRuntime
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the engine stopped by itself or was stopped
+	err       error
+	stopOnce  sync.Once
+}
+
+// instanceRuntime is one tenant's client and push pipeline.
+type instanceRuntime struct {
+	name      string
+	client    *wiz.Client
+	refetcher *feed.Refetcher
+}
+
+// engineRef lets long-lived handlers (push, write-back) see the engine of the moment.
+type engineRef struct{ p atomic.Pointer[engine] }
+
+func (e *engine) stop() { e.stopOnce.Do(e.cancel) }
+
+// wait blocks until the engine stopped and returns why.
+func (e *engine) wait() error {
+	<-e.done
+	return e.err
+}
+
+// startEngine builds and starts everything of cfg. It returns once all parts run; the engine stops by
+// itself when ctx ends or the run mode's end condition holds.
+func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, error) {
+	log := d.opt.Logger
+	st := d.store
+	sinkNames := make([]string, 0, len(cfg.Sinks))
+	for _, s := range cfg.Sinks {
+		sinkNames = append(sinkNames, s.Name)
+	}
+	if err := dropStaleOutboxes(st, sinkNames, log); err != nil {
+		return nil, err
+	}
+	d.tracker.Reset()
+	d.metrics.WatchStore(st, sinkNames)
+	targets, err := openSinks(cfg.Sinks, st, log)
+	if err != nil {
+		return nil, err
+	}
+	closeSinks := func() {
+		for _, t := range targets {
+			if err := t.Sink.Close(); err != nil {
+				log.Error("close sink", "sink", t.Sink.Name(), "err", err)
+			}
+		}
+	}
+	for _, s := range cfg.Sinks {
+		d.tracker.AddSink(s.Name, s.Type, s.MaxPending)
+	}
+
+	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{})}
+	maxFailures := 0
+	if d.opt.Mode != schedule.Daemon {
+		maxFailures = schedule.MaxConsecutiveFailures
+	}
+	disp := sink.NewDispatcher(st, targets, sink.DispatcherOptions{
+		Logger:      log,
+		MaxFailures: maxFailures,
+		PollEvery:   d.opt.PollEvery,
+		BaseBackoff: d.opt.RetryBackoff,
+		Observe: func(name string, n int, err error) {
+			d.tracker.Delivery(name, n, err)
+			d.metrics.Delivery(name, n, err)
+		},
+		DeadLettered: func(name, _ string) { d.metrics.DeadLettered(name) },
+	})
+
+	feeds, err := d.buildInstances(ctx, cfg, eng, sinkNames, disp.Notify)
+	if err != nil {
+		closeSinks()
+		return nil, err
+	}
+	gate := d.backpressureGate(cfg.Sinks)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	eng.cancel = cancel
+	// The dispatcher and the refetch worker outlive the feeds, so that --once and --until-idle can
+	// drain the outboxes and the refetch queue; they stop when runCtx ends.
+	dispCtx, stopDispatcher := context.WithCancel(context.Background())
+	dispErr := make(chan error, 1)
+	go func() { dispErr <- disp.Run(dispCtx) }()
+	refetchDone := make(chan struct{})
+	go func() {
+		defer close(refetchDone)
+		d.refetchLoop(dispCtx, eng, disp.Notify)
+	}()
+	pruneDone := make(chan struct{})
+	go func() {
+		defer close(pruneDone)
+		d.pruneLoop(runCtx, cfg.Store.Retention.D())
+	}()
+
+	var wg sync.WaitGroup
+	feedErrs := make(chan error, len(feeds))
+	for _, f := range feeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := schedule.Run(runCtx, f.feed, schedule.Options{
+				Interval:    f.interval,
+				CatchUp:     f.catchUp,
+				Mode:        d.opt.Mode,
+				Gate:        gate,
+				Observe:     f.observe,
+				BaseBackoff: d.opt.RetryBackoff,
+			}); err != nil {
+				feedErrs <- fmt.Errorf("feed %s/%s: %w", f.feed.Instance(), f.feed.Name(), err)
+				cancel()
+			}
+		}()
+	}
+	d.current.p.Store(eng)
+
+	go func() {
+		defer close(eng.done)
+		defer closeSinks()
+		feedsDone := make(chan struct{})
+		go func() { wg.Wait(); close(feedsDone) }()
+		var errs []error
+		dispatcherDone := false
+		if d.opt.Mode == schedule.Daemon {
+			// A daemon runs until stopped; its feeds end only with runCtx.
+			select {
+			case <-runCtx.Done():
+			case err := <-dispErr:
+				dispatcherDone = true
+				if err != nil {
+					errs = append(errs, fmt.Errorf("deliver: %w", err))
+				}
+				cancel()
+			}
+			<-feedsDone
+		} else {
+			select {
+			case <-feedsDone:
+			case err := <-dispErr:
+				dispatcherDone = true
+				if err != nil {
+					errs = append(errs, fmt.Errorf("deliver: %w", err))
+				}
+				cancel()
+				<-feedsDone
+			}
+		}
+		close(feedErrs)
+		for err := range feedErrs {
+			errs = append(errs, err)
+		}
+		if !dispatcherDone && len(errs) == 0 && d.opt.Mode != schedule.Daemon && runCtx.Err() == nil {
+			stopped, err := d.drain(runCtx, sinkNames, disp, dispErr)
+			if stopped {
+				dispatcherDone = true
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		stopDispatcher()
+		if !dispatcherDone {
+			if err := <-dispErr; err != nil {
+				errs = append(errs, fmt.Errorf("deliver: %w", err))
+			}
+		}
+		cancel()
+		<-refetchDone
+		<-pruneDone
+		eng.err = errors.Join(errs...)
+	}()
+	return eng, nil
+}
+
+// drain waits until every outbox and the refetch queue are empty (dead letters excluded) or the
+// dispatcher stops; it reports whether the dispatcher stopped.
+func (d *shared) drain(ctx context.Context, sinks []string, disp *sink.Dispatcher, dispErr <-chan error) (bool, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending, err := d.store.RefetchDepth()
+		if err != nil {
+			return false, fmt.Errorf("refetch queue depth: %w", err)
+		}
+		for _, s := range sinks {
+			n, err := d.store.OutboxDepth(s)
+			if err != nil {
+				return false, fmt.Errorf("outbox depth of %s: %w", s, err)
+			}
+			pending += n
+		}
+		if pending == 0 {
+			return false, nil
+		}
+		disp.Notify()
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case err := <-dispErr:
+			if err != nil {
+				return true, fmt.Errorf("deliver: %w", err)
+			}
+			return true, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// scheduledFeed is a feed with its schedule settings and observer.
+type scheduledFeed struct {
+	feed     *feed.Feed
+	interval time.Duration
+	catchUp  bool
+	observe  func(feed.Result, error)
+}
+
+// buildInstances creates, per instance, a Wiz client (with the tenant's one rate limiter, shared by
+// feeds, pushes and write-back), a classifier, a mapper, the push pipeline and the created (and, if
+// enabled, updates) feed.
+func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *engine, sinks []string, notify func()) ([]scheduledFeed, error) {
+	var out []scheduledFeed
+	for _, inst := range cfg.Instances {
+		opts := wiz.OptionsFromConfig(inst.Wiz, d.opt.Version)
+		opts.Logger = d.opt.Logger.With("instance", inst.Name)
+		opts.Metrics = d.metrics.WizObserver(inst.Name)
+		client, err := wiz.New(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: instance %s: %w", ErrConfig, inst.Name, err)
+		}
+		cls, err := classify.New(inst.Classify)
+		if err != nil {
+			return nil, fmt.Errorf("%w: instance %s: %w", ErrConfig, inst.Name, err)
+		}
+		mapper, err := incident.NewMapper(inst.Mapping, inst.Wiz.APIURL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: instance %s: %w", ErrConfig, inst.Name, err)
+		}
+		eng.instances[inst.Name] = &instanceRuntime{
+			name:   inst.Name,
+			client: client,
+			refetcher: feed.NewRefetcher(feed.RefetcherOptions{
+				Instance: inst.Name, Fetch: inst.Fetch, Sinks: sinks, Source: client, Store: d.store,
+				Classifier: cls, Mapper: mapper, Now: d.opt.Now, Logger: d.opt.Logger,
+			}),
+		}
+		if !inst.Fetch.Enabled {
+			continue // push-only ("Do not fetch")
+		}
+		names := []string{feed.Created}
+		if inst.Fetch.Updates {
+			names = append(names, feed.Updates)
+		}
+		for _, name := range names {
+			f, err := feed.New(feed.Options{
+				Instance: inst.Name, Name: name, Fetch: inst.Fetch, Sinks: sinks,
+				Source: client, Store: d.store, Classifier: cls, Mapper: mapper,
+				Now: d.opt.Now, Logger: d.opt.Logger,
+			})
+			if err != nil {
+				return nil, err
+			}
+			d.tracker.AddFeed(inst.Name, name)
+			out = append(out, scheduledFeed{
+				feed:     f,
+				interval: inst.Fetch.Interval.D(),
+				catchUp:  inst.Fetch.CatchUp,
+				observe:  d.fetchObserver(inst.Name, name, notify),
+			})
+		}
+	}
+	return out, nil
+}
+
+// fetchObserver logs one line per fetch, feeds status and metrics, and wakes the dispatcher when events
+// were committed.
+func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.Result, error) {
+	log := d.opt.Logger.With("component", "feed", "instance", instance, "feed", name)
+	return func(res feed.Result, err error) {
+		if res.Emitted() > 0 {
+			notify()
+		}
+		d.tracker.FetchDone(instance, name, res, err)
+		d.metrics.FetchDone(instance, name, res, err)
+		if d.opt.OnFetch != nil {
+			d.opt.OnFetch(instance, name, res, err)
+		}
+		attrs := []any{
+			"pages", res.Pages, "fetched", res.Fetched, "created", res.Created, "updated", res.Updated,
+			"ignored", sum(res.Ignored), "backlog", res.Backlog, "duration_ms", res.Duration.Milliseconds(),
+			"watermark", formatTime(res.Watermark),
+		}
+		if err != nil {
+			log.Error("fetch failed", append(attrs, "err", err)...)
+			return
+		}
+		log.Info("fetch", attrs...)
+	}
+}
+
+// refetchLoop works the push queue: re-fetch each pushed issue and run it through the pipeline;
+// failures are retried with backoff (the queue is in the store, so a restart resumes it).
+func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
+	log := d.opt.Logger.With("component", "refetch")
+	base := d.opt.RetryBackoff
+	if base <= 0 {
+		base = time.Second
+	}
+	poll := d.opt.PollEvery
+	if poll <= 0 {
+		poll = time.Second
+	}
+	for {
+		items, err := d.store.RefetchBatch(d.opt.Now(), 50)
+		if err != nil {
+			log.Error("read refetch queue", "err", err)
+		}
+		for _, it := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			rt := eng.instances[it.Instance]
+			if rt == nil {
+				log.Warn("dropping a push for an instance no longer configured", "instance", it.Instance, "issue_id", it.IssueID)
+				d.metrics.PushProcessed(it.Instance, "unknown_instance")
+				if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
+					log.Error("complete refetch", "err", err)
+				}
+				continue
+			}
+			outcome, err := rt.refetcher.Process(ctx, it.IssueID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				it.Attempts++
+				it.NextAttempt = d.opt.Now().Add(backoff.Delay(base, 10*time.Minute, it.Attempts))
+				log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", err)
+				d.metrics.PushProcessed(it.Instance, "error")
+				if err := d.store.RetryRefetch(it); err != nil {
+					log.Error("requeue refetch", "err", err)
+				}
+				continue
+			}
+			if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
+				log.Error("complete refetch", "err", err)
+			}
+			d.metrics.PushProcessed(it.Instance, outcome)
+			log.Info("push processed", "instance", it.Instance, "issue_id", it.IssueID, "outcome", outcome)
+			if outcome == feed.PushCreated || outcome == feed.PushUpdated {
+				notify()
+			}
+		}
+		if len(items) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(poll):
+		}
+	}
+}
+
+// pruneLoop removes incidents closed longer than retention, at start and then hourly (DESIGN.md §2.6).
+func (d *shared) pruneLoop(ctx context.Context, retention time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	for {
+		var n int
+		err := d.store.Update(func(tx *store.Tx) error {
+			var err error
+			n, err = tx.PruneClosedIncidents(d.opt.Now().Add(-retention))
+			return err
+		})
+		if err != nil {
+			d.opt.Logger.Error("retention pruning failed", "err", err)
+		} else if n > 0 {
+			d.opt.Logger.Info("pruned incidents closed longer than store.retention", "incidents", n, "retention", config.FormatDuration(retention))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}
+
+// dropStaleOutboxes deletes the outbox of every sink that is no longer configured (DESIGN.md §2.6).
+func dropStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error {
+	return st.Update(func(tx *store.Tx) error {
+		have, err := tx.OutboxSinks()
+		if err != nil {
+			return err
+		}
+		for _, name := range have {
+			if slices.Contains(sinks, name) {
+				continue
+			}
+			n, err := tx.DropOutbox(name)
+			if err != nil {
+				return fmt.Errorf("drop outbox of removed sink %s: %w", name, err)
+			}
+			log.Warn("dropped the outbox of a sink no longer configured", "sink", name, "events", n)
+		}
+		return nil
+	})
+}
+
+// backpressureGate pauses fetching while any sink's outbox holds more than its max_pending events
+// (DESIGN.md §2.6), saying so in the log and the status.
+func (d *shared) backpressureGate(sinks []config.Sink) func(context.Context) error {
+	log := d.opt.Logger
+	return func(ctx context.Context) error {
+		paused := false
+		for {
+			over := ""
+			for _, s := range sinks {
+				n, err := d.store.OutboxDepth(s.Name)
+				if err != nil {
+					return fmt.Errorf("outbox depth of %s: %w", s.Name, err)
+				}
+				if n > s.MaxPending {
+					over = fmt.Sprintf("%s (%d pending > max_pending %d)", s.Name, n, s.MaxPending)
+					break
+				}
+			}
+			if over == "" {
+				if paused {
+					log.Info("fetching resumed: sinks caught up")
+					d.tracker.SetPaused("")
+				}
+				return nil
+			}
+			if !paused {
+				log.Warn("fetching paused: a sink is behind", "sink", over)
+				d.tracker.SetPaused(over)
+				paused = true
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}

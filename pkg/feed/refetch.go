@@ -1,0 +1,147 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/classify"
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// Outcomes of processing one pushed issue.
+const (
+	PushCreated     = "created"
+	PushUpdated     = "updated"
+	PushUnchanged   = "unchanged"    // known issue, same status as its last event
+	PushNotMatching = "not_matching" // unknown issue outside the created feed's filters or window
+	PushNotFound    = "not_found"    // Wiz does not return the issue (deleted, or not visible to us)
+)
+
+// IssueGetter fetches one issue by id.
+type IssueGetter interface {
+	Issue(ctx context.Context, id string) (*wiz.Issue, json.RawMessage, error)
+}
+
+// RefetcherOptions configure the push pipeline of one instance.
+type RefetcherOptions struct {
+	Instance   string
+	Fetch      config.Fetch
+	Sinks      []string
+	Source     IssueGetter
+	Store      *store.Store
+	Classifier *classify.Classifier
+	Mapper     *incident.Mapper
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Refetcher turns a Wiz push into events: a push is only a notification (its fields are operator-edited
+// strings), so the issue is fetched again by id and run through the same in-transaction decisions as
+// the feeds. A repeated push, or a pull of the same change, finds the incident already at that status
+// and emits nothing.
+type Refetcher struct {
+	opt RefetcherOptions
+}
+
+// NewRefetcher returns the push pipeline of one instance.
+func NewRefetcher(opt RefetcherOptions) *Refetcher {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Refetcher{opt: opt}
+}
+
+// Process fetches the issue and commits what it means. An error means "try again later"; the caller
+// keeps the queue item.
+func (r *Refetcher) Process(ctx context.Context, issueID string) (string, error) {
+	is, raw, err := r.opt.Source.Issue(ctx, issueID)
+	if errors.Is(err, wiz.ErrNotFound) {
+		return PushNotFound, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("refetch issue %s of %s: %w", issueID, r.opt.Instance, err)
+	}
+	inc := r.opt.Mapper.Map(is, raw, r.opt.Classifier.Classify(is))
+	incJSON, err := inc.AppendJSON(nil)
+	if err != nil {
+		return "", fmt.Errorf("encode incident %s: %w", issueID, err)
+	}
+	var outcome string
+	err = r.opt.Store.Update(func(tx *store.Tx) error {
+		outcome, err = r.decide(tx, is, incJSON)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("commit pushed issue %s of %s: %w", issueID, r.opt.Instance, err)
+	}
+	return outcome, nil
+}
+
+func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string, error) {
+	now := r.opt.Now().UTC()
+	inst := r.opt.Instance
+	rec, known, err := tx.Incident(inst, is.ID)
+	if err != nil {
+		return "", err
+	}
+	kind := ""
+	switch {
+	case known && rec.Status != is.Status:
+		kind = incident.KindUpdated
+	case known:
+		rec.Incident = incJSON
+		rec.UpdatedAt = now
+		return PushUnchanged, tx.PutIncident(rec)
+	case !MatchesCreated(r.opt.Fetch, is):
+		return PushNotMatching, nil
+	default:
+		start, err := r.windowStart(tx, now)
+		if err != nil {
+			return "", err
+		}
+		if !is.CreatedAt.After(start) {
+			return PushNotMatching, nil
+		}
+		kind = incident.KindCreated
+	}
+	// Leave the marks a pull of the same change would leave, so the feeds skip it cleanly.
+	if kind == incident.KindCreated {
+		if err := tx.PutMark(inst, Created, markKey(Created, is), is.CreatedAt); err != nil {
+			return "", err
+		}
+	}
+	if is.StatusChangedAt != nil {
+		if err := tx.PutMark(inst, Updates, markKey(Updates, is), *is.StatusChangedAt); err != nil {
+			return "", err
+		}
+	}
+	if err := Emit(tx, EmitInput{
+		Instance: inst, Kind: kind, Issue: is, Incident: incJSON, Previous: rec, Sinks: r.opt.Sinks, Now: now,
+	}); err != nil {
+		return "", err
+	}
+	return kind, nil
+}
+
+// windowStart is the created feed's first-run start; in push-only mode (no created feed) it is
+// now - lookback.
+func (r *Refetcher) windowStart(tx *store.Tx, now time.Time) (time.Time, error) {
+	cp, ok, err := tx.Checkpoint(r.opt.Instance, Created)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok && !cp.FirstStart.IsZero() {
+		return cp.FirstStart, nil
+	}
+	return now.Add(-r.opt.Fetch.Lookback.D()), nil
+}

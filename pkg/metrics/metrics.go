@@ -1,0 +1,268 @@
+// Package metrics owns wizfetch's Prometheus metrics. Every metric lives in a private registry (never
+// the global one) so tests and several daemons in one process never collide. Names follow
+// wizfetch_<thing>_<unit>; labels are few and bounded (instance, feed, kind, sink, result, code,
+// endpoint, reason). No label value is ever taken from an error text, a URL or a secret: free-form
+// inputs pass through boundedLabel first.
+//
+// Counters and histograms are updated by hooks the pipeline calls (FetchDone, Delivery, …); gauges
+// that mirror state the store or the status tracker already keeps are read at scrape time
+// (WatchStore, WatchStatus), so they are never stale and cost nothing between scrapes.
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/status"
+	"github.com/wizfetch/wizfetch/pkg/store"
+)
+
+// Metrics holds every wizfetch metric and the registry they are registered with. It is safe for
+// concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+	now func() time.Time
+
+	apiRequests    *prometheus.CounterVec
+	apiDuration    *prometheus.HistogramVec
+	apiRetries     *prometheus.CounterVec
+	tokenRefreshes *prometheus.CounterVec
+
+	fetchDuration    *prometheus.HistogramVec
+	fetchFailures    *prometheus.CounterVec
+	issuesFetched    *prometheus.CounterVec
+	eventsEmitted    *prometheus.CounterVec
+	updatesIgnored   *prometheus.CounterVec
+	windowRestarts   *prometheus.CounterVec
+	lastFetchSuccess *prometheus.GaugeVec
+
+	deliveries      *prometheus.CounterVec
+	eventsDelivered *prometheus.CounterVec
+	deadLettered    *prometheus.CounterVec
+
+	pushReceived  *prometheus.CounterVec
+	pushRejected  *prometheus.CounterVec
+	pushProcessed *prometheus.CounterVec
+
+	// Scrape-time sources, swapped atomically (WatchStore / WatchStatus may be called again after a
+	// reload changed the sinks).
+	storeWatch  atomic.Pointer[storeWatch]
+	statusWatch atomic.Pointer[status.Tracker]
+}
+
+// New builds the metrics of one wizfetch process of the given version, with the Go runtime and
+// process collectors and wizfetch_build_info, in a fresh registry.
+func New(version string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), now: time.Now}
+	instFeed := []string{"instance", "feed"}
+
+	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_api_requests_total",
+		Help: "HTTP attempts to the Wiz API by endpoint (graphql, token) and status code (\"none\" when no response arrived).",
+	}, []string{"instance", "endpoint", "code"})
+	m.apiDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wizfetch_api_request_duration_seconds",
+		Help:    "Duration of one HTTP attempt to the Wiz API.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"instance", "endpoint"})
+	m.apiRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_api_retries_total",
+		Help: "Retries of Wiz API requests by reason (429, 503, network, …).",
+	}, []string{"instance", "reason"})
+	m.tokenRefreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_token_refreshes_total",
+		Help: "OAuth token requests to Wiz by result (ok, error).",
+	}, []string{"instance", "result"})
+
+	m.fetchDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wizfetch_fetch_duration_seconds",
+		Help:    "Duration of one fetch of a feed (all its pages), successful or not.",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+	}, instFeed)
+	m.fetchFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_fetch_failures_total",
+		Help: "Fetches that ended with an error.",
+	}, instFeed)
+	m.issuesFetched = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_issues_fetched_total",
+		Help: "Issues read from Wiz by the feeds.",
+	}, instFeed)
+	m.eventsEmitted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_events_emitted_total",
+		Help: "Incident events committed to the outbox, by kind (created, updated).",
+	}, []string{"instance", "feed", "kind"})
+	m.updatesIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_updates_ignored_total",
+		Help: "Issues passed over without an event, by reason.",
+	}, []string{"instance", "reason"})
+	m.windowRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_window_restarts_total",
+		Help: "Fetch windows restarted after Wiz rejected a cursor.",
+	}, instFeed)
+	m.lastFetchSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wizfetch_fetch_last_success_timestamp_seconds",
+		Help: "Unix time of the last successful fetch of a feed.",
+	}, instFeed)
+
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_deliveries_total",
+		Help: "Delivery attempts of a sink by result (ok, error).",
+	}, []string{"sink", "result"})
+	m.eventsDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_events_delivered_total",
+		Help: "Events a sink accepted.",
+	}, []string{"sink"})
+	m.deadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_dead_lettered_total",
+		Help: "Events a sink gave up on and moved to its dead letters.",
+	}, []string{"sink"})
+
+	m.pushReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_push_received_total",
+		Help: "Wiz pushes accepted by the webhook receiver.",
+	}, []string{"instance"})
+	m.pushRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_push_rejected_total",
+		Help: "Wiz pushes rejected by the webhook receiver, by reason (auth, too_large, bad_json, …).",
+	}, []string{"reason"})
+	m.pushProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_push_processed_total",
+		Help: "Pushed issues refetched and processed, by result.",
+	}, []string{"instance", "result"})
+
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wizfetch_build_info",
+		Help: "Always 1; the labels carry the wizfetch version and the Go version it was built with.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+		m.apiRequests, m.apiDuration, m.apiRetries, m.tokenRefreshes,
+		m.fetchDuration, m.fetchFailures, m.issuesFetched, m.eventsEmitted, m.updatesIgnored,
+		m.windowRestarts, m.lastFetchSuccess,
+		m.deliveries, m.eventsDelivered, m.deadLettered,
+		m.pushReceived, m.pushRejected, m.pushProcessed,
+		newScrapeCollector(m),
+	)
+	return m
+}
+
+// Registry is the private registry holding every wizfetch metric (serve it with promhttp.HandlerFor).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// FetchDone records one fetch of a feed: its duration, the issues it read, the events it emitted by
+// kind, the issues it ignored by reason, window restarts, and either a failure or the time of this
+// success (wizfetch_fetch_last_success_timestamp_seconds). err's text is never used.
+func (m *Metrics) FetchDone(instance, feedName string, res feed.Result, err error) {
+	m.fetchDuration.WithLabelValues(instance, feedName).Observe(res.Duration.Seconds())
+	if res.Fetched > 0 {
+		m.issuesFetched.WithLabelValues(instance, feedName).Add(float64(res.Fetched))
+	}
+	if res.Created > 0 {
+		m.eventsEmitted.WithLabelValues(instance, feedName, "created").Add(float64(res.Created))
+	}
+	if res.Updated > 0 {
+		m.eventsEmitted.WithLabelValues(instance, feedName, "updated").Add(float64(res.Updated))
+	}
+	for reason, n := range res.Ignored {
+		if n > 0 {
+			m.updatesIgnored.WithLabelValues(instance, boundedLabel(reason)).Add(float64(n))
+		}
+	}
+	if res.Restarts > 0 {
+		m.windowRestarts.WithLabelValues(instance, feedName).Add(float64(res.Restarts))
+	}
+	if err != nil {
+		m.fetchFailures.WithLabelValues(instance, feedName).Inc()
+		return
+	}
+	m.lastFetchSuccess.WithLabelValues(instance, feedName).Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// Delivery records one delivery attempt of a sink: its result (ok or error) and how many events the
+// sink accepted (a failed attempt may still have delivered some). err's text is never used.
+func (m *Metrics) Delivery(sink string, delivered int, err error) {
+	m.deliveries.WithLabelValues(sink, resultLabel(err == nil)).Inc()
+	if delivered > 0 {
+		m.eventsDelivered.WithLabelValues(sink).Add(float64(delivered))
+	}
+}
+
+// DeadLettered records one event a sink gave up on.
+func (m *Metrics) DeadLettered(sink string) {
+	m.deadLettered.WithLabelValues(sink).Inc()
+}
+
+// PushReceived records one Wiz push accepted by the webhook receiver for instance.
+func (m *Metrics) PushReceived(instance string) {
+	m.pushReceived.WithLabelValues(instance).Inc()
+}
+
+// PushRejected records one Wiz push rejected for reason (a short fixed word such as "auth",
+// "too_large", "bad_json"; anything else is reported as "other").
+func (m *Metrics) PushRejected(reason string) {
+	m.pushRejected.WithLabelValues(boundedLabel(reason)).Inc()
+}
+
+// PushProcessed records the outcome (a short fixed word such as "ok", "error", "not_found") of
+// processing one pushed issue of instance.
+func (m *Metrics) PushProcessed(instance, result string) {
+	m.pushProcessed.WithLabelValues(instance, boundedLabel(result)).Inc()
+}
+
+// WatchStore makes every scrape read the outbox depth and dead-letter count of each named sink, the
+// refetch queue depth and the stored incidents per instance from st (one short read transaction per
+// scrape). Calling it again (after a reload changed the sinks) replaces the previous store and list.
+func (m *Metrics) WatchStore(st *store.Store, sinks []string) {
+	if st == nil {
+		m.storeWatch.Store(nil)
+		return
+	}
+	m.storeWatch.Store(&storeWatch{store: st, sinks: append([]string(nil), sinks...)})
+}
+
+// WatchStatus makes every scrape read, per feed of t, the watermark lag and timestamp, consecutive
+// failures and backlog, and whether fetching is paused. Calling it again replaces the tracker.
+func (m *Metrics) WatchStatus(t *status.Tracker) {
+	m.statusWatch.Store(t)
+}
+
+func resultLabel(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "error"
+}
+
+// boundedLabel keeps a label value that comes from a caller's free-form string short and plain:
+// up to 32 characters of [A-Za-z0-9_.-], else "other". Known reasons ("429", "network",
+// "status_unchanged") pass unchanged; anything else cannot blow up cardinality or leak text.
+func boundedLabel(s string) string {
+	if s == "" || len(s) > 32 {
+		return "other"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return "other"
+		}
+	}
+	return s
+}
+
+// codeLabel is an HTTP status code as a label value; 0 (no response) is "none".
+func codeLabel(code int) string {
+	if code <= 0 || code > 999 {
+		return "none"
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,37 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+)
+
+// WizObserver returns the wiz.Observer of one instance's client: HTTP attempts by endpoint and
+// status code, their duration, retries by reason and token refreshes by result.
+func (m *Metrics) WizObserver(instance string) wiz.Observer {
+	return wizObserver{m: m, instance: instance}
+}
+
+type wizObserver struct {
+	m        *Metrics
+	instance string
+}
+
+var _ wiz.Observer = wizObserver{}
+
+// OnRequest implements wiz.Observer.
+func (o wizObserver) OnRequest(endpoint string, status int, d time.Duration) {
+	ep := boundedLabel(endpoint)
+	o.m.apiRequests.WithLabelValues(o.instance, ep, codeLabel(status)).Inc()
+	o.m.apiDuration.WithLabelValues(o.instance, ep).Observe(d.Seconds())
+}
+
+// OnRetry implements wiz.Observer.
+func (o wizObserver) OnRetry(reason string) {
+	o.m.apiRetries.WithLabelValues(o.instance, boundedLabel(reason)).Inc()
+}
+
+// OnTokenRefresh implements wiz.Observer.
+func (o wizObserver) OnTokenRefresh(ok bool) {
+	o.m.tokenRefreshes.WithLabelValues(o.instance, resultLabel(ok)).Inc()
+}

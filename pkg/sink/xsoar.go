@@ -1,0 +1,378 @@
+package sink
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/store"
+)
+
+// xsoar8Prefix is the public API path of XSOAR 8 / XSIAM, appended to the configured url when
+// api_key_id is set.
+const xsoar8Prefix = "/xsoar/public/v1"
+
+// XSOAR creates and updates incidents through the XSOAR REST API (WIZ_API.md §8).
+//
+// Endpoints. With api_key_id empty it speaks XSOAR 6: url is the server base (e.g.
+// https://xsoar.example.com), requests go to <url>/incident and <url>/incidents/search with
+// "Authorization: <api_key>". With api_key_id set it speaks XSOAR 8 / XSIAM: url is the API base
+// the operator copies from the API keys page (e.g. https://api-tenant.xdr.us.paloaltonetworks.com),
+// "/xsoar/public/v1" is appended (unless url already ends with it), and every request carries
+// "x-xdr-auth-id: <api_key_id>" and "Authorization: <api_key>"; with advanced_key the Authorization
+// is hex(sha256(api_key + nonce + timestamp)) with "x-xdr-nonce" (64 random alphanumerics) and
+// "x-xdr-timestamp" (unix ms), fresh for every request, retries included.
+//
+// Body: the event's incident object plus "createInvestigation" (config, default true), with "type"
+// replaced by incident_type_override when set.
+//
+// XSOAR does not deduplicate, so the sink keeps issue → {XSOAR id, version} in the store (sink state
+// key "xsoar:<instance>:<issue id>"), written after each successful create or update:
+//   - created: POST the incident, remember the id and version XSOAR returns. A created event for an
+//     issue already mapped (a replay) updates that incident instead of creating a duplicate.
+//   - updated: POST the full incident plus "id" and "version". The dispatcher delivers a sink's
+//     events in order, so the issue's create is acknowledged before its update is tried; if the
+//     mapping is still missing (the create went to the dead letter) the update creates the
+//     incident. On a version conflict (HTTP 400 or 409 whose body mentions "version") the sink
+//     reads the current version with POST <base>/incidents/search {"filter":{"id":[id]}} (answer
+//     {"data":[{"id","version",…}]}) and retries once; an incident no longer found is created anew.
+//
+// A crash between XSOAR's answer and the store write makes the retry create a second incident:
+// delivery is at-least-once; dbotMirrorId (the issue id) lets a playbook spot it.
+type XSOAR struct {
+	name         string
+	incidentURL  string
+	searchURL    string
+	key          string
+	keyID        string
+	advanced     bool
+	createInv    bool
+	typeOverride string
+	st           *store.Store
+	http         *httpSender
+	log          *slog.Logger
+	now          func() time.Time
+	random       io.Reader
+}
+
+// xsoarRef is the XSOAR incident an issue maps to.
+type xsoarRef struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+}
+
+// NewXSOAR builds the xsoar sink of cfg (secrets already resolved); st holds the issue → incident
+// map.
+func NewXSOAR(cfg config.Sink, st *store.Store, log *slog.Logger) (*XSOAR, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if st == nil {
+		return nil, fmt.Errorf("xsoar sink %s: no store", cfg.Name)
+	}
+	if cfg.APIKey.Reveal() == "" {
+		return nil, fmt.Errorf("xsoar sink %s: api_key is not set", cfg.Name)
+	}
+	keyID := strings.TrimSpace(cfg.APIKeyID)
+	if cfg.AdvancedKey && keyID == "" {
+		return nil, fmt.Errorf("xsoar sink %s: advanced_key needs api_key_id", cfg.Name)
+	}
+	base := strings.TrimRight(strings.TrimSpace(cfg.URL), "/")
+	if keyID != "" && !strings.HasSuffix(base, xsoar8Prefix) {
+		base += xsoar8Prefix
+	}
+	incidentURL, err := joinURL(base, "/incident")
+	if err != nil {
+		return nil, fmt.Errorf("xsoar sink %s: %w", cfg.Name, err)
+	}
+	searchURL, err := joinURL(base, "/incidents/search")
+	if err != nil {
+		return nil, fmt.Errorf("xsoar sink %s: %w", cfg.Name, err)
+	}
+	hs, err := newHTTPSender(cfg, log, cfg.APIKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("xsoar sink %s: %w", cfg.Name, err)
+	}
+	createInv := true
+	if cfg.CreateInvestigation != nil {
+		createInv = *cfg.CreateInvestigation
+	}
+	return &XSOAR{
+		name:         cfg.Name,
+		incidentURL:  incidentURL,
+		searchURL:    searchURL,
+		key:          cfg.APIKey.Reveal(),
+		keyID:        keyID,
+		advanced:     cfg.AdvancedKey,
+		createInv:    createInv,
+		typeOverride: cfg.IncidentTypeOverride,
+		st:           st,
+		http:         hs,
+		log:          log.With("component", "sink", "sink", cfg.Name),
+		now:          time.Now,
+		random:       rand.Reader,
+	}, nil
+}
+
+// Name implements Sink.
+func (x *XSOAR) Name() string { return x.name }
+
+// Close implements Sink.
+func (x *XSOAR) Close() error {
+	x.http.close()
+	return nil
+}
+
+// Deliver implements Sink: one request (or two, on a version conflict) per event, in order.
+func (x *XSOAR) Deliver(ctx context.Context, items []store.OutboxItem) (int, error) {
+	for i, it := range items {
+		if err := x.deliver(ctx, it); err != nil {
+			return i, fmt.Errorf("xsoar sink %s: %w", x.name, err)
+		}
+	}
+	return len(items), nil
+}
+
+func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
+	ev, err := parseEvent(it)
+	if err != nil {
+		return err
+	}
+	if ev.IssueID == "" || len(ev.Incident) == 0 || ev.Incident[0] != '{' {
+		return Permanent(fmt.Errorf("event %s has no issue_id or incident object", ev.EventID))
+	}
+	stateKey := "xsoar:" + ev.Instance + ":" + ev.IssueID
+	ref, err := x.loadRef(stateKey)
+	if err != nil {
+		return err
+	}
+	switch ev.Kind {
+	case "created", "updated":
+	default:
+		return Permanent(fmt.Errorf("event %s: unknown kind %q", ev.EventID, ev.Kind))
+	}
+	if ref == nil {
+		got, err := x.post(ctx, ev, nil)
+		if err != nil {
+			return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
+		}
+		return x.saveRef(stateKey, got)
+	}
+	got, err := x.post(ctx, ev, ref)
+	if err != nil && versionConflict(err) {
+		x.log.Info("version conflict; refreshing", "issue_id", ev.IssueID, "incident_id", ref.ID)
+		fresh, serr := x.search(ctx, ref.ID)
+		if serr != nil {
+			return fmt.Errorf("refresh incident %s of issue %s after a version conflict: %w", ref.ID, ev.IssueID, serr)
+		}
+		got, err = x.post(ctx, ev, fresh) // fresh nil: the incident is gone, create it anew
+		var he *HTTPError
+		if err != nil && versionConflict(err) && errors.As(err, &he) {
+			err = he // conflicting again (a race with an analyst): not permanent, retry later
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("update incident %s for issue %s: %w", ref.ID, ev.IssueID, err)
+	}
+	return x.saveRef(stateKey, got)
+}
+
+// versionConflict reports whether XSOAR refused an update for a stale version.
+func versionConflict(err error) bool {
+	var he *HTTPError
+	if !errors.As(err, &he) || (he.Status != http.StatusBadRequest && he.Status != http.StatusConflict) {
+		return false
+	}
+	return strings.Contains(strings.ToLower(he.body), "version")
+}
+
+// post creates (ref nil) or updates the incident of ev and returns XSOAR's id and version.
+func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRef, error) {
+	body, err := x.body(ev, ref)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := x.http.do(ctx, http.MethodPost, x.incidentURL, x.headers(), body)
+	if err != nil {
+		return nil, err
+	}
+	got, err := parseRef(resp.body)
+	if err != nil {
+		// XSOAR may have stored the incident: don't retry into a duplicate, show it instead.
+		return nil, Permanent(fmt.Errorf("XSOAR answered HTTP %d without a usable incident: %w", resp.status, err))
+	}
+	return got, nil
+}
+
+// body renders the request body: the incident, createInvestigation, the type override, and for an
+// update id and version. Keys come out sorted; the values are the event's bytes (rawJSON stays a
+// string).
+func (x *XSOAR) body(ev eventLine, ref *xsoarRef) ([]byte, error) {
+	var inc map[string]json.RawMessage
+	if err := json.Unmarshal(ev.Incident, &inc); err != nil || inc == nil {
+		return nil, Permanent(fmt.Errorf("event %s: incident is not a JSON object", ev.EventID))
+	}
+	inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
+	if x.typeOverride != "" {
+		inc["type"] = json.RawMessage(appendJSONString(nil, x.typeOverride))
+	}
+	if ref != nil {
+		inc["id"] = json.RawMessage(appendJSONString(nil, ref.ID))
+		inc["version"] = json.RawMessage(strconv.FormatInt(ref.Version, 10))
+	}
+	b, err := json.Marshal(inc)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("event %s: render incident: %w", ev.EventID, err))
+	}
+	return b, nil
+}
+
+// headers returns the authentication headers of one request (a fresh nonce and timestamp for an
+// advanced key).
+func (x *XSOAR) headers() http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	if x.keyID == "" {
+		h.Set("Authorization", x.key)
+		return h
+	}
+	h["x-xdr-auth-id"] = []string{x.keyID}
+	if !x.advanced {
+		h.Set("Authorization", x.key)
+		return h
+	}
+	nonce := randomAlphanumeric(x.random, 64)
+	ts := strconv.FormatInt(x.now().UnixMilli(), 10)
+	h["x-xdr-nonce"] = []string{nonce}
+	h["x-xdr-timestamp"] = []string{ts}
+	h.Set("Authorization", advancedAuth(x.key, nonce, ts))
+	return h
+}
+
+// advancedAuth is the Authorization value of an XSOAR 8 advanced API key.
+func advancedAuth(key, nonce, ts string) string {
+	sum := sha256.Sum256([]byte(key + nonce + ts))
+	return hex.EncodeToString(sum[:])
+}
+
+// randomAlphanumeric returns n characters from [A-Za-z0-9], uniformly (rejection sampling).
+func randomAlphanumeric(r io.Reader, n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/2)
+	for len(out) < n {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			// crypto/rand does not fail on supported platforms (it panics inside if it must).
+			panic(fmt.Sprintf("read random bytes: %v", err))
+		}
+		for _, b := range buf {
+			if b < 248 && len(out) < n { // 248 = 4·62: keeps the draw uniform
+				out = append(out, alphabet[b%62])
+			}
+		}
+	}
+	return string(out)
+}
+
+// search reads the current id and version of incident id; nil when XSOAR no longer has it.
+func (x *XSOAR) search(ctx context.Context, id string) (*xsoarRef, error) {
+	q, err := json.Marshal(map[string]any{"filter": map[string]any{"id": []string{id}}})
+	if err != nil {
+		return nil, fmt.Errorf("render search: %w", err)
+	}
+	resp, err := x.http.do(ctx, http.MethodPost, x.searchURL, x.headers(), q)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(resp.body, &res); err != nil {
+		return nil, fmt.Errorf("search answer is not JSON: %w", err)
+	}
+	for _, d := range res.Data {
+		ref, err := parseRef(d)
+		if err == nil && ref.ID == id {
+			return ref, nil
+		}
+	}
+	return nil, nil
+}
+
+// parseRef reads id (a string or a number) and version from an XSOAR incident.
+func parseRef(b []byte) (*xsoarRef, error) {
+	var raw struct {
+		ID      json.RawMessage `json:"id"`
+		Version json.Number     `json:"version"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("incident is not JSON: %w", err)
+	}
+	var id string
+	if err := json.Unmarshal(raw.ID, &id); err != nil {
+		var n json.Number
+		if json.Unmarshal(raw.ID, &n) != nil {
+			return nil, errors.New("incident has no id")
+		}
+		id = n.String()
+	}
+	if id == "" {
+		return nil, errors.New("incident has an empty id")
+	}
+	ref := &xsoarRef{ID: id}
+	if raw.Version != "" {
+		v, err := raw.Version.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("incident version %q is not an integer", raw.Version)
+		}
+		ref.Version = v
+	}
+	return ref, nil
+}
+
+func (x *XSOAR) loadRef(key string) (*xsoarRef, error) {
+	var raw []byte
+	err := x.st.View(func(tx *store.Tx) error {
+		var err error
+		raw, err = tx.SinkState(x.name, key)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read incident map: %w", err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	var ref xsoarRef
+	if err := json.Unmarshal(raw, &ref); err != nil || ref.ID == "" {
+		x.log.Warn("ignoring a corrupt incident map entry", "key", key)
+		return nil, nil
+	}
+	return &ref, nil
+}
+
+func (x *XSOAR) saveRef(key string, ref *xsoarRef) error {
+	b, err := json.Marshal(ref)
+	if err != nil {
+		return fmt.Errorf("encode incident map entry: %w", err)
+	}
+	err = x.st.Update(func(tx *store.Tx) error { return tx.PutSinkState(x.name, key, b) })
+	if err != nil {
+		return fmt.Errorf("write incident map: %w", err)
+	}
+	return nil
+}
+
+var _ Sink = (*XSOAR)(nil)

@@ -1,0 +1,241 @@
+// Package status keeps the daemon's live view of itself — per feed and per sink — for the HTTP status
+// API, the status page and metrics. Writers are the fetch and delivery observers; readers take a
+// Snapshot. It holds no secrets: errors are stored as the strings the packages below already redact.
+package status
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/feed"
+)
+
+// historyEvery is the width of one throughput/lag sample; historyLen samples are kept (2 hours).
+const (
+	historyEvery = time.Minute
+	historyLen   = 120
+)
+
+// Feed is the state of one (instance, feed).
+type Feed struct {
+	Instance            string    `json:"instance"`
+	Feed                string    `json:"feed"`
+	Watermark           time.Time `json:"watermark,omitzero"`
+	LagSeconds          float64   `json:"lag_seconds"`
+	LastFetch           time.Time `json:"last_fetch,omitzero"`
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	LastError           string    `json:"last_error,omitempty"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	Backlog             bool      `json:"backlog"`
+	Paused              bool      `json:"paused"`
+	Fetches             int64     `json:"fetches"`
+	IssuesFetched       int64     `json:"issues_fetched"`
+	Created             int64     `json:"created"`
+	Updated             int64     `json:"updated"`
+	Ignored             int64     `json:"ignored"`
+}
+
+// Sink is the state of one sink. Pending and DeadLetters are filled from the store by the reader.
+type Sink struct {
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Pending      int       `json:"pending"`
+	MaxPending   int       `json:"max_pending"`
+	DeadLetters  int       `json:"dead_letters"`
+	Delivered    int64     `json:"delivered"`
+	Failures     int64     `json:"failures"`
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+}
+
+// Sample is one minute of history: events emitted in it and the largest feed lag at its end.
+type Sample struct {
+	At         time.Time `json:"at"`
+	Events     int64     `json:"events"`
+	LagSeconds float64   `json:"lag_seconds"`
+}
+
+// Snapshot is a consistent copy of the tracker.
+type Snapshot struct {
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	Now       time.Time `json:"now"`
+	Paused    bool      `json:"paused"`
+	PausedBy  string    `json:"paused_by,omitempty"`
+	Feeds     []Feed    `json:"feeds"`
+	Sinks     []Sink    `json:"sinks"`
+	History   []Sample  `json:"history"`
+}
+
+// Tracker is safe for concurrent use.
+type Tracker struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	version   string
+	startedAt time.Time
+	feeds     map[[2]string]*Feed
+	sinks     map[string]*Sink
+	pausedBy  string
+	history   []Sample
+}
+
+// New returns an empty tracker; now nil uses time.Now.
+func New(version string, now func() time.Time) *Tracker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tracker{now: now, version: version, startedAt: now(), feeds: map[[2]string]*Feed{}, sinks: map[string]*Sink{}}
+}
+
+// AddFeed registers a feed so it shows before its first fetch.
+func (t *Tracker) AddFeed(instance, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.feed(instance, name)
+}
+
+// AddSink registers a sink.
+func (t *Tracker) AddSink(name, typ string, maxPending int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.sink(name)
+	s.Type, s.MaxPending = typ, maxPending
+}
+
+// Reset forgets feeds and sinks (after a reload changed them); counters and history are kept.
+func (t *Tracker) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.feeds = map[[2]string]*Feed{}
+	t.sinks = map[string]*Sink{}
+	t.pausedBy = ""
+}
+
+func (t *Tracker) feed(instance, name string) *Feed {
+	k := [2]string{instance, name}
+	f := t.feeds[k]
+	if f == nil {
+		f = &Feed{Instance: instance, Feed: name}
+		t.feeds[k] = f
+	}
+	return f
+}
+
+func (t *Tracker) sink(name string) *Sink {
+	s := t.sinks[name]
+	if s == nil {
+		s = &Sink{Name: name}
+		t.sinks[name] = s
+	}
+	return s
+}
+
+// FetchDone records one fetch.
+func (t *Tracker) FetchDone(instance, name string, res feed.Result, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	f := t.feed(instance, name)
+	f.LastFetch = now
+	f.Fetches++
+	f.IssuesFetched += int64(res.Fetched)
+	f.Created += int64(res.Created)
+	f.Updated += int64(res.Updated)
+	for _, n := range res.Ignored {
+		f.Ignored += int64(n)
+	}
+	if !res.Watermark.IsZero() {
+		f.Watermark = res.Watermark
+	}
+	if err != nil {
+		f.LastError = err.Error()
+		f.ConsecutiveFailures++
+	} else {
+		f.LastSuccess = now
+		f.LastError = ""
+		f.ConsecutiveFailures = 0
+		f.Backlog = res.Backlog
+	}
+	t.sample(now).Events += int64(res.Emitted())
+}
+
+// SetPaused records fetching paused by back-pressure from a sink ("" resumes).
+func (t *Tracker) SetPaused(by string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pausedBy = by
+}
+
+// Delivery records one delivery attempt of a sink.
+func (t *Tracker) Delivery(name string, delivered int, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.sink(name)
+	s.Delivered += int64(delivered)
+	if delivered > 0 {
+		s.LastDelivery = t.now()
+	}
+	if err != nil {
+		s.Failures++
+		s.LastError = err.Error()
+	} else {
+		s.LastError = ""
+	}
+}
+
+// sample returns the current minute's sample, starting a new one when the minute changed.
+func (t *Tracker) sample(now time.Time) *Sample {
+	at := now.Truncate(historyEvery)
+	if n := len(t.history); n == 0 || !t.history[n-1].At.Equal(at) {
+		t.history = append(t.history, Sample{At: at})
+		if len(t.history) > historyLen {
+			t.history = append(t.history[:0], t.history[len(t.history)-historyLen:]...)
+		}
+	}
+	s := &t.history[len(t.history)-1]
+	s.LagSeconds = t.maxLag(now)
+	return s
+}
+
+func (t *Tracker) maxLag(now time.Time) float64 {
+	lag := 0.0
+	for _, f := range t.feeds {
+		if !f.Watermark.IsZero() {
+			lag = max(lag, now.Sub(f.Watermark).Seconds())
+		}
+	}
+	return lag
+}
+
+// Snapshot copies the state, with lags computed at now, feeds and sinks sorted by name.
+func (t *Tracker) Snapshot() Snapshot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.sample(now) // keep the chart moving while idle
+	snap := Snapshot{
+		Version: t.version, StartedAt: t.startedAt, Now: now,
+		Paused: t.pausedBy != "", PausedBy: t.pausedBy,
+		History: append([]Sample(nil), t.history...),
+	}
+	for _, f := range t.feeds {
+		c := *f
+		if !c.Watermark.IsZero() {
+			c.LagSeconds = now.Sub(c.Watermark).Seconds()
+		}
+		c.Paused = snap.Paused
+		snap.Feeds = append(snap.Feeds, c)
+	}
+	for _, s := range t.sinks {
+		snap.Sinks = append(snap.Sinks, *s)
+	}
+	sort.Slice(snap.Feeds, func(i, j int) bool {
+		if snap.Feeds[i].Instance != snap.Feeds[j].Instance {
+			return snap.Feeds[i].Instance < snap.Feeds[j].Instance
+		}
+		return snap.Feeds[i].Feed < snap.Feeds[j].Feed
+	})
+	sort.Slice(snap.Sinks, func(i, j int) bool { return snap.Sinks[i].Name < snap.Sinks[j].Name })
+	return snap
+}
