@@ -14,21 +14,14 @@ import (
 func openSinks(cfgs []config.Sink, st *store.Store, log *slog.Logger) ([]sink.Target, error) {
 	var targets []sink.Target
 	for i, sc := range cfgs {
-		var s sink.Sink
-		var err error
-		switch sc.Type {
-		case config.SinkJSONL:
-			s, err = sink.OpenJSONL(sc.Name, sc.Path, log)
-		default:
-			err = fmt.Errorf("%w: sinks[%d].type: %s is not supported by this build yet", ErrConfig, i, sc.Type)
-		}
+		t, err := sink.NewTarget(sc, st, log)
 		if err != nil {
 			for _, t := range targets {
 				t.Sink.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("%w: sinks[%d] (%s): %w", ErrConfig, i, sc.Name, err)
 		}
-		targets = append(targets, sink.Target{Sink: s, RetryFor: sc.RetryFor.D()})
+		targets = append(targets, t)
 	}
 	return targets, nil
 }

@@ -84,6 +84,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		newRunCommand(env),
 		newDemoCommand(env),
 		newCheckCommand(env),
+		newIssueCommand(env),
 		newStatusCommand(env),
 		newCheckpointCommand(env),
 		newIncidentsCommand(env),

@@ -31,7 +31,7 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		statusTime = is.StatusChangedAt
 	}
 	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
-	line := AppendEvent(nil, EventHeader{
+	line := AppendEvent(make([]byte, 0, len(in.Incident)+256), EventHeader{
 		EventID:     id,
 		Kind:        in.Kind,
 		Instance:    in.Instance,

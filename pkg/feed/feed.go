@@ -267,7 +267,11 @@ func (f *Feed) order() *wiz.IssueOrder {
 // one buffer; the store copies what it keeps.
 func (f *Feed) mapPage(page *wiz.Page) [][]byte {
 	out := make([][]byte, len(page.Issues))
-	var buf []byte
+	size := 0
+	for _, raw := range page.Raw {
+		size += 2*len(raw) + 2048 // rawJSON is the node escaped as a string, plus the mapped fields
+	}
+	buf := make([]byte, 0, size)
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))

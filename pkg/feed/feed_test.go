@@ -202,7 +202,9 @@ func (fx *fixture) events() []event {
 	return out
 }
 
-func ts(base time.Time, micros int) time.Time { return base.Add(time.Duration(micros) * time.Microsecond) }
+func ts(base time.Time, micros int) time.Time {
+	return base.Add(time.Duration(micros) * time.Microsecond)
+}
 
 func issue(n int, created time.Time, status string) wiz.Issue {
 	sc := created
@@ -490,7 +492,7 @@ func (brokenSource) Issues(context.Context, wiz.IssueFilter, *wiz.IssueOrder, in
 	return &wiz.Page{HasNextPage: true}, nil
 }
 
-func mustClassifier(t *testing.T) *classify.Classifier {
+func mustClassifier(t testing.TB) *classify.Classifier {
 	c, err := classify.New(config.Classify{DefaultType: "Wiz Issue"})
 	if err != nil {
 		t.Fatal(err)
@@ -498,7 +500,7 @@ func mustClassifier(t *testing.T) *classify.Classifier {
 	return c
 }
 
-func mustMapper(t *testing.T) *incident.Mapper {
+func mustMapper(t testing.TB) *incident.Mapper {
 	m, err := incident.NewMapper(config.Mapping{}, "https://api.us1.app.wiz.io/graphql")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package metrics owns wizfetch's Prometheus metrics. Every metric lives in a private registry (never
 // the global one) so tests and several daemons in one process never collide. Names follow
 // wizfetch_<thing>_<unit>; labels are few and bounded (instance, feed, kind, sink, result, code,
-// endpoint, reason). No label value is ever taken from an error text, a URL or a secret: free-form
-// inputs pass through boundedLabel first.
+// endpoint, reason). No label value is ever taken from an error text, a URL or a secret: string inputs
+// other than configured names (instance, feed, sink) are checked against the values they may take and
+// reported as "other" otherwise.
 //
 // Counters and histograms are updated by hooks the pipeline calls (FetchDone, Delivery, …); gauges
 // that mirror state the store or the status tracker already keeps are read at scrape time
@@ -129,7 +130,7 @@ func New(version string) *Metrics {
 	}, []string{"instance"})
 	m.pushRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wizfetch_push_rejected_total",
-		Help: "Wiz pushes rejected by the webhook receiver, by reason (auth, too_large, bad_json, …).",
+		Help: "Wiz pushes rejected by the webhook receiver, by reason (auth, too_large, bad_request, …).",
 	}, []string{"reason"})
 	m.pushProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wizfetch_push_processed_total",
@@ -175,7 +176,7 @@ func (m *Metrics) FetchDone(instance, feedName string, res feed.Result, err erro
 	}
 	for reason, n := range res.Ignored {
 		if n > 0 {
-			m.updatesIgnored.WithLabelValues(instance, boundedLabel(reason)).Add(float64(n))
+			m.updatesIgnored.WithLabelValues(instance, ignoredLabel(reason)).Add(float64(n))
 		}
 	}
 	if res.Restarts > 0 {
@@ -207,16 +208,16 @@ func (m *Metrics) PushReceived(instance string) {
 	m.pushReceived.WithLabelValues(instance).Inc()
 }
 
-// PushRejected records one Wiz push rejected for reason (a short fixed word such as "auth",
-// "too_large", "bad_json"; anything else is reported as "other").
+// PushRejected records one Wiz push rejected for reason, one of the PushReject* constants (anything
+// else is reported as "other").
 func (m *Metrics) PushRejected(reason string) {
-	m.pushRejected.WithLabelValues(boundedLabel(reason)).Inc()
+	m.pushRejected.WithLabelValues(pushRejectLabel(reason)).Inc()
 }
 
-// PushProcessed records the outcome (a short fixed word such as "ok", "error", "not_found") of
-// processing one pushed issue of instance.
+// PushProcessed records the outcome of processing one pushed issue of instance: one of the
+// PushResult* constants (anything else is reported as "other").
 func (m *Metrics) PushProcessed(instance, result string) {
-	m.pushProcessed.WithLabelValues(instance, boundedLabel(result)).Inc()
+	m.pushProcessed.WithLabelValues(instance, pushResultLabel(result)).Inc()
 }
 
 // WatchStore makes every scrape read the outbox depth and dead-letter count of each named sink, the
@@ -243,20 +244,57 @@ func resultLabel(ok bool) string {
 	return "error"
 }
 
-// boundedLabel keeps a label value that comes from a caller's free-form string short and plain:
-// up to 32 characters of [A-Za-z0-9_.-], else "other". Known reasons ("429", "network",
-// "status_unchanged") pass unchanged; anything else cannot blow up cardinality or leak text.
-func boundedLabel(s string) string {
-	if s == "" || len(s) > 32 {
-		return "other"
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return "other"
+// Label values the push hooks accept; anything else is reported as "other", so a caller's free text
+// (which might hold a token or a URL) can never become a label value.
+const (
+	PushRejectAuth            = "auth"             // 401: webhook auth missing or wrong
+	PushRejectTooLarge        = "too_large"        // 413
+	PushRejectBadRequest      = "bad_request"      // 400: not JSON, no issue id
+	PushRejectUnknownInstance = "unknown_instance" // 404: /v1/wiz/webhook/{instance} names no instance
+	PushRejectMethod          = "method"           // 405
+	PushRejectQueue           = "queue"            // 503: the refetch queue could not take it
+
+	PushResultOK       = "ok"        // refetched and processed
+	PushResultError    = "error"     // refetch or processing failed (will be retried)
+	PushResultNotFound = "not_found" // Wiz no longer has the issue
+	PushResultIgnored  = "ignored"   // processed, no event (unchanged or outside the filters)
+)
+
+// oneOf returns s when it is one of allowed, else "other".
+func oneOf(s string, allowed ...string) string {
+	for _, a := range allowed {
+		if s == a {
+			return s
 		}
 	}
-	return s
+	return "other"
+}
+
+func pushRejectLabel(reason string) string {
+	return oneOf(reason, PushRejectAuth, PushRejectTooLarge, PushRejectBadRequest, PushRejectUnknownInstance,
+		PushRejectMethod, PushRejectQueue)
+}
+
+func pushResultLabel(result string) string {
+	return oneOf(result, PushResultOK, PushResultError, PushResultNotFound, PushResultIgnored)
+}
+
+func ignoredLabel(reason string) string {
+	return oneOf(reason, feed.ReasonDuplicate, feed.ReasonKnown, feed.ReasonStatusUnchanged,
+		feed.ReasonNotMatching, feed.ReasonOutsideWindow, feed.ReasonNoTimestamp)
+}
+
+// retryLabel accepts the wiz client's retry reasons: "network" or an HTTP status code.
+func retryLabel(reason string) string {
+	if len(reason) == 3 && reason[0] >= '1' && reason[0] <= '5' && reason[1] >= '0' && reason[1] <= '9' &&
+		reason[2] >= '0' && reason[2] <= '9' {
+		return reason
+	}
+	return oneOf(reason, "network", "timeout")
+}
+
+func endpointLabel(endpoint string) string {
+	return oneOf(endpoint, "graphql", "token")
 }
 
 // codeLabel is an HTTP status code as a label value; 0 (no response) is "none".

@@ -21,14 +21,14 @@ var _ wiz.Observer = wizObserver{}
 
 // OnRequest implements wiz.Observer.
 func (o wizObserver) OnRequest(endpoint string, status int, d time.Duration) {
-	ep := boundedLabel(endpoint)
+	ep := endpointLabel(endpoint)
 	o.m.apiRequests.WithLabelValues(o.instance, ep, codeLabel(status)).Inc()
 	o.m.apiDuration.WithLabelValues(o.instance, ep).Observe(d.Seconds())
 }
 
 // OnRetry implements wiz.Observer.
 func (o wizObserver) OnRetry(reason string) {
-	o.m.apiRetries.WithLabelValues(o.instance, boundedLabel(reason)).Inc()
+	o.m.apiRetries.WithLabelValues(o.instance, retryLabel(reason)).Inc()
 }
 
 // OnTokenRefresh implements wiz.Observer.

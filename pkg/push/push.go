@@ -201,7 +201,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	item := store.RefetchItem{Instance: name, IssueID: p.IssueID, ReceivedAt: h.o.Now().UTC()}
-	if err := h.o.Queue.EnqueueRefetch(item); err != nil {
+	if err := h.enqueue(item); err != nil {
 		h.o.Observe(label, ResultQueueError)
 		h.log.Error("push not queued", "instance", name, "issue_id", p.IssueID, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
@@ -215,6 +215,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{
 		"status": "accepted", "issue_id": p.IssueID, "instance": name,
 	})
+}
+
+func (h *handler) enqueue(item store.RefetchItem) error {
+	if h.o.Queue == nil {
+		return errors.New("no refetch queue configured")
+	}
+	return h.o.Queue.EnqueueRefetch(item)
 }
 
 // authorized checks the Authorization header against every configured credential in constant

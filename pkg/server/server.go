@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +70,7 @@ type Server struct {
 	ready    atomic.Bool
 	closing  atomic.Bool
 	handler  http.Handler
+	page     *template.Template
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -96,6 +98,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server.auth_token is required when server.listen (%s) is not a loopback address", o.Listen)
 	}
 	s.storeToken(o.AuthToken)
+	s.page = newPageTemplate()
 	s.handler = s.routes()
 	return s, nil
 }

@@ -178,6 +178,9 @@ func (d *Dispatcher) work(ctx context.Context, t Target) error {
 			return fmt.Errorf("sink %s: %d deliveries failed in a row: %w", name, failures, derr)
 		}
 		wait := backoff.Delay(d.opt.BaseBackoff, d.opt.MaxBackoff, failures)
+		if ra, ok := RetryAfter(derr); ok && ra > wait {
+			wait = min(ra, d.opt.MaxBackoff) // the receiver asked for a pause (429/503 Retry-After)
+		}
 		log.Warn("delivery failed; retrying", "attempt", failures, "retry_in", wait.Round(time.Millisecond), "err", derr)
 		select {
 		case <-ctx.Done():

@@ -35,7 +35,6 @@ type Webhook struct {
 	key    []byte
 	bearer string
 	http   *httpSender
-	log    *slog.Logger
 	now    func() time.Time
 }
 
@@ -64,7 +63,6 @@ func NewWebhook(cfg config.Sink, log *slog.Logger) (*Webhook, error) {
 		key:    key,
 		bearer: cfg.BearerToken.Reveal(),
 		http:   hs,
-		log:    log.With("component", "sink", "sink", cfg.Name),
 		now:    time.Now,
 	}, nil
 }

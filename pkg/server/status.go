@@ -1,0 +1,124 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/status"
+	"github.com/wizfetch/wizfetch/pkg/store"
+)
+
+// StatusDoc is the body of GET /v1/status: the tracker's snapshot with the feeds grouped by instance
+// and the sinks' pending and dead-letter counts read from the store.
+type StatusDoc struct {
+	Version       string          `json:"version"`
+	StartedAt     time.Time       `json:"started_at"`
+	Now           time.Time       `json:"now"`
+	UptimeSeconds float64         `json:"uptime_seconds"`
+	Paused        bool            `json:"paused"`
+	PausedBy      string          `json:"paused_by,omitempty"`
+	Instances     []InstanceDoc   `json:"instances"`
+	Sinks         []status.Sink   `json:"sinks"`
+	Store         *StoreDoc       `json:"store,omitempty"`
+	History       []status.Sample `json:"history"`
+	// StoreError says why the store figures are missing (never a secret: store errors name paths
+	// and buckets only).
+	StoreError string `json:"store_error,omitempty"`
+}
+
+// InstanceDoc is one Wiz tenant's feeds.
+type InstanceDoc struct {
+	Name      string        `json:"name"`
+	Incidents int           `json:"incidents"`
+	Feeds     []status.Feed `json:"feeds"`
+}
+
+// StoreDoc is the part of the store's statistics worth showing an operator.
+type StoreDoc struct {
+	Path          string `json:"path"`
+	FileSizeBytes int64  `json:"file_size_bytes"`
+	Refetch       int    `json:"refetch"`
+	Incidents     int    `json:"incidents"`
+	Closed        int    `json:"closed_incidents"`
+}
+
+// statusDoc builds the document from one tracker snapshot and one store read.
+func (s *Server) statusDoc() StatusDoc {
+	var snap status.Snapshot
+	if s.opt.Tracker != nil {
+		snap = s.opt.Tracker.Snapshot()
+	} else {
+		snap.Now = time.Now()
+		snap.StartedAt = snap.Now
+	}
+	doc := StatusDoc{
+		Version:       snap.Version,
+		StartedAt:     snap.StartedAt,
+		Now:           snap.Now,
+		UptimeSeconds: snap.Now.Sub(snap.StartedAt).Seconds(),
+		Paused:        snap.Paused,
+		PausedBy:      snap.PausedBy,
+		Instances:     []InstanceDoc{},
+		Sinks:         append([]status.Sink{}, snap.Sinks...),
+		History:       append([]status.Sample{}, snap.History...),
+	}
+	var stats *store.Stats
+	if s.opt.Store != nil {
+		st, err := s.opt.Store.Stats()
+		if err != nil {
+			s.log.Warn("read store for status", "err", err)
+			doc.StoreError = err.Error()
+		} else {
+			stats = &st
+			doc.Store = &StoreDoc{Path: st.Path, FileSizeBytes: st.FileSize, Refetch: st.Refetch, Closed: st.ClosedIncidents}
+			for _, n := range st.Incidents {
+				doc.Store.Incidents += n
+			}
+			for i := range doc.Sinks {
+				doc.Sinks[i].Pending = st.Outbox[doc.Sinks[i].Name]
+				doc.Sinks[i].DeadLetters = st.DeadLetters[doc.Sinks[i].Name]
+			}
+		}
+	}
+	// Snapshot feeds are sorted by instance then feed, so grouping is one pass.
+	for _, f := range snap.Feeds {
+		if n := len(doc.Instances); n == 0 || doc.Instances[n-1].Name != f.Instance {
+			inst := InstanceDoc{Name: f.Instance, Feeds: []status.Feed{}}
+			if stats != nil {
+				inst.Incidents = stats.Incidents[f.Instance]
+			}
+			doc.Instances = append(doc.Instances, inst)
+		}
+		last := &doc.Instances[len(doc.Instances)-1]
+		last.Feeds = append(last.Feeds, f)
+	}
+	return doc
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.statusDoc())
+}
+
+// errorDoc is the body of every JSON error response.
+type errorDoc struct {
+	Error     string `json:"error"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		body = []byte(`{"error":"encode response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// writeError answers a JSON error; param names the query parameter at fault, if any.
+func writeError(w http.ResponseWriter, code int, msg, param string) {
+	writeJSON(w, code, errorDoc{Error: msg, Parameter: param})
+}
