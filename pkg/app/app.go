@@ -41,6 +41,9 @@ type Options struct {
 	// RetryBackoff is the first delay after a failed fetch, delivery or refetch (tests shorten it);
 	// zero uses the defaults (1s, doubling).
 	RetryBackoff time.Duration
+	// WizRetryFor bounds how long the Wiz client retries one request (tests shorten it); zero uses
+	// the client's default.
+	WizRetryFor time.Duration
 	// OnFetch, when set, sees every fetch (demo progress, tests).
 	OnFetch func(instance, feedName string, res feed.Result, err error)
 	// OnListen, when set, is told the HTTP server's base URL once it listens.

@@ -151,7 +151,7 @@ func runUntilIdle(t *testing.T, cfg *config.Config, fetches *[]feed.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := Run(ctx, Options{
-		Config: cfg, Mode: schedule.UntilIdle, PollEvery: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond,
+		Config: cfg, Mode: schedule.UntilIdle, PollEvery: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, WizRetryFor: 5 * time.Second,
 		OnFetch: func(_, _ string, res feed.Result, err error) {
 			if fetches != nil && err == nil {
 				mu.Lock()

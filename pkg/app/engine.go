@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ import (
 type engine struct {
 	cfg       *config.Config
 	instances map[string]*instanceRuntime
+	push      http.Handler  // the Wiz push receiver of this config
+	actions   http.Handler  // the write-back API of this config
+	wake      chan struct{} // wakes the refetch worker after a push
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the engine stopped by itself or was stopped
 	err       error
@@ -79,7 +83,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		d.tracker.AddSink(s.Name, s.Type, s.MaxPending)
 	}
 
-	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{})}
+	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	maxFailures := 0
 	if d.opt.Mode != schedule.Daemon {
 		maxFailures = schedule.MaxConsecutiveFailures
@@ -102,6 +106,8 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		return nil, err
 	}
 	gate := d.backpressureGate(cfg.Sinks)
+	eng.push = d.newPushHandler(cfg, eng.wake)
+	eng.actions = d.newActionsHandler(cfg, eng)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	eng.cancel = cancel
@@ -251,6 +257,9 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 		opts := wiz.OptionsFromConfig(inst.Wiz, d.opt.Version)
 		opts.Logger = d.opt.Logger.With("instance", inst.Name)
 		opts.Metrics = d.metrics.WizObserver(inst.Name)
+		if d.opt.WizRetryFor > 0 {
+			opts.RetryFor = d.opt.WizRetryFor
+		}
 		client, err := wiz.New(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%w: instance %s: %w", ErrConfig, inst.Name, err)
@@ -384,6 +393,7 @@ func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-eng.wake:
 		case <-time.After(poll):
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"net/http"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/push"
 	"github.com/wizfetch/wizfetch/pkg/sink"
 	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/writeback"
 )
 
 // openSinks opens every configured sink and its dispatcher target.
@@ -26,8 +28,81 @@ func openSinks(cfgs []config.Sink, st *store.Store, log *slog.Logger) ([]sink.Ta
 	return targets, nil
 }
 
-// pushHandler is the Wiz push receiver (issue 8); nil until it exists.
-func (d *shared) pushHandler() http.Handler { return nil }
+// pushHandler is the Wiz push receiver. It lives as long as the server and delegates to the engine of
+// the moment, so a reload that changes webhook credentials or instances takes effect at once.
+func (d *shared) pushHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		eng := d.current.p.Load()
+		if eng == nil || eng.push == nil {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		eng.push.ServeHTTP(w, r)
+	})
+}
 
-// actionsHandler is the write-back API (issue 8); nil until it exists.
-func (d *shared) actionsHandler() http.Handler { return nil }
+// actionsHandler is the write-back API, delegating to the engine of the moment (its clients share each
+// tenant's rate limiter with the feeds).
+func (d *shared) actionsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		eng := d.current.p.Load()
+		if eng == nil || eng.actions == nil {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		eng.actions.ServeHTTP(w, r)
+	})
+}
+
+// newPushHandler builds the receiver of one engine: pushes go to the durable refetch queue, and the
+// refetch worker is woken at once.
+func (d *shared) newPushHandler(cfg *config.Config, wake chan<- struct{}) http.Handler {
+	names := make([]string, 0, len(cfg.Instances))
+	for _, inst := range cfg.Instances {
+		names = append(names, inst.Name)
+	}
+	return push.NewHandler(push.Options{
+		Auth:      push.AuthFromConfig(cfg.Server.Webhook),
+		Instances: names,
+		Queue:     wakingQueue{store: d.store, wake: wake},
+		Now:       d.opt.Now,
+		Logger:    d.opt.Logger,
+		Observe: func(instance, result string) {
+			if result == push.ResultAccepted {
+				d.metrics.PushReceived(instance)
+			} else {
+				d.metrics.PushRejected(result)
+			}
+		},
+	})
+}
+
+// newActionsHandler builds the write-back API of one engine.
+func (d *shared) newActionsHandler(cfg *config.Config, eng *engine) http.Handler {
+	clients := map[string]writeback.Client{}
+	for name, rt := range eng.instances {
+		clients[name] = rt.client
+	}
+	def := ""
+	if len(cfg.Instances) > 0 {
+		def = cfg.Instances[0].Name
+	}
+	return writeback.NewHandler(clients, def, d.opt.Logger)
+}
+
+// wakingQueue stores a push durably, then wakes the refetch worker.
+type wakingQueue struct {
+	store *store.Store
+	wake  chan<- struct{}
+}
+
+func (q wakingQueue) EnqueueRefetch(item store.RefetchItem) error {
+	if err := q.store.EnqueueRefetch(item); err != nil {
+		return err
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}

@@ -10,8 +10,12 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/status"
 )
 
-// chartSpan is the time the status page chart covers, one bar per minute.
-const chartSpan = 2 * time.Hour
+// chartSpan is the longest time the status page chart covers, one bar per minute (the tracker keeps
+// two hours); a daemon younger than that gets a chart of its life so far, at least chartMinSpan.
+const (
+	chartSpan    = 2 * time.Hour
+	chartMinSpan = 15 * time.Minute
+)
 
 // Chart geometry in SVG user units (the SVG scales to the page width).
 const (
@@ -21,7 +25,6 @@ const (
 	chartRight  = 84 // lag axis
 	chartTop    = 40 // legend
 	chartBottom = 46 // time labels and axis title
-	chartSlots  = int(chartSpan / time.Minute)
 )
 
 // chart is the status page's SVG chart, fully laid out: bars are events per minute on the left axis,
@@ -38,9 +41,10 @@ type chart struct {
 	EventTicks                 []chartTick // left axis
 	LagTicks                   []chartTick // right axis
 	TimeTicks                  []chartTick // bottom axis
-	Empty                      bool
+	Empty                      bool        // nothing happened in the span: the chart says so
 	MaxEvents                  int64
 	MaxLag                     string
+	Span                       string // "2h", "15m": what the chart covers
 }
 
 type chartBar struct {
@@ -58,8 +62,9 @@ type chartTick struct {
 	Label string
 }
 
-// buildChart lays out the last chartSpan of history, ending with the minute that contains now.
-func buildChart(history []status.Sample, now time.Time) chart {
+// buildChart lays out history ending with the minute that contains now: the last chartSpan, or since
+// startedAt when that is shorter (but at least chartMinSpan), so a young daemon's chart is readable.
+func buildChart(history []status.Sample, now, startedAt time.Time) chart {
 	c := chart{
 		W: chartW, H: chartH,
 		PlotX: chartLeft, PlotY: chartTop,
@@ -69,8 +74,15 @@ func buildChart(history []status.Sample, now time.Time) chart {
 	c.PlotMidX, c.PlotMidY = c.PlotX+c.PlotW/2, c.PlotY+c.PlotH/2
 	c.LagTitleX = chartW - 14
 	end := now.Truncate(time.Minute).Add(time.Minute)
-	start := end.Add(-chartSpan)
-	slotW := c.PlotW / float64(chartSlots)
+	span := chartSpan
+	if !startedAt.IsZero() {
+		span = min(max(end.Sub(startedAt.Truncate(time.Minute)), chartMinSpan), chartSpan)
+		span = span.Truncate(time.Minute)
+	}
+	start := end.Add(-span)
+	c.Span = shortDuration(span.Seconds())
+	slotW := c.PlotW / span.Minutes()
+	tickEvery := timeTickEvery(span)
 
 	var samples []status.Sample
 	maxLag := 0.0
@@ -82,7 +94,9 @@ func buildChart(history []status.Sample, now time.Time) chart {
 		c.MaxEvents = max(c.MaxEvents, s.Events)
 		maxLag = max(maxLag, s.LagSeconds)
 	}
-	c.Empty = len(samples) == 0
+	// The tracker opens a sample for the current minute on every snapshot, so "no data" means no
+	// events and no lag anywhere in the span, not no samples.
+	c.Empty = c.MaxEvents == 0 && maxLag == 0
 
 	evTop, evStep := niceScale(float64(c.MaxEvents))
 	lagTop, lagStep := lagScale(maxLag)
@@ -96,7 +110,7 @@ func buildChart(history []status.Sample, now time.Time) chart {
 	for v := 0.0; v <= lagTop+lagStep/2; v += lagStep {
 		c.LagTicks = append(c.LagTicks, chartTick{X: c.PlotRight, Y: yLag(v), Label: shortDuration(v)})
 	}
-	for t := start.Truncate(30 * time.Minute); !t.After(end); t = t.Add(30 * time.Minute) {
+	for t := start.Truncate(tickEvery); !t.After(end); t = t.Add(tickEvery) {
 		if t.Before(start) {
 			continue
 		}
@@ -123,6 +137,16 @@ func buildChart(history []status.Sample, now time.Time) chart {
 	}
 	c.LagPoints = strings.Join(pts, " ")
 	return c
+}
+
+// timeTickEvery spaces the time axis labels 4 to 8 apart.
+func timeTickEvery(span time.Duration) time.Duration {
+	for _, d := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute} {
+		if span/d <= 8 {
+			return d
+		}
+	}
+	return 30 * time.Minute
 }
 
 // niceScale returns an axis top and a step of 1, 2 or 5 × 10^k giving at most 5 intervals.

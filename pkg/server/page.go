@@ -107,7 +107,7 @@ func buildPage(doc StatusDoc) pageData {
 		Paused:     doc.Paused,
 		PausedBy:   doc.PausedBy,
 		StoreError: doc.StoreError,
-		Chart:      buildChart(doc.History, now),
+		Chart:      buildChart(doc.History, now, doc.StartedAt),
 	}
 	if p.Version == "" {
 		p.Version = "dev"
@@ -116,7 +116,7 @@ func buildPage(doc StatusDoc) pageData {
 		p.HasStore, p.StorePath, p.Incidents, p.Refetch = true, doc.Store.Path, doc.Store.Incidents, doc.Store.Refetch
 	}
 	for _, smp := range doc.History {
-		if now.Sub(smp.At) <= chartSpan {
+		if now.Sub(smp.At) < chartSpan {
 			p.EventsTotal += smp.Events
 		}
 	}
