@@ -358,7 +358,7 @@ func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
 			rt := eng.instances[it.Instance]
 			if rt == nil {
 				log.Warn("dropping a push for an instance no longer configured", "instance", it.Instance, "issue_id", it.IssueID)
-				d.metrics.PushProcessed(it.Instance, "unknown_instance")
+				d.metrics.PushProcessed(it.Instance, pushResult("unknown_instance"))
 				if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
 					log.Error("complete refetch", "err", err)
 				}
@@ -372,7 +372,7 @@ func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
 				it.Attempts++
 				it.NextAttempt = d.opt.Now().Add(backoff.Delay(base, 10*time.Minute, it.Attempts))
 				log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", err)
-				d.metrics.PushProcessed(it.Instance, "error")
+				d.metrics.PushProcessed(it.Instance, pushResult("error"))
 				if err := d.store.RetryRefetch(it); err != nil {
 					log.Error("requeue refetch", "err", err)
 				}
@@ -381,7 +381,7 @@ func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
 			if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
 				log.Error("complete refetch", "err", err)
 			}
-			d.metrics.PushProcessed(it.Instance, outcome)
+			d.metrics.PushProcessed(it.Instance, pushResult(outcome))
 			log.Info("push processed", "instance", it.Instance, "issue_id", it.IssueID, "outcome", outcome)
 			if outcome == feed.PushCreated || outcome == feed.PushUpdated {
 				notify()

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/metrics"
 	"github.com/wizfetch/wizfetch/pkg/push"
 	"github.com/wizfetch/wizfetch/pkg/sink"
 	"github.com/wizfetch/wizfetch/pkg/store"
@@ -71,7 +73,7 @@ func (d *shared) newPushHandler(cfg *config.Config, wake chan<- struct{}) http.H
 			if result == push.ResultAccepted {
 				d.metrics.PushReceived(instance)
 			} else {
-				d.metrics.PushRejected(result)
+				d.metrics.PushRejected(pushRejectReason(result))
 			}
 		},
 	})
@@ -105,4 +107,36 @@ func (q wakingQueue) EnqueueRefetch(item store.RefetchItem) error {
 	default:
 	}
 	return nil
+}
+
+// pushRejectReason maps the receiver's rejection results onto the metric's bounded label set.
+func pushRejectReason(result string) string {
+	switch result {
+	case push.ResultUnauthorized:
+		return metrics.PushRejectAuth
+	case push.ResultTooLarge:
+		return metrics.PushRejectTooLarge
+	case push.ResultUnknownInstance:
+		return metrics.PushRejectUnknownInstance
+	case push.ResultMethodNotAllowed:
+		return metrics.PushRejectMethod
+	case push.ResultQueueError:
+		return metrics.PushRejectQueue
+	default: // bad JSON, no or bad issue id, unreadable body
+		return metrics.PushRejectBadRequest
+	}
+}
+
+// pushResult maps a refetch outcome onto the metric's bounded label set.
+func pushResult(outcome string) string {
+	switch outcome {
+	case feed.PushCreated, feed.PushUpdated:
+		return metrics.PushResultOK
+	case feed.PushNotFound:
+		return metrics.PushResultNotFound
+	case "error":
+		return metrics.PushResultError
+	default: // unchanged, not matching, unknown instance
+		return metrics.PushResultIgnored
+	}
 }

@@ -166,7 +166,7 @@ func niceScale(maxV float64) (top, step float64) {
 
 // lagScale is niceScale for durations: steps are round times (30s, 5m, 1h …) so labels read well.
 func lagScale(maxLag float64) (top, step float64) {
-	steps := []float64{15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600,
+	steps := []float64{5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600,
 		86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400}
 	step = steps[len(steps)-1]
 	for _, s := range steps {
@@ -175,7 +175,8 @@ func lagScale(maxLag float64) (top, step float64) {
 			break
 		}
 	}
-	top = math.Max(math.Ceil(maxLag/step), 1) * step
+	// At least two intervals, so the axis always has a middle label.
+	top = math.Max(math.Ceil(maxLag/step), 2) * step
 	return top, step
 }
 

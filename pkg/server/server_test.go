@@ -740,7 +740,8 @@ func TestChartScales(t *testing.T) {
 		{"events 0", first(niceScale(0)), second(niceScale(0)), 4, 1},
 		{"events 150", first(niceScale(150)), second(niceScale(150)), 150, 50},
 		{"events 7", first(niceScale(7)), second(niceScale(7)), 8, 2},
-		{"lag 0", first(lagScale(0)), second(lagScale(0)), 15, 15},
+		{"lag 0", first(lagScale(0)), second(lagScale(0)), 10, 5},
+		{"lag 2s", first(lagScale(2)), second(lagScale(2)), 10, 5},
 		{"lag 330s", first(lagScale(330)), second(lagScale(330)), 360, 120},
 		{"lag 3h", first(lagScale(3 * 3600)), second(lagScale(3 * 3600)), 3 * 3600, 3600},
 	}
