@@ -89,6 +89,8 @@ func newRootCommand(env *Env) *cobra.Command {
 		newCheckpointCommand(env),
 		newIncidentsCommand(env),
 		newHealthcheckCommand(env),
+		newBenchCommand(env),
+		newBenchSimCommand(env),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wizfetch/wizfetch/pkg/app"
+	"github.com/wizfetch/wizfetch/pkg/bench"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
 )
 
@@ -37,14 +38,22 @@ Exit codes: 0 ok, 1 runtime failure (a non-retryable API error, or 5 failures in
 			case untilIdle:
 				mode = schedule.UntilIdle
 			}
-			return appError(app.Run(cmd.Context(), app.Options{
+			stopHooks, err := bench.StartChildHooks(env.Getenv) // WIZFETCH_BENCH_STATS, WIZFETCH_CPUPROFILE
+			if err != nil {
+				return failure(err)
+			}
+			err = app.Run(cmd.Context(), app.Options{
 				Config:     cfg,
 				ConfigPath: configPath(cmd, env),
 				Reload:     env.Reload,
 				Mode:       mode,
 				Logger:     newLogger(env),
 				Version:    env.Version,
-			}))
+			})
+			if herr := stopHooks(); herr != nil {
+				err = errors.Join(err, herr)
+			}
+			return appError(err)
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "one fetch per feed, then deliver and exit")

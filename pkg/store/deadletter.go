@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -155,7 +154,8 @@ func (s *Store) requeue(sink string, seqs []uint64) (int, error) {
 			if err != nil {
 				return fmt.Errorf("dead letter %d: %w", seq, err)
 			}
-			if _, err := tx.append(out, sink, data); err != nil {
+			// The dead letter keeps the packed value: move it as is (copied before the Delete).
+			if _, err := tx.append(out, sink, append([]byte(nil), data...)); err != nil {
 				return err
 			}
 			if err := dead.Delete(k); err != nil {
@@ -194,6 +194,10 @@ func decodeDead(k, v []byte) (DeadLetter, error) {
 	if err := json.Unmarshal(hdr, &h); err != nil {
 		return d, fmt.Errorf("dead letter %d: %w", d.Seq, err)
 	}
-	d.Data, d.Reason, d.FailedAt, d.Attempts = bytes.Clone(nonNil(data)), h.Reason, h.FailedAt, h.Attempts
+	plain, err := unpack(data)
+	if err != nil {
+		return d, err
+	}
+	d.Data, d.Reason, d.FailedAt, d.Attempts = plain, h.Reason, h.FailedAt, h.Attempts
 	return d, nil
 }

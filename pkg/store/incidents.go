@@ -107,7 +107,7 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode incident %s/%s: %w", rec.Instance, rec.IssueID, err)
 	}
-	if err := b.Put(key, frame(header, rec.Incident)); err != nil {
+	if err := b.Put(key, frame(header, packNonEmpty(rec.Incident))); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
 	}
 	// Keep the retention index in step with ClosedAt.
@@ -281,7 +281,9 @@ func decodeIncident(instance, issueID string, raw []byte) (*IncidentRecord, erro
 		ClosedAt:        h.ClosedAt,
 	}
 	if len(payload) > 0 {
-		rec.Incident = bytes.Clone(payload)
+		if rec.Incident, err = unpack(payload); err != nil {
+			return nil, err
+		}
 	}
 	return rec, nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -32,20 +31,21 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
-	seq, err := tx.append(b, sink, data)
+	seq, err := tx.append(b, sink, pack(data))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
 	return seq, nil
 }
 
-func (tx *Tx) append(b *bolt.Bucket, sink string, data []byte) (uint64, error) {
+// append stores an already packed value (owned by the store from now on) at the outbox's tail.
+func (tx *Tx) append(b *bolt.Bucket, sink string, packed []byte) (uint64, error) {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	// bbolt keeps the value slice until commit: store our own copy.
-	if err := b.Put(seqKey(seq), bytes.Clone(nonNil(data))); err != nil {
+	// bbolt keeps the value slice until commit: packed must be the caller's own copy.
+	if err := b.Put(seqKey(seq), packed); err != nil {
 		return 0, err
 	}
 	tx.addCounter(outboxCounter(sink), 1)
@@ -173,7 +173,11 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 			if limit > 0 && len(out) >= limit {
 				break
 			}
-			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(nonNil(v))})
+			data, err := unpack(v)
+			if err != nil {
+				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: data})
 		}
 		return nil
 	})

@@ -1,0 +1,252 @@
+// Package bench is wizfetch's performance harness (`wizfetch bench`, DESIGN.md §4). It starts the
+// simulator in a child process, measures a bare client pulling the issues query as fast as it can
+// (the baseline), then runs the real pipeline (`wizfetch run --until-idle`: classify, map, bbolt
+// commit with fsync, JSONL sink) in another child process, so the pipeline's peak RSS, CPU time and
+// allocations are its own. It prints a small table and one summary line:
+//
+//	bench: ratio=0.83 pipeline=41234/s baseline=49876/s peak_rss_mib=63.2
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrInvalidOptions marks a bad Options value (a usage error).
+var ErrInvalidOptions = errors.New("invalid bench options")
+
+// PipelineMaxPageSize is the largest page the pipeline may request: fetch.max_per_fetch is 1..200
+// (DESIGN.md §2.4), and feeds request first = max_per_fetch.
+const PipelineMaxPageSize = 200
+
+// MaxPageSize is the largest `first` Wiz accepts for issues (WIZ_API.md §2); the baseline may use it.
+const MaxPageSize = 500
+
+// Defaults for zero Options fields.
+const (
+	DefaultIssues   = 100000
+	DefaultPageSize = 200
+	DefaultSeed     = 1
+)
+
+// Options configure one bench run. Zero values take the defaults above.
+type Options struct {
+	// Issues is the size of the simulated tenant.
+	Issues int
+	// PageSize is `first` of every page: the baseline uses it as is; the pipeline caps it at
+	// PipelineMaxPageSize.
+	PageSize int
+	// Seed seeds the simulator's data.
+	Seed int64
+	// SimBinary is a wizfetch executable run as `SimBinary bench-sim ...` to serve the simulator;
+	// empty uses WizfetchBinary.
+	SimBinary string
+	// WizfetchBinary is the wizfetch executable run as `run --until-idle` (required).
+	WizfetchBinary string
+	// Dir receives the pipeline's config, store, JSONL file, logs and stats. Empty: a temporary
+	// directory removed afterwards. Set: created if missing, must be empty, kept.
+	Dir string
+	// CPUProfile, when set, makes the pipeline child write a CPU profile to this path.
+	CPUProfile string
+	// Logger reports progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// Result holds the measured figures.
+type Result struct {
+	// BaselinePerSec is the bare client's issues per second (best of two runs).
+	BaselinePerSec float64
+	// PipelinePerSec is events written per second of the pipeline child's wall time.
+	PipelinePerSec float64
+	// Ratio is PipelinePerSec / BaselinePerSec.
+	Ratio float64
+	// PeakRSSMiB is the pipeline child's peak resident set size.
+	PeakRSSMiB float64
+	// AllocsPerIssue is the pipeline child's heap allocations (runtime.MemStats.Mallocs) per event.
+	AllocsPerIssue float64
+	// CPUPerIssueMs is the pipeline child's user+sys CPU time per event, in milliseconds.
+	CPUPerIssueMs float64
+	// Events is the number of events (JSONL lines) the pipeline wrote.
+	Events int
+	// BaselineIssues is the number of issues the baseline pulled (best run).
+	BaselineIssues int
+	// PageSize and PipelinePageSize are the page sizes of the baseline and the pipeline.
+	PageSize, PipelinePageSize int
+	// BaselineWall and PipelineWall are the wall times measured.
+	BaselineWall, PipelineWall time.Duration
+	// CPU is the pipeline child's user+sys CPU time.
+	CPU time.Duration
+	// TotalAllocMiB is the pipeline child's cumulative heap allocation.
+	TotalAllocMiB float64
+}
+
+// withDefaults fills zero fields and validates the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Issues == 0 {
+		o.Issues = DefaultIssues
+	}
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.Seed == 0 {
+		o.Seed = DefaultSeed
+	}
+	if o.SimBinary == "" {
+		o.SimBinary = o.WizfetchBinary
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	if o.Issues < 1 {
+		errs = append(errs, fmt.Errorf("--issues: %d is below the minimum of 1", o.Issues))
+	}
+	if o.PageSize < 1 || o.PageSize > MaxPageSize {
+		errs = append(errs, fmt.Errorf("--page-size: %d is not between 1 and %d", o.PageSize, MaxPageSize))
+	}
+	if o.WizfetchBinary == "" {
+		errs = append(errs, errors.New("the wizfetch executable is not set"))
+	}
+	if len(errs) > 0 {
+		return o, fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
+	}
+	return o, nil
+}
+
+// Run measures the baseline and the pipeline and writes the report to out.
+func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	dir, cleanup, err := workDir(o.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	log := o.Logger.With("component", "bench")
+
+	res := Result{PageSize: o.PageSize, PipelinePageSize: min(o.PageSize, PipelineMaxPageSize)}
+	if o.PageSize > PipelineMaxPageSize {
+		fmt.Fprintf(out, "note: the pipeline is capped at page size %d by the contract (fetch.max_per_fetch is 1..%d); the baseline uses %d\n",
+			PipelineMaxPageSize, PipelineMaxPageSize, o.PageSize)
+	}
+
+	log.Info("starting the simulator", "issues", o.Issues, "seed", o.Seed)
+	sim, err := startSim(ctx, o.SimBinary, o.Issues, o.Seed, filepath.Join(dir, "sim.log"))
+	if err != nil {
+		return Result{}, err
+	}
+	simStopped := false
+	defer func() {
+		if !simStopped {
+			_ = sim.stop()
+		}
+	}()
+	log.Info("simulator ready", "url", sim.url)
+
+	// The lookback start is pinned once: the pipeline uses lookback 8d from its own start, and
+	// the simulator's history spans 7 days, so both cover every generated issue.
+	after := time.Now().Add(-lookback)
+	for i := range 2 { // best of two: the first run warms the simulator and the connection
+		n, wall, err := baseline(ctx, sim.url, after, o.PageSize)
+		if err != nil {
+			return Result{}, fmt.Errorf("baseline run %d: %w", i+1, err)
+		}
+		log.Info("baseline run", "run", i+1, "issues", n, "wall", wall)
+		if res.BaselineWall == 0 || wall < res.BaselineWall {
+			res.BaselineIssues, res.BaselineWall = n, wall
+		}
+	}
+
+	log.Info("running the pipeline", "dir", dir)
+	pr, err := runPipeline(ctx, pipelineSpec{
+		binary: o.WizfetchBinary, dir: dir, simURL: sim.url, pageSize: res.PipelinePageSize,
+		cpuProfile: o.CPUProfile,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	simStopped = true
+	if err := sim.stop(); err != nil {
+		return Result{}, err
+	}
+
+	res.Events = pr.events
+	res.PipelineWall = pr.wall
+	res.CPU = pr.cpu
+	res.PeakRSSMiB = float64(pr.maxRSSBytes) / (1 << 20)
+	res.TotalAllocMiB = float64(pr.stats.TotalAlloc) / (1 << 20)
+	if res.Events == 0 || res.BaselineIssues == 0 {
+		return res, fmt.Errorf("nothing measured: the baseline pulled %d issues and the pipeline wrote %d events",
+			res.BaselineIssues, res.Events)
+	}
+	res.BaselinePerSec = float64(res.BaselineIssues) / res.BaselineWall.Seconds()
+	res.PipelinePerSec = float64(res.Events) / res.PipelineWall.Seconds()
+	res.Ratio = res.PipelinePerSec / res.BaselinePerSec
+	res.AllocsPerIssue = float64(pr.stats.Mallocs) / float64(res.Events)
+	res.CPUPerIssueMs = float64(res.CPU) / float64(time.Millisecond) / float64(res.Events)
+
+	if err := report(out, o, res); err != nil {
+		return res, fmt.Errorf("write report: %w", err)
+	}
+	return res, nil
+}
+
+// lookback is the pipeline's fetch.lookback and the baseline's createdAt.after distance from now.
+const lookback = 8 * 24 * time.Hour
+
+// workDir returns the directory to work in and how to clean it up.
+func workDir(dir string) (string, func(), error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "wizfetch-bench-")
+		if err != nil {
+			return "", nil, fmt.Errorf("create a temporary directory: %w", err)
+		}
+		return d, func() { _ = os.RemoveAll(d) }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	if len(entries) > 0 {
+		// A store left by an earlier run would resume from its checkpoint and emit nothing.
+		return "", nil, fmt.Errorf("%w: --keep directory %s is not empty", ErrInvalidOptions, dir)
+	}
+	return dir, func() {}, nil
+}
+
+// report writes the human table, the detail line and the summary line.
+func report(out io.Writer, o Options, r Result) error {
+	fmt.Fprintf(out, "wizfetch bench: %d issues (seed %d), page size %d (pipeline %d)\n",
+		o.Issues, o.Seed, r.PageSize, r.PipelinePageSize)
+	row := "%-34s %8v %10v %10v\n"
+	fmt.Fprintf(out, row, "", "issues", "wall", "issues/s")
+	fmt.Fprintf(out, row, "baseline (bare client, best of 2)", r.BaselineIssues, r.BaselineWall.Round(time.Millisecond), int64(math.Round(r.BaselinePerSec)))
+	fmt.Fprintf(out, row, "pipeline (run --until-idle)", r.Events, r.PipelineWall.Round(time.Millisecond), int64(math.Round(r.PipelinePerSec)))
+	fmt.Fprintf(out, "pipeline process: cpu %s (user+sys), peak RSS %.1f MiB, %.1f MiB allocated\n",
+		r.CPU.Round(time.Millisecond), r.PeakRSSMiB, r.TotalAllocMiB)
+	if r.BaselineIssues != r.Events {
+		fmt.Fprintf(out, "note: the baseline pulled %d issues and the pipeline wrote %d events\n", r.BaselineIssues, r.Events)
+	}
+	fmt.Fprintf(out, "cpu_ms_per_issue=%.4f allocs_per_issue=%.0f\n", r.CPUPerIssueMs, r.AllocsPerIssue)
+	_, err := fmt.Fprintln(out, SummaryLine(r))
+	return err
+}
+
+// SummaryLine is the final line of the report, e.g.
+// "bench: ratio=0.83 pipeline=41234/s baseline=49876/s peak_rss_mib=63.2".
+func SummaryLine(r Result) string {
+	return fmt.Sprintf("bench: ratio=%.2f pipeline=%.0f/s baseline=%.0f/s peak_rss_mib=%.1f",
+		r.Ratio, r.PipelinePerSec, r.BaselinePerSec, r.PeakRSSMiB)
+}
