@@ -316,6 +316,12 @@ func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.R
 		if res.Emitted() > 0 {
 			notify()
 		}
+		if res.Pages > 0 {
+			// Keep the daemon's RSS independent of the store's size (see store.ReleaseMemory).
+			if err := d.store.ReleaseMemory(); err != nil {
+				log.Warn("release store memory", "err", err)
+			}
+		}
 		d.tracker.FetchDone(instance, name, res, err)
 		d.metrics.FetchDone(instance, name, res, err)
 		if d.opt.OnFetch != nil {

@@ -34,6 +34,9 @@ The pipeline requests at most 200 issues a page (fetch.max_per_fetch); a larger 
 the baseline only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Issues < 1 || o.PageSize < 1 {
+				return usageError(fmt.Errorf("--issues and --page-size must be at least 1 (got %d and %d)", o.Issues, o.PageSize))
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return failure(fmt.Errorf("find the wizfetch executable: %w", err))

@@ -14,8 +14,8 @@
 //     transaction, so the two feeds of one instance (and pushes) can never both emit `created`.
 //   - When the per-fetch cap stops a fetch in the middle of a page, the cursor is not advanced: the next
 //     fetch re-reads that page and the marks skip what was already committed.
-//   - Marks are pruned only when a window closes (older than watermark - 2×overlap), so a re-read page
-//     or a restarted window never meets an issue whose mark was already pruned.
+//   - Marks older than watermark - 2×overlap are pruned as pages commit, but never those a re-read page
+//     (mid-page stop) or a restarted window could meet again.
 package feed
 
 import (
@@ -125,9 +125,9 @@ func (f *Feed) Instance() string { return f.opt.Instance }
 
 // Fetch runs one fetch: it walks pages of the open window (opening one if needed) until the window
 // closes or max_per_fetch events have been committed. Each page is committed before the next request.
-func (f *Feed) Fetch(ctx context.Context) (Result, error) {
+func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 	start := f.opt.Now()
-	res := Result{Ignored: map[string]int{}}
+	res.Ignored = map[string]int{}
 	defer func() { res.Duration = f.opt.Now().Sub(start) }()
 
 	cp, err := f.checkpoint()
@@ -306,6 +306,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 	}
 
 	emitted := 0
+	pageStart := time.Time{} // the earliest timestamp a re-read of this page can return
 	for i := range page.Issues {
 		if emitted >= budget {
 			pr.stopped = true
@@ -322,6 +323,9 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		if ts.IsZero() {
 			res.Ignored[ReasonNoTimestamp]++
 			continue
+		}
+		if pageStart.IsZero() || ts.Before(pageStart) {
+			pageStart = ts
 		}
 		if ts.After(cp.Watermark) {
 			cp.Watermark = ts
@@ -384,22 +388,39 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		}
 	}
 
+	// Marks older than watermark - 2×overlap can go (DESIGN.md §2.3), but while the window is open
+	// never those a re-read could meet: a re-read of this page (after a mid-page stop) starts at its
+	// first item, and a restarted window at watermark - overlap. Pruning a little every page keeps
+	// each commit small, instead of one huge delete when a long backfill's window closes.
+	cutoff := time.Time{}
+	if !cp.Watermark.IsZero() {
+		cutoff = cp.Watermark.Add(-2 * f.opt.Fetch.Overlap.D())
+	}
 	switch {
 	case pr.stopped:
 		// Re-read this page next time: keep the cursor that fetched it.
+		cutoff = earliest(cutoff, pageStart)
 	case page.HasNextPage:
 		cp.Cursor = page.EndCursor
+		cutoff = earliest(cutoff, pageStart)
 	default:
 		cp.WindowAfter, cp.Cursor = time.Time{}, ""
-		if !cp.Watermark.IsZero() {
-			cutoff := cp.Watermark.Add(-2 * f.opt.Fetch.Overlap.D())
-			if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
-				return pr, err
-			}
+	}
+	if !cutoff.IsZero() {
+		if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
+			return pr, err
 		}
 	}
 	cp.UpdatedAt = now
 	return pr, tx.PutCheckpoint(f.opt.Instance, f.opt.Name, *cp)
+}
+
+// earliest is the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // markKey is the dedup key: the issue id for the created feed; issue id and statusChangedAt for the

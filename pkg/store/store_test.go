@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -329,5 +330,31 @@ func TestTimeKeyOrder(t *testing.T) {
 		if got := parseTimeKey(k[:]); !got.Equal(tm) {
 			t.Errorf("parseTimeKey(timeKey(%v)) = %v", tm, got)
 		}
+	}
+}
+
+func TestReleaseMemoryKeepsData(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	big := bytes.Repeat([]byte(`{"event_id":"x","pad":"0123456789"}`), 300)
+	if err := st.Update(func(tx *Tx) error {
+		for i := 0; i < 200; i++ {
+			if _, err := tx.Enqueue("s", big); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReleaseMemory(); err != nil {
+		t.Fatalf("ReleaseMemory: %v", err)
+	}
+	items, err := st.Outbox("s", 0, 0)
+	if err != nil || len(items) != 200 || !bytes.Equal(items[199].Data, big) {
+		t.Fatalf("after ReleaseMemory: %d items, err %v", len(items), err)
 	}
 }
