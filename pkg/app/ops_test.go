@@ -434,3 +434,55 @@ func TestPushWhileWizIsDownIsRetriedAfterRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v; want one created event for the pushed issue", events)
 	}
 }
+
+func TestStartDropsRemovedSinksAndPrunesOldIncidents(t *testing.T) {
+	sim := startSim(t, wizsim.Options{Issues: 20, Seed: 13})
+	dir := t.TempDir()
+	cfg := testConfig(sim, dir, 200)
+	st, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longAgo := time.Now().Add(-100 * 24 * time.Hour)
+	recently := time.Now().Add(-24 * time.Hour)
+	err = st.Update(func(tx *store.Tx) error {
+		for i := 0; i < 3; i++ {
+			if _, err := tx.Enqueue("gone", []byte(`{"event_id":"x"}`)); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: "old-closed", Status: "RESOLVED", ClosedAt: &longAgo}); err != nil {
+			return err
+		}
+		return tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: "recently-closed", Status: "RESOLVED", ClosedAt: &recently})
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logs syncBuffer
+	if err := Run(context.Background(), Options{Config: cfg, Mode: schedule.Once, NoServer: true, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "dropped the outbox of a sink no longer configured") {
+		t.Fatalf("no log line about the dropped outbox:\n%s", logs.String())
+	}
+	st, err = store.Open(cfg.Store.Path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.OutboxDepth("gone"); n != 0 {
+		t.Fatalf("outbox of the removed sink still holds %d events", n)
+	}
+	st.View(func(tx *store.Tx) error {
+		if _, ok, _ := tx.Incident("default", "old-closed"); ok {
+			t.Fatal("an incident closed 100 days ago survived store.retention (90d)")
+		}
+		if _, ok, _ := tx.Incident("default", "recently-closed"); !ok {
+			t.Fatal("an incident closed yesterday was pruned")
+		}
+		return nil
+	})
+}
