@@ -47,6 +47,7 @@ const (
 	ReasonNotMatching     = "not_matching"     // updates feed: unknown issue outside the created feed's filters
 	ReasonOutsideWindow   = "outside_window"   // created before the first-run start
 	ReasonNoTimestamp     = "no_timestamp"     // the feed's timestamp is null
+	ReasonStale           = "stale"            // older than the change the incident already reflects
 )
 
 // maxCursorRestarts bounds how often one fetch restarts its window after a rejected cursor.
@@ -354,6 +355,10 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			res.Ignored[ReasonOutsideWindow]++
 		case f.opt.Name == Created:
 			kind = incident.KindCreated
+		case known && isStale(rec, is):
+			// A push (or the other feed) already committed a newer change of this issue while this
+			// page was in flight: never step the incident back.
+			res.Ignored[ReasonStale]++
 		case known && rec.Status != is.Status:
 			kind = incident.KindUpdated
 		case known:
@@ -413,6 +418,11 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 	}
 	cp.UpdatedAt = now
 	return pr, tx.PutCheckpoint(f.opt.Instance, f.opt.Name, *cp)
+}
+
+// isStale reports whether the fetched issue is older than the change its incident already reflects.
+func isStale(rec *store.IncidentRecord, is *wiz.Issue) bool {
+	return rec.StatusChangedAt != nil && is.StatusChangedAt != nil && is.StatusChangedAt.Before(*rec.StatusChangedAt)
 }
 
 // earliest is the earlier of two times, ignoring zero ones.

@@ -507,3 +507,24 @@ func mustMapper(t testing.TB) *incident.Mapper {
 	}
 	return m
 }
+
+func TestUpdatesFeedNeverStepsAnIncidentBack(t *testing.T) {
+	fx := newFixture(t, 200)
+	base := fx.now.Add(-time.Hour)
+	old := issue(1, base, "OPEN")
+	sc := fx.now.Add(-2 * time.Minute)
+	old.StatusChangedAt = &sc
+	// The incident already reflects a newer change (e.g. from a push processed while the page was in
+	// flight): RESOLVED at now - 1 min.
+	newer := fx.now.Add(-time.Minute)
+	if err := fx.store.Update(func(tx *store.Tx) error {
+		return tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: old.ID, Status: "RESOLVED", StatusChangedAt: &newer, Version: 2})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fx.src.put(old)
+	res := fx.run(Updates)
+	if r := res[len(res)-1]; r.Updated != 0 || r.Ignored[ReasonStale] != 1 {
+		t.Fatalf("a stale page stepped the incident back: %+v", r)
+	}
+}

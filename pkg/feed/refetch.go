@@ -96,6 +96,8 @@ func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string,
 	}
 	kind := ""
 	switch {
+	case known && isStale(rec, is):
+		return PushUnchanged, nil
 	case known && rec.Status != is.Status:
 		kind = incident.KindUpdated
 	case known:

@@ -281,7 +281,7 @@ func pushResultLabel(result string) string {
 
 func ignoredLabel(reason string) string {
 	return oneOf(reason, feed.ReasonDuplicate, feed.ReasonKnown, feed.ReasonStatusUnchanged,
-		feed.ReasonNotMatching, feed.ReasonOutsideWindow, feed.ReasonNoTimestamp)
+		feed.ReasonNotMatching, feed.ReasonOutsideWindow, feed.ReasonNoTimestamp, feed.ReasonStale)
 }
 
 // retryLabel accepts the wiz client's retry reasons: "network" or an HTTP status code.
