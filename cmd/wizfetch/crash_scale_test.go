@@ -138,7 +138,7 @@ func readScaleJSONL(t *testing.T, path string, seed uint64) []scaleEvent {
 // arrived; duplicates, from kills between the receiver's 200 and the acknowledgement, are reported).
 //
 // By default (CI) 10000 issues, max_per_fetch 25 and 20 kills; WIZFETCH_CRASH_SCALE=1 runs 20000
-// issues, max_per_fetch 50 and 24 kills. WIZFETCH_CRASH_SEED replays a run.
+// issues, max_per_fetch 50 and 30 kills. WIZFETCH_CRASH_SEED replays a run.
 func TestCrashAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it 20 times")
@@ -146,7 +146,7 @@ func TestCrashAtScale(t *testing.T) {
 	began := time.Now()
 	issues, kills, maxPerFetch := 10000, 20, 25
 	if os.Getenv("WIZFETCH_CRASH_SCALE") == "1" {
-		issues, kills, maxPerFetch = 20000, 24, 50
+		issues, kills, maxPerFetch = 20000, 30, 50
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("WIZFETCH_CRASH_SEED"), 10, 64); err == nil {

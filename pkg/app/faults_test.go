@@ -126,6 +126,7 @@ type faultCase struct {
 // TestFaultMatrix runs the whole daemon in --until-idle mode against the simulator with one kind of
 // fault per row and proves nothing was lost or duplicated, and that the fault really happened.
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	cases := []faultCase{
 		{
 			// every=4,burst=3: three 429s in a row, then one answer, again and again. (every=3,burst=3
@@ -233,6 +234,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // rows mostly wait on backoff; -parallel (GOMAXPROCS) bounds the load
 			start := time.Now()
 			fx := runFaultCase(t, tc)
 			t.Logf("%s: %s, sim stats %+v", tc.name, time.Since(start).Round(time.Millisecond), fx.sim.Stats())
@@ -478,6 +480,7 @@ func newWebhookSecret(t *testing.T) (string, []byte) {
 // many, as --until-idle gives up after 5 failed deliveries in a row), then 200. Every event of the
 // JSONL file must reach it, none may be dead-lettered, and nothing may be left behind.
 func TestSinkDownForAWhileLosesNothing(t *testing.T) {
+	t.Parallel()
 	clock := &simClock{}
 	clock.set(time.Now().Add(10 * time.Minute))
 	sim := startSim(t, wizsim.Options{Issues: 1000, Seed: 21, Now: clock.now})
@@ -549,6 +552,7 @@ func TestSinkDownForAWhileLosesNothing(t *testing.T) {
 // event still in the outbox (nothing acknowledged). Pointed at a real file again, the next run delivers
 // all of it exactly once.
 func TestJSONLDiskFullSurfacesTheError(t *testing.T) {
+	t.Parallel()
 	if f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0); err != nil {
 		t.Skipf("no writable /dev/full: %v", err)
 	} else {

@@ -12,11 +12,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"golang.org/x/time/rate"
 )
 
@@ -54,16 +54,9 @@ func baseTransport(opts Options) (http.RoundTripper, error) {
 		tr.Proxy = http.ProxyURL(u)
 	}
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pool, err := certpool.WithFile(opts.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("wiz.ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("wiz.ca_file: no PEM certificate found in %s", opts.CAFile)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
