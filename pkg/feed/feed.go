@@ -95,6 +95,16 @@ type Result struct {
 	Duration  time.Duration
 }
 
+// add merges one committed page's counts.
+func (r *Result) add(d Result) {
+	r.Fetched += d.Fetched
+	r.Created += d.Created
+	r.Updated += d.Updated
+	for k, v := range d.Ignored {
+		r.Ignored[k] += v
+	}
+}
+
 // Emitted is the number of events this fetch committed.
 func (r Result) Emitted() int { return r.Created + r.Updated }
 
@@ -171,21 +181,21 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		res.Pages++
 
 		incidents := f.mapPage(page)
-		var stoppedMidPage bool
+		// The page's decisions land in next and delta, and count only once the transaction commits.
 		next := cp
+		delta := Result{Ignored: map[string]int{}}
+		var pr pageResult
 		err = f.opt.Store.Update(func(tx *store.Tx) error {
-			next = cp // Update may be retried by nothing, but keep fn free of outside mutation
-			pr, err := f.commitPage(tx, &next, page, incidents, limit-emitted, &res)
-			if err != nil {
-				return err
-			}
-			stoppedMidPage = pr.stopped
-			return nil
+			var err error
+			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
+			return err
 		})
 		if err != nil {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
 		}
+		stoppedMidPage := pr.stopped
 		cp = next
+		res.add(delta)
 		emitted = res.Emitted()
 		res.Watermark = cp.Watermark
 
