@@ -56,6 +56,8 @@ store:
   path: %s
 sinks:
   - {name: file, type: jsonl, path: %s}
+server:
+  listen: 127.0.0.1:0
 `, sim.GraphQLURL(), sim.TokenURL(), maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"))
 	path := filepath.Join(dir, "wizfetch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -146,7 +146,6 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		return res, err
 	}
 	res.Watermark = cp.Watermark
-	overlap := f.opt.Fetch.Overlap.D()
 	limit := f.opt.Fetch.MaxPerFetch
 	emitted := 0
 
@@ -161,13 +160,20 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		page, err := f.opt.Source.Issues(ctx, f.filter(cp.WindowAfter), f.order(), limit, cp.Cursor)
 		if err != nil {
 			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
-				// Everything up to the watermark was committed in order, so the window can restart
-				// from watermark - overlap (never earlier than its pinned start): the marks drop what
-				// is read again.
+				// Everything before the watermark was committed in order, so the window restarts
+				// just below it (Wiz's `after` is exclusive): only the issues tied at the watermark
+				// are read again, and their marks drop them. No overlap is needed here: late-visible
+				// issues behind the watermark are caught by the next window's overlap, exactly as for
+				// a window that was never interrupted. (DESIGN.md §2.3 restarts from the window's
+				// pinned start, which re-reads the whole window: equally safe, but a long backfill
+				// could then never finish under repeated invalidation.) A tie group longer than the
+				// pages Wiz serves between two invalidations cannot be crossed at all — Wiz has no
+				// keyset filter — so such a fetch fails after maxCursorRestarts and is retried with
+				// backoff; nothing is lost.
 				res.Restarts++
 				restart := cp.WindowAfter
-				if !cp.Watermark.IsZero() && cp.Watermark.Add(-overlap).After(restart) {
-					restart = cp.Watermark.Add(-overlap)
+				if below := cp.Watermark.Add(-time.Microsecond); !cp.Watermark.IsZero() && below.After(restart) {
+					restart = below
 				}
 				f.log.Warn("cursor rejected; restarting window", "after", restart, "err", err)
 				cp.WindowAfter, cp.Cursor = restart, ""

@@ -346,6 +346,18 @@ func TestRejectedCursorRestartsWindowWithoutLossOrDuplicates(t *testing.T) {
 	if restarts != 1 {
 		t.Fatalf("restarts = %d, want 1", restarts)
 	}
+	// The window restarted just below the watermark (the first fetch ended inside the tie run at
+	// base+2µs), re-reading only the ties, not the whole overlap.
+	wantAfter := ts(base, 2).Add(-time.Microsecond)
+	restarted := false
+	for _, r := range fx.src.requests {
+		if r.after == "" && r.flt.CreatedAfter.Equal(wantAfter) {
+			restarted = true
+		}
+	}
+	if !restarted {
+		t.Fatalf("no request restarted the window at watermark - 1µs (%v)", wantAfter)
+	}
 	evs := fx.events()
 	if len(evs) != 35 {
 		t.Fatalf("got %d events, want 35", len(evs))
