@@ -26,7 +26,7 @@ var (
 	// ErrTransient: throttling, server trouble, network failure or a malformed or partial
 	// response, still failing after the transport's retries. Worth trying again later.
 	ErrTransient = errors.New("temporary failure")
-	// ErrCursorRejected: Wiz refused the `after` cursor; restart the window from its start.
+	// ErrCursorRejected: Wiz refused the `after` cursor; the feed restarts its window (see pkg/feed).
 	ErrCursorRejected = errors.New("cursor rejected")
 	// ErrNotFound: the requested issue does not exist (or is not visible to the account).
 	ErrNotFound = errors.New("not found")
