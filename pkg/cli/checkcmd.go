@@ -3,11 +3,15 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
+
+// checkRetryFor bounds the retries of each check step.
+const checkRetryFor = 10 * time.Second
 
 func newCheckCommand(env *Env) *cobra.Command {
 	return &cobra.Command{
@@ -31,7 +35,11 @@ config valid -> token obtained -> the issues query with first: 1 answered. Exit 
 			fmt.Fprintf(out, "ok   config valid: %s\n", path)
 			failed := 0
 			for _, inst := range cfg.Instances {
-				for _, step := range wiz.Check(cmd.Context(), wiz.OptionsFromConfig(inst.Wiz, env.Version)) {
+				opts := wiz.OptionsFromConfig(inst.Wiz, env.Version)
+				// A check answers in seconds: retry a blip, but report an unreachable endpoint
+				// instead of retrying it for the daemon's two minutes.
+				opts.RetryFor = checkRetryFor
+				for _, step := range wiz.Check(cmd.Context(), opts) {
 					mark := "ok  "
 					if !step.OK {
 						mark = "FAIL"
