@@ -238,12 +238,27 @@ func TestUntilIdleExactlyOnceUnderFaults(t *testing.T) {
 	}
 	defer s.Close()
 	s.View(func(tx *store.Tx) error {
-		n, err := tx.MarkCount("default", feed.Created)
+		n, err := tx.MarkCount("default", feed.Updates)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 200 {
-			t.Fatalf("%d created-feed marks kept after the backfill; want only the last 2×overlap", n)
+		cp, _, err := tx.Checkpoint("default", feed.Updates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only changes within 2×overlap of the watermark may keep a mark.
+		cutoff := cp.Watermark.Add(-2 * cfg.Instances[0].Fetch.Overlap.D())
+		recent := 0
+		for _, is := range sim.Snapshot() {
+			if is.StatusChangedAt != nil && !is.StatusChangedAt.Before(cutoff) {
+				recent++
+			}
+		}
+		if n > recent {
+			t.Fatalf("%d updates-feed marks kept, but only %d changes are within 2×overlap of the watermark", n, recent)
+		}
+		if c, _ := tx.MarkCount("default", feed.Created); c != 0 {
+			t.Fatalf("the created feed keeps %d marks; its incidents are its marks", c)
 		}
 		return nil
 	})

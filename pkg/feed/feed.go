@@ -7,6 +7,8 @@
 // filter; emits `updated` on a status change, or `created` for an issue the created feed skipped).
 //
 // Why it is safe:
+//   - Dedup: the created feed's key is the issue id, and the incident stored under it is the mark; the
+//     updates feed keeps marks of (issue id, statusChangedAt).
 //   - The watermark is only ever a timestamp Wiz returned, compared as time.Time (microseconds).
 //   - A window pins after = watermark - overlap and walks endCursor; Wiz's after is exclusive and
 //     timestamps tie, so the overlap re-reads the boundary and the dedup marks drop what was seen.
@@ -347,21 +349,31 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		if ts.After(cp.Watermark) {
 			cp.Watermark = ts
 		}
-		key := markKey(f.opt.Name, is)
-		seen, err := tx.HasMark(f.opt.Instance, f.opt.Name, key)
-		if err != nil {
-			return pr, err
-		}
-		if seen {
-			res.Ignored[ReasonDuplicate]++
-			continue
-		}
-		if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, ts); err != nil {
-			return pr, err
-		}
-		rec, known, err := tx.Incident(f.opt.Instance, is.ID)
-		if err != nil {
-			return pr, err
+		var rec *store.IncidentRecord
+		var known bool
+		var err error
+		if f.opt.Name == Created {
+			// The created feed's dedup key is the issue id, and every issue it ever emitted has an
+			// incident under that id: the incident is the mark (one lookup, no extra writes).
+			if known, err = tx.HasIncident(f.opt.Instance, is.ID); err != nil {
+				return pr, err
+			}
+		} else {
+			key := markKey(is)
+			seen, err := tx.HasMark(f.opt.Instance, f.opt.Name, key)
+			if err != nil {
+				return pr, err
+			}
+			if seen {
+				res.Ignored[ReasonDuplicate]++
+				continue
+			}
+			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, ts); err != nil {
+				return pr, err
+			}
+			if rec, known, err = tx.Incident(f.opt.Instance, is.ID); err != nil {
+				return pr, err
+			}
 		}
 		var kind string
 		switch {
@@ -427,7 +439,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 	default:
 		cp.WindowAfter, cp.Cursor = time.Time{}, ""
 	}
-	if !cutoff.IsZero() {
+	if !cutoff.IsZero() && f.opt.Name == Updates {
 		if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
 			return pr, err
 		}
@@ -449,12 +461,8 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// markKey is the dedup key: the issue id for the created feed; issue id and statusChangedAt for the
-// updates feed (DESIGN.md §2.3).
-func markKey(feed string, is *wiz.Issue) string {
-	if feed == Created || is.StatusChangedAt == nil {
-		return is.ID
-	}
+// markKey is the updates feed's dedup key: issue id and statusChangedAt (DESIGN.md §2.3).
+func markKey(is *wiz.Issue) string {
 	return is.ID + "|" + is.StatusChangedAt.UTC().Format(time.RFC3339Nano)
 }
 

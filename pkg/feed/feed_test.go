@@ -436,11 +436,12 @@ func TestMarksStayBoundedOverManyWindows(t *testing.T) {
 		}
 		fx.now = start.Add(time.Duration(w)*10*time.Minute + time.Minute)
 		fx.run(Created)
+		fx.run(Updates)
 	}
 	var marks int
 	if err := fx.store.View(func(tx *store.Tx) error {
 		var err error
-		marks, err = tx.MarkCount("default", Created)
+		marks, err = tx.MarkCount("default", Updates)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -116,14 +116,10 @@ func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string,
 		}
 		kind = incident.KindCreated
 	}
-	// Leave the marks a pull of the same change would leave, so the feeds skip it cleanly.
-	if kind == incident.KindCreated {
-		if err := tx.PutMark(inst, Created, markKey(Created, is), is.CreatedAt); err != nil {
-			return "", err
-		}
-	}
+	// Leave the mark a pull of the same change would leave, so the updates feed skips it cleanly (the
+	// created feed skips it because the incident now exists).
 	if is.StatusChangedAt != nil {
-		if err := tx.PutMark(inst, Updates, markKey(Updates, is), *is.StatusChangedAt); err != nil {
+		if err := tx.PutMark(inst, Updates, markKey(is), *is.StatusChangedAt); err != nil {
 			return "", err
 		}
 	}

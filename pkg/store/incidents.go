@@ -63,6 +63,18 @@ func (tx *Tx) Incident(instance, issueID string) (*IncidentRecord, bool, error) 
 	return rec, true, nil
 }
 
+// HasIncident reports whether an incident exists for (instance, issueID), without decoding it.
+func (tx *Tx) HasIncident(instance, issueID string) (bool, error) {
+	if err := checkIncident(instance, issueID); err != nil {
+		return false, fmt.Errorf("read incident: %w", err)
+	}
+	b, err := tx.bucket(bucketIncidents)
+	if err != nil {
+		return false, fmt.Errorf("read incident: %w", err)
+	}
+	return b.Get(joinKey(0, instance, issueID)) != nil, nil
+}
+
 // PutIncident inserts or replaces rec (keyed by rec.Instance, rec.IssueID). The store keeps its own
 // copy of rec.Incident.
 func (tx *Tx) PutIncident(rec *IncidentRecord) error {

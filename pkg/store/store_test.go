@@ -358,3 +358,27 @@ func TestReleaseMemoryKeepsData(t *testing.T) {
 		t.Fatalf("after ReleaseMemory: %d items, err %v", len(items), err)
 	}
 }
+
+func TestHasIncident(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(func(tx *Tx) error {
+		return tx.PutIncident(&IncidentRecord{Instance: "a", IssueID: "i1", Status: "OPEN", Incident: []byte(`{"x":1}`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.View(func(tx *Tx) error {
+		for _, tc := range []struct {
+			instance, id string
+			want         bool
+		}{{"a", "i1", true}, {"a", "i2", false}, {"b", "i1", false}} {
+			if got, err := tx.HasIncident(tc.instance, tc.id); err != nil || got != tc.want {
+				t.Fatalf("HasIncident(%s, %s) = %v, %v; want %v", tc.instance, tc.id, got, err, tc.want)
+			}
+		}
+		return nil
+	})
+}
