@@ -66,34 +66,6 @@ func (rc *scaleReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// writeScaleConfig is writeConfig plus a webhook sink to url and an ephemeral HTTP listener.
-func writeScaleConfig(t *testing.T, dir string, sim *wizsim.Server, maxPerFetch int, url, secret string) string {
-	t.Helper()
-	cfg := fmt.Sprintf(`wiz:
-  api_url: %s
-  auth_url: %s
-  audience: wiz-api
-  client_id: wizsim-client
-  client_secret: wizsim-secret
-  requests_per_second: 1000
-fetch:
-  interval: 1s
-  max_per_fetch: %d
-store:
-  path: %s
-sinks:
-  - {name: file, type: jsonl, path: %s}
-  - {name: hook, type: webhook, url: %q, secret: %q, timeout: 10s}
-server:
-  listen: 127.0.0.1:0
-`, sim.GraphQLURL(), sim.TokenURL(), maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"), url, secret)
-	path := filepath.Join(dir, "wizfetch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // scaleEvent is the part of a JSONL line the proofs need.
 type scaleEvent struct {
 	EventID string `json:"event_id"`
@@ -178,7 +150,8 @@ func TestCrashAtScale(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	cfgPath := writeScaleConfig(t, dir, sim, maxPerFetch, srv.URL, "whsec_"+base64.StdEncoding.EncodeToString(key))
+	cfgPath := writeConfig(t, dir, sim, maxPerFetch, fmt.Sprintf("{name: hook, type: webhook, url: %q, secret: %q, timeout: 10s}",
+		srv.URL, "whsec_"+base64.StdEncoding.EncodeToString(key)))
 
 	killed := 0
 	var points []string

@@ -33,6 +33,15 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// extra renders sink list items for writeConfig.
+func extra(items []string) string {
+	out := ""
+	for _, it := range items {
+		out += "  - " + it + "\n"
+	}
+	return out
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -40,7 +49,9 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func writeConfig(t *testing.T, dir string, sim *wizsim.Server, maxPerFetch int) string {
+// writeConfig writes the daemon's config for a crash test: the simulator, a store and a JSONL sink in
+// dir, an ephemeral HTTP listener, plus any extra sink lines (YAML list items).
+func writeConfig(t *testing.T, dir string, sim *wizsim.Server, maxPerFetch int, extraSinks ...string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`wiz:
   api_url: %s
@@ -56,9 +67,9 @@ store:
   path: %s
 sinks:
   - {name: file, type: jsonl, path: %s}
-server:
+%sserver:
   listen: 127.0.0.1:0
-`, sim.GraphQLURL(), sim.TokenURL(), maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"))
+`, sim.GraphQLURL(), sim.TokenURL(), maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"), extra(extraSinks))
 	path := filepath.Join(dir, "wizfetch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
