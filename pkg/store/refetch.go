@@ -111,27 +111,12 @@ func (s *Store) CompleteRefetch(instance, issueID string) error {
 		return fmt.Errorf("complete refetch: %w", err)
 	}
 	err := s.Update(func(tx *Tx) error {
-		q, err := tx.bucket(bucketRefetch)
-		if err != nil {
-			return err
-		}
-		due, err := tx.bucket(bucketRefetchDue)
-		if err != nil {
-			return err
-		}
 		key := joinKey(0, instance, issueID)
-		raw := q.Get(key)
-		if raw == nil {
-			return nil
-		}
-		var rec refetchRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("decode refetch entry: %w", err)
-		}
-		if err := due.Delete(refetchDueKey(rec)); err != nil {
+		rec, found, err := tx.takeRefetch(key)
+		if err != nil || !found {
 			return err
 		}
-		if err := q.Delete(key); err != nil {
+		if err := tx.dropRefetch(key, rec); err != nil {
 			return err
 		}
 		tx.addCounter(counterRefetch, -1)
@@ -151,24 +136,15 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 		return fmt.Errorf("retry refetch: %w", err)
 	}
 	err := s.Update(func(tx *Tx) error {
-		q, err := tx.bucket(bucketRefetch)
-		if err != nil {
-			return err
-		}
-		due, err := tx.bucket(bucketRefetchDue)
-		if err != nil {
-			return err
-		}
 		key := joinKey(0, item.Instance, item.IssueID)
-		raw := q.Get(key)
-		if raw == nil {
+		rec, found, err := tx.takeRefetch(key)
+		if err != nil {
+			return err
+		}
+		if !found {
 			return ErrNotFound
 		}
-		var rec refetchRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("decode refetch entry: %w", err)
-		}
-		if err := due.Delete(refetchDueKey(rec)); err != nil {
+		if err := tx.dropRefetch(key, rec); err != nil {
 			return err
 		}
 		rec.Attempts++
@@ -193,6 +169,39 @@ func (s *Store) RefetchDepth() (int, error) {
 		return 0, fmt.Errorf("refetch depth: %w", err)
 	}
 	return n, nil
+}
+
+// takeRefetch reads the queued entry under key.
+func (tx *Tx) takeRefetch(key []byte) (refetchRecord, bool, error) {
+	var rec refetchRecord
+	q, err := tx.bucket(bucketRefetch)
+	if err != nil {
+		return rec, false, err
+	}
+	raw := q.Get(key)
+	if raw == nil {
+		return rec, false, nil
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return rec, false, fmt.Errorf("decode refetch entry: %w", err)
+	}
+	return rec, true, nil
+}
+
+// dropRefetch removes the entry under key and its due-time index entry.
+func (tx *Tx) dropRefetch(key []byte, rec refetchRecord) error {
+	q, err := tx.bucket(bucketRefetch)
+	if err != nil {
+		return err
+	}
+	due, err := tx.bucket(bucketRefetchDue)
+	if err != nil {
+		return err
+	}
+	if err := due.Delete(refetchDueKey(rec)); err != nil {
+		return err
+	}
+	return q.Delete(key)
 }
 
 func (tx *Tx) putRefetch(key []byte, rec refetchRecord) error {
