@@ -59,11 +59,11 @@ func AudienceFor(authURL string) (audience string, known bool) {
 }
 
 // DefaultAuthURL returns the token URL used when wiz.auth_url is empty: the FedRAMP endpoint for an
-// API host under wiz.us (e.g. api.us1.app.wiz.us), else the commercial Cognito endpoint. Unlike
-// XSOAR it never defaults to the legacy Auth0 URL.
+// API host under app.wiz.us (e.g. api.us1.app.wiz.us), else the commercial Cognito endpoint. Unlike
+// XSOAR it never defaults to the legacy Auth0 URL. pkg/wiz uses this same rule.
 func DefaultAuthURL(apiURL string) string {
 	h := hostOf(apiURL)
-	if h == "wiz.us" || strings.HasSuffix(h, ".wiz.us") {
+	if h == "app.wiz.us" || strings.HasSuffix(h, ".app.wiz.us") {
 		return DefaultAuthURLFedRAMP
 	}
 	return DefaultAuthURLCommercial

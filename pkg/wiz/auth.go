@@ -12,33 +12,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wizfetch/wizfetch/pkg/config"
+
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Audiences of the two identity providers Wiz uses (WIZ_API.md §1).
 const (
-	AudienceCognito = "wiz-api"
-	AudienceAuth0   = "beyond-api"
+	AudienceCognito = config.AudienceCognito
+	AudienceAuth0   = config.AudienceAuth0
 )
 
 // Default token endpoints (Cognito).
 const (
-	DefaultAuthURL        = "https://auth.app.wiz.io/oauth/token"
-	DefaultAuthURLFedRAMP = "https://auth.app.wiz.us/oauth/token"
+	DefaultAuthURL        = config.DefaultAuthURLCommercial
+	DefaultAuthURLFedRAMP = config.DefaultAuthURLFedRAMP
 )
-
-// audienceByHost is the table of WIZ_API.md §1.
-var audienceByHost = map[string]string{
-	"auth.app.wiz.io":   AudienceCognito,
-	"auth.app.wiz.us":   AudienceCognito,
-	"auth.gov.wiz.io":   AudienceCognito,
-	"auth.test.wiz.io":  AudienceCognito,
-	"auth.demo.wiz.io":  AudienceCognito,
-	"auth.wiz.io":       AudienceAuth0,
-	"auth0.gov.wiz.io":  AudienceAuth0,
-	"auth0.test.wiz.io": AudienceAuth0,
-}
 
 // parseLooseURL parses a URL an operator typed: the scheme may be missing (https is assumed),
 // the host may be in any case, a trailing slash or dot may be present.
@@ -76,7 +66,7 @@ func AudienceFor(authURL, override string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("wiz.auth_url: %w", err)
 	}
-	if aud, ok := audienceByHost[hostOf(u)]; ok {
+	if aud, ok := config.AudienceFor(u.String()); ok { // the one table of WIZ_API.md §1
 		return aud, nil
 	}
 	return "", fmt.Errorf("wiz.auth_url: unknown token endpoint host %q: set wiz.audience (%q for Cognito, %q for Auth0)",
@@ -86,14 +76,7 @@ func AudienceFor(authURL, override string) (string, error) {
 // DefaultAuthURLFor returns the Cognito token endpoint matching a GraphQL API URL: FedRAMP
 // (*.app.wiz.us) or commercial.
 func DefaultAuthURLFor(apiURL string) string {
-	u, err := parseLooseURL(apiURL)
-	if err == nil {
-		h := hostOf(u)
-		if h == "app.wiz.us" || strings.HasSuffix(h, ".app.wiz.us") {
-			return DefaultAuthURLFedRAMP
-		}
-	}
-	return DefaultAuthURL
+	return config.DefaultAuthURL(apiURL)
 }
 
 // normalizeAuthURL adds a missing scheme and lower-cases scheme and host.
