@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wizfetch/wizfetch/pkg/config"
-
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/wizfetch/wizfetch/pkg/config"
 )
 
 // Audiences of the two identity providers Wiz uses (WIZ_API.md §1).
