@@ -57,13 +57,13 @@ func New(cfg config.Classify) (*Classifier, error) {
 			errs = append(errs, fmt.Errorf("%s.incident_type: must not be empty", key))
 		}
 		var err error
-		if compiled.issueType, err = enumList(key+".issue_type", r.IssueType, wiz.IssueTypes); err != nil {
+		if compiled.issueType, err = enumList(key+".issue_type", r.IssueType, wiz.IssueTypes()); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.severity, err = enumList(key+".severity", r.Severity, wiz.Severities); err != nil {
+		if compiled.severity, err = enumList(key+".severity", r.Severity, wiz.Severities()); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.status, err = enumList(key+".status", r.Status, wiz.Statuses); err != nil {
+		if compiled.status, err = enumList(key+".status", r.Status, wiz.Statuses()); err != nil {
 			errs = append(errs, err)
 		}
 		if compiled.sourceRuleType, err = enumList(key+".source_rule_type", r.SourceRuleType, SourceRuleTypes()); err != nil {

@@ -21,7 +21,7 @@ func newIssueCommand(env *Env) *cobra.Command {
 		Use:   "issue",
 		Short: "Read a Wiz issue or change it: resolve, reject, reopen, in-progress, note, due dates",
 		Long: `Read a Wiz issue or change it through Wiz's API, with the same client, credentials and rate
-limit as the daemon. Issue ids are UUIDs; reasons are Wiz's resolution reasons (` + strings.Join(wiz.ResolutionReasons, ", ") + `).
+limit as the daemon. Issue ids are UUIDs; reasons are Wiz's resolution reasons (` + strings.Join(wiz.ResolutionReasons(), ", ") + `).
 Only THREAT_DETECTION issues can be resolved; reject other issues instead. Every change writes an
 audit line (JSON) to stderr.`,
 	}
@@ -81,7 +81,7 @@ func actionCommand(env *Env, kind, use, short string, args cobra.PositionalArgs,
 	for _, f := range flags {
 		switch f {
 		case "reason":
-			c.Flags().String("reason", "", "resolution reason: "+strings.Join(wiz.ResolutionReasons, ", "))
+			c.Flags().String("reason", "", "resolution reason: "+strings.Join(wiz.ResolutionReasons(), ", "))
 		case "note":
 			c.Flags().String("note", "", fmt.Sprintf("a note attached to the change (cut to %d characters)", wiz.MaxNoteLen))
 		}

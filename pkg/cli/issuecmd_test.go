@@ -69,7 +69,7 @@ func startIssueSim(t *testing.T) *issueSim {
 			s.open[is.Type] = append(s.open[is.Type], is.ID)
 		}
 	}
-	for _, typ := range wiz.IssueTypes {
+	for _, typ := range wiz.IssueTypes() {
 		if len(s.open[typ]) < 3 {
 			t.Fatalf("only %d open %s issues in the simulator", len(s.open[typ]), typ)
 		}

@@ -64,7 +64,7 @@ type Client interface {
 //	due-date        DueDate (required, YYYY-MM-DD, sent as midnight UTC)
 //	clear-due-date  nothing
 //
-// Reasons are Wiz's resolution reasons (wiz.ResolutionReasons), in any letter case.
+// Reasons are Wiz's resolution reasons (wiz.ResolutionReasons()), in any letter case.
 type Action struct {
 	Kind    string
 	IssueID string
@@ -137,10 +137,10 @@ func (a Action) validate() error {
 	switch a.Kind {
 	case KindResolve, KindReject:
 		if a.Reason == "" {
-			return fmt.Errorf("%s needs a reason (one of %s)", a.Kind, strings.Join(wiz.ResolutionReasons, ", "))
+			return fmt.Errorf("%s needs a reason (one of %s)", a.Kind, strings.Join(wiz.ResolutionReasons(), ", "))
 		}
-		if !slices.Contains(wiz.ResolutionReasons, a.Reason) {
-			return fmt.Errorf("reason %q is not one of Wiz's resolution reasons: %s", a.Reason, strings.Join(wiz.ResolutionReasons, ", "))
+		if !slices.Contains(wiz.ResolutionReasons(), a.Reason) {
+			return fmt.Errorf("reason %q is not one of Wiz's resolution reasons: %s", a.Reason, strings.Join(wiz.ResolutionReasons(), ", "))
 		}
 		if a.Kind == KindReject && a.Note == "" {
 			return errors.New("reject needs a note saying why")

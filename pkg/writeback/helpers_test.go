@@ -48,7 +48,7 @@ func newSimEnv(t *testing.T) *simEnv {
 			env.byType[is.Type] = append(env.byType[is.Type], is.ID)
 		}
 	}
-	for _, typ := range wiz.IssueTypes {
+	for _, typ := range wiz.IssueTypes() {
 		if len(env.byType[typ]) < 4 {
 			t.Fatalf("the simulator has only %d open %s issues", len(env.byType[typ]), typ)
 		}
