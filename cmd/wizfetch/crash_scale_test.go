@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/store"
-	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
 // scaleReceiver is the webhook sink's receiver: it checks the Standard Webhooks signature and
@@ -120,26 +118,12 @@ func TestCrashAtScale(t *testing.T) {
 	if os.Getenv("WIZFETCH_CRASH_SCALE") == "1" {
 		issues, kills, maxPerFetch = 20000, 30, 50
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("WIZFETCH_CRASH_SEED"), 10, 64); err == nil {
-		seed = s
-	}
+	seed := crashSeed()
 	t.Logf("crash-at-scale seed %d (replay with WIZFETCH_CRASH_SEED=%d), %d issues, %d kills, max_per_fetch %d", seed, seed, issues, kills, maxPerFetch)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
 
 	bin := buildBinary(t)
-	frozen := time.Now().Add(10 * time.Minute) // every generated issue is visible
-	sim, err := wizsim.New(wizsim.Options{
-		Issues: issues, Seed: int64(seed % (1 << 62)), Now: func() time.Time { return frozen },
-		Faults: "5xx:p=0.03;429:p=0.03;cursor:p=0.01",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim, frozen := startFrozenSim(t, issues, seed, "5xx:p=0.03;429:p=0.03;cursor:p=0.01")
 
 	key := make([]byte, 32)
 	for i := range key {

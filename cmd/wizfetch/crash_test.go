@@ -42,6 +42,32 @@ func extra(items []string) string {
 	return out
 }
 
+// crashSeed is WIZFETCH_CRASH_SEED when set (to replay a run), else a fresh seed.
+func crashSeed() uint64 {
+	if s, err := strconv.ParseUint(os.Getenv("WIZFETCH_CRASH_SEED"), 10, 64); err == nil {
+		return s
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// startFrozenSim starts a simulator whose clock stands 10 minutes after generation, so every issue is
+// visible and the expected set is fixed; it returns the frozen time.
+func startFrozenSim(t *testing.T, issues int, seed uint64, faults string) (*wizsim.Server, time.Time) {
+	t.Helper()
+	frozen := time.Now().Add(10 * time.Minute)
+	sim, err := wizsim.New(wizsim.Options{
+		Issues: issues, Seed: int64(seed % (1 << 62)), Now: func() time.Time { return frozen }, Faults: faults,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim, frozen
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -84,28 +110,14 @@ sinks:
 //
 // WIZFETCH_CRASH_SEED replays a run; WIZFETCH_CRASH_KILLS and WIZFETCH_CRASH_ISSUES make it longer.
 func TestCrashKillNineLosesAndDuplicatesNothing(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("WIZFETCH_CRASH_SEED"), 10, 64); err == nil {
-		seed = s
-	}
+	seed := crashSeed()
 	kills := envInt("WIZFETCH_CRASH_KILLS", 6)
 	issues := envInt("WIZFETCH_CRASH_ISSUES", 6000)
 	t.Logf("crash test seed %d (replay with WIZFETCH_CRASH_SEED=%d), %d kills, %d issues", seed, seed, kills, issues)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	bin := buildBinary(t)
-	frozen := time.Now().Add(10 * time.Minute) // every generated issue is visible
-	sim, err := wizsim.New(wizsim.Options{
-		Issues: issues, Seed: int64(seed % (1 << 62)), Now: func() time.Time { return frozen },
-		Faults: "5xx:p=0.03;429:p=0.03",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim, frozen := startFrozenSim(t, issues, seed, "5xx:p=0.03;429:p=0.03")
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, sim, 100)
 
