@@ -133,6 +133,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer f.feed.Close()
 			if err := schedule.Run(runCtx, f.feed, schedule.Options{
 				Interval:    f.interval,
 				CatchUp:     f.catchUp,
@@ -292,6 +293,7 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 				Instance: inst.Name, Name: name, Fetch: inst.Fetch, Sinks: sinks,
 				Source: client, Store: d.store, Classifier: cls, Mapper: mapper,
 				Now: d.opt.Now, Logger: d.opt.Logger,
+				Prefetch: inst.Fetch.CatchUp || d.opt.Mode == schedule.UntilIdle,
 			})
 			if err != nil {
 				return nil, err

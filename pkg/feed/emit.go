@@ -16,6 +16,7 @@ type EmitInput struct {
 	Kind     string // incident.KindCreated or incident.KindUpdated
 	Issue    *wiz.Issue
 	Incident []byte // the mapped incident's JSON
+	Packed   []byte // optional: store.PackIncident(Incident), computed outside the transaction
 	Previous *store.IncidentRecord
 	Sinks    []string
 	Now      time.Time
@@ -48,6 +49,7 @@ func Emit(tx *store.Tx, in EmitInput) error {
 	rec.StatusChangedAt = is.StatusChangedAt
 	rec.CreatedAt = is.CreatedAt
 	rec.Incident = in.Incident
+	rec.PackedIncident = in.Packed
 	rec.Version++
 	rec.LastEventID = id
 	rec.UpdatedAt = in.Now

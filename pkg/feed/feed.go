@@ -75,12 +75,37 @@ type Options struct {
 	Mapper     *incident.Mapper
 	Now        func() time.Time // nil: time.Now
 	Logger     *slog.Logger
+	// Prefetch requests the next page of an open window while the current page commits, so the
+	// request, its decoding and mapping overlap the store's write and fsync. Set it when the next
+	// fetch follows at once while a backlog remains (catch_up); a prefetched page is used only by a
+	// fetch that asks for exactly that window, cursor and size within maxPrefetchAge.
+	Prefetch bool
 }
 
-// Feed is one (instance, feed) pair. Fetch must not be called concurrently on one Feed.
+// maxPrefetchAge is how old a prefetched page may be and still be used: older data is not wrong
+// (the stale guard and the marks hold for any page), but a fetch should not act on a page read long
+// before it started.
+const maxPrefetchAge = 10 * time.Second
+
+// Feed is one (instance, feed) pair. Fetch must not be called concurrently on one Feed, nor with
+// Close.
 type Feed struct {
-	opt Options
-	log *slog.Logger
+	opt   Options
+	log   *slog.Logger
+	ahead *prefetch // the next page, requested while the previous one committed
+}
+
+// prefetch is one page requested ahead of the fetch that will use it.
+type prefetch struct {
+	after     time.Time
+	cursor    string
+	first     int
+	started   time.Time
+	cancel    context.CancelFunc
+	done      chan struct{}
+	page      *wiz.Page // set before done is closed
+	incidents mapped
+	err       error
 }
 
 // Result summarises one fetch.
@@ -159,7 +184,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			cp.WindowAfter = f.windowStart(cp)
 			cp.Cursor = ""
 		}
-		page, err := f.opt.Source.Issues(ctx, f.filter(cp.WindowAfter), f.order(), limit, cp.Cursor)
+		page, incidents, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
 		if err != nil {
 			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
 				// Everything before the watermark was committed in order, so the window restarts
@@ -187,8 +212,13 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, ErrMissingCursor)
 		}
 		res.Pages++
-
-		incidents := f.mapPage(page)
+		if page.HasNextPage && f.opt.Prefetch && len(page.Issues) <= limit-emitted {
+			// Fetch (and map) the next page while this one commits. A page no longer than the
+			// remaining budget cannot stop mid-way, so the next request is the one prefetched
+			// unless the commit fails (then the next fetch asks for the old cursor and the prefetch
+			// is dropped).
+			f.startPrefetch(ctx, cp.WindowAfter, page.EndCursor, limit)
+		}
 		// The page's decisions land in next and delta, and count only once the transaction commits.
 		next := cp
 		delta := Result{Ignored: map[string]int{}}
@@ -218,6 +248,61 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			res.Backlog = true
 			return res, nil
 		}
+	}
+}
+
+// fetchPage returns the page of the window pinned at after, from cursor, with its incidents mapped:
+// the prefetched one when it asked for exactly that, else a fresh request.
+func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, mapped, error) {
+	if p := f.ahead; p != nil {
+		f.ahead = nil
+		if p.after.Equal(after) && p.cursor == cursor && p.first == first && time.Since(p.started) <= maxPrefetchAge {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				p.cancel()
+				return nil, mapped{}, ctx.Err()
+			}
+			p.cancel()
+			// A prefetch cut short by an earlier fetch's context says nothing about this one.
+			if p.err == nil || ctx.Err() != nil || !(errors.Is(p.err, context.Canceled) || errors.Is(p.err, context.DeadlineExceeded)) {
+				return p.page, p.incidents, p.err
+			}
+		} else {
+			p.cancel()
+		}
+	}
+	page, err := f.opt.Source.Issues(ctx, f.filter(after), f.order(), first, cursor)
+	if err != nil {
+		return nil, mapped{}, err
+	}
+	return page, f.mapPage(page), nil
+}
+
+// startPrefetch requests the page at cursor in the background (see Options.Prefetch).
+func (f *Feed) startPrefetch(ctx context.Context, after time.Time, cursor string, first int) {
+	if f.ahead != nil {
+		f.ahead.cancel()
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p := &prefetch{after: after, cursor: cursor, first: first, started: time.Now(), cancel: cancel, done: make(chan struct{})}
+	f.ahead = p
+	go func() {
+		defer close(p.done)
+		page, err := f.opt.Source.Issues(pctx, f.filter(after), f.order(), first, cursor)
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.page, p.incidents = page, f.mapPage(page)
+	}()
+}
+
+// Close cancels a prefetch still in flight. The feed can be used again afterwards.
+func (f *Feed) Close() {
+	if f.ahead != nil {
+		f.ahead.cancel()
+		f.ahead = nil
 	}
 }
 
@@ -282,10 +367,17 @@ func (f *Feed) order() *wiz.IssueOrder {
 	return &wiz.IssueOrder{Field: "STATUS_CHANGED_AT", Direction: "ASC"}
 }
 
-// mapPage classifies and maps every node outside the transaction (pure CPU work). The incidents share
-// one buffer; the store copies what it keeps.
-func (f *Feed) mapPage(page *wiz.Page) [][]byte {
+// mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
+type mapped struct {
+	json   [][]byte // share one buffer; the store copies what it keeps
+	packed [][]byte // store.PackIncident(json[i]), each its own slice (the store takes it over)
+}
+
+// mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
+// while the previous page commits when prefetching).
+func (f *Feed) mapPage(page *wiz.Page) mapped {
 	out := make([][]byte, len(page.Issues))
+	packed := make([][]byte, len(page.Issues))
 	size := 0
 	for _, raw := range page.Raw {
 		size += 2*len(raw) + 2048 // rawJSON is the node escaped as a string, plus the mapped fields
@@ -303,15 +395,16 @@ func (f *Feed) mapPage(page *wiz.Page) [][]byte {
 			buf = append(buf[:start], "{}"...)
 		}
 		out[i] = buf[start:len(buf):len(buf)]
+		packed[i] = store.PackIncident(out[i])
 	}
-	return out
+	return mapped{json: out, packed: packed}
 }
 
 type pageResult struct{ stopped bool }
 
 // commitPage takes every decision for one page inside tx and advances the checkpoint. budget is how
 // many events this page may still emit.
-func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, incidents [][]byte, budget int, res *Result) (pageResult, error) {
+func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, incidents mapped, budget int, res *Result) (pageResult, error) {
 	var pr pageResult
 	now := f.opt.Now().UTC()
 	var createdStart time.Time // the created feed's first-run start (updates feed only)
@@ -355,7 +448,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		if f.opt.Name == Created {
 			// The created feed's dedup key is the issue id, and every issue it ever emitted has an
 			// incident under that id: the incident is the mark (one lookup, no extra writes).
-			if known, err = tx.HasIncident(f.opt.Instance, is.ID); err != nil {
+			if known, err = tx.HasIncidentAt(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
 				return pr, err
 			}
 		} else {
@@ -371,7 +464,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, ts); err != nil {
 				return pr, err
 			}
-			if rec, known, err = tx.Incident(f.opt.Instance, is.ID); err != nil {
+			if rec, known, err = tx.IncidentAt(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
 				return pr, err
 			}
 		}
@@ -392,7 +485,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		case known:
 			res.Ignored[ReasonStatusUnchanged]++
 			// Keep the freshest JSON even without an event.
-			rec.Incident = incidents[i]
+			rec.Incident, rec.PackedIncident = incidents.json[i], incidents.packed[i]
 			rec.UpdatedAt = now
 			if err := tx.PutIncident(rec); err != nil {
 				return pr, err
@@ -408,7 +501,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			continue
 		}
 		if err := Emit(tx, EmitInput{
-			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents[i],
+			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents.json[i], Packed: incidents.packed[i],
 			Previous: rec, Sinks: f.opt.Sinks, Now: now,
 		}); err != nil {
 			return pr, err

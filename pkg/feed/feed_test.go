@@ -110,6 +110,8 @@ type fixture struct {
 	now   time.Time
 	fetch config.Fetch
 	feeds map[string]*Feed
+	// prefetch sets Options.Prefetch on the feeds the fixture builds.
+	prefetch bool
 }
 
 func newFixture(t *testing.T, max int) *fixture {
@@ -146,11 +148,13 @@ func (fx *fixture) feed(name string) *Feed {
 	f, err := New(Options{
 		Instance: "default", Name: name, Fetch: fx.fetch, Sinks: []string{"file"},
 		Source: fx.src, Store: fx.store, Classifier: cls, Mapper: mapper,
-		Now: func() time.Time { return fx.now },
+		Now:      func() time.Time { return fx.now },
+		Prefetch: fx.prefetch,
 	})
 	if err != nil {
 		fx.t.Fatal(err)
 	}
+	fx.t.Cleanup(f.Close)
 	fx.feeds[name] = f
 	return f
 }
@@ -274,7 +278,7 @@ func TestCapStopsMidPageAndResumes(t *testing.T) {
 	// 10 and page two must stop in its middle.
 	err := fx.store.Update(func(tx *store.Tx) error {
 		for n := 0; n < 10; n++ {
-			if err := tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: issue(n, base, "").ID, Status: "OPEN"}); err != nil {
+			if err := tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: issue(n, base, "").ID, CreatedAt: ts(base, n), Status: "OPEN"}); err != nil {
 				return err
 			}
 		}
@@ -531,7 +535,7 @@ func TestUpdatesFeedNeverStepsAnIncidentBack(t *testing.T) {
 	// flight): RESOLVED at now - 1 min.
 	newer := fx.now.Add(-time.Minute)
 	if err := fx.store.Update(func(tx *store.Tx) error {
-		return tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: old.ID, Status: "RESOLVED", StatusChangedAt: &newer, Version: 2})
+		return tx.PutIncident(&store.IncidentRecord{Instance: "default", IssueID: old.ID, CreatedAt: old.CreatedAt, Status: "RESOLVED", StatusChangedAt: &newer, Version: 2})
 	}); err != nil {
 		t.Fatal(err)
 	}

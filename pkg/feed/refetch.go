@@ -90,7 +90,7 @@ func (r *Refetcher) Process(ctx context.Context, issueID string) (string, error)
 func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string, error) {
 	now := r.opt.Now().UTC()
 	inst := r.opt.Instance
-	rec, known, err := tx.Incident(inst, is.ID)
+	rec, known, err := tx.IncidentAt(inst, is.ID, is.CreatedAt)
 	if err != nil {
 		return "", err
 	}

@@ -12,9 +12,26 @@ import (
 // 4× at ~1 GB/s. Fewer bytes per page commit means less to write and fsync, a smaller file, and a
 // smaller mmap (which counts in the daemon's RSS). A value starts with a codec byte so other encodings
 // can follow.
+//
+// Outbox values are the exception: they live only until their sink acknowledges them (normally
+// within the second), so compressing them costs CPU on the hot path for no lasting gain; they are
+// stored raw (codec byte 0).
 const (
-	codecS2 = 0x01
+	codecRaw = 0x00
+	codecS2  = 0x01
 )
+
+// raw stores data uncompressed: a codec byte and a copy of data.
+func raw(data []byte) []byte {
+	out := make([]byte, 1+len(data))
+	out[0] = codecRaw
+	copy(out[1:], data)
+	return out
+}
+
+// PackIncident compresses an incident's JSON the way the store keeps it. A caller may do this outside
+// the write transaction and hand the result over in IncidentRecord.PackedIncident.
+func PackIncident(incidentJSON []byte) []byte { return pack(incidentJSON) }
 
 // pack compresses data for storage.
 func pack(data []byte) []byte {
@@ -30,6 +47,8 @@ func unpack(v []byte) ([]byte, error) {
 		return nil, errors.New("empty stored value")
 	}
 	switch v[0] {
+	case codecRaw:
+		return append([]byte(nil), v[1:]...), nil
 	case codecS2:
 		out, err := s2.Decode(nil, v[1:])
 		if err != nil {

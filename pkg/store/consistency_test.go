@@ -37,24 +37,40 @@ func checkConsistency(t *testing.T, s *Store) {
 			t.Errorf("%d marks but %d time index entries", m, i)
 		}
 
-		// Each closed incident has exactly its index entry.
+		// Each closed incident has exactly its index entry, and each incident JSON document belongs
+		// to exactly one incident.
 		incidents, closed := btx.Bucket(bucketIncidents), btx.Bucket(bucketIncidentsClosed)
+		docs := btx.Bucket(bucketIncidentDocs)
+		referenced := 0
 		_ = incidents.ForEach(func(k, v []byte) error {
-			inst, _, _ := splitKey2(k)
+			inst, _, _, err := splitIncidentKey(k)
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
 			want[incidentCounter(inst)]++
-			h, _, err := decodeIncidentHeader(v)
+			h, err := decodeHead(v)
 			if err != nil {
 				t.Errorf("incident %q: %v", k, err)
 				return nil
 			}
-			if h.ClosedAt != nil {
+			if h.docSeq != 0 {
+				referenced++
+				if docs.Get(seqKey(h.docSeq)) == nil {
+					t.Errorf("incident %q: document %d is missing", k, h.docSeq)
+				}
+			}
+			if h.closedAt != nil {
 				want[counterClosed]++
-				if closed.Get(closedKey(*h.ClosedAt, k)) == nil {
+				if closed.Get(closedKey(*h.closedAt, k)) == nil {
 					t.Errorf("closed incident %q has no retention index entry", k)
 				}
 			}
 			return nil
 		})
+		if n := docs.Stats().KeyN; n != referenced {
+			t.Errorf("%d incident documents for %d references (orphans)", n, referenced)
+		}
 		if n := closed.Stats().KeyN; n != want[counterClosed] {
 			t.Errorf("%d retention index entries for %d closed incidents", n, want[counterClosed])
 		}

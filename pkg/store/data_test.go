@@ -562,7 +562,7 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Stats{
-		Path: s.Path(), FileSize: st.FileSize, SchemaVersion: 1, Checkpoints: 1,
+		Path: s.Path(), FileSize: st.FileSize, SchemaVersion: SchemaVersion, Checkpoints: 1,
 		Incidents:   map[string]int{"default": 1},
 		Marks:       []MarkStat{{"default", "created", 2}},
 		Outbox:      map[string]int{},

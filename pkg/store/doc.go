@@ -14,14 +14,14 @@
 // Every byte slice returned by this package is a copy that stays valid after the transaction ends;
 // every byte slice given to it is copied before it is stored, so callers may reuse their buffers.
 //
-// # Bucket layout (schema version 1)
+// # Bucket layout (schema version 2)
 //
 // All buckets are top-level except the per-sink outbox and dead-letter buckets. Names (instance,
 // feed, sink) and issue ids are non-empty and never contain a NUL byte, which separates the parts of
 // a composite key. Times in keys are "time keys": the Unix time in microseconds as a big-endian
 // uint64 with the sign bit flipped, so byte order equals time order (also before 1970).
 //
-//	meta                  "schema"                       -> decimal ASCII schema version ("1")
+//	meta                  "schema"                       -> decimal ASCII schema version ("2")
 //	                      "outbox_seq" 0 sink            -> 8-byte sequence of a dropped outbox, restored
 //	                                                        when the sink comes back (seqs never repeat)
 //	counters              "marks" 0 instance 0 feed      -> 8-byte big-endian count; also
@@ -30,15 +30,25 @@
 //	checkpoints           instance 0 feed                -> JSON Checkpoint
 //	marks                 instance 0 feed 0 key          -> time key of the mark (8 bytes)
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
-//	incidents             instance 0 issueID             -> incident value (below)
-//	incidents_closed      timekey(ClosedAt) instance 0 issueID -> empty (retention index)
+//	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
+//	incident_docs         8-byte big-endian seq          -> the incident's JSON, S2-compressed
+//	incidents_closed      timekey(ClosedAt) incident key -> empty (retention index)
 //	outbox/<sink>         8-byte big-endian seq          -> event JSON line exactly as enqueued
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)
 //	sinkstate             sink 0 key                     -> opaque bytes owned by the sink
 //	refetch               instance 0 issueID             -> JSON refetch record (with its FIFO seq)
 //	refetch_due           timekey(NextAttempt) seq(8)    -> instance 0 issueID
 //
-// The incident and dead-letter values are framed so that the large payload (the incident JSON or the
+// Incidents are keyed by the issue's createdAt (which Wiz never changes) so that the created feed,
+// which walks issues in createdAt order, finds and inserts them at the tail of the index: a page
+// commit dirties a handful of pages instead of one random leaf per issue, and the resident part of
+// the file stays small however many incidents it holds. The head is a small binary record (format
+// byte 2, the document seq, version, status, last event id and four times); the JSON lives in
+// incident_docs, appended in sequence and replaced (new seq) when the incident changes. A lookup by
+// issue id alone (the operator's `incidents show`) walks the heads, about 100 bytes per incident.
+// Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file.
+//
+// The dead-letter values are framed so that the large payload (the incident JSON or the
 // event line) is stored verbatim and never re-encoded: a format byte (1), the uvarint length of a small
 // JSON header, the header, then the payload. `bbolt get` still shows readable JSON.
 //

@@ -2,13 +2,20 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // IncidentRecord is wizfetch's memory of one issue's incident: what it last emitted, for dedup of
 // status changes (DESIGN.md §3), and the freshest incident JSON, for replay and sinks.
+//
+// An incident is keyed by (Instance, CreatedAt, IssueID): Wiz's createdAt never changes, and keying by
+// it makes the created feed — which walks issues in createdAt order — read and write only the tail of
+// the index instead of a random leaf per issue (see the package doc).
 type IncidentRecord struct {
 	Instance string
 	IssueID  string
@@ -16,10 +23,15 @@ type IncidentRecord struct {
 	Status string
 	// StatusChangedAt is the issue's statusChangedAt in the last event.
 	StatusChangedAt *time.Time
-	// CreatedAt is the issue's createdAt.
+	// CreatedAt is the issue's createdAt (microsecond precision, as Wiz returns it). It is part of the
+	// record's key.
 	CreatedAt time.Time
 	// Incident is the latest incident JSON (mapped from the freshest issue seen).
 	Incident []byte
+	// PackedIncident, when set by a writer, is PackIncident(Incident), computed outside the
+	// transaction; PutIncident stores it instead of compressing Incident itself, and from then on
+	// owns it (the caller must not modify it). Reads leave it nil.
+	PackedIncident []byte
 	// Version is bumped on every event.
 	Version int
 	// LastEventID is the event_id of the last event.
@@ -31,19 +43,187 @@ type IncidentRecord struct {
 	ClosedAt *time.Time
 }
 
-// incidentHeader is the JSON header of a stored incident; the incident JSON follows it verbatim.
-type incidentHeader struct {
-	Status          string     `json:"status"`
-	StatusChangedAt *time.Time `json:"status_changed_at,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	Version         int        `json:"version"`
-	LastEventID     string     `json:"last_event_id,omitempty"`
-	FirstSeen       time.Time  `json:"first_seen"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	ClosedAt        *time.Time `json:"closed_at,omitempty"`
+// incidentHead is the fixed part of a stored incident; the JSON lives in incident_docs under DocSeq.
+type incidentHead struct {
+	docSeq          uint64 // 0: no JSON stored
+	version         int
+	status          string
+	lastEventID     string
+	statusChangedAt *time.Time
+	firstSeen       time.Time
+	updatedAt       time.Time
+	closedAt        *time.Time
 }
 
-// Incident returns a copy of the record of (instance, issueID); ok is false when there is none.
+// headFormat is the first byte of an incident value (schema 2).
+const headFormat = 2
+
+// appendHead encodes h: format byte, 8-byte doc seq, uvarint version, two length-prefixed strings
+// and four times (a presence byte, then UnixNano as 8 bytes).
+func appendHead(dst []byte, h *incidentHead) []byte {
+	dst = append(dst, headFormat)
+	dst = binary.BigEndian.AppendUint64(dst, h.docSeq)
+	dst = binary.AppendUvarint(dst, uint64(h.version))
+	dst = binary.AppendUvarint(dst, uint64(len(h.status)))
+	dst = append(dst, h.status...)
+	dst = binary.AppendUvarint(dst, uint64(len(h.lastEventID)))
+	dst = append(dst, h.lastEventID...)
+	dst = appendTime(dst, h.statusChangedAt)
+	dst = appendTime(dst, &h.firstSeen)
+	dst = appendTime(dst, &h.updatedAt)
+	return appendTime(dst, h.closedAt)
+}
+
+func appendTime(dst []byte, t *time.Time) []byte {
+	if t == nil || t.IsZero() {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	return binary.BigEndian.AppendUint64(dst, uint64(t.UnixNano()))
+}
+
+// headReader decodes what appendHead wrote, remembering the first error.
+type headReader struct {
+	b   []byte
+	err error
+}
+
+func (r *headReader) fail() {
+	if r.err == nil {
+		r.err = errors.New("truncated incident value")
+	}
+	r.b = nil
+}
+
+func (r *headReader) u64() uint64 {
+	if len(r.b) < 8 {
+		r.fail()
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *headReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *headReader) str() string {
+	n := r.uvarint()
+	if uint64(len(r.b)) < n {
+		r.fail()
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *headReader) time() *time.Time {
+	if len(r.b) < 1 {
+		r.fail()
+		return nil
+	}
+	present := r.b[0]
+	r.b = r.b[1:]
+	if present == 0 {
+		return nil
+	}
+	t := time.Unix(0, int64(r.u64())).UTC()
+	return &t
+}
+
+func decodeHead(v []byte) (incidentHead, error) {
+	var h incidentHead
+	if len(v) == 0 || v[0] != headFormat {
+		return h, errors.New("unknown incident value format")
+	}
+	r := headReader{b: v[1:]}
+	h.docSeq = r.u64()
+	h.version = int(r.uvarint())
+	h.status = r.str()
+	h.lastEventID = r.str()
+	h.statusChangedAt = r.time()
+	if t := r.time(); t != nil {
+		h.firstSeen = *t
+	}
+	if t := r.time(); t != nil {
+		h.updatedAt = *t
+	}
+	h.closedAt = r.time()
+	return h, r.err
+}
+
+// incidentKey is instance 0 timekey(createdAt) issueID.
+func incidentKey(instance string, createdAt time.Time, issueID string) []byte {
+	k := joinKey(8+len(issueID), instance)
+	k = append(k, sep)
+	tk := timeKey(createdAt)
+	k = append(k, tk[:]...)
+	return append(k, issueID...)
+}
+
+// splitIncidentKey returns the parts of an incidentKey.
+func splitIncidentKey(k []byte) (instance string, createdAt time.Time, issueID string, err error) {
+	i := bytes.IndexByte(k, sep)
+	if i <= 0 || len(k) < i+1+8+1 {
+		return "", time.Time{}, "", fmt.Errorf("malformed incident key %q", k)
+	}
+	return string(k[:i]), timeFromKey(k[i+1 : i+9]), string(k[i+9:]), nil
+}
+
+// timeFromKey inverts timeKey.
+func timeFromKey(b []byte) time.Time {
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(b) ^ (1 << 63))).UTC()
+}
+
+// IncidentAt returns a copy of the record of the issue issueID created at createdAt; ok is false when
+// there is none. This is the lookup of the hot path: O(log n), and for the created feed always near
+// the index's tail.
+func (tx *Tx) IncidentAt(instance, issueID string, createdAt time.Time) (*IncidentRecord, bool, error) {
+	if err := checkIncident(instance, issueID); err != nil {
+		return nil, false, fmt.Errorf("read incident: %w", err)
+	}
+	b, err := tx.bucket(bucketIncidents)
+	if err != nil {
+		return nil, false, fmt.Errorf("read incident: %w", err)
+	}
+	key := incidentKey(instance, createdAt, issueID)
+	v := b.Get(key)
+	if v == nil {
+		return nil, false, nil
+	}
+	rec, err := tx.decodeIncident(key, v)
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
+}
+
+// HasIncidentAt reports whether an incident exists for the issue issueID created at createdAt,
+// without decoding it.
+func (tx *Tx) HasIncidentAt(instance, issueID string, createdAt time.Time) (bool, error) {
+	if err := checkIncident(instance, issueID); err != nil {
+		return false, fmt.Errorf("read incident: %w", err)
+	}
+	b, err := tx.bucket(bucketIncidents)
+	if err != nil {
+		return false, fmt.Errorf("read incident: %w", err)
+	}
+	return b.Get(incidentKey(instance, createdAt, issueID)) != nil, nil
+}
+
+// Incident returns a copy of the record of (instance, issueID) when only the issue id is known (the
+// operator's `incidents show`, the API): it walks the instance's index, which holds no incident JSON
+// (about 100 bytes per incident), so it costs O(incidents) but reads little. Code that has the
+// issue's createdAt uses IncidentAt.
 func (tx *Tx) Incident(instance, issueID string) (*IncidentRecord, bool, error) {
 	if err := checkIncident(instance, issueID); err != nil {
 		return nil, false, fmt.Errorf("read incident: %w", err)
@@ -52,34 +232,25 @@ func (tx *Tx) Incident(instance, issueID string) (*IncidentRecord, bool, error) 
 	if err != nil {
 		return nil, false, fmt.Errorf("read incident: %w", err)
 	}
-	raw := b.Get(joinKey(0, instance, issueID))
-	if raw == nil {
-		return nil, false, nil
+	prefix := append(joinKey(1, instance), sep)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) == len(prefix)+8+len(issueID) && string(k[len(prefix)+8:]) == issueID {
+			rec, err := tx.decodeIncident(k, v)
+			if err != nil {
+				return nil, false, err
+			}
+			return rec, true, nil
+		}
 	}
-	rec, err := decodeIncident(instance, issueID, raw)
-	if err != nil {
-		return nil, false, err
-	}
-	return rec, true, nil
+	return nil, false, nil
 }
 
-// HasIncident reports whether an incident exists for (instance, issueID), without decoding it.
-func (tx *Tx) HasIncident(instance, issueID string) (bool, error) {
-	if err := checkIncident(instance, issueID); err != nil {
-		return false, fmt.Errorf("read incident: %w", err)
-	}
-	b, err := tx.bucket(bucketIncidents)
-	if err != nil {
-		return false, fmt.Errorf("read incident: %w", err)
-	}
-	return b.Get(joinKey(0, instance, issueID)) != nil, nil
-}
-
-// PutIncident inserts or replaces rec (keyed by rec.Instance, rec.IssueID). The store keeps its own
-// copy of rec.Incident.
+// PutIncident inserts or replaces rec (keyed by rec.Instance, rec.CreatedAt, rec.IssueID). The store
+// keeps its own copy of rec.Incident.
 func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if rec == nil {
-		return fmt.Errorf("write incident: nil record")
+		return errors.New("write incident: nil record")
 	}
 	if err := checkIncident(rec.Instance, rec.IssueID); err != nil {
 		return fmt.Errorf("write incident: %w", err)
@@ -87,52 +258,76 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if err := tx.writable(); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
 	}
+	if err := tx.putIncident(rec, true); err != nil {
+		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
+	}
+	return nil
+}
+
+// putIncident writes rec; count says whether a new incident bumps the instance's counter.
+func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 	b, err := tx.bucket(bucketIncidents)
 	if err != nil {
-		return fmt.Errorf("write incident: %w", err)
+		return err
+	}
+	docs, err := tx.bucket(bucketIncidentDocs)
+	if err != nil {
+		return err
 	}
 	closed, err := tx.bucket(bucketIncidentsClosed)
 	if err != nil {
-		return fmt.Errorf("write incident: %w", err)
+		return err
 	}
-	key := joinKey(0, rec.Instance, rec.IssueID)
+	key := incidentKey(rec.Instance, rec.CreatedAt, rec.IssueID)
 	var oldClosed *time.Time
 	if old := b.Get(key); old != nil {
-		h, _, err := decodeIncidentHeader(old)
+		h, err := decodeHead(old)
 		if err != nil {
-			return fmt.Errorf("write incident %s/%s: previous record: %w", rec.Instance, rec.IssueID, err)
+			return fmt.Errorf("previous record: %w", err)
 		}
-		oldClosed = h.ClosedAt
-	} else {
+		oldClosed = h.closedAt
+		if h.docSeq != 0 {
+			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
+				return fmt.Errorf("drop the previous incident JSON: %w", err)
+			}
+		}
+	} else if count {
 		tx.addCounter(incidentCounter(rec.Instance), 1)
 	}
-	header, err := json.Marshal(incidentHeader{
-		Status:          rec.Status,
-		StatusChangedAt: rec.StatusChangedAt,
-		CreatedAt:       rec.CreatedAt,
-		Version:         rec.Version,
-		LastEventID:     rec.LastEventID,
-		FirstSeen:       rec.FirstSeen,
-		UpdatedAt:       rec.UpdatedAt,
-		ClosedAt:        rec.ClosedAt,
-	})
-	if err != nil {
-		return fmt.Errorf("encode incident %s/%s: %w", rec.Instance, rec.IssueID, err)
+	head := incidentHead{
+		version: rec.Version, status: rec.Status, lastEventID: rec.LastEventID,
+		statusChangedAt: rec.StatusChangedAt, firstSeen: rec.FirstSeen, updatedAt: rec.UpdatedAt,
+		closedAt: rec.ClosedAt,
 	}
-	if err := b.Put(key, frame(header, packNonEmpty(rec.Incident))); err != nil {
-		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
+	if len(rec.Incident) > 0 {
+		// Documents are appended in sequence, so a backfill writes them as full pages at the tail.
+		if head.docSeq, err = docs.NextSequence(); err != nil {
+			return fmt.Errorf("number the incident JSON: %w", err)
+		}
+		docs.FillPercent = 1
+		doc := rec.PackedIncident
+		if len(doc) == 0 {
+			doc = pack(rec.Incident)
+		}
+		if err := docs.Put(seqKey(head.docSeq), doc); err != nil {
+			return fmt.Errorf("store the incident JSON: %w", err)
+		}
+	}
+	b.FillPercent = 0.9 // mostly appended at the tail (createdAt order)
+	if err := b.Put(key, appendHead(make([]byte, 0, 64+len(rec.Status)+len(rec.LastEventID)), &head)); err != nil {
+		return err
 	}
 	// Keep the retention index in step with ClosedAt.
 	if !sameClosed(oldClosed, rec.ClosedAt) {
 		if oldClosed != nil {
 			if err := closed.Delete(closedKey(*oldClosed, key)); err != nil {
-				return fmt.Errorf("write incident %s/%s: retention index: %w", rec.Instance, rec.IssueID, err)
+				return fmt.Errorf("retention index: %w", err)
 			}
 			tx.addCounter(counterClosed, -1)
 		}
 		if rec.ClosedAt != nil {
 			if err := closed.Put(closedKey(*rec.ClosedAt, key), nil); err != nil {
-				return fmt.Errorf("write incident %s/%s: retention index: %w", rec.Instance, rec.IssueID, err)
+				return fmt.Errorf("retention index: %w", err)
 			}
 			tx.addCounter(counterClosed, 1)
 		}
@@ -141,7 +336,7 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 }
 
 // ForEachIncident calls fn with a copy of every incident of instance ("" = every instance), ordered by
-// instance then issue id. An error from fn stops the walk and is returned as is.
+// instance, then createdAt, then issue id. An error from fn stops the walk and is returned as is.
 func (tx *Tx) ForEachIncident(instance string, fn func(*IncidentRecord) error) error {
 	var prefix []byte
 	if instance != "" {
@@ -156,11 +351,7 @@ func (tx *Tx) ForEachIncident(instance string, fn func(*IncidentRecord) error) e
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		inst, id, ok := splitKey2(k)
-		if !ok {
-			return fmt.Errorf("list incidents: malformed key %q", k)
-		}
-		rec, err := decodeIncident(inst, id, v)
+		rec, err := tx.decodeIncident(k, v)
 		if err != nil {
 			return err
 		}
@@ -201,6 +392,10 @@ func (tx *Tx) PruneClosedIncidents(before time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune incidents: %w", err)
 	}
+	docs, err := tx.bucket(bucketIncidentDocs)
+	if err != nil {
+		return 0, fmt.Errorf("prune incidents: %w", err)
+	}
 	closed, err := tx.bucket(bucketIncidentsClosed)
 	if err != nil {
 		return 0, fmt.Errorf("prune incidents: %w", err)
@@ -225,20 +420,28 @@ func (tx *Tx) PruneClosedIncidents(before time.Time) (int, error) {
 		if v == nil {
 			continue
 		}
-		h, _, err := decodeIncidentHeader(v)
+		h, err := decodeHead(v)
 		if err != nil {
 			return n, fmt.Errorf("prune incidents: %q: %w", ik, err)
 		}
-		if h.ClosedAt == nil {
+		if h.closedAt == nil {
 			continue // reopened: the index entry was stale
 		}
-		if tk := timeKey(*h.ClosedAt); !bytes.Equal(tk[:], k[:8]) {
+		if tk := timeKey(*h.closedAt); !bytes.Equal(tk[:], k[:8]) {
 			continue
+		}
+		if h.docSeq != 0 {
+			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
+				return n, fmt.Errorf("prune incidents: %w", err)
+			}
 		}
 		if err := b.Delete(ik); err != nil {
 			return n, fmt.Errorf("prune incidents: %w", err)
 		}
-		inst, _, _ := splitKey2(ik)
+		inst, _, _, err := splitIncidentKey(ik)
+		if err != nil {
+			return n, fmt.Errorf("prune incidents: %w", err)
+		}
 		tx.addCounter(incidentCounter(inst), -1)
 		n++
 	}
@@ -263,38 +466,39 @@ func sameClosed(a, b *time.Time) bool {
 	return timeKey(*a) == timeKey(*b)
 }
 
-func decodeIncidentHeader(raw []byte) (incidentHeader, []byte, error) {
-	var h incidentHeader
-	hdr, payload, err := unframe(raw)
+// decodeIncident decodes the record stored under key, with its JSON.
+func (tx *Tx) decodeIncident(key, v []byte) (*IncidentRecord, error) {
+	instance, createdAt, issueID, err := splitIncidentKey(key)
 	if err != nil {
-		return h, nil, err
+		return nil, fmt.Errorf("decode incident: %w", err)
 	}
-	if err := json.Unmarshal(hdr, &h); err != nil {
-		return h, nil, fmt.Errorf("decode header: %w", err)
-	}
-	return h, payload, nil
-}
-
-func decodeIncident(instance, issueID string, raw []byte) (*IncidentRecord, error) {
-	h, payload, err := decodeIncidentHeader(raw)
+	h, err := decodeHead(v)
 	if err != nil {
 		return nil, fmt.Errorf("decode incident %s/%s: %w", instance, issueID, err)
 	}
 	rec := &IncidentRecord{
 		Instance:        instance,
 		IssueID:         issueID,
-		Status:          h.Status,
-		StatusChangedAt: h.StatusChangedAt,
-		CreatedAt:       h.CreatedAt,
-		Version:         h.Version,
-		LastEventID:     h.LastEventID,
-		FirstSeen:       h.FirstSeen,
-		UpdatedAt:       h.UpdatedAt,
-		ClosedAt:        h.ClosedAt,
+		Status:          h.status,
+		StatusChangedAt: h.statusChangedAt,
+		CreatedAt:       createdAt,
+		Version:         h.version,
+		LastEventID:     h.lastEventID,
+		FirstSeen:       h.firstSeen,
+		UpdatedAt:       h.updatedAt,
+		ClosedAt:        h.closedAt,
 	}
-	if len(payload) > 0 {
-		if rec.Incident, err = unpack(payload); err != nil {
-			return nil, err
+	if h.docSeq != 0 {
+		docs, err := tx.bucket(bucketIncidentDocs)
+		if err != nil {
+			return nil, fmt.Errorf("decode incident %s/%s: %w", instance, issueID, err)
+		}
+		raw := docs.Get(seqKey(h.docSeq))
+		if raw == nil {
+			return nil, fmt.Errorf("decode incident %s/%s: its JSON (document %d) is missing", instance, issueID, h.docSeq)
+		}
+		if rec.Incident, err = unpack(raw); err != nil {
+			return nil, fmt.Errorf("decode incident %s/%s: %w", instance, issueID, err)
 		}
 	}
 	return rec, nil
@@ -305,4 +509,52 @@ func checkIncident(instance, issueID string) error {
 		return err
 	}
 	return checkName("issue id", issueID)
+}
+
+// migrateIncidentsV1 rewrites schema 1's incidents (keyed by instance 0 issueID, a framed JSON header
+// plus the packed JSON) into schema 2's layout, and rebuilds the retention index. Counters are kept.
+func migrateIncidentsV1(btx *bolt.Tx) error {
+	old := btx.Bucket(bucketIncidents)
+	if old == nil {
+		return nil
+	}
+	var recs []*IncidentRecord
+	err := old.ForEach(func(k, v []byte) error {
+		inst, id, ok := splitKey2(k)
+		if !ok {
+			return fmt.Errorf("malformed schema 1 incident key %q", k)
+		}
+		rec, err := decodeIncidentV1(inst, id, v)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate incidents: %w", err)
+	}
+	for _, name := range [][]byte{bucketIncidents, bucketIncidentsClosed} {
+		if btx.Bucket(name) != nil {
+			if err := btx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("migrate incidents: %w", err)
+			}
+		}
+	}
+	for _, name := range [][]byte{bucketIncidents, bucketIncidentsClosed, bucketIncidentDocs} {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("migrate incidents: %w", err)
+		}
+	}
+	tx := newTx(nil, btx)
+	for _, rec := range recs {
+		if err := tx.putIncident(rec, false); err != nil {
+			return fmt.Errorf("migrate incident %s/%s: %w", rec.Instance, rec.IssueID, err)
+		}
+	}
+	// The closed counter is rebuilt with the index: drop the old value first.
+	if err := btx.Bucket(bucketCounters).Delete([]byte(counterClosed)); err != nil {
+		return fmt.Errorf("migrate incidents: %w", err)
+	}
+	return tx.flushCounters()
 }

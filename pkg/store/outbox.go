@@ -31,7 +31,7 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
-	seq, err := tx.append(b, sink, pack(data))
+	seq, err := tx.append(b, sink, raw(data))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // SchemaVersion is the layout version this code reads and writes (see the package doc).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
@@ -59,6 +59,7 @@ var (
 	bucketMarksByTime     = []byte("marks_by_time")
 	bucketIncidents       = []byte("incidents")
 	bucketIncidentsClosed = []byte("incidents_closed")
+	bucketIncidentDocs    = []byte("incident_docs")
 	bucketOutbox          = []byte("outbox")
 	bucketDead            = []byte("dead")
 	bucketSinkState       = []byte("sinkstate")
@@ -67,7 +68,7 @@ var (
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketCounters, bucketCheckpoints, bucketMarks, bucketMarksByTime,
-		bucketIncidents, bucketIncidentsClosed, bucketOutbox, bucketDead, bucketSinkState,
+		bucketIncidents, bucketIncidentsClosed, bucketIncidentDocs, bucketOutbox, bucketDead, bucketSinkState,
 		bucketRefetch, bucketRefetchDue,
 	}
 
@@ -140,13 +141,24 @@ func initialize(btx *bolt.Tx) error {
 	} else if err := checkSchema(btx, false); err != nil {
 		return err
 	}
+	meta := btx.Bucket(bucketMeta)
+	version := 0
+	if meta != nil && meta.Get(keySchema) != nil {
+		version, _ = strconv.Atoi(string(meta.Get(keySchema))) // checkSchema vetted it
+	}
 	for _, name := range allBuckets {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	meta := btx.Bucket(bucketMeta)
-	if meta.Get(keySchema) == nil {
+	meta = btx.Bucket(bucketMeta)
+	if version == 1 {
+		// Schema 2 keys incidents by createdAt and keeps their JSON apart (see the package doc).
+		if err := migrateIncidentsV1(btx); err != nil {
+			return fmt.Errorf("migrate the store from schema 1 to 2: %w", err)
+		}
+	}
+	if version < SchemaVersion {
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
@@ -175,7 +187,9 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 		return fmt.Errorf("schema version %d, this wizfetch knows up to %d (upgrade wizfetch): %w",
 			v, SchemaVersion, ErrSchemaTooNew)
 	}
-	// v < SchemaVersion: no older layout exists yet; migrations go here when one does.
+	if v < SchemaVersion && readOnly {
+		return fmt.Errorf("store has schema version %d; open it read-write once (start the daemon) to migrate it to %d", v, SchemaVersion)
+	}
 	if readOnly {
 		for _, name := range allBuckets {
 			if btx.Bucket(name) == nil {

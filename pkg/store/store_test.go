@@ -359,24 +359,48 @@ func TestReleaseMemoryKeepsData(t *testing.T) {
 	}
 }
 
-func TestHasIncident(t *testing.T) {
+func TestIncidentLookups(t *testing.T) {
 	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	created := time.Date(2026, 11, 1, 10, 0, 0, 123456000, time.UTC)
 	if err := st.Update(func(tx *Tx) error {
-		return tx.PutIncident(&IncidentRecord{Instance: "a", IssueID: "i1", Status: "OPEN", Incident: []byte(`{"x":1}`)})
+		if err := tx.PutIncident(&IncidentRecord{Instance: "a", IssueID: "i0", CreatedAt: created.Add(-time.Hour), Status: "OPEN"}); err != nil {
+			return err
+		}
+		return tx.PutIncident(&IncidentRecord{Instance: "a", IssueID: "i1", CreatedAt: created, Status: "OPEN", Incident: []byte(`{"x":1}`)})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	st.View(func(tx *Tx) error {
 		for _, tc := range []struct {
 			instance, id string
+			at           time.Time
 			want         bool
-		}{{"a", "i1", true}, {"a", "i2", false}, {"b", "i1", false}} {
-			if got, err := tx.HasIncident(tc.instance, tc.id); err != nil || got != tc.want {
-				t.Fatalf("HasIncident(%s, %s) = %v, %v; want %v", tc.instance, tc.id, got, err, tc.want)
+		}{
+			{"a", "i1", created, true},
+			{"a", "i1", created.Add(time.Microsecond), false}, // createdAt is part of the key
+			{"a", "i2", created, false},
+			{"b", "i1", created, false},
+		} {
+			if got, err := tx.HasIncidentAt(tc.instance, tc.id, tc.at); err != nil || got != tc.want {
+				t.Fatalf("HasIncidentAt(%s, %s, %s) = %v, %v; want %v", tc.instance, tc.id, tc.at, got, err, tc.want)
+			}
+			rec, ok, err := tx.IncidentAt(tc.instance, tc.id, tc.at)
+			if err != nil || ok != tc.want || (ok && (string(rec.Incident) != `{"x":1}` || !rec.CreatedAt.Equal(created))) {
+				t.Fatalf("IncidentAt(%s, %s, %s) = %+v, %v, %v", tc.instance, tc.id, tc.at, rec, ok, err)
+			}
+		}
+		// Without createdAt, the lookup walks the instance's index.
+		for _, tc := range []struct {
+			instance, id string
+			want         bool
+		}{{"a", "i1", true}, {"a", "i0", true}, {"a", "i", false}, {"a", "i2", false}, {"b", "i1", false}} {
+			rec, ok, err := tx.Incident(tc.instance, tc.id)
+			if err != nil || ok != tc.want || (ok && rec.IssueID != tc.id) {
+				t.Fatalf("Incident(%s, %s) = %+v, %v, %v; want %v", tc.instance, tc.id, rec, ok, err, tc.want)
 			}
 		}
 		return nil
