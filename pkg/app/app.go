@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
@@ -186,6 +187,9 @@ type shared struct {
 	tracker *status.Tracker
 	metrics *metrics.Metrics
 	current engineRef
+	// released is when the store's mapped pages were last dropped from RSS (UnixNano; see
+	// releaseStoreMemory).
+	released atomic.Int64
 }
 
 // reload loads, validates and resolves the config file again. Changes that need a restart are refused.

@@ -15,13 +15,16 @@ const (
 	StatsEnv = "WIZFETCH_BENCH_STATS"
 	// CPUProfileEnv names a file the process writes a CPU profile (pprof) of the run to.
 	CPUProfileEnv = "WIZFETCH_CPUPROFILE"
+	// MemProfileEnv names a file the process writes an allocation profile (pprof "allocs") of the
+	// run to.
+	MemProfileEnv = "WIZFETCH_MEMPROFILE"
 )
 
 // StartChildHooks starts what StatsEnv and CPUProfileEnv ask for (nothing when neither is set) and
 // returns the function to call once the run has returned: it stops the profile and writes the
 // stats. getenv is the process environment lookup (os.Getenv).
 func StartChildHooks(getenv func(string) string) (stop func() error, err error) {
-	statsPath, profilePath := getenv(StatsEnv), getenv(CPUProfileEnv)
+	statsPath, profilePath, memPath := getenv(StatsEnv), getenv(CPUProfileEnv), getenv(MemProfileEnv)
 	var profile *os.File
 	if profilePath != "" {
 		if profile, err = os.Create(profilePath); err != nil {
@@ -40,6 +43,11 @@ func StartChildHooks(getenv func(string) string) (stop func() error, err error) 
 				errs = append(errs, fmt.Errorf("%s: %w", CPUProfileEnv, err))
 			}
 		}
+		if memPath != "" {
+			if err := writeAllocsProfile(memPath); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", MemProfileEnv, err))
+			}
+		}
 		if statsPath != "" {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -53,4 +61,17 @@ func StartChildHooks(getenv func(string) string) (stop func() error, err error) 
 		}
 		return errors.Join(errs...)
 	}, nil
+}
+
+// writeAllocsProfile writes the allocation profile of the process so far to path.
+func writeAllocsProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -32,7 +32,7 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		statusTime = is.StatusChangedAt
 	}
 	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
-	line := AppendEvent(make([]byte, 0, len(in.Incident)+256), EventHeader{
+	line := AppendEvent(store.EventBuffer(len(in.Incident)+256), EventHeader{
 		EventID:     id,
 		Kind:        in.Kind,
 		Instance:    in.Instance,
@@ -64,10 +64,8 @@ func Emit(tx *store.Tx, in EmitInput) error {
 	if err := tx.PutIncident(rec); err != nil {
 		return fmt.Errorf("store incident %s: %w", is.ID, err)
 	}
-	for _, sink := range in.Sinks {
-		if _, err := tx.Enqueue(sink, line); err != nil {
-			return fmt.Errorf("enqueue event %s for sink %s: %w", id, sink, err)
-		}
+	if err := tx.EnqueueOwned(in.Sinks, line); err != nil {
+		return fmt.Errorf("enqueue event %s: %w", id, err)
 	}
 	return nil
 }

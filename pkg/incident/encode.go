@@ -173,10 +173,14 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	return b, nil
 }
 
-// htmlSafe marks the ASCII bytes that need no escaping in encoding/json's default (HTML-safe) mode.
-func htmlSafe(c byte) bool {
-	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c < utf8.RuneSelf
-}
+// safeASCII[c] is true for the bytes appendString copies as they are: printable ASCII except the
+// quote, the backslash and encoding/json's HTML-unsafe < > &.
+var safeASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendString quotes s exactly as encoding/json does by default: short escapes for \" \\ \b \f \n
 // \r \t, \u00XX for other control characters and for < > &, \u2028 and \u2029 escaped, invalid UTF-8
@@ -186,12 +190,15 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Copy runs of safe bytes in one go: most of an issue's JSON is plain ASCII.
+		for i < len(s) && safeASCII[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if htmlSafe(c) {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -38,6 +38,40 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 	return seq, nil
 }
 
+// EventBuffer returns an empty buffer with room for an event line of about size bytes, to build the
+// line in (append to it) and hand to EnqueueOwned. It saves copying each line on the hot path.
+func EventBuffer(size int) []byte {
+	b := make([]byte, 1, 1+size)
+	b[0] = codecRaw
+	return b
+}
+
+// EnqueueOwned appends the event line built in buf (which must come from EventBuffer) to the outbox
+// of every sink in sinks and returns nothing but an error: the store owns buf from then on, and the
+// caller must not modify it.
+func (tx *Tx) EnqueueOwned(sinks []string, buf []byte) error {
+	if len(buf) < 2 || buf[0] != codecRaw {
+		return fmt.Errorf("enqueue: the event was not built in an EventBuffer")
+	}
+	if err := tx.writable(); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	for _, sink := range sinks {
+		if err := checkName("sink", sink); err != nil {
+			return fmt.Errorf("enqueue: %w", err)
+		}
+		b, err := tx.outboxBucket(sink)
+		if err != nil {
+			return fmt.Errorf("enqueue to %s: %w", sink, err)
+		}
+		// bbolt only reads the value: one slice can back every sink's copy.
+		if _, err := tx.append(b, sink, buf); err != nil {
+			return fmt.Errorf("enqueue to %s: %w", sink, err)
+		}
+	}
+	return nil
+}
+
 // append stores an already packed value (owned by the store from now on) at the outbox's tail.
 func (tx *Tx) append(b *bolt.Bucket, sink string, packed []byte) (uint64, error) {
 	seq, err := b.NextSequence()
