@@ -55,6 +55,8 @@ type Options struct {
 	Dir string
 	// CPUProfile, when set, makes the pipeline child write a CPU profile to this path.
 	CPUProfile string
+	// MemProfile, when set, makes the pipeline child write an allocation profile to this path.
+	MemProfile string
 	// Logger reports progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -170,6 +172,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	pr, err := runPipeline(ctx, pipelineSpec{
 		binary: o.WizfetchBinary, dir: dir, simURL: sim.url, pageSize: res.PipelinePageSize,
 		cpuProfile: o.CPUProfile,
+		memProfile: o.MemProfile,
 	})
 	if err != nil {
 		return Result{}, err

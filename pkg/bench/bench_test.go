@@ -285,6 +285,7 @@ func TestStartChildHooks(t *testing.T) {
 	env := map[string]string{
 		StatsEnv:      filepath.Join(dir, "stats.json"),
 		CPUProfileEnv: filepath.Join(dir, "cpu.pprof"),
+		MemProfileEnv: filepath.Join(dir, "mem.pprof"),
 	}
 	stop, err := StartChildHooks(func(k string) string { return env[k] })
 	if err != nil {
@@ -305,8 +306,10 @@ func TestStartChildHooks(t *testing.T) {
 	if err := json.Unmarshal(b, &st); err != nil || st.Mallocs < uint64(len(sink)) || st.TotalAlloc == 0 {
 		t.Errorf("stats %s = %+v (%v), want mallocs >= %d", b, st, err, len(sink))
 	}
-	if fi, err := os.Stat(env[CPUProfileEnv]); err != nil || fi.Size() == 0 {
-		t.Errorf("profile missing or empty: %v", err)
+	for _, k := range []string{CPUProfileEnv, MemProfileEnv} {
+		if fi, err := os.Stat(env[k]); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: profile missing or empty: %v", k, err)
+		}
 	}
 
 	t.Run("nothing set does nothing", func(t *testing.T) {
@@ -316,6 +319,20 @@ func TestStartChildHooks(t *testing.T) {
 		}
 		if err := stop(); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("unwritable allocation profile path", func(t *testing.T) {
+		stop, err := StartChildHooks(func(k string) string {
+			if k == MemProfileEnv {
+				return filepath.Join(dir, "missing", "mem.pprof")
+			}
+			return ""
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stop(); err == nil || !strings.Contains(err.Error(), MemProfileEnv) {
+			t.Fatalf("error %v, want one naming %s", err, MemProfileEnv)
 		}
 	})
 	t.Run("unwritable profile path", func(t *testing.T) {

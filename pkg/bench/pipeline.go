@@ -21,6 +21,7 @@ type pipelineSpec struct {
 	simURL     string
 	pageSize   int
 	cpuProfile string
+	memProfile string
 }
 
 // pipelineResult is what the pipeline child measured.
@@ -79,6 +80,9 @@ func runPipeline(ctx context.Context, p pipelineSpec) (pipelineResult, error) {
 	extra := []string{StatsEnv + "=" + statsPath}
 	if p.cpuProfile != "" {
 		extra = append(extra, CPUProfileEnv+"="+p.cpuProfile)
+	}
+	if p.memProfile != "" {
+		extra = append(extra, MemProfileEnv+"="+p.memProfile)
 	}
 
 	cmd := exec.CommandContext(ctx, p.binary, "run", "--until-idle", "--config", cfgPath)

@@ -57,6 +57,7 @@ the baseline only.`,
 	cmd.Flags().Int64Var(&o.Seed, "seed", bench.DefaultSeed, "simulator data seed")
 	cmd.Flags().StringVar(&keep, "keep", "", "keep the pipeline's config, store, JSONL file and logs in this (new or empty) directory")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline process to this file")
+	cmd.Flags().StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile (pprof allocs: alloc_space and inuse_space at exit) of the pipeline process to this file")
 	return cmd
 }
 

@@ -16,7 +16,6 @@ issues. Incidents go to DIR/incidents.jsonl; progress is printed as it goes. Sto
 --duration, with exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tuneDaemonGC(env.Getenv)
 			o.Out = cmd.OutOrStdout()
 			o.Logger = newLogger(env)
 			o.Version = env.Version

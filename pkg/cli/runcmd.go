@@ -31,7 +31,6 @@ Exit codes: 0 ok, 1 runtime failure (a non-retryable API error, or 5 failures in
 			if err != nil {
 				return err
 			}
-			tuneDaemonGC(env.Getenv)
 			mode := schedule.Daemon
 			switch {
 			case once:
