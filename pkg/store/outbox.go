@@ -203,6 +203,7 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 		if afterSeq == ^uint64(0) {
 			return nil
 		}
+		var span mappedSpan
 		for k, v = c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
 				break
@@ -211,8 +212,13 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 			if err != nil {
 				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
 			}
+			span.add(v)
 			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: data})
 		}
+		// The events were copied out and will be acknowledged and freed soon: drop the mapped pages
+		// they were read from, so that reading every event of a backfill through the mapping does
+		// not grow the daemon's RSS (see ReleaseMemory). Best effort.
+		span.release(tx)
 		return nil
 	})
 	if err != nil {

@@ -26,3 +26,28 @@ func (s *Store) ReleaseMemory() error {
 		return nil
 	})
 }
+
+// maxSpanRelease bounds the range one mappedSpan.release covers: values scattered across a large
+// file are left to the periodic ReleaseMemory instead of walking a huge range.
+const maxSpanRelease = 64 << 20
+
+// release drops the whole OS pages inside the span from the resident set, if the span lies inside
+// the file's mapping as tx sees it. It must run inside the transaction that read the values (bbolt
+// cannot remap the file meanwhile). Values do not always alias the mapping — bbolt copies an
+// unaligned inline bucket to the heap, for one — and MADV_DONTNEED on heap memory would zero it, so
+// anything outside the mapping is left alone. The data stays in the file and the page cache; a later
+// read of a page that still holds live values is a minor fault.
+func (s *mappedSpan) release(tx *Tx) {
+	info := tx.store.db.Info()
+	if info == nil || info.Data == 0 || s.hi == 0 {
+		return
+	}
+	start, end := info.Data, info.Data+uintptr(tx.btx.Size())
+	page := uintptr(unix.Getpagesize())
+	lo := s.lo &^ (page - 1)
+	hi := (s.hi + page - 1) &^ (page - 1)
+	if s.lo < start || s.hi > end || lo < start || hi > end || hi <= lo || hi-lo > maxSpanRelease {
+		return
+	}
+	_, _, _ = unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED)
+}
