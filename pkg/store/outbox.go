@@ -242,17 +242,24 @@ func (s *Store) Ack(sink string, seqs ...uint64) error {
 			return nil
 		}
 		removed := 0
+		var span mappedSpan
 		for _, seq := range seqs {
 			k := seqKey(seq)
-			if b.Get(k) == nil {
+			v := b.Get(k)
+			if v == nil {
 				continue
 			}
+			span.add(v)
 			if err := b.Delete(k); err != nil {
 				return err
 			}
 			removed++
 		}
 		tx.addCounter(outboxCounter(sink), -int64(removed))
+		// Finding the events touched their pages again; drop them as Outbox did (the file is mapped
+		// shared and read-only, so this never loses data, even for pages this transaction reads
+		// again before it commits).
+		span.release(tx)
 		return nil
 	})
 	if err != nil {

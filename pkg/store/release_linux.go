@@ -8,11 +8,13 @@ import (
 )
 
 // ReleaseMemory drops the store's memory-mapped pages from the process's resident set (MADV_DONTNEED).
-// bbolt reads through a read-only shared mmap of the whole file, so every page a lookup touches stays
-// resident: with issue ids as random keys, a long backfill would make the whole file resident and the
-// daemon's RSS would grow with the store. The data stays in the file and the kernel's page cache, so the
-// next access is a cheap minor fault. It runs inside a read transaction, which keeps bbolt from
-// remapping the file meanwhile (a remap needs every reader gone), and only covers the file's used size.
+// bbolt reads through a read-only shared mmap of the whole file, so every page a read touches stays
+// resident until the kernel needs the memory: without this, reading every event of a long backfill
+// (and walking the indexes) would make the daemon's RSS grow with the store. The data stays in the
+// file and the kernel's page cache, so the next access is a cheap minor fault. It runs inside a read
+// transaction, which keeps bbolt from remapping the file meanwhile (a remap needs every reader
+// gone), and only covers the file's used size. Outbox reads and acknowledgements also drop the pages
+// they touched right away (mappedSpan).
 func (s *Store) ReleaseMemory() error {
 	return s.db.View(func(btx *bolt.Tx) error {
 		info := s.db.Info()
