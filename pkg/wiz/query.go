@@ -249,7 +249,18 @@ func decodePage(data []byte) (*Page, error) {
 	case !issues.IsObject():
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: issues is not an object"}
 	}
-	nodes := issues.Get("nodes")
+	// One walk over the issues object finds nodes and pageInfo (looking each up by path would skip
+	// over every node again).
+	var nodes, pageInfo gjson.Result
+	issues.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "nodes":
+			nodes = value
+		case "pageInfo":
+			pageInfo = value
+		}
+		return true
+	})
 	if nodes.Type != gjson.Null && !nodes.IsArray() {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
 	}
@@ -273,8 +284,17 @@ func decodePage(data []byte) (*Page, error) {
 	if decodeErr != nil {
 		return nil, decodeErr
 	}
-	page.HasNextPage = issues.Get("pageInfo.hasNextPage").Bool()
-	page.EndCursor = issues.Get("pageInfo.endCursor").String()
+	if pageInfo.IsObject() {
+		pageInfo.ForEach(func(key, value gjson.Result) bool {
+			switch key.Str {
+			case "hasNextPage":
+				page.HasNextPage = value.Bool()
+			case "endCursor":
+				page.EndCursor = value.String()
+			}
+			return true
+		})
+	}
 	if page.HasNextPage && page.EndCursor == "" {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "hasNextPage is true but endCursor is empty"}
 	}
