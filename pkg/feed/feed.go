@@ -95,17 +95,20 @@ type Feed struct {
 	ahead *prefetch // the next page, requested while the previous one committed
 }
 
-// prefetch is one page requested ahead of the fetch that will use it.
+// prefetch is one page requested ahead of the fetch that will use it. Its goroutine fetches the page,
+// publishes it (fetched), then maps it (mapped): the fetch that takes the page can request the next
+// one while this one is still being mapped, so fetching, mapping and committing overlap.
 type prefetch struct {
 	after     time.Time
 	cursor    string
 	first     int
 	started   time.Time
 	cancel    context.CancelFunc
-	done      chan struct{}
-	page      *wiz.Page // set before done is closed
-	incidents mapped
+	fetched   chan struct{} // closed once page and err are set
+	mapped    chan struct{} // closed once incidents is set (after fetched)
+	page      *wiz.Page
 	err       error
+	incidents mapped
 }
 
 // Result summarises one fetch.
@@ -184,7 +187,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			cp.WindowAfter = f.windowStart(cp)
 			cp.Cursor = ""
 		}
-		page, incidents, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
+		page, mapIncidents, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
 		if err != nil {
 			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
 				// Everything before the watermark was committed in order, so the window restarts
@@ -219,6 +222,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			// is dropped).
 			f.startPrefetch(ctx, cp.WindowAfter, page.EndCursor, limit)
 		}
+		incidents := mapIncidents()
 		// The page's decisions land in next and delta, and count only once the transaction commits.
 		next := cp
 		delta := Result{Ignored: map[string]int{}}
@@ -251,50 +255,56 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 	}
 }
 
-// fetchPage returns the page of the window pinned at after, from cursor, with its incidents mapped:
-// the prefetched one when it asked for exactly that, else a fresh request.
-func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, mapped, error) {
+// fetchPage returns the page of the window pinned at after, from cursor — the prefetched one when it
+// asked for exactly that, else a fresh request — and a function that returns its incidents, mapped
+// (waiting for the prefetch's mapping, or mapping them on the spot).
+func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, func() mapped, error) {
 	if p := f.ahead; p != nil {
 		f.ahead = nil
 		if p.after.Equal(after) && p.cursor == cursor && p.first == first && time.Since(p.started) <= maxPrefetchAge {
 			select {
-			case <-p.done:
+			case <-p.fetched:
 			case <-ctx.Done():
 				p.cancel()
-				return nil, mapped{}, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
-			p.cancel()
 			// A prefetch cut short by an earlier fetch's context says nothing about this one.
 			if p.err == nil || ctx.Err() != nil || !(errors.Is(p.err, context.Canceled) || errors.Is(p.err, context.DeadlineExceeded)) {
-				return p.page, p.incidents, p.err
+				return p.page, func() mapped {
+					<-p.mapped
+					p.cancel()
+					return p.incidents
+				}, p.err
 			}
-		} else {
-			p.cancel()
 		}
+		p.cancel()
 	}
 	page, err := f.opt.Source.Issues(ctx, f.filter(after), f.order(), first, cursor)
 	if err != nil {
-		return nil, mapped{}, err
+		return nil, nil, err
 	}
-	return page, f.mapPage(page), nil
+	return page, func() mapped { return f.mapPage(page) }, nil
 }
 
-// startPrefetch requests the page at cursor in the background (see Options.Prefetch).
+// startPrefetch requests the page at cursor in the background, then maps it (see Options.Prefetch).
 func (f *Feed) startPrefetch(ctx context.Context, after time.Time, cursor string, first int) {
 	if f.ahead != nil {
 		f.ahead.cancel()
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetch{after: after, cursor: cursor, first: first, started: time.Now(), cancel: cancel, done: make(chan struct{})}
+	p := &prefetch{
+		after: after, cursor: cursor, first: first, started: time.Now(), cancel: cancel,
+		fetched: make(chan struct{}), mapped: make(chan struct{}),
+	}
 	f.ahead = p
 	go func() {
-		defer close(p.done)
+		defer close(p.mapped)
 		page, err := f.opt.Source.Issues(pctx, f.filter(after), f.order(), first, cursor)
-		if err != nil {
-			p.err = err
-			return
+		p.page, p.err = page, err
+		close(p.fetched)
+		if err == nil {
+			p.incidents = f.mapPage(page)
 		}
-		p.page, p.incidents = page, f.mapPage(page)
 	}()
 }
 

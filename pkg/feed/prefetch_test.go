@@ -72,7 +72,7 @@ func TestPrefetchIsDroppedWhenTheCursorMoves(t *testing.T) {
 	if f.ahead == nil {
 		t.Fatal("no prefetch after a full page with more to come")
 	}
-	<-f.ahead.done
+	<-f.ahead.mapped
 	fx.src.mu.Lock()
 	before := len(fx.src.requests)
 	fx.src.mu.Unlock()
@@ -122,7 +122,7 @@ func TestPrefetchClose(t *testing.T) {
 		t.Fatal("Close kept the prefetch")
 	}
 	select {
-	case <-p.done:
+	case <-p.mapped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cancelled prefetch never finished")
 	}
