@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/classify"
@@ -93,6 +94,7 @@ type Feed struct {
 	opt   Options
 	log   *slog.Logger
 	ahead *prefetch // the next page, requested while the previous one committed
+	bufs  sync.Pool // *[]byte buffers mapPage encodes a page's incidents into (about 1 MiB each)
 }
 
 // prefetch is one page requested ahead of the fetch that will use it. Its goroutine fetches the page,
@@ -232,6 +234,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
 			return err
 		})
+		f.recycle(incidents)
 		if err != nil {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
 		}
@@ -379,6 +382,7 @@ func (f *Feed) order() *wiz.IssueOrder {
 
 // mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
 type mapped struct {
+	buf    *[]byte  // the buffer json shares, from Feed.bufs; recycled once the page is committed
 	json   [][]byte // share one buffer; the store copies what it keeps
 	packed [][]byte // store.PackIncident(json[i]), each its own slice (the store takes it over)
 }
@@ -392,7 +396,14 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	for _, raw := range page.Raw {
 		size += 2*len(raw) + 2048 // rawJSON is the node escaped as a string, plus the mapped fields
 	}
-	buf := make([]byte, 0, size)
+	bp, _ := f.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
@@ -407,8 +418,21 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		out[i] = buf[start:len(buf):len(buf)]
 		packed[i] = store.PackIncident(out[i])
 	}
-	return mapped{json: out, packed: packed}
+	*bp = buf
+	return mapped{buf: bp, json: out, packed: packed}
 }
+
+// recycle returns a committed (or abandoned) page's buffer for the next page: nothing refers to it
+// once the transaction has ended (the store copied or compressed what it keeps).
+func (f *Feed) recycle(m mapped) {
+	if m.buf != nil && cap(*m.buf) <= maxPooledBuffer {
+		*m.buf = (*m.buf)[:0]
+		f.bufs.Put(m.buf)
+	}
+}
+
+// maxPooledBuffer keeps an unusually large page's buffer out of the pool.
+const maxPooledBuffer = 4 << 20
 
 type pageResult struct{ stopped bool }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -131,8 +132,10 @@ func checkPath(path string) (err error) {
 
 // Map builds the incident of one issue. raw is the issue node's JSON exactly as Wiz sent it (it
 // becomes rawJSON, and mapping.fields paths and the "as sent" timestamps are read from it); when raw
-// is nil the issue is marshalled instead and timestamps are formatted in UTC with microseconds. incidentType comes from pkg/classify. A nil issue maps as an
-// empty one. Map never fails: missing data leaves fields empty.
+// is nil the issue is marshalled instead and timestamps are formatted in UTC with microseconds.
+// The incident's RawJSON aliases raw (no copy: this runs for every issue), so raw must not be
+// modified while the incident is in use. incidentType comes from pkg/classify. A nil issue maps as
+// an empty one. Map never fails: missing data leaves fields empty.
 //
 // Name is "<rule name> - <id>" where the rule is sourceRule, else the first of sourceRules; a rule
 // with an empty name is named by its id; no rule (or neither name nor id) gives "No sourceRule - <id>".
@@ -165,7 +168,7 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 	// sent is what Wiz sent, for the "as sent" timestamps; rawJSON falls back to the marshalled issue.
 	var rawJSON, sent string
 	if raw != nil {
-		rawJSON = string(raw)
+		rawJSON = unsafe.String(unsafe.SliceData(raw), len(raw)) // see the doc: raw is not modified
 		sent = rawJSON
 	} else if b, err := json.Marshal(issue); err == nil {
 		rawJSON = string(b)

@@ -271,7 +271,7 @@ func decodePage(data []byte) (*Page, error) {
 		if node.Type == gjson.Null {
 			return true
 		}
-		raw := json.RawMessage(node.Raw) // a copy owned by the caller
+		raw := rawOf(data, node)
 		page.Issues = append(page.Issues, Issue{})
 		if err := decodeIssue(raw, &page.Issues[len(page.Issues)-1]); err != nil {
 			decodeErr = &APIError{Class: ErrTransient, Op: "IssuesTable",
@@ -299,6 +299,15 @@ func decodePage(data []byte) (*Page, error) {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "hasNextPage is true but endCursor is empty"}
 	}
 	return page, nil
+}
+
+// rawOf returns node's bytes as a slice of data when gjson located it there (no copy: the page's
+// nodes then share the response's buffer, which nothing modifies), else a copy.
+func rawOf(data []byte, node gjson.Result) json.RawMessage {
+	if i, n := node.Index, len(node.Raw); i > 0 && i+n <= len(data) && string(data[i:i+n]) == node.Raw {
+		return json.RawMessage(data[i : i+n : i+n])
+	}
+	return json.RawMessage(node.Raw)
 }
 
 // decodeIssue decodes one node with goccy/go-json (2.6× encoding/json on this shape, see
