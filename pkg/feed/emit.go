@@ -16,7 +16,7 @@ type EmitInput struct {
 	Kind     string // incident.KindCreated or incident.KindUpdated
 	Issue    *wiz.Issue
 	Incident []byte // the mapped incident's JSON
-	Packed   []byte // optional: store.PackIncident(Incident), computed outside the transaction
+	Packed   []byte // optional: Incident packed by store.AppendPackedIncident outside the transaction
 	Previous *store.IncidentRecord
 	Sinks    []string
 	Now      time.Time

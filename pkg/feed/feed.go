@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/classify"
@@ -94,7 +93,10 @@ type Feed struct {
 	opt   Options
 	log   *slog.Logger
 	ahead *prefetch // the next page, requested while the previous one committed
-	bufs  sync.Pool // *[]byte buffers mapPage encodes a page's incidents into (about 1 MiB each)
+	// bufs is a free list of the buffers mapPage encodes a page into: one page is committing, one
+	// mapped ahead, one spare. (A sync.Pool would not do: it is emptied at every GC cycle, which runs
+	// every few pages.)
+	bufs chan *pageBuffers
 }
 
 // prefetch is one page requested ahead of the fetch that will use it. Its goroutine fetches the page,
@@ -157,7 +159,7 @@ func New(opt Options) (*Feed, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{opt: opt, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
+	return &Feed{opt: opt, bufs: make(chan *pageBuffers, 3), log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
 }
 
 // Name is the feed's name (Created or Updates).
@@ -382,10 +384,14 @@ func (f *Feed) order() *wiz.IssueOrder {
 
 // mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
 type mapped struct {
-	buf    *[]byte  // the buffer json shares, from Feed.bufs; recycled once the page is committed
-	json   [][]byte // share one buffer; the store copies what it keeps
-	packed [][]byte // store.PackIncident(json[i]), each its own slice (the store takes it over)
+	buf    *pageBuffers // what json and packed share; recycled once the page is committed
+	json   [][]byte     // the incidents' JSON; the store copies what it keeps
+	packed [][]byte     // store.AppendPackedIncident of json[i], handed to the store as is
 }
+
+// pageBuffers are the two buffers one page's incidents are encoded into (about 1 MiB and 300 KiB),
+// kept for the next page instead of being allocated for every page.
+type pageBuffers struct{ json, packed []byte }
 
 // mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
 // while the previous page commits when prefetching).
@@ -396,14 +402,14 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	for _, raw := range page.Raw {
 		size += 2*len(raw) + 2048 // rawJSON is the node escaped as a string, plus the mapped fields
 	}
-	bp, _ := f.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+	var bufs *pageBuffers
+	select {
+	case bufs = <-f.bufs:
+	default:
+		bufs = &pageBuffers{}
 	}
-	buf := (*bp)[:0]
-	if cap(buf) < size {
-		buf = make([]byte, 0, size)
-	}
+	buf := slices.Grow(bufs.json[:0], size)
+	pk := bufs.packed[:0]
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
@@ -416,23 +422,28 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 			buf = append(buf[:start], "{}"...)
 		}
 		out[i] = buf[start:len(buf):len(buf)]
-		packed[i] = store.PackIncident(out[i])
+		pstart := len(pk)
+		pk = store.AppendPackedIncident(pk, out[i])
+		packed[i] = pk[pstart:len(pk):len(pk)]
 	}
-	*bp = buf
-	return mapped{buf: bp, json: out, packed: packed}
+	bufs.json, bufs.packed = buf, pk
+	return mapped{buf: bufs, json: out, packed: packed}
 }
 
-// recycle returns a committed (or abandoned) page's buffer for the next page: nothing refers to it
-// once the transaction has ended (the store copied or compressed what it keeps).
+// recycle keeps a committed (or abandoned) page's buffers for the next page: nothing refers to them
+// once the transaction has ended (the store copied, or bbolt wrote out, what it keeps).
 func (f *Feed) recycle(m mapped) {
-	if m.buf != nil && cap(*m.buf) <= maxPooledBuffer {
-		*m.buf = (*m.buf)[:0]
-		f.bufs.Put(m.buf)
+	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed) > maxPooledBuffers {
+		return
+	}
+	select {
+	case f.bufs <- m.buf:
+	default:
 	}
 }
 
-// maxPooledBuffer keeps an unusually large page's buffer out of the pool.
-const maxPooledBuffer = 4 << 20
+// maxPooledBuffers keeps an unusually large page's buffers out of the free list.
+const maxPooledBuffers = 8 << 20
 
 type pageResult struct{ stopped bool }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -29,9 +30,17 @@ func raw(data []byte) []byte {
 	return out
 }
 
-// PackIncident compresses an incident's JSON the way the store keeps it. A caller may do this outside
-// the write transaction and hand the result over in IncidentRecord.PackedIncident.
-func PackIncident(incidentJSON []byte) []byte { return pack(incidentJSON) }
+// AppendPackedIncident appends an incident's JSON compressed the way the store keeps it to dst and
+// returns the extended buffer; the packed value is its tail from len(dst). A caller may do this
+// outside the write transaction (many incidents into one buffer) and hand the value over in
+// IncidentRecord.PackedIncident.
+func AppendPackedIncident(dst, incidentJSON []byte) []byte {
+	need := 1 + s2.MaxEncodedLen(len(incidentJSON))
+	dst = slices.Grow(dst, need)
+	dst = append(dst, codecS2)
+	enc := s2.Encode(dst[len(dst):len(dst)+need-1], incidentJSON)
+	return dst[:len(dst)+len(enc)]
+}
 
 // pack compresses data for storage.
 func pack(data []byte) []byte {

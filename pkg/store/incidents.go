@@ -28,9 +28,10 @@ type IncidentRecord struct {
 	CreatedAt time.Time
 	// Incident is the latest incident JSON (mapped from the freshest issue seen).
 	Incident []byte
-	// PackedIncident, when set by a writer, is PackIncident(Incident), computed outside the
-	// transaction; PutIncident stores it instead of compressing Incident itself, and from then on
-	// owns it (the caller must not modify it). Reads leave it nil.
+	// PackedIncident, when set by a writer, is Incident as AppendPackedIncident packs it, computed
+	// outside the transaction; PutIncident stores it instead of compressing Incident itself. bbolt
+	// keeps a reference until the transaction ends, so the caller must not modify it before then.
+	// Reads leave it nil.
 	PackedIncident []byte
 	// Version is bumped on every event.
 	Version int
