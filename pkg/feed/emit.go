@@ -20,6 +20,9 @@ type EmitInput struct {
 	Previous *store.IncidentRecord
 	Sinks    []string
 	Now      time.Time
+	// Arena, when set, is a buffer the event line is appended to (and left extended), instead of a
+	// buffer of its own; it must not be modified until the transaction ends.
+	Arena *[]byte
 }
 
 // Emit records an event inside tx: the incident record is upserted (status of this event, freshest
@@ -32,7 +35,15 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		statusTime = is.StatusChangedAt
 	}
 	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
-	line := AppendEvent(store.EventBuffer(len(in.Incident)+256), EventHeader{
+	var buf []byte
+	start := 0
+	if in.Arena != nil {
+		start = len(*in.Arena)
+		buf = store.AppendEventBuffer(*in.Arena)
+	} else {
+		buf = store.EventBuffer(len(in.Incident) + 256)
+	}
+	line := AppendEvent(buf, EventHeader{
 		EventID:     id,
 		Kind:        in.Kind,
 		Instance:    in.Instance,
@@ -40,6 +51,10 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		IssueStatus: is.Status,
 		EmittedAt:   in.Now,
 	}, in.Incident)
+	if in.Arena != nil {
+		*in.Arena = line
+		line = line[start:len(line):len(line)]
+	}
 
 	rec := in.Previous
 	if rec == nil {

@@ -389,9 +389,9 @@ type mapped struct {
 	packed [][]byte     // store.AppendPackedIncident of json[i], handed to the store as is
 }
 
-// pageBuffers are the two buffers one page's incidents are encoded into (about 1 MiB and 300 KiB),
-// kept for the next page instead of being allocated for every page.
-type pageBuffers struct{ json, packed []byte }
+// pageBuffers are the buffers one page's incidents and event lines are encoded into (about 1 MiB,
+// 300 KiB and 800 KiB), kept for the next page instead of being allocated for every page.
+type pageBuffers struct{ json, packed, events []byte }
 
 // mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
 // while the previous page commits when prefetching).
@@ -426,14 +426,22 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		pk = store.AppendPackedIncident(pk, out[i])
 		packed[i] = pk[pstart:len(pk):len(pk)]
 	}
-	bufs.json, bufs.packed = buf, pk
+	bufs.json, bufs.packed, bufs.events = buf, pk, slices.Grow(bufs.events[:0], size/2)
 	return mapped{buf: bufs, json: out, packed: packed}
+}
+
+// eventArena is the buffer a page's event lines are built in (nil: each line gets its own).
+func (m mapped) eventArena() *[]byte {
+	if m.buf == nil {
+		return nil
+	}
+	return &m.buf.events
 }
 
 // recycle keeps a committed (or abandoned) page's buffers for the next page: nothing refers to them
 // once the transaction has ended (the store copied, or bbolt wrote out, what it keeps).
 func (f *Feed) recycle(m mapped) {
-	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed) > maxPooledBuffers {
+	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed)+cap(m.buf.events) > maxPooledBuffers {
 		return
 	}
 	select {
@@ -443,7 +451,7 @@ func (f *Feed) recycle(m mapped) {
 }
 
 // maxPooledBuffers keeps an unusually large page's buffers out of the free list.
-const maxPooledBuffers = 8 << 20
+const maxPooledBuffers = 12 << 20
 
 type pageResult struct{ stopped bool }
 
@@ -547,7 +555,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		}
 		if err := Emit(tx, EmitInput{
 			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents.json[i], Packed: incidents.packed[i],
-			Previous: rec, Sinks: f.opt.Sinks, Now: now,
+			Previous: rec, Sinks: f.opt.Sinks, Now: now, Arena: incidents.eventArena(),
 		}); err != nil {
 			return pr, err
 		}

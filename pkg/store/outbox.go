@@ -46,9 +46,14 @@ func EventBuffer(size int) []byte {
 	return b
 }
 
-// EnqueueOwned appends the event line built in buf (which must come from EventBuffer) to the outbox
-// of every sink in sinks and returns nothing but an error: the store owns buf from then on, and the
-// caller must not modify it.
+// AppendEventBuffer starts an event value at the end of dst (many events can share one buffer):
+// it returns dst extended by the value's header; append the line to the result r, then hand
+// r[len(dst):] to EnqueueOwned.
+func AppendEventBuffer(dst []byte) []byte { return append(dst, codecRaw) }
+
+// EnqueueOwned appends the event line built in buf (which must come from EventBuffer or
+// AppendEventBuffer) to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
+// transaction ends: the caller must not modify it before then.
 func (tx *Tx) EnqueueOwned(sinks []string, buf []byte) error {
 	if len(buf) < 2 || buf[0] != codecRaw {
 		return fmt.Errorf("enqueue: the event was not built in an EventBuffer")
