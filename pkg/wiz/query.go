@@ -7,6 +7,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -241,7 +242,9 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 // the envelope is walked with gjson (no second validation pass, no re-marshalling) and each node
 // is decoded once into Issue from its own copied bytes, which are kept as Raw.
 func decodePage(data []byte) (*Page, error) {
-	issues := gjson.GetBytes(data, "issues")
+	// gjson.GetBytes would copy the whole issues object; walking data in place (it is never modified)
+	// lets rawOf hand out the nodes as slices of data.
+	issues := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "issues")
 	page := &Page{}
 	switch {
 	case issues.Type == gjson.Null: // absent or null
