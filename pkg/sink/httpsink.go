@@ -143,7 +143,9 @@ type response struct {
 // with the error when there was one.
 func (h *httpSender) do(ctx context.Context, method, rawURL string, header http.Header, body []byte) (*response, error) {
 	shown := redactURL(rawURL)
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(body))
+	// The transport may still be writing the body when Do returns (a receiver can answer before it
+	// has read it all), while the caller reuses its buffers for the next batch: send a copy.
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(bytes.Clone(body)))
 	if err != nil {
 		// The URL itself may hold credentials: name only its redacted form.
 		return nil, Permanent(fmt.Errorf("build request %s %s", method, shown))

@@ -18,7 +18,8 @@ type Sink interface {
 	Name() string
 	// Deliver sends items in order. It returns how many leading items are delivered for good (they
 	// will be acknowledged) and, if not all, why the next one was not. Wrap errors that retrying
-	// cannot fix with Permanent.
+	// cannot fix with Permanent. items and their Data are only valid during the call: the dispatcher
+	// reuses their memory for the next batch.
 	Deliver(ctx context.Context, items []store.OutboxItem) (int, error)
 	// Close releases the sink's resources (flushing files).
 	Close() error

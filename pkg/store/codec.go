@@ -69,6 +69,30 @@ func unpack(v []byte) ([]byte, error) {
 	}
 }
 
+// unpackAppend appends the stored value's data to dst (never aliasing v).
+func unpackAppend(dst, v []byte) ([]byte, error) {
+	if len(v) == 0 {
+		return dst, errors.New("empty stored value")
+	}
+	switch v[0] {
+	case codecRaw:
+		return append(dst, v[1:]...), nil
+	case codecS2:
+		n, err := s2.DecodedLen(v[1:])
+		if err != nil {
+			return dst, fmt.Errorf("decompress stored value: %w", err)
+		}
+		dst = slices.Grow(dst, n)
+		out, err := s2.Decode(dst[len(dst):len(dst)+n], v[1:])
+		if err != nil {
+			return dst, fmt.Errorf("decompress stored value: %w", err)
+		}
+		return dst[:len(dst)+len(out)], nil
+	default:
+		return dst, fmt.Errorf("stored value has unknown codec %#x", v[0])
+	}
+}
+
 // packNonEmpty is pack, except that empty data stays empty.
 func packNonEmpty(data []byte) []byte {
 	if len(data) == 0 {

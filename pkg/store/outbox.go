@@ -193,6 +193,14 @@ func (tx *Tx) OutboxSinks() ([]string, error) {
 // (limit <= 0: all of them). Writers are serialised and take sequence numbers in commit order, so
 // a dispatcher may keep afterSeq as a cursor without missing events committed later.
 func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, error) {
+	items, _, err := s.OutboxInto(sink, afterSeq, limit, nil)
+	return items, err
+}
+
+// OutboxInto is Outbox with the events' data appended to buf (which it returns, grown) instead of
+// each getting its own allocation: a dispatcher passes the same buffer, truncated, for every batch.
+// The items' Data alias buf, so they are valid until buf is reused.
+func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) ([]OutboxItem, []byte, error) {
 	var out []OutboxItem
 	err := s.View(func(tx *Tx) error {
 		parent, err := tx.bucket(bucketOutbox)
@@ -213,12 +221,12 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 			if limit > 0 && len(out) >= limit {
 				break
 			}
-			data, err := unpack(v)
-			if err != nil {
+			start := len(buf)
+			if buf, err = unpackAppend(buf, v); err != nil {
 				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
 			}
 			span.add(v)
-			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: data})
+			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: buf[start:len(buf):len(buf)]})
 		}
 		// The events were copied out and will be acknowledged and freed soon: drop the mapped pages
 		// they were read from, so that reading every event of a backfill through the mapping does
@@ -227,9 +235,9 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read outbox of %s: %w", sink, err)
+		return nil, buf, fmt.Errorf("read outbox of %s: %w", sink, err)
 	}
-	return out, nil
+	return out, buf, nil
 }
 
 // Ack deletes delivered events from sink's outbox; sequence numbers no longer there are ignored.
