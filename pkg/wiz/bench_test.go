@@ -90,7 +90,7 @@ func BenchmarkDecodePage(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if page, err := decodePage(data); err != nil || len(page.Issues) != 500 {
+		if page, err := decodePage(data, 500); err != nil || len(page.Issues) != 500 {
 			b.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"issues":{"nodes":[{"id":"x","createdAt":"2023-08-23T07:56:09.903743Z","sourceRule":null}],"pageInfo":{"hasNextPage":true,"endCursor":"c"}}}`))
 	f.Add([]byte(`{"issues":{"nodes":[{"createdAt":12,"projects":{"a":1},"entitySnapshot":[]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		page, err := decodePage(data)
+		page, err := decodePage(data, 1)
 		if err != nil {
 			return
 		}

@@ -234,14 +234,14 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 	if err != nil {
 		return nil, err
 	}
-	return decodePage(data)
+	return decodePage(data, first)
 }
 
-// decodePage decodes the data of an IssuesTable response. nodes: null is an empty page; null
+// decodePage decodes the data of an IssuesTable response; sizeHint is the page size asked for. nodes: null is an empty page; null
 // nodes are skipped. This is the hot path: the GraphQL library has already validated the JSON, so
 // the envelope is walked with gjson (no second validation pass, no re-marshalling) and each node
 // is decoded once into Issue from its own copied bytes, which are kept as Raw.
-func decodePage(data []byte) (*Page, error) {
+func decodePage(data []byte, sizeHint int) (*Page, error) {
 	// gjson.GetBytes would copy the whole issues object; walking data in place (it is never modified)
 	// lets rawOf hand out the nodes as slices of data.
 	issues := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "issues")
@@ -266,6 +266,11 @@ func decodePage(data []byte) (*Page, error) {
 	})
 	if nodes.Type != gjson.Null && !nodes.IsArray() {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
+	}
+	if nodes.IsArray() && sizeHint > 0 {
+		// Issue is large: growing the slice by doubling would copy every decoded issue again.
+		page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
+		page.Raw = make([]json.RawMessage, 0, min(sizeHint, MaxPageSize))
 	}
 	var decodeErr error
 	i := 0
