@@ -52,7 +52,7 @@ func benchCommitPage(b *testing.B, incidentSize int, nosync bool) {
 				if ok, err := tx.HasMark("default", "created", id); err != nil || ok {
 					return fmt.Errorf("mark %s: %v %w", id, ok, err)
 				}
-				if _, _, err := tx.Incident("default", id); err != nil {
+				if _, _, err := tx.IncidentAt("default", id, ts); err != nil {
 					return err
 				}
 				rec := &IncidentRecord{
