@@ -62,9 +62,11 @@ func checkConsistency(t *testing.T, s *Store) {
 			}
 			if h.closedAt != nil {
 				want[counterClosed]++
-				if closed.Get(closedKey(*h.closedAt, k)) == nil {
-					t.Errorf("closed incident %q has no retention index entry", k)
+				if got := closed.Get(closedKey(*h.closedAt, h.closedSeq)); !bytes.Equal(got, k) {
+					t.Errorf("closed incident %q: retention index entry %d holds %q", k, h.closedSeq, got)
 				}
+			} else if h.closedSeq != 0 {
+				t.Errorf("open incident %q refers to retention index entry %d", k, h.closedSeq)
 			}
 			return nil
 		})

@@ -207,6 +207,54 @@ func TestIncidentsRoundTripAndForEach(t *testing.T) {
 	})
 }
 
+// The retention index is keyed by day: pruning up to a time in the middle of a day removes that
+// day's incidents closed before it, keeps the later ones (and their index entries), and gets them on
+// a later run.
+func TestRetentionPruneWithinADay(t *testing.T) {
+	s := openTest(t)
+	day := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h int) *time.Time { v := day.Add(time.Duration(h) * time.Hour); return &v }
+	mustUpdate(t, s, func(tx *Tx) error {
+		// Written out of time order, as a backfill does.
+		for i, h := range []int{20, 3, 11, -5, 30, 7} {
+			if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: fmt.Sprintf("c%d", i), Status: "RESOLVED", ClosedAt: at(h)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	prune := func(before time.Time) int {
+		var n int
+		mustUpdate(t, s, func(tx *Tx) error {
+			var err error
+			n, err = tx.PruneClosedIncidents(before)
+			return err
+		})
+		checkConsistency(t, s)
+		return n
+	}
+	if n := prune(day.Add(10 * time.Hour)); n != 3 { // closed at -5h, 3h, 7h
+		t.Fatalf("first prune removed %d, want 3", n)
+	}
+	mustView(t, s, func(tx *Tx) error {
+		for id, want := range map[string]bool{"c0": true, "c1": false, "c2": true, "c3": false, "c4": true, "c5": false} {
+			if _, ok, _ := tx.Incident("default", id); ok != want {
+				t.Errorf("incident %s present = %v, want %v", id, ok, want)
+			}
+		}
+		return nil
+	})
+	if n := prune(day.Add(10 * time.Hour)); n != 0 {
+		t.Fatalf("the same prune again removed %d, want 0", n)
+	}
+	if n := prune(day.Add(25 * time.Hour)); n != 2 { // 11h and 20h
+		t.Fatalf("second prune removed %d, want 2", n)
+	}
+	if n := prune(day.Add(31 * time.Hour)); n != 1 { // 30h, the next day
+		t.Fatalf("third prune removed %d, want 1", n)
+	}
+}
+
 func TestRetentionPrunesClosedIncidents(t *testing.T) {
 	s := openTest(t)
 	at := func(d time.Duration) *time.Time { v := t0.Add(d); return &v }

@@ -32,7 +32,7 @@
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
 //	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
 //	incident_docs         8-byte big-endian seq          -> the incident's JSON, S2-compressed
-//	incidents_closed      timekey(ClosedAt) incident key -> empty (retention index)
+//	incidents_closed      timekey(ClosedAt's UTC day) seq(8) -> incident key (retention index)
 //	outbox/<sink>         8-byte big-endian seq          -> event JSON line exactly as enqueued
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)
 //	sinkstate             sink 0 key                     -> opaque bytes owned by the sink
@@ -43,9 +43,10 @@
 // which walks issues in createdAt order, finds and inserts them at the tail of the index: a page
 // commit dirties a handful of pages instead of one random leaf per issue, and the resident part of
 // the file stays small however many incidents it holds. The head is a small binary record (format
-// byte 2, the document seq, version, status, last event id and four times); the JSON lives in
-// incident_docs, appended in sequence and replaced (new seq) when the incident changes. A lookup by
-// issue id alone (the operator's `incidents show`) walks the heads, about 100 bytes per incident.
+// byte 2, the document seq, the retention index seq, version, status, last event id and four
+// times); the JSON lives in incident_docs, appended in sequence and replaced (new seq) when the
+// incident changes. The retention index is keyed by the closing day, then a sequence, so it too is
+// appended to (at a few day tails) rather than written at random. A lookup by issue id alone (the operator's `incidents show`) walks the heads, about 100 bytes per incident.
 // Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file.
 //
 // The dead-letter values are framed so that the large payload (the incident JSON or the

@@ -47,6 +47,7 @@ type IncidentRecord struct {
 // incidentHead is the fixed part of a stored incident; the JSON lives in incident_docs under DocSeq.
 type incidentHead struct {
 	docSeq          uint64 // 0: no JSON stored
+	closedSeq       uint64 // the retention index entry's sequence (0: none); see closedKey
 	version         int
 	status          string
 	lastEventID     string
@@ -59,11 +60,12 @@ type incidentHead struct {
 // headFormat is the first byte of an incident value (schema 2).
 const headFormat = 2
 
-// appendHead encodes h: format byte, 8-byte doc seq, uvarint version, two length-prefixed strings
-// and four times (a presence byte, then UnixNano as 8 bytes).
+// appendHead encodes h: format byte, 8-byte doc seq, 8-byte retention index seq, uvarint version,
+// two length-prefixed strings and four times (a presence byte, then UnixNano as 8 bytes).
 func appendHead(dst []byte, h *incidentHead) []byte {
 	dst = append(dst, headFormat)
 	dst = binary.BigEndian.AppendUint64(dst, h.docSeq)
+	dst = binary.BigEndian.AppendUint64(dst, h.closedSeq)
 	dst = binary.AppendUvarint(dst, uint64(h.version))
 	dst = binary.AppendUvarint(dst, uint64(len(h.status)))
 	dst = append(dst, h.status...)
@@ -148,6 +150,7 @@ func decodeHead(v []byte) (incidentHead, error) {
 	}
 	r := headReader{b: v[1:]}
 	h.docSeq = r.u64()
+	h.closedSeq = r.u64()
 	h.version = int(r.uvarint())
 	h.status = r.str()
 	h.lastEventID = r.str()
@@ -280,13 +283,13 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 		return err
 	}
 	key := incidentKey(rec.Instance, rec.CreatedAt, rec.IssueID)
-	var oldClosed *time.Time
-	if old := b.Get(key); old != nil {
-		h, err := decodeHead(old)
+	var old *incidentHead
+	if v := b.Get(key); v != nil {
+		h, err := decodeHead(v)
 		if err != nil {
 			return fmt.Errorf("previous record: %w", err)
 		}
-		oldClosed = h.closedAt
+		old = &h
 		if h.docSeq != 0 {
 			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
 				return fmt.Errorf("drop the previous incident JSON: %w", err)
@@ -314,26 +317,31 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 			return fmt.Errorf("store the incident JSON: %w", err)
 		}
 	}
-	b.FillPercent = 0.9 // mostly appended at the tail (createdAt order)
-	if err := b.Put(key, appendHead(make([]byte, 0, 64+len(rec.Status)+len(rec.LastEventID)), &head)); err != nil {
-		return err
-	}
 	// Keep the retention index in step with ClosedAt.
+	var oldClosed *time.Time
+	if old != nil {
+		oldClosed, head.closedSeq = old.closedAt, old.closedSeq
+	}
 	if !sameClosed(oldClosed, rec.ClosedAt) {
-		if oldClosed != nil {
-			if err := closed.Delete(closedKey(*oldClosed, key)); err != nil {
+		if old != nil && old.closedSeq != 0 && old.closedAt != nil {
+			if err := closed.Delete(closedKey(*old.closedAt, old.closedSeq)); err != nil {
 				return fmt.Errorf("retention index: %w", err)
 			}
 			tx.addCounter(counterClosed, -1)
 		}
+		head.closedSeq = 0
 		if rec.ClosedAt != nil {
-			if err := closed.Put(closedKey(*rec.ClosedAt, key), nil); err != nil {
+			if head.closedSeq, err = closed.NextSequence(); err != nil {
+				return fmt.Errorf("retention index: %w", err)
+			}
+			if err := closed.Put(closedKey(*rec.ClosedAt, head.closedSeq), key); err != nil {
 				return fmt.Errorf("retention index: %w", err)
 			}
 			tx.addCounter(counterClosed, 1)
 		}
 	}
-	return nil
+	b.FillPercent = 0.9 // mostly appended at the tail (createdAt order)
+	return b.Put(key, appendHead(make([]byte, 0, 72+len(rec.Status)+len(rec.LastEventID)), &head))
 }
 
 // ForEachIncident calls fn with a copy of every incident of instance ("" = every instance), ordered by
@@ -384,7 +392,7 @@ func (tx *Tx) IncidentCount(instance string) (int, error) {
 }
 
 // PruneClosedIncidents deletes the incidents whose ClosedAt is before `before` (microsecond
-// precision) and returns how many. It visits only what it deletes.
+// precision) and returns how many. It walks the retention index only up to before's day.
 func (tx *Tx) PruneClosedIncidents(before time.Time) (int, error) {
 	if err := tx.writable(); err != nil {
 		return 0, fmt.Errorf("prune incidents: %w", err)
@@ -401,45 +409,46 @@ func (tx *Tx) PruneClosedIncidents(before time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune incidents: %w", err)
 	}
-	limit := timeKey(before)
-	var doomed [][]byte
+	// Every entry of a day before before's day is due; entries of that day are checked one by one.
+	limit := closedKey(before, ^uint64(0))
+	type entry struct{ key, incident []byte }
+	var seen []entry
 	c := closed.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, limit[:]) < 0; k, _ = c.Next() {
-		doomed = append(doomed, bytes.Clone(k))
+	for k, v := c.First(); k != nil && bytes.Compare(k, limit) <= 0; k, v = c.Next() {
+		seen = append(seen, entry{bytes.Clone(k), bytes.Clone(v)})
 	}
 	n := 0
-	for _, k := range doomed {
-		if len(k) < 8 {
-			return n, fmt.Errorf("prune incidents: malformed index key %q", k)
+	for _, e := range seen {
+		if len(e.key) != 16 {
+			return n, fmt.Errorf("prune incidents: malformed index key %q", e.key)
 		}
-		if err := closed.Delete(k); err != nil {
+		v := b.Get(e.incident)
+		var h incidentHead
+		if v != nil {
+			if h, err = decodeHead(v); err != nil {
+				return n, fmt.Errorf("prune incidents: %q: %w", e.incident, err)
+			}
+		}
+		current := v != nil && h.closedAt != nil && h.closedSeq == binary.BigEndian.Uint64(e.key[8:])
+		if current && !h.closedAt.Before(before) {
+			continue // closed later on before's day: not due yet
+		}
+		if err := closed.Delete(e.key); err != nil {
 			return n, fmt.Errorf("prune incidents: %w", err)
 		}
 		tx.addCounter(counterClosed, -1)
-		ik := k[8:]
-		v := b.Get(ik)
-		if v == nil {
-			continue
-		}
-		h, err := decodeHead(v)
-		if err != nil {
-			return n, fmt.Errorf("prune incidents: %q: %w", ik, err)
-		}
-		if h.closedAt == nil {
-			continue // reopened: the index entry was stale
-		}
-		if tk := timeKey(*h.closedAt); !bytes.Equal(tk[:], k[:8]) {
-			continue
+		if !current {
+			continue // a stale entry (cannot happen while the index is kept in step; repaired anyway)
 		}
 		if h.docSeq != 0 {
 			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
 				return n, fmt.Errorf("prune incidents: %w", err)
 			}
 		}
-		if err := b.Delete(ik); err != nil {
+		if err := b.Delete(e.incident); err != nil {
 			return n, fmt.Errorf("prune incidents: %w", err)
 		}
-		inst, _, _, err := splitIncidentKey(ik)
+		inst, _, _, err := splitIncidentKey(e.incident)
 		if err != nil {
 			return n, fmt.Errorf("prune incidents: %w", err)
 		}
@@ -453,11 +462,16 @@ const counterClosed = "closed"
 
 func incidentCounter(instance string) string { return "incidents\x00" + instance }
 
-func closedKey(t time.Time, incidentKey []byte) []byte {
-	tk := timeKey(t)
-	k := make([]byte, 0, 8+len(incidentKey))
+// closedKey is the retention index key of an incident closed at t: the time key of t's UTC day, then
+// the entry's sequence number. Within a day entries are appended in the order they are written, so a
+// backfill — whose issues closed at any time of the lookback — inserts at a handful of day tails
+// instead of one random leaf per closed issue; pruning checks each entry of the last day it reaches.
+func closedKey(t time.Time, seq uint64) []byte {
+	day := t.UTC().Truncate(24 * time.Hour)
+	tk := timeKey(day)
+	k := make([]byte, 0, 16)
 	k = append(k, tk[:]...)
-	return append(k, incidentKey...)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 func sameClosed(a, b *time.Time) bool {

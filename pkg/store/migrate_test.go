@@ -33,7 +33,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 			hdr, _ := json.Marshal(incidentHeaderV1{Status: status, CreatedAt: created, Version: 3, LastEventID: "ev-" + id, ClosedAt: closed})
 			key := joinKey(0, "default", id)
 			if closed != nil {
-				if err := btx.Bucket(bucketIncidentsClosed).Put(closedKey(*closed, key), nil); err != nil {
+				tk := timeKey(*closed) // schema 1's index key: time key of ClosedAt, then the incident key
+				if err := btx.Bucket(bucketIncidentsClosed).Put(append(tk[:], key...), nil); err != nil {
 					return err
 				}
 			}
