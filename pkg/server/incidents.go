@@ -71,9 +71,10 @@ type incidentQuery struct {
 	statuses    []string // empty = any
 	since       time.Time
 	limit       int
-	afterInst   string
-	afterIssue  string
-	afterCursor bool
+	afterInst    string
+	afterCreated int64 // createdAt in Unix microseconds, the store's key precision
+	afterIssue   string
+	afterCursor  bool
 }
 
 // badParam is a query parameter error (400 naming the parameter).
@@ -113,36 +114,48 @@ func parseIncidentQuery(r *http.Request) (incidentQuery, error) {
 		out.limit = n
 	}
 	if v := q.Get("after"); v != "" {
-		inst, issue, ok := decodeCursor(v)
+		inst, created, issue, ok := decodeCursor(v)
 		if !ok {
 			return out, &badParam{"after", "is not a cursor returned in \"next\""}
 		}
-		out.afterInst, out.afterIssue, out.afterCursor = inst, issue, true
+		out.afterInst, out.afterCreated, out.afterIssue, out.afterCursor = inst, created, issue, true
 	}
 	return out, nil
 }
 
-// A cursor is the (instance, issue id) of the last incident of a page, opaque to clients.
-func encodeCursor(instance, issueID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(instance + "\x00" + issueID))
+// A cursor is the position of the last incident of a page in the store's order — (instance,
+// createdAt, issue id) — opaque to clients.
+func encodeCursor(instance string, createdAt time.Time, issueID string) string {
+	raw := instance + "\x00" + strconv.FormatInt(createdAt.UnixMicro(), 10) + "\x00" + issueID
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-func decodeCursor(c string) (instance, issueID string, ok bool) {
+func decodeCursor(c string) (instance string, createdAt int64, issueID string, ok bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return "", "", false
+		return "", 0, "", false
 	}
-	instance, issueID, ok = strings.Cut(string(raw), "\x00")
-	return instance, issueID, ok && instance != "" && issueID != ""
+	parts := strings.SplitN(string(raw), "\x00", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
+		return "", 0, "", false
+	}
+	if createdAt, err = strconv.ParseInt(parts[1], 10, 64); err != nil {
+		return "", 0, "", false
+	}
+	return parts[0], createdAt, parts[2], true
 }
 
-// pastCursor reports whether rec sorts after the cursor in the store's (instance, issue id) order.
+// pastCursor reports whether rec sorts after the cursor in the store's (instance, createdAt, issue
+// id) order.
 func (q *incidentQuery) pastCursor(rec *store.IncidentRecord) bool {
 	if !q.afterCursor {
 		return true
 	}
 	if rec.Instance != q.afterInst {
 		return rec.Instance > q.afterInst
+	}
+	if c := rec.CreatedAt.UnixMicro(); c != q.afterCreated {
+		return c > q.afterCreated
 	}
 	return rec.IssueID > q.afterIssue
 }
@@ -157,7 +170,8 @@ func (q *incidentQuery) matches(rec *store.IncidentRecord) bool {
 // errPageFull stops the store walk once a page and one look-ahead are found.
 var errPageFull = errors.New("page full")
 
-// handleIncidents serves GET /v1/incidents: filters, sorted by (instance, issue id), cursor paging.
+// handleIncidents serves GET /v1/incidents: filters, in the store's order (instance, then the
+// issue's createdAt, then issue id), cursor paging.
 // Each page walks the store from the start of the instance (the cursor skips what came before):
 // simple, consistent with the store's order, and fast enough for tens of thousands of incidents.
 func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +191,7 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 	}
 	list := IncidentList{Incidents: []IncidentDoc{}}
 	more := false
+	var lastCreated time.Time
 	err = s.opt.Store.View(func(tx *store.Tx) error {
 		return tx.ForEachIncident(q.instance, func(rec *store.IncidentRecord) error {
 			if !q.pastCursor(rec) || !q.matches(rec) {
@@ -187,6 +202,7 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 				return errPageFull
 			}
 			list.Incidents = append(list.Incidents, incidentDoc(rec))
+			lastCreated = rec.CreatedAt
 			return nil
 		})
 	})
@@ -197,7 +213,7 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 	}
 	if more {
 		last := list.Incidents[len(list.Incidents)-1]
-		list.Next = encodeCursor(last.Instance, last.IssueID)
+		list.Next = encodeCursor(last.Instance, lastCreated, last.IssueID)
 	}
 	writeJSON(w, http.StatusOK, list)
 }

@@ -540,6 +540,51 @@ func TestIncidentsPaging(t *testing.T) {
 	}
 }
 
+// Pages follow the store's order, in which createdAt comes before the issue id: incidents created
+// in the order c, a, d, b come back as c a | d b, each exactly once.
+func TestIncidentsPagingFollowsCreatedAt(t *testing.T) {
+	st := openStore(t)
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	err := st.Update(func(tx *store.Tx) error {
+		for i, id := range []string{"c", "a", "d", "b"} {
+			rec := &store.IncidentRecord{Instance: "default", IssueID: id, Status: "OPEN",
+				CreatedAt: base.Add(time.Duration(i) * time.Second), Incident: []byte(`{}`)}
+			if err := tx.PutIncident(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, Options{Store: st})
+	var ids []string
+	for cursor, pages := "", 0; ; pages++ {
+		if pages > 4 {
+			t.Fatal("paging does not end")
+		}
+		target := "/v1/incidents?limit=2"
+		if cursor != "" {
+			target += "&after=" + cursor
+		}
+		rec := get(t, s.Handler(), "GET", target, "")
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", target, rec.Code, rec.Body)
+		}
+		page := decode[IncidentList](t, rec)
+		for _, inc := range page.Incidents {
+			ids = append(ids, inc.IssueID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if got := strings.Join(ids, " "); got != "c a d b" {
+		t.Fatalf("paged ids %q, want \"c a d b\"", got)
+	}
+}
+
 func TestIncidentsFilters(t *testing.T) {
 	st := openStore(t)
 	seedIncidents(t, st)
