@@ -106,7 +106,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m}
+	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, started: time.Now()}
 
 	var srv *server.Server
 	if !opt.NoServer {
@@ -187,8 +187,10 @@ type shared struct {
 	tracker *status.Tracker
 	metrics *metrics.Metrics
 	current engineRef
-	// released is when the store's mapped pages were last dropped from RSS (UnixNano; see
-	// releaseStoreMemory).
+	// started anchors released to the monotonic clock.
+	started time.Time
+	// released is when the store's mapped pages were last dropped from RSS, in nanoseconds since
+	// started (see releaseStoreMemory).
 	released atomic.Int64
 }
 

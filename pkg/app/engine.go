@@ -321,7 +321,7 @@ const releaseEvery = time.Second
 // releaseStoreMemory keeps the daemon's RSS independent of the store's size (see
 // store.ReleaseMemory), at most once per releaseEvery across all feeds.
 func (d *shared) releaseStoreMemory(log *slog.Logger) {
-	now := time.Now().UnixNano()
+	now := int64(time.Since(d.started)) // monotonic: a stepped wall clock cannot stall it
 	last := d.released.Load()
 	if now-last < int64(releaseEvery) || !d.released.CompareAndSwap(last, now) {
 		return

@@ -274,6 +274,9 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 				return nil, nil, ctx.Err()
 			}
 			// A prefetch cut short by an earlier fetch's context says nothing about this one.
+			if p.err != nil {
+				p.cancel() // no mapping follows an error
+			}
 			if p.err == nil || ctx.Err() != nil || !(errors.Is(p.err, context.Canceled) || errors.Is(p.err, context.DeadlineExceeded)) {
 				return p.page, func() mapped {
 					<-p.mapped

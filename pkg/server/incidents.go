@@ -67,10 +67,10 @@ func incidentDoc(rec *store.IncidentRecord) IncidentDoc {
 
 // incidentQuery is the parsed query of GET /v1/incidents.
 type incidentQuery struct {
-	instance    string
-	statuses    []string // empty = any
-	since       time.Time
-	limit       int
+	instance     string
+	statuses     []string // empty = any
+	since        time.Time
+	limit        int
 	afterInst    string
 	afterCreated int64 // createdAt in Unix microseconds, the store's key precision
 	afterIssue   string

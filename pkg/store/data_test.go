@@ -207,6 +207,35 @@ func TestIncidentsRoundTripAndForEach(t *testing.T) {
 	})
 }
 
+// A zero ClosedAt counts as open, and close times outside what the head can store are clamped, so
+// the retention index always matches what the head reads back: no orphan entries, no drifting count.
+func TestClosedAtEdgeValues(t *testing.T) {
+	s := openTest(t)
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	farther := far.Add(48 * time.Hour)
+	mustUpdate(t, s, func(tx *Tx) error {
+		for range 3 {
+			if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: "zero", Status: "RESOLVED", ClosedAt: &time.Time{}}); err != nil {
+				return err
+			}
+		}
+		for _, c := range []*time.Time{&far, &farther} {
+			if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: "future", Status: "RESOLVED", ClosedAt: c}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	checkConsistency(t, s)
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ClosedIncidents != 1 {
+		t.Fatalf("ClosedIncidents = %d, want 1 (the far-future one)", st.ClosedIncidents)
+	}
+}
+
 // The retention index is keyed by day: pruning up to a time in the middle of a day removes that
 // day's incidents closed before it, keeps the later ones (and their index entries), and gets them on
 // a later run.

@@ -11,8 +11,11 @@
 // this package performs network I/O, and callers must not either while they hold a [Tx]. Update never
 // uses bolt.Batch, which may run its function twice.
 //
-// Every byte slice returned by this package is a copy that stays valid after the transaction ends;
-// every byte slice given to it is copied before it is stored, so callers may reuse their buffers.
+// Every byte slice returned by this package is a copy that stays valid after the transaction ends
+// (OutboxInto's items alias the buffer the caller passed). Every byte slice given to it is copied
+// before it is stored, so callers may reuse their buffers — except IncidentRecord.PackedIncident and
+// EnqueueOwned's buffer, which bbolt references until the transaction ends: the hot path hands them
+// over to save a copy per issue, and must not modify them before then.
 //
 // # Bucket layout (schema version 2)
 //
@@ -43,10 +46,11 @@
 // which walks issues in createdAt order, finds and inserts them at the tail of the index: a page
 // commit dirties a handful of pages instead of one random leaf per issue, and the resident part of
 // the file stays small however many incidents it holds. The head is a small binary record (format
-// byte 2, the document seq, the retention index seq, version, status, last event id and four
+// byte 3, the document seq, the retention index seq, version, status, last event id and four
 // times); the JSON lives in incident_docs, appended in sequence and replaced (new seq) when the
 // incident changes. The retention index is keyed by the closing day, then a sequence, so it too is
-// appended to (at a few day tails) rather than written at random. A lookup by issue id alone (the operator's `incidents show`) walks the heads, about 100 bytes per incident.
+// appended to (at a few day tails) rather than written at random. A lookup by issue id alone (the
+// operator's `incidents show`) walks the heads, about 100 bytes per incident.
 // Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file.
 //
 // The dead-letter values are framed so that the large payload (the incident JSON or the

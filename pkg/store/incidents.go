@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -57,8 +58,9 @@ type incidentHead struct {
 	closedAt        *time.Time
 }
 
-// headFormat is the first byte of an incident value (schema 2).
-const headFormat = 2
+// headFormat is the first byte of an incident value (schema 2). Bump it whenever the layout of
+// appendHead changes.
+const headFormat = 3
 
 // appendHead encodes h: format byte, 8-byte doc seq, 8-byte retention index seq, uvarint version,
 // two length-prefixed strings and four times (a presence byte, then UnixNano as 8 bytes).
@@ -318,11 +320,12 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 		}
 	}
 	// Keep the retention index in step with ClosedAt.
+	head.closedAt = storableTime(rec.ClosedAt)
 	var oldClosed *time.Time
 	if old != nil {
 		oldClosed, head.closedSeq = old.closedAt, old.closedSeq
 	}
-	if !sameClosed(oldClosed, rec.ClosedAt) {
+	if !sameClosed(oldClosed, head.closedAt) {
 		if old != nil && old.closedSeq != 0 && old.closedAt != nil {
 			if err := closed.Delete(closedKey(*old.closedAt, old.closedSeq)); err != nil {
 				return fmt.Errorf("retention index: %w", err)
@@ -330,11 +333,11 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 			tx.addCounter(counterClosed, -1)
 		}
 		head.closedSeq = 0
-		if rec.ClosedAt != nil {
+		if head.closedAt != nil {
 			if head.closedSeq, err = closed.NextSequence(); err != nil {
 				return fmt.Errorf("retention index: %w", err)
 			}
-			if err := closed.Put(closedKey(*rec.ClosedAt, head.closedSeq), key); err != nil {
+			if err := closed.Put(closedKey(*head.closedAt, head.closedSeq), key); err != nil {
 				return fmt.Errorf("retention index: %w", err)
 			}
 			tx.addCounter(counterClosed, 1)
@@ -472,6 +475,24 @@ func closedKey(t time.Time, seq uint64) []byte {
 	k := make([]byte, 0, 16)
 	k = append(k, tk[:]...)
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// storableTime is t as the head stores it: nil for nil or the zero time (the head reads a zero time
+// back as absent), and clamped to the range UnixNano can represent (years 1678 to 2262), so that
+// what the retention index is keyed by is exactly what the head reads back.
+func storableTime(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	lo, hi := time.Unix(0, math.MinInt64+1).UTC(), time.Unix(0, math.MaxInt64).UTC()
+	v := t.UTC()
+	switch {
+	case v.Before(lo):
+		v = lo
+	case v.After(hi):
+		v = hi
+	}
+	return &v
 }
 
 func sameClosed(a, b *time.Time) bool {
