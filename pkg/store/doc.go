@@ -51,7 +51,8 @@
 // incident changes. The retention index is keyed by the closing day, then a sequence, so it too is
 // appended to (at a few day tails) rather than written at random. A lookup by issue id alone (the
 // operator's `incidents show`) walks the heads, about 100 bytes per incident.
-// Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file.
+// Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file in batches
+// (migrate_v1.go).
 //
 // The dead-letter values are framed so that the large payload (the incident JSON or the
 // event line) is stored verbatim and never re-encoded: a format byte (1), the uvarint length of a small

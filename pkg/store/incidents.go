@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // IncidentRecord is wizfetch's memory of one issue's incident: what it last emitted, for dedup of
@@ -305,13 +303,12 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 		statusChangedAt: rec.StatusChangedAt, firstSeen: rec.FirstSeen, updatedAt: rec.UpdatedAt,
 		closedAt: rec.ClosedAt,
 	}
-	if len(rec.Incident) > 0 {
+	if doc := rec.PackedIncident; len(doc) > 0 || len(rec.Incident) > 0 {
 		// Documents are appended in sequence, so a backfill writes them as full pages at the tail.
 		if head.docSeq, err = docs.NextSequence(); err != nil {
 			return fmt.Errorf("number the incident JSON: %w", err)
 		}
 		docs.FillPercent = 1
-		doc := rec.PackedIncident
 		if len(doc) == 0 {
 			doc = pack(rec.Incident)
 		}
@@ -545,52 +542,4 @@ func checkIncident(instance, issueID string) error {
 		return err
 	}
 	return checkName("issue id", issueID)
-}
-
-// migrateIncidentsV1 rewrites schema 1's incidents (keyed by instance 0 issueID, a framed JSON header
-// plus the packed JSON) into schema 2's layout, and rebuilds the retention index. Counters are kept.
-func migrateIncidentsV1(btx *bolt.Tx) error {
-	old := btx.Bucket(bucketIncidents)
-	if old == nil {
-		return nil
-	}
-	var recs []*IncidentRecord
-	err := old.ForEach(func(k, v []byte) error {
-		inst, id, ok := splitKey2(k)
-		if !ok {
-			return fmt.Errorf("malformed schema 1 incident key %q", k)
-		}
-		rec, err := decodeIncidentV1(inst, id, v)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, rec)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("migrate incidents: %w", err)
-	}
-	for _, name := range [][]byte{bucketIncidents, bucketIncidentsClosed} {
-		if btx.Bucket(name) != nil {
-			if err := btx.DeleteBucket(name); err != nil {
-				return fmt.Errorf("migrate incidents: %w", err)
-			}
-		}
-	}
-	for _, name := range [][]byte{bucketIncidents, bucketIncidentsClosed, bucketIncidentDocs} {
-		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("migrate incidents: %w", err)
-		}
-	}
-	tx := newTx(nil, btx)
-	for _, rec := range recs {
-		if err := tx.putIncident(rec, false); err != nil {
-			return fmt.Errorf("migrate incident %s/%s: %w", rec.Instance, rec.IssueID, err)
-		}
-	}
-	// The closed counter is rebuilt with the index: drop the old value first.
-	if err := btx.Bucket(bucketCounters).Delete([]byte(counterClosed)); err != nil {
-		return fmt.Errorf("migrate incidents: %w", err)
-	}
-	return tx.flushCounters()
 }

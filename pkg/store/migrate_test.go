@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,13 +11,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestMigrateFromSchema1 writes a schema 1 file by hand (incidents keyed by instance and issue id,
-// a framed JSON header plus the packed JSON) and checks that Open rewrites it into schema 2 with
-// nothing lost: the record, its JSON, the retention index and the counters.
-func TestMigrateFromSchema1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v1.db")
-	created := time.Date(2026, 10, 1, 8, 0, 0, 5000, time.UTC)
-	closedAt := time.Date(2026, 10, 2, 8, 0, 0, 0, time.UTC)
+// fillerV1 is how many extra open incidents writeV1Store adds: enough for several migration batches.
+const fillerV1 = 2*migrateBatch + 5
+
+// writeV1Store writes a schema 1 file by hand (incidents keyed by instance and issue id, a framed
+// JSON header plus the packed JSON, the retention index keyed by ClosedAt): i1 (open), i2 (resolved
+// at closedAt) and fillerV1 open "f…" incidents, all created at created.
+func writeV1Store(t *testing.T, path string, created, closedAt time.Time) {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +49,15 @@ func TestMigrateFromSchema1(t *testing.T) {
 		if err := put("i2", "RESOLVED", &closedAt); err != nil {
 			return err
 		}
+		for i := range fillerV1 {
+			if err := put(fmt.Sprintf("f%05d", i), "OPEN", nil); err != nil {
+				return err
+			}
+		}
 		// bbolt keeps value slices until the commit: one array per value.
-		if err := btx.Bucket(bucketCounters).Put([]byte(incidentCounter("default")), []byte{0, 0, 0, 0, 0, 0, 0, 2}); err != nil {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], 2+fillerV1)
+		if err := btx.Bucket(bucketCounters).Put([]byte(incidentCounter("default")), n[:]); err != nil {
 			return err
 		}
 		return btx.Bucket(bucketCounters).Put([]byte(counterClosed), []byte{0, 0, 0, 0, 0, 0, 0, 1})
@@ -58,6 +68,56 @@ func TestMigrateFromSchema1(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A crash in the middle of the migration (here: after its first step and one batch) leaves a store
+// the next Open finishes, with nothing lost or doubled.
+func TestMigrateFromSchema1ResumesAfterACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	created := time.Date(2026, 10, 1, 8, 0, 0, 5000, time.UTC)
+	writeV1Store(t, path, created, created.Add(time.Hour))
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(startMigrationV1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(btx *bolt.Tx) error { _, err := migrateBatchV1(btx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil { // the "crash": the rest never ran
+		t.Fatal(err)
+	}
+	st, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checkConsistency(t, st)
+	st.mustSchema(t, SchemaVersion)
+	err = st.View(func(tx *Tx) error {
+		n := 0
+		if err := tx.ForEachIncident("default", func(*IncidentRecord) error { n++; return nil }); err != nil {
+			return err
+		}
+		if n != 2+fillerV1 {
+			t.Fatalf("%d incidents after the resumed migration, want %d", n, 2+fillerV1)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateFromSchema1 checks that Open rewrites a schema 1 file into schema 2, in several batches,
+// with nothing lost: the records, their JSON, the retention index and the counters.
+func TestMigrateFromSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	created := time.Date(2026, 10, 1, 8, 0, 0, 5000, time.UTC)
+	closedAt := time.Date(2026, 10, 2, 8, 0, 0, 0, time.UTC)
+	writeV1Store(t, path, created, closedAt)
 
 	// A read-only open refuses the old schema with a clear hint.
 	if _, err := Open(path, Options{ReadOnly: true}); err == nil {
@@ -78,8 +138,11 @@ func TestMigrateFromSchema1(t *testing.T) {
 			rec.ClosedAt == nil || !rec.ClosedAt.Equal(closedAt) {
 			t.Fatalf("migrated incident i2 = %+v", rec)
 		}
-		if n, err := tx.IncidentCount("default"); err != nil || n != 2 {
-			t.Fatalf("IncidentCount = %d, %v; want 2", n, err)
+		if n, err := tx.IncidentCount("default"); err != nil || n != 2+fillerV1 {
+			t.Fatalf("IncidentCount = %d, %v; want %d", n, err, 2+fillerV1)
+		}
+		if rec, ok, err := tx.IncidentAt("default", fmt.Sprintf("f%05d", fillerV1-1), created); err != nil || !ok || string(rec.Incident) != fmt.Sprintf(`{"name":"f%05d"}`, fillerV1-1) {
+			t.Fatalf("last filler incident: %+v, %v, %v", rec, ok, err)
 		}
 		return nil
 	})

@@ -4,7 +4,105 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
+
+// Schema 1 → 2 migration. Schema 1 keyed incidents by (instance, issue id) with the JSON inline and
+// indexed closed incidents by ClosedAt; schema 2 keys them by createdAt with the JSON apart (see the
+// package doc). A large store does not fit in memory or in one transaction, so the migration runs in
+// steps that each commit:
+//
+//  1. startMigrationV1 (inside initialize): the schema 1 incidents bucket moves under
+//     bucketMigrateV1, the old retention index and its counter go, and empty schema 2 buckets take
+//     their place. The schema version stays 1.
+//  2. migrateBatchV1, repeated: up to migrateBatch records are rewritten in the schema 2 layout and
+//     deleted from the old bucket in the same transaction. The compressed JSON is moved as is.
+//  3. The last batch, finding the old bucket empty, drops it and records schema 2.
+//
+// A crash anywhere leaves a store the next Open resumes: step 1 is skipped once bucketMigrateV1
+// exists, and every batch is atomic. Read-only opens refuse a store whose schema is still 1.
+
+// bucketMigrateV1 holds schema 1's incidents bucket while the migration runs.
+var bucketMigrateV1 = []byte("migrate_v1")
+
+// migrateBatch is how many incidents one migration transaction rewrites.
+const migrateBatch = 2000
+
+// startMigrationV1 is step 1 above; it is a no-op when the migration has already started.
+func startMigrationV1(btx *bolt.Tx) error {
+	if btx.Bucket(bucketMigrateV1) != nil {
+		return nil
+	}
+	holder, err := btx.CreateBucket(bucketMigrateV1)
+	if err != nil {
+		return fmt.Errorf("migrate incidents: %w", err)
+	}
+	if btx.Bucket(bucketIncidents) != nil {
+		if err := btx.MoveBucket(bucketIncidents, nil, holder); err != nil {
+			return fmt.Errorf("migrate incidents: %w", err)
+		}
+	}
+	if btx.Bucket(bucketIncidentsClosed) != nil {
+		if err := btx.DeleteBucket(bucketIncidentsClosed); err != nil {
+			return fmt.Errorf("migrate incidents: %w", err)
+		}
+	}
+	for _, name := range [][]byte{bucketIncidents, bucketIncidentsClosed, bucketIncidentDocs} {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("migrate incidents: %w", err)
+		}
+	}
+	// The retention index is rebuilt record by record, and its counter with it.
+	if err := btx.Bucket(bucketCounters).Delete([]byte(counterClosed)); err != nil {
+		return fmt.Errorf("migrate incidents: %w", err)
+	}
+	return nil
+}
+
+// migrateBatchV1 is steps 2 and 3 above. done reports that the migration has finished.
+func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
+	holder := btx.Bucket(bucketMigrateV1)
+	if holder == nil {
+		return true, nil
+	}
+	old := holder.Bucket(bucketIncidents)
+	tx := newTx(nil, btx)
+	n := 0
+	if old != nil {
+		c := old.Cursor()
+		for k, v := c.First(); k != nil && n < migrateBatch; k, v = c.First() {
+			inst, id, ok := splitKey2(k)
+			if !ok {
+				return false, fmt.Errorf("migrate incidents: malformed schema 1 incident key %q", k)
+			}
+			rec, err := decodeIncidentV1(inst, id, v)
+			if err != nil {
+				return false, fmt.Errorf("migrate incidents: %w", err)
+			}
+			if err := tx.putIncident(rec, false); err != nil {
+				return false, fmt.Errorf("migrate incident %s/%s: %w", inst, id, err)
+			}
+			if err := c.Delete(); err != nil {
+				return false, fmt.Errorf("migrate incidents: %w", err)
+			}
+			n++
+		}
+	}
+	if err := tx.flushCounters(); err != nil {
+		return false, fmt.Errorf("migrate incidents: %w", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if err := btx.DeleteBucket(bucketMigrateV1); err != nil {
+		return false, fmt.Errorf("migrate incidents: %w", err)
+	}
+	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte("2")); err != nil {
+		return false, fmt.Errorf("migrate incidents: %w", err)
+	}
+	return true, nil
+}
 
 // incidentHeaderV1 is schema 1's JSON header of a stored incident; the packed incident JSON followed
 // it in the same framed value. Only migrateIncidentsV1 reads it.
@@ -35,9 +133,9 @@ func decodeIncidentV1(instance, issueID string, raw []byte) (*IncidentRecord, er
 		UpdatedAt: h.UpdatedAt, ClosedAt: h.ClosedAt,
 	}
 	if len(payload) > 0 {
-		if rec.Incident, err = unpack(payload); err != nil {
-			return nil, fmt.Errorf("decode schema 1 incident %s/%s: %w", instance, issueID, err)
-		}
+		// Schema 1 stored the JSON exactly as schema 2 does (codec byte, S2): move it as is, without
+		// decompressing it. The copy outlives the cursor that read it.
+		rec.PackedIncident = append([]byte(nil), payload...)
 	}
 	return rec, nil
 }

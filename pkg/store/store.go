@@ -125,6 +125,17 @@ func Open(path string, opts Options) (*Store, error) {
 		err = db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
 	} else {
 		err = db.Update(initialize)
+		migrating := false
+		if err == nil {
+			err = db.View(func(btx *bolt.Tx) error { migrating = btx.Bucket(bucketMigrateV1) != nil; return nil })
+		}
+		for done := !migrating; err == nil && !done; {
+			err = db.Update(func(btx *bolt.Tx) error {
+				var err error
+				done, err = migrateBatchV1(btx)
+				return err
+			})
+		}
 	}
 	if err != nil {
 		_ = db.Close()
@@ -163,12 +174,11 @@ func initialize(btx *bolt.Tx) error {
 	}
 	meta = btx.Bucket(bucketMeta)
 	if version == 1 {
-		// Schema 2 keys incidents by createdAt and keeps their JSON apart (see the package doc).
-		if err := migrateIncidentsV1(btx); err != nil {
-			return fmt.Errorf("migrate the store from schema 1 to 2: %w", err)
-		}
+		// Schema 2 keys incidents by createdAt and keeps their JSON apart; Open finishes the
+		// migration in batches (see migrate_v1.go).
+		return startMigrationV1(btx)
 	}
-	if version < SchemaVersion {
+	if version == 0 {
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
