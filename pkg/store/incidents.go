@@ -371,6 +371,51 @@ func (tx *Tx) ForEachIncident(instance string, fn func(*IncidentRecord) error) e
 	return nil
 }
 
+// IncidentPos is a position in the incidents' order: instance, then createdAt (microseconds), then
+// issue id.
+type IncidentPos struct {
+	Instance  string
+	CreatedAt time.Time
+	IssueID   string
+}
+
+// ForEachIncidentAfter is ForEachIncident starting strictly after pos (nil: from the start): it seeks
+// there instead of walking what comes before, so a client paging through a large store with a
+// cursor reads only its pages.
+func (tx *Tx) ForEachIncidentAfter(instance string, pos *IncidentPos, fn func(*IncidentRecord) error) error {
+	var prefix []byte
+	if instance != "" {
+		if err := checkName("instance", instance); err != nil {
+			return fmt.Errorf("list incidents: %w", err)
+		}
+		prefix = append(joinKey(1, instance), sep)
+	}
+	b, err := tx.bucket(bucketIncidents)
+	if err != nil {
+		return fmt.Errorf("list incidents: %w", err)
+	}
+	start, skip := prefix, []byte(nil)
+	if pos != nil && pos.Instance != "" && pos.IssueID != "" {
+		if k := incidentKey(pos.Instance, pos.CreatedAt, pos.IssueID); bytes.Compare(k, prefix) > 0 {
+			start, skip = k, k
+		}
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if skip != nil && bytes.Equal(k, skip) {
+			continue
+		}
+		rec, err := tx.decodeIncident(k, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // IncidentCount returns how many incidents instance holds ("" = all instances), in O(instances).
 func (tx *Tx) IncidentCount(instance string) (int, error) {
 	if instance != "" {

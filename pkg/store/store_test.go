@@ -406,3 +406,61 @@ func TestIncidentLookups(t *testing.T) {
 		return nil
 	})
 }
+
+// ForEachIncidentAfter starts strictly after the position it is given, in the store's (instance,
+// createdAt, issue id) order, and stays within the instance asked for.
+func TestForEachIncidentAfter(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	recs := []struct {
+		inst, id string
+		sec      int
+	}{{"a", "z", 1}, {"a", "y", 2}, {"a", "x", 2}, {"b", "w", 0}, {"b", "v", 5}}
+	if err := st.Update(func(tx *Tx) error {
+		for _, r := range recs {
+			if err := tx.PutIncident(&IncidentRecord{Instance: r.inst, IssueID: r.id, CreatedAt: base.Add(time.Duration(r.sec) * time.Second), Status: "OPEN"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := func(inst, id string, sec int) *IncidentPos {
+		return &IncidentPos{Instance: inst, IssueID: id, CreatedAt: base.Add(time.Duration(sec) * time.Second)}
+	}
+	for _, tc := range []struct {
+		name, instance string
+		pos            *IncidentPos
+		want           string
+	}{
+		{"everything", "", nil, "a/z a/x a/y b/w b/v"},
+		{"after the first", "", at("a", "z", 1), "a/x a/y b/w b/v"},
+		{"ties on createdAt go by id", "", at("a", "x", 2), "a/y b/w b/v"},
+		{"across instances", "", at("a", "y", 2), "b/w b/v"},
+		{"one instance", "b", nil, "b/w b/v"},
+		{"cursor before the instance", "b", at("a", "z", 1), "b/w b/v"},
+		{"cursor past the instance", "a", at("b", "w", 0), ""},
+		{"a position between records", "", at("a", "m", 2), "a/x a/y b/w b/v"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			err := st.View(func(tx *Tx) error {
+				return tx.ForEachIncidentAfter(tc.instance, tc.pos, func(r *IncidentRecord) error {
+					got = append(got, r.Instance+"/"+r.IssueID)
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Fatalf("got %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
