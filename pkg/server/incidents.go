@@ -145,21 +145,6 @@ func decodeCursor(c string) (instance string, createdAt int64, issueID string, o
 	return parts[0], createdAt, parts[2], true
 }
 
-// pastCursor reports whether rec sorts after the cursor in the store's (instance, createdAt, issue
-// id) order.
-func (q *incidentQuery) pastCursor(rec *store.IncidentRecord) bool {
-	if !q.afterCursor {
-		return true
-	}
-	if rec.Instance != q.afterInst {
-		return rec.Instance > q.afterInst
-	}
-	if c := rec.CreatedAt.UnixMicro(); c != q.afterCreated {
-		return c > q.afterCreated
-	}
-	return rec.IssueID > q.afterIssue
-}
-
 func (q *incidentQuery) matches(rec *store.IncidentRecord) bool {
 	if len(q.statuses) > 0 && !slices.Contains(q.statuses, rec.Status) {
 		return false
@@ -197,7 +182,7 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 			after = &store.IncidentPos{Instance: q.afterInst, CreatedAt: time.UnixMicro(q.afterCreated), IssueID: q.afterIssue}
 		}
 		return tx.ForEachIncidentAfter(q.instance, after, func(rec *store.IncidentRecord) error {
-			if !q.pastCursor(rec) || !q.matches(rec) {
+			if !q.matches(rec) {
 				return nil
 			}
 			if len(list.Incidents) == q.limit {

@@ -92,11 +92,3 @@ func unpackAppend(dst, v []byte) ([]byte, error) {
 		return dst, fmt.Errorf("stored value has unknown codec %#x", v[0])
 	}
 }
-
-// packNonEmpty is pack, except that empty data stays empty.
-func packNonEmpty(data []byte) []byte {
-	if len(data) == 0 {
-		return nil
-	}
-	return pack(data)
-}

@@ -347,28 +347,7 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 // ForEachIncident calls fn with a copy of every incident of instance ("" = every instance), ordered by
 // instance, then createdAt, then issue id. An error from fn stops the walk and is returned as is.
 func (tx *Tx) ForEachIncident(instance string, fn func(*IncidentRecord) error) error {
-	var prefix []byte
-	if instance != "" {
-		if err := checkName("instance", instance); err != nil {
-			return fmt.Errorf("list incidents: %w", err)
-		}
-		prefix = append(joinKey(1, instance), sep)
-	}
-	b, err := tx.bucket(bucketIncidents)
-	if err != nil {
-		return fmt.Errorf("list incidents: %w", err)
-	}
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		rec, err := tx.decodeIncident(k, v)
-		if err != nil {
-			return err
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.ForEachIncidentAfter(instance, nil, fn)
 }
 
 // IncidentPos is a position in the incidents' order: instance, then createdAt (microseconds), then
