@@ -35,15 +35,13 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		statusTime = is.StatusChangedAt
 	}
 	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
-	var buf []byte
-	start := 0
-	if in.Arena != nil {
-		start = len(*in.Arena)
-		buf = store.AppendEventBuffer(*in.Arena)
-	} else {
-		buf = store.EventBuffer(len(in.Incident) + 256)
+	arena := in.Arena
+	if arena == nil {
+		own := make([]byte, 0, len(in.Incident)+257)
+		arena = &own
 	}
-	line := AppendEvent(buf, EventHeader{
+	start := len(*arena)
+	line := AppendEvent(store.AppendEventBuffer(*arena), EventHeader{
 		EventID:     id,
 		Kind:        in.Kind,
 		Instance:    in.Instance,
@@ -51,10 +49,8 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		IssueStatus: is.Status,
 		EmittedAt:   in.Now,
 	}, in.Incident)
-	if in.Arena != nil {
-		*in.Arena = line
-		line = line[start:len(line):len(line)]
-	}
+	*arena = line
+	line = line[start:len(line):len(line)]
 
 	rec := in.Previous
 	if rec == nil {

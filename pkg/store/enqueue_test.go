@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// One EventBuffer backs every sink's copy of an event, and each outbox reads it back intact; a
+// One buffer backs every sink's copy of an event, and each outbox reads it back intact; a
 // buffer not made by EventBuffer is refused.
 func TestEnqueueOwned(t *testing.T) {
 	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
@@ -16,9 +16,9 @@ func TestEnqueueOwned(t *testing.T) {
 	line := `{"event_id":"e1"}`
 	err = st.Update(func(tx *Tx) error {
 		if err := tx.EnqueueOwned([]string{"a"}, []byte(line)); err == nil {
-			t.Error("EnqueueOwned took a buffer that is not an EventBuffer")
+			t.Error("EnqueueOwned took a buffer not built with AppendEventBuffer")
 		}
-		return tx.EnqueueOwned([]string{"a", "b"}, append(EventBuffer(len(line)), line...))
+		return tx.EnqueueOwned([]string{"a", "b"}, append(AppendEventBuffer(nil), line...))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,25 +38,17 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 	return seq, nil
 }
 
-// EventBuffer returns an empty buffer with room for an event line of about size bytes, to build the
-// line in (append to it) and hand to EnqueueOwned. It saves copying each line on the hot path.
-func EventBuffer(size int) []byte {
-	b := make([]byte, 1, 1+size)
-	b[0] = codecRaw
-	return b
-}
-
 // AppendEventBuffer starts an event value at the end of dst (many events can share one buffer):
 // it returns dst extended by the value's header; append the line to the result r, then hand
 // r[len(dst):] to EnqueueOwned.
 func AppendEventBuffer(dst []byte) []byte { return append(dst, codecRaw) }
 
-// EnqueueOwned appends the event line built in buf (which must come from EventBuffer or
-// AppendEventBuffer) to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
+// EnqueueOwned appends the event line built in buf (which must start with AppendEventBuffer's header)
+// to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
 // transaction ends: the caller must not modify it before then.
 func (tx *Tx) EnqueueOwned(sinks []string, buf []byte) error {
 	if len(buf) < 2 || buf[0] != codecRaw {
-		return fmt.Errorf("enqueue: the event was not built in an EventBuffer")
+		return fmt.Errorf("enqueue: the event was not built with AppendEventBuffer")
 	}
 	if err := tx.writable(); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
