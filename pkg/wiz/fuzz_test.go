@@ -1,8 +1,10 @@
 package wiz
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -29,4 +31,68 @@ func FuzzDecodePage(f *testing.F) {
 			t.Fatal("hasNextPage without a cursor was accepted")
 		}
 	})
+}
+
+// FuzzDecodeIssue holds the hand-written node decoder to encoding/json's semantics: on any valid
+// JSON both must agree on whether the node decodes, and if it does, on every field.
+func FuzzDecodeIssue(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "page_mixed.json")); err == nil {
+		var page struct {
+			Issues struct{ Nodes []json.RawMessage } `json:"issues"`
+		}
+		if json.Unmarshal(b, &page) == nil {
+			for _, n := range page.Issues.Nodes {
+				f.Add([]byte(n))
+			}
+		}
+	}
+	for _, seed := range decodeIssueSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, node []byte) {
+		if !json.Valid(node) {
+			return
+		}
+		var want Issue
+		wantErr := json.Unmarshal(node, &want)
+		var got Issue
+		r := &nodeReader{data: node}
+		gotErr := r.decodeIssueNode(&got, &nodeArena{})
+		if gotErr == nil && r.peek() != 0 {
+			gotErr = r.syntax("data after the node")
+		}
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("encoding/json: %v, decoder: %v\nnode: %s", wantErr, gotErr, node)
+		}
+		if wantErr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("decoded differently\nencoding/json: %+v\ndecoder:       %+v\nnode: %s", want, got, node)
+		}
+	})
+}
+
+// decodeIssueSeeds are the corners of encoding/json's semantics the node decoder keeps.
+var decodeIssueSeeds = []string{
+	`null`,
+	`{}`,
+	`"x"`,
+	`[]`,
+	`{"id":"a","ID":"b","Id":null}`,
+	`{"ſourceRule":{"name":"folded key"}}`,
+	`{"id":"caf\u00e9 \ud83d\ude00 \ud83d lone \\ \" \/ \b\f\n\r\t"}`,
+	"{\"id\":\"bad utf8 \xff\xfe end\"}",
+	`{"id":1}`,
+	`{"id":true}`,
+	`{"createdAt":null,"updatedAt":null,"dueAt":"2024-01-02T03:04:05Z","resolvedAt":"bad"}`,
+	`{"createdAt":"2024-01-02T03:04:05.123456789+02:00"}`,
+	`{"createdAt":"2024-01-02T03:04:05\u005a"}`,
+	`{"createdAt":12}`,
+	`{"projects":[{"id":"p","projectOwners":[{"name":"a"},null],"securityChampions":[]},null],"projects":[{"slug":"s"}]}`,
+	`{"projects":{}}`,
+	`{"projects":[1]}`,
+	`{"sourceRule":{"name":"x"},"sourceRule":{"id":"y"},"sourceRules":[{"__typename":"Control","securitySubCategories":[{"title":"t","category":{"name":"c","framework":{"name":"f"}}}]}]}`,
+	`{"sourceRule":[]}`,
+	`{"entitySnapshot":{"tags":{"a":"b"},"subscriptionTags":null,"unknown":[1,{"x":[true,false,null,-1.5e3]}]}}`,
+	`{"entitySnapshot":null,"serviceTickets":[{"url":"u"}],"notes":[{"createdAt":"2024-01-02T03:04:05Z","user":{"name":"n"},"serviceAccount":null}]}`,
+	`{"notes":[{"user":"x"}]}`,
+	`{"unknown":{"deep":[[[{}]]]},"id":"after"}`,
 }

@@ -3,13 +3,10 @@ package wiz
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"strings"
 	"time"
-	"unsafe"
-
-	"github.com/tidwall/gjson"
 )
 
 // IssuesQuery is the issues read of WIZ_API.md §3, with the Wiz XSOAR pack's node selection so
@@ -237,71 +234,61 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 	return decodePage(data, first)
 }
 
-// decodePage decodes the data of an IssuesTable response; sizeHint is the page size asked for. nodes: null is an empty page; null
-// nodes are skipped. This is the hot path: the GraphQL library has already validated the JSON, so
-// the envelope is walked with gjson (no second validation pass, no re-marshalling) and each node
-// is decoded once into Issue from its own copied bytes, which are kept as Raw.
-func decodePage(data []byte, sizeHint int) (*Page, error) {
-	// gjson.GetBytes would copy the whole issues object; walking data in place (it is never modified)
-	// lets rawOf hand out the nodes as slices of data.
-	issues := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "issues")
-	page := &Page{}
-	switch {
-	case issues.Type == gjson.Null: // absent or null
+// decodePage decodes the data of an IssuesTable response; sizeHint is the page size asked for.
+// nodes: null is an empty page; null nodes are skipped. This is the hot path: one walk over data
+// (which the GraphQL library has already validated) decodes every node into Issue (nodedecode.go)
+// and keeps its bytes, a slice of data, as Raw.
+func decodePage(data []byte, sizeHint int) (page *Page, err error) {
+	defer func() {
+		// API data must never crash the daemon: a decoder bug becomes an error for this page.
+		if p := recover(); p != nil {
+			page, err = nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: fmt.Sprintf("decode response: decoder panic: %v", p)}
+		}
+	}()
+	page = &Page{}
+	r := &nodeReader{data: data}
+	if r.peek() == 0 || r.null() {
 		return page, nil
-	case !issues.IsObject():
-		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: issues is not an object"}
 	}
-	// One walk over the issues object finds nodes and pageInfo (looking each up by path would skip
-	// over every node again).
-	var nodes, pageInfo gjson.Result
-	issues.ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
-		case "nodes":
-			nodes = value
-		case "pageInfo":
-			pageInfo = value
+	var arena nodeArena
+	err = r.object(nil, func(key string) (bool, error) {
+		if key != "issues" {
+			return false, nil
 		}
-		return true
-	})
-	if nodes.Type != gjson.Null && !nodes.IsArray() {
-		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
-	}
-	if nodes.IsArray() && sizeHint > 0 {
-		// Issue is large: growing the slice by doubling would copy every decoded issue again.
-		page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
-		page.Raw = make([]json.RawMessage, 0, min(sizeHint, MaxPageSize))
-	}
-	var decodeErr error
-	i := 0
-	nodes.ForEach(func(_, node gjson.Result) bool {
-		defer func() { i++ }()
-		if node.Type == gjson.Null {
-			return true
-		}
-		raw := rawOf(data, node)
-		page.Issues = append(page.Issues, Issue{})
-		if err := decodeIssue(raw, &page.Issues[len(page.Issues)-1]); err != nil {
-			decodeErr = &APIError{Class: ErrTransient, Op: "IssuesTable",
-				Message: fmt.Sprintf("decode issue %d of the page: %s", i, shorten(err.Error()))}
-			return false
-		}
-		page.Raw = append(page.Raw, raw)
-		return true
-	})
-	if decodeErr != nil {
-		return nil, decodeErr
-	}
-	if pageInfo.IsObject() {
-		pageInfo.ForEach(func(key, value gjson.Result) bool {
-			switch key.Str {
-			case "hasNextPage":
-				page.HasNextPage = value.Bool()
-			case "endCursor":
-				page.EndCursor = value.String()
+		switch r.peek() {
+		case 'n':
+			if r.null() {
+				return true, nil
 			}
-			return true
-		})
+		case '{':
+			return true, r.object(nil, func(key string) (bool, error) {
+				switch key {
+				case "nodes":
+					return true, decodeNodes(r, page, sizeHint, &arena)
+				case "pageInfo":
+					if r.null() {
+						return true, nil
+					}
+					return true, r.object(nil, func(key string) (bool, error) {
+						switch key {
+						case "hasNextPage":
+							return true, r.setBool(&page.HasNextPage, "pageInfo.hasNextPage")
+						case "endCursor":
+							return true, r.setString(&page.EndCursor, "pageInfo.endCursor")
+						}
+						return false, nil
+					})
+				}
+				return false, nil
+			})
+		}
+		return true, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: issues is not an object"}
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*APIError](err); ok {
+			return nil, err
+		}
+		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: " + shorten(err.Error())}
 	}
 	if page.HasNextPage && page.EndCursor == "" {
 		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "hasNextPage is true but endCursor is empty"}
@@ -309,25 +296,35 @@ func decodePage(data []byte, sizeHint int) (*Page, error) {
 	return page, nil
 }
 
-// rawOf returns node's bytes as a slice of data when gjson located it there (no copy: the page's
-// nodes then share the response's buffer, which nothing modifies), else a copy.
-func rawOf(data []byte, node gjson.Result) json.RawMessage {
-	if i, n := node.Index, len(node.Raw); i > 0 && i+n <= len(data) && string(data[i:i+n]) == node.Raw {
-		return json.RawMessage(data[i : i+n : i+n])
-	}
-	return json.RawMessage(node.Raw)
-}
-
-// decodeIssue decodes one node with goccy/go-json (2.6× encoding/json on this shape, see
-// BenchmarkDecodePage; same semantics: unknown fields ignored, nulls leave zero values). API data must
-// never crash the daemon, so a panic inside the decoder becomes an error for this page.
-func decodeIssue(raw []byte, into *Issue) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decoder panic: %v", r)
+// decodeNodes decodes the nodes list into page: each issue, and its bytes as a slice of the
+// response (null nodes are skipped).
+func decodeNodes(r *nodeReader, page *Page, sizeHint int, arena *nodeArena) error {
+	switch r.peek() {
+	case 'n':
+		if r.null() {
+			return nil
 		}
-	}()
-	return gojson.Unmarshal(raw, into)
+	case '[':
+		if sizeHint > 0 && page.Issues == nil {
+			// Issue is large: growing the slice by doubling would copy every decoded issue again.
+			page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
+			page.Raw = make([]json.RawMessage, 0, min(sizeHint, MaxPageSize))
+		}
+		return r.array(func(i int) error {
+			if r.null() {
+				return nil
+			}
+			start := r.pos
+			page.Issues = append(page.Issues, Issue{})
+			if err := r.decodeIssueNode(&page.Issues[len(page.Issues)-1], arena); err != nil {
+				return &APIError{Class: ErrTransient, Op: "IssuesTable",
+					Message: fmt.Sprintf("decode issue %d of the page: %s", i, shorten(err.Error()))}
+			}
+			page.Raw = append(page.Raw, json.RawMessage(r.data[start:r.pos:r.pos]))
+			return nil
+		})
+	}
+	return &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
 }
 
 // Issue fetches one issue by id with the same query (first: 1, filterBy: {id}). It returns an
