@@ -75,10 +75,13 @@ type Options struct {
 	Mapper     *incident.Mapper
 	Now        func() time.Time // nil: time.Now
 	Logger     *slog.Logger
-	// Prefetch requests the next page of an open window while the current page commits, so the
-	// request, its decoding and mapping overlap the store's write and fsync. Set it when the next
-	// fetch follows at once while a backlog remains (catch_up); a prefetched page is used only by a
-	// fetch that asks for exactly that window, cursor and size within maxPrefetchAge.
+	// Prefetch streams the pages of an open window (see pageStream): each request follows the
+	// previous page at once and pages are mapped as they arrive, while earlier ones commit. Set it
+	// when the next fetch follows at once while a backlog remains (catch_up); a streamed page is
+	// used only by a fetch that asks for exactly that window, cursor and size within
+	// maxPrefetchAge, and a fetch ends before a page that would not fit in its budget instead of
+	// stopping in the middle of it. A stream runs at most three pages ahead of the commits: those
+	// requests are wasted when the feed stops.
 	Prefetch bool
 }
 
@@ -90,29 +93,13 @@ const maxPrefetchAge = 10 * time.Second
 // Feed is one (instance, feed) pair. Fetch must not be called concurrently on one Feed, nor with
 // Close.
 type Feed struct {
-	opt   Options
-	log   *slog.Logger
-	ahead *prefetch // the next page, requested while the previous one committed
-	// bufs is a free list of the buffers mapPage encodes a page into: one page is committing, one
-	// mapped ahead, one spare. (A sync.Pool would not do: it is emptied at every GC cycle, which runs
-	// every few pages.)
+	opt    Options
+	log    *slog.Logger
+	stream *pageStream // with Options.Prefetch: the pages of the open window, fetched ahead
+	// bufs is a free list of the buffers mapPage encodes a page into: one page is committing, up to
+	// three are mapped ahead in the stream. (A sync.Pool would not do: it is emptied at every GC
+	// cycle, which runs every few pages.)
 	bufs chan *pageBuffers
-}
-
-// prefetch is one page requested ahead of the fetch that will use it. Its goroutine fetches the page,
-// publishes it (fetched), then maps it (mapped): the fetch that takes the page can request the next
-// one while this one is still being mapped, so fetching, mapping and committing overlap.
-type prefetch struct {
-	after     time.Time
-	cursor    string
-	first     int
-	started   time.Time
-	cancel    context.CancelFunc
-	fetched   chan struct{} // closed once page and err are set
-	mapped    chan struct{} // closed once incidents is set (after fetched)
-	page      *wiz.Page
-	err       error
-	incidents mapped
 }
 
 // Result summarises one fetch.
@@ -159,7 +146,7 @@ func New(opt Options) (*Feed, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{opt: opt, bufs: make(chan *pageBuffers, 3), log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
+	return &Feed{opt: opt, bufs: make(chan *pageBuffers, 4), log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
 }
 
 // Name is the feed's name (Created or Updates).
@@ -216,16 +203,19 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, err)
 		}
 		if page.HasNextPage && page.EndCursor == "" {
+			f.dropStream()
 			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, ErrMissingCursor)
 		}
-		res.Pages++
-		if page.HasNextPage && f.opt.Prefetch && len(page.Issues) <= limit-emitted {
-			// Fetch (and map) the next page while this one commits. A page no longer than the
-			// remaining budget cannot stop mid-way, so the next request is the one prefetched
-			// unless the commit fails (then the next fetch asks for the old cursor and the prefetch
-			// is dropped).
-			f.startPrefetch(ctx, cp.WindowAfter, page.EndCursor, limit)
+		if f.stream != nil {
+			if emitted > 0 && len(page.Issues) > limit-emitted {
+				// A streamed page is never stopped mid-way: it waits, whole, at the head of the
+				// stream for the next fetch, which starts with the full budget (first == limit).
+				res.Backlog = true
+				return res, nil
+			}
+			f.stream.take()
 		}
+		res.Pages++
 		incidents := mapIncidents()
 		// The page's decisions land in next and delta, and count only once the transaction commits.
 		next := cp
@@ -260,69 +250,67 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 	}
 }
 
-// fetchPage returns the page of the window pinned at after, from cursor — the prefetched one when it
-// asked for exactly that, else a fresh request — and a function that returns its incidents, mapped
-// (waiting for the prefetch's mapping, or mapping them on the spot).
+// fetchPage returns the page of the window pinned at after, from cursor, and a function that
+// returns its incidents, mapped. With Options.Prefetch the page comes from the feed's stream (started
+// here when there is none, or none at that cursor) and stays at its head until Fetch takes it;
+// otherwise it is requested and mapped on the spot.
 func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, func() mapped, error) {
-	if p := f.ahead; p != nil {
-		f.ahead = nil
-		if p.after.Equal(after) && p.cursor == cursor && p.first == first && time.Since(p.started) <= maxPrefetchAge {
-			select {
-			case <-p.fetched:
-			case <-ctx.Done():
-				p.cancel()
-				return nil, nil, ctx.Err()
-			}
-			// A prefetch cut short by an earlier fetch's context says nothing about this one.
-			if p.err != nil {
-				p.cancel() // no mapping follows an error
-			}
-			if p.err == nil || ctx.Err() != nil || !(errors.Is(p.err, context.Canceled) || errors.Is(p.err, context.DeadlineExceeded)) {
-				return p.page, func() mapped {
-					<-p.mapped
-					p.cancel()
-					return p.incidents
-				}, p.err
-			}
+	if !f.opt.Prefetch {
+		page, err := f.opt.Source.Issues(ctx, f.filter(after), f.order(), first, cursor)
+		if err != nil {
+			return nil, nil, err
 		}
-		p.cancel()
+		return page, func() mapped { return f.mapPage(page) }, nil
 	}
-	page, err := f.opt.Source.Issues(ctx, f.filter(after), f.order(), first, cursor)
-	if err != nil {
-		return nil, nil, err
+	for restarted := false; ; restarted = true {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		inherited := f.stream != nil // started by an earlier fetch
+		if !inherited {
+			f.stream = f.startStream(ctx, after, cursor, first)
+		}
+		sp, err := f.stream.next(ctx, after, cursor, first)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sp == nil {
+			f.dropStream()
+			if !inherited || restarted {
+				// Cannot happen: a new stream's first page is the one asked for.
+				return nil, nil, errors.New("feed: a new page stream ended before its first page")
+			}
+			continue
+		}
+		if sp.err != nil {
+			f.dropStream()
+			// A stream cut short by an earlier fetch's context says nothing about this fetch.
+			if inherited && !restarted && (errors.Is(sp.err, context.Canceled) || errors.Is(sp.err, context.DeadlineExceeded)) {
+				continue
+			}
+			return nil, nil, sp.err
+		}
+		return sp.page, func() mapped {
+			<-sp.mapped // the mapper closes it for every page, cancelled or not
+			if len(sp.incidents.json) != len(sp.page.Issues) {
+				// The stream was cancelled (its fetch's context ended) before it mapped this page.
+				return f.mapPage(sp.page)
+			}
+			return sp.incidents
+		}, nil
 	}
-	return page, func() mapped { return f.mapPage(page) }, nil
 }
 
-// startPrefetch requests the page at cursor in the background, then maps it (see Options.Prefetch).
-func (f *Feed) startPrefetch(ctx context.Context, after time.Time, cursor string, first int) {
-	if f.ahead != nil {
-		f.ahead.cancel()
+// dropStream cancels the feed's stream.
+func (f *Feed) dropStream() {
+	if f.stream != nil {
+		f.stream.cancel()
+		f.stream = nil
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetch{
-		after: after, cursor: cursor, first: first, started: time.Now(), cancel: cancel,
-		fetched: make(chan struct{}), mapped: make(chan struct{}),
-	}
-	f.ahead = p
-	go func() {
-		defer close(p.mapped)
-		page, err := f.opt.Source.Issues(pctx, f.filter(after), f.order(), first, cursor)
-		p.page, p.err = page, err
-		close(p.fetched)
-		if err == nil {
-			p.incidents = f.mapPage(page)
-		}
-	}()
 }
 
-// Close cancels a prefetch still in flight. The feed can be used again afterwards.
-func (f *Feed) Close() {
-	if f.ahead != nil {
-		f.ahead.cancel()
-		f.ahead = nil
-	}
-}
+// Close cancels the feed's stream (see Options.Prefetch). The feed can be used again afterwards.
+func (f *Feed) Close() { f.dropStream() }
 
 // checkpoint loads the feed's checkpoint, pinning and persisting the first-run start when there is
 // none (DESIGN.md §2.5).
