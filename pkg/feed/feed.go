@@ -401,7 +401,7 @@ type mapped struct {
 type pageBuffers struct{ json, packed, events []byte }
 
 // mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
-// while the previous page commits when prefetching).
+// by the stream's mapper while earlier pages commit when prefetching).
 func (f *Feed) mapPage(page *wiz.Page) mapped {
 	out := make([][]byte, len(page.Issues))
 	packed := make([][]byte, len(page.Issues))
