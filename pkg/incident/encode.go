@@ -70,13 +70,44 @@ func (inc *Incident) AppendJSON(dst []byte) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = append(b, `,"customFields":`...)
-	if b, err = appendValue(b, inc.CustomFields); err != nil {
+	if b, err = appendCustomFields(b, inc.CustomFields, inc.customFieldOrder); err != nil {
 		return dst[:start], fmt.Errorf("customFields: %w", err)
 	}
 	b = append(b, `,"rawJSON":`...)
 	b = appendString(b, inc.RawJSON)
 	b = append(b, `,"dbotMirrorId":`...)
 	b = appendString(b, inc.DbotMirrorID)
+	return append(b, '}'), nil
+}
+
+// appendCustomFields writes cf with its keys sorted: in the order of keys (sorted, see
+// Incident.customFieldOrder) when that holds every key of cf, else by sorting them.
+func appendCustomFields(b []byte, cf map[string]any, keys []string) ([]byte, error) {
+	if cf == nil || len(keys) < len(cf) {
+		return appendValue(b, cf)
+	}
+	start := len(b)
+	b = append(b, '{')
+	n := 0
+	for _, k := range keys {
+		v, ok := cf[k]
+		if !ok {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, v); err != nil {
+			return b[:start], err
+		}
+	}
+	if n != len(cf) {
+		return appendValue(b[:start], cf) // a key outside the order
+	}
 	return append(b, '}'), nil
 }
 

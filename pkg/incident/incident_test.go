@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -424,5 +425,45 @@ func TestAppendJSONErrors(t *testing.T) {
 	ev := Event{Incident: Incident{Severity: math.NaN()}}
 	if _, err := ev.AppendJSON(nil); err == nil {
 		t.Error("NaN severity: no error")
+	}
+}
+
+// Every customFields key Map sets is in the mapper's sorted key order, so AppendJSON writes them
+// without sorting (and still byte for byte as json.Marshal does).
+func TestCustomFieldOrderCoversMap(t *testing.T) {
+	due := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
+	issue := &wiz.Issue{
+		ID: "i", Status: "OPEN", Severity: "HIGH", Type: "TOXIC_COMBINATION", DueAt: &due,
+		SourceRule: &wiz.SourceRule{Typename: "Control", Description: "d", ResolutionRecommendation: "r"},
+		Notes:      []wiz.Note{{Text: "n"}},
+		Projects: []wiz.Project{{Name: "p", ProjectOwners: []wiz.Person{{Name: "o"}},
+			SecurityChampions: []wiz.Person{{Name: "c"}}}},
+		EntitySnapshot: &wiz.Entity{SubscriptionExternalID: "a", SubscriptionName: "an", CloudPlatform: "AWS",
+			ID: "e", ProviderID: "arn", Region: "r", Type: "T", NativeType: "nt"},
+	}
+	m := mustMapper(t, config.Mapping{Fields: map[string]string{"extra": "id", "wizissueid": "status"}}, "")
+	inc := m.Map(issue, nil, "T")
+	if len(inc.CustomFields) != len(builtinCustomFields)+1 {
+		t.Fatalf("a fully populated issue set %d customFields, want every built-in one and extra: %v",
+			len(inc.CustomFields), inc.CustomFields)
+	}
+	for k := range inc.CustomFields {
+		if _, found := slices.BinarySearch(inc.customFieldOrder, k); !found {
+			t.Errorf("customFields key %q is not in the mapper's key order", k)
+		}
+	}
+	line, err := inc.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, err := json.Marshal(&inc)
+	if err != nil || string(line) != string(std) {
+		t.Fatalf("AppendJSON differs from json.Marshal (%v):\n%s\n%s", err, line, std)
+	}
+	// A key outside the order (a caller's own) falls back to sorting.
+	inc.CustomFields["aaa"] = "first"
+	line, _ = inc.AppendJSON(nil)
+	if std, _ := json.Marshal(&inc); string(line) != string(std) {
+		t.Fatalf("with a foreign key, AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
 	}
 }

@@ -26,8 +26,18 @@ const microLayout = "2006-01-02T15:04:05.000000Z07:00"
 // Mapper builds incidents from issues for one Wiz tenant. It is immutable after NewMapper and safe
 // for concurrent use.
 type Mapper struct {
-	appBase string
-	fields  []fieldPath // mapping.fields sorted by cliName, so application order is deterministic
+	appBase  string
+	fields   []fieldPath // mapping.fields sorted by cliName, so application order is deterministic
+	keyOrder []string    // every customFields key Map may set, sorted (see Incident.customFieldOrder)
+}
+
+// builtinCustomFields are the customFields keys Map itself may set.
+var builtinCustomFields = []string{
+	"wizcloudaccount", "wizcloudaccountname", "wizcloudplatform", "wizdetails",
+	"wizissueduedate", "wizissueid", "wizissuenote", "wizissueprojects", "wizissueresolutionrecommendation",
+	"wizissueseverity", "wizissuestatus", "wizissuetype", "wizissueurl", "wizprojectowners",
+	"wizprojectsecuritychampions", "wizresourcecloudid", "wizresourceid", "wizresourcenativetype",
+	"wizresourceregion", "wizresourcetype",
 }
 
 type fieldPath struct {
@@ -62,6 +72,12 @@ func NewMapper(m config.Mapping, apiURL string) (*Mapper, error) {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(mp.fields, func(a, b fieldPath) int { return strings.Compare(a.cliName, b.cliName) })
+	mp.keyOrder = slices.Clone(builtinCustomFields)
+	for _, f := range mp.fields {
+		mp.keyOrder = append(mp.keyOrder, f.cliName)
+	}
+	slices.Sort(mp.keyOrder)
+	mp.keyOrder = slices.Compact(mp.keyOrder)
 	return mp, nil
 }
 
@@ -183,6 +199,8 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 		CustomFields: make(map[string]any, 24+len(m.fields)),
 		RawJSON:      rawJSON,
 		DbotMirrorID: issue.ID,
+
+		customFieldOrder: m.keyOrder,
 	}
 	if rule != nil {
 		inc.Details = rule.Description
