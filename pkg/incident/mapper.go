@@ -194,7 +194,7 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 		Name:         incidentName(rule, issue.ID),
 		Type:         incidentType,
 		Severity:     SeverityScore(issue.Severity),
-		Occurred:     asSent(sent, "createdAt", &issue.CreatedAt),
+		Occurred:     asSent(issue.SentCreatedAt(), sent, "createdAt", &issue.CreatedAt),
 		Labels:       labels(issue, rule),
 		CustomFields: make(map[string]any, 24+len(m.fields)),
 		RawJSON:      rawJSON,
@@ -228,11 +228,15 @@ func incidentName(rule *wiz.SourceRule, id string) string {
 	return name + " - " + id
 }
 
-// asSent returns the top-level timestamp key of raw exactly as Wiz sent it, falling back to t
-// formatted with microseconds; "" when t is nil or zero (null in the issue).
-func asSent(raw, key string, t *time.Time) string {
+// asSent returns a timestamp exactly as Wiz sent it: decoded (what the page decoder kept, see
+// wiz.Issue.SentCreatedAt), else the top-level key of raw, else t formatted with microseconds; ""
+// when t is nil or zero (null in the issue).
+func asSent(decoded, raw, key string, t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
+	}
+	if decoded != "" {
+		return decoded
 	}
 	if r := gjson.Get(raw, key); r.Type == gjson.String && r.Str != "" {
 		return r.Str
@@ -258,7 +262,7 @@ func (m *Mapper) customFields(cf map[string]any, issue *wiz.Issue, rule *wiz.Sou
 	setString("wizissuestatus", issue.Status)
 	setString("wizissueseverity", issue.Severity)
 	setString("wizissuetype", issue.Type)
-	setString("wizissueduedate", asSent(raw, "dueAt", issue.DueAt))
+	setString("wizissueduedate", asSent(issue.SentDueAt(), raw, "dueAt", issue.DueAt))
 	if rule != nil {
 		setString("wizdetails", rule.Description)
 		if rule.Typename == "Control" {

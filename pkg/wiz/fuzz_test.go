@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // FuzzDecodePage feeds arbitrary response data to the page decoder: API data must never crash the
@@ -64,6 +65,18 @@ func FuzzDecodeIssue(f *testing.F) {
 		if (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("encoding/json: %v, decoder: %v\nnode: %s", wantErr, gotErr, node)
 		}
+		if wantErr == nil && !got.CreatedAt.IsZero() && got.createdAtSent != "" {
+			// The string kept as sent is the one decoded into CreatedAt.
+			if at, err := time.Parse(time.RFC3339Nano, got.createdAtSent); err != nil || !at.Equal(got.CreatedAt) {
+				t.Fatalf("createdAt kept as sent %q does not give %v (%v)", got.createdAtSent, got.CreatedAt, err)
+			}
+		}
+		if wantErr == nil && got.DueAt != nil && got.dueAtSent != "" {
+			if at, err := time.Parse(time.RFC3339Nano, got.dueAtSent); err != nil || !at.Equal(*got.DueAt) {
+				t.Fatalf("dueAt kept as sent %q does not give %v (%v)", got.dueAtSent, got.DueAt, err)
+			}
+		}
+		got.createdAtSent, got.dueAtSent = "", "" // encoding/json has no such fields
 		if wantErr == nil && !reflect.DeepEqual(want, got) {
 			t.Fatalf("decoded differently\nencoding/json: %+v\ndecoder:       %+v\nnode: %s", want, got, node)
 		}

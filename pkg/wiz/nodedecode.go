@@ -424,8 +424,9 @@ func (r *nodeReader) setBool(dst *bool, field string) error {
 	return r.typeError(field, "bool")
 }
 
-// setTime decodes a time field with time.Time's own UnmarshalJSON, as encoding/json does.
-func (r *nodeReader) setTime(dst *time.Time, field string) error {
+// setTime decodes a time field with time.Time's own UnmarshalJSON, as encoding/json does. When sent
+// is not nil it receives the string as sent (a slice of data), "" for null.
+func (r *nodeReader) setTime(dst *time.Time, field string, sent *string) error {
 	b, err := r.raw()
 	if err != nil {
 		return err
@@ -433,19 +434,29 @@ func (r *nodeReader) setTime(dst *time.Time, field string) error {
 	if err := dst.UnmarshalJSON(b); err != nil {
 		return fmt.Errorf("field %s: %w", field, err)
 	}
+	if sent != nil {
+		*sent = ""
+		if len(b) > 2 && b[0] == '"' {
+			// UnmarshalJSON accepted it, so it holds no escape.
+			*sent = unsafe.String(&b[1], len(b)-2)
+		}
+	}
 	return nil
 }
 
 // setTimePtr decodes a *time.Time field: null sets it to nil.
-func (r *nodeReader) setTimePtr(dst **time.Time, field string, a *nodeArena) error {
+func (r *nodeReader) setTimePtr(dst **time.Time, field string, a *nodeArena, sent *string) error {
 	if r.null() {
 		*dst = nil
+		if sent != nil {
+			*sent = ""
+		}
 		return nil
 	}
 	if *dst == nil {
 		*dst = a.time()
 	}
-	return r.setTime(*dst, field)
+	return r.setTime(*dst, field, sent)
 }
 
 // setRaw decodes a json.RawMessage field: the value's bytes, null included.
@@ -573,15 +584,15 @@ func (r *nodeReader) decodeIssueNode(is *Issue, a *nodeArena) error {
 		case "type":
 			err = r.setString(&is.Type, key)
 		case "createdAt":
-			err = r.setTime(&is.CreatedAt, key)
+			err = r.setTime(&is.CreatedAt, key, &is.createdAtSent)
 		case "updatedAt":
-			err = r.setTimePtr(&is.UpdatedAt, key, a)
+			err = r.setTimePtr(&is.UpdatedAt, key, a, nil)
 		case "dueAt":
-			err = r.setTimePtr(&is.DueAt, key, a)
+			err = r.setTimePtr(&is.DueAt, key, a, &is.dueAtSent)
 		case "resolvedAt":
-			err = r.setTimePtr(&is.ResolvedAt, key, a)
+			err = r.setTimePtr(&is.ResolvedAt, key, a, nil)
 		case "statusChangedAt":
-			err = r.setTimePtr(&is.StatusChangedAt, key, a)
+			err = r.setTimePtr(&is.StatusChangedAt, key, a, nil)
 		case "projects":
 			err = slice(r, &is.Projects, key, func(p *Project) error {
 				return structValue(r, key, func() error { return r.decodeProject(p) })
@@ -815,9 +826,9 @@ func (r *nodeReader) decodeNote(n *Note, a *nodeArena) error {
 		case "id":
 			err = r.setString(&n.ID, key)
 		case "createdAt":
-			err = r.setTimePtr(&n.CreatedAt, key, a)
+			err = r.setTimePtr(&n.CreatedAt, key, a, nil)
 		case "updatedAt":
-			err = r.setTimePtr(&n.UpdatedAt, key, a)
+			err = r.setTimePtr(&n.UpdatedAt, key, a, nil)
 		case "text":
 			err = r.setString(&n.Text, key)
 		case "user":

@@ -23,7 +23,19 @@ type Issue struct {
 	EntitySnapshot  *Entity      `json:"entitySnapshot"`
 	ServiceTickets  []Ticket     `json:"serviceTickets"`
 	Notes           []Note       `json:"notes"`
+
+	// createdAtSent and dueAtSent are the timestamps' strings exactly as Wiz sent them, kept by
+	// the page decoder (see SentCreatedAt).
+	createdAtSent, dueAtSent string
 }
+
+// SentCreatedAt returns createdAt exactly as Wiz sent it when the issue was decoded from an issues
+// page, else "" (the issue was built another way; its raw JSON then tells).
+func (i *Issue) SentCreatedAt() string { return i.createdAtSent }
+
+// SentDueAt returns dueAt exactly as Wiz sent it when the issue was decoded from an issues page and
+// dueAt was set, else "".
+func (i *Issue) SentDueAt() string { return i.dueAtSent }
 
 // Rule returns the issue's source rule: sourceRule, else the first of sourceRules, else nil.
 func (i *Issue) Rule() *SourceRule {
