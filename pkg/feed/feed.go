@@ -277,7 +277,11 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 		if sp == nil {
 			f.dropStream()
 			if !inherited || restarted {
-				// Cannot happen: a new stream's first page is the one asked for.
+				// A new stream's first page is the one asked for, so it ended early: ctx ended
+				// just before the stream could hand its first page over.
+				if err := ctx.Err(); err != nil {
+					return nil, nil, err
+				}
 				return nil, nil, errors.New("feed: a new page stream ended before its first page")
 			}
 			continue
@@ -309,8 +313,15 @@ func (f *Feed) dropStream() {
 	}
 }
 
-// Close cancels the feed's stream (see Options.Prefetch). The feed can be used again afterwards.
-func (f *Feed) Close() { f.dropStream() }
+// Close cancels the feed's stream (see Options.Prefetch) and waits for its goroutines to return (a
+// request in flight is cancelled; a page being mapped is finished). The feed can be used again
+// afterwards.
+func (f *Feed) Close() {
+	if s := f.stream; s != nil {
+		f.dropStream()
+		<-s.done
+	}
+}
 
 // checkpoint loads the feed's checkpoint, pinning and persisting the first-run start when there is
 // none (DESIGN.md §2.5).

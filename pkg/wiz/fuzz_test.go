@@ -21,7 +21,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"issues":{"nodes":[{"id":"x","createdAt":"2023-08-23T07:56:09.903743Z","sourceRule":null}],"pageInfo":{"hasNextPage":true,"endCursor":"c"}}}`))
 	f.Add([]byte(`{"issues":{"nodes":[{"createdAt":12,"projects":{"a":1},"entitySnapshot":[]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		page, err := decodePage(data, 1)
+		page, err := walkPage(data, 1) // not decodePage, whose recover would hide a panic
 		if err != nil {
 			return
 		}
@@ -108,4 +108,6 @@ var decodeIssueSeeds = []string{
 	`{"entitySnapshot":null,"serviceTickets":[{"url":"u"}],"notes":[{"createdAt":"2024-01-02T03:04:05Z","user":{"name":"n"},"serviceAccount":null}]}`,
 	`{"notes":[{"user":"x"}]}`,
 	`{"unknown":{"deep":[[[{}]]]},"id":"after"}`,
+	`{"projects":[{"id":"a"},{"id":"b"}],"projects":[{"slug":"x"}],"projects":[{},{}]}`,
+	`{"notes":[{"text":"a"},{"text":"b"}],"notes":[],"notes":[null,null]}`,
 }

@@ -483,28 +483,27 @@ func structPtr[T any](r *nodeReader, dst **T, field string, alloc func() *T, dec
 	return r.typeError(field, "object")
 }
 
-// slice decodes an array into *dst, element by element into the elements already there (as
-// encoding/json does); null sets *dst to nil, [] to an empty slice.
+// slice decodes an array into *dst in place, as encoding/json does: element i is decoded into what
+// the slice's backing array holds there (a repeated key's elements, even past the old length within
+// its capacity), the slice grows by append past its capacity, and ends at the array's length. null
+// sets *dst to nil, [] to a new empty slice.
 func slice[T any](r *nodeReader, dst *[]T, field string, decode func(*T) error) error {
 	switch r.peek() {
 	case '[':
-		old := *dst
-		var out []T
+		s := (*dst)[:0]
 		err := r.array(func(i int) error {
-			var v T
-			if i < len(old) {
-				v = old[i]
+			if i < cap(s) {
+				s = s[:i+1]
+			} else {
+				var zero T
+				s = append(s, zero)
 			}
-			if err := decode(&v); err != nil {
-				return err
-			}
-			out = append(out, v)
-			return nil
+			return decode(&s[i])
 		})
-		if out == nil {
-			out = []T{}
+		if len(s) == 0 {
+			s = []T{} // a new empty slice, dropping the old backing array
 		}
-		*dst = out
+		*dst = s
 		return err
 	case 'n':
 		if r.null() {

@@ -245,13 +245,18 @@ func decodePage(data []byte, sizeHint int) (page *Page, err error) {
 			page, err = nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: fmt.Sprintf("decode response: decoder panic: %v", p)}
 		}
 	}()
-	page = &Page{}
+	return walkPage(data, sizeHint)
+}
+
+// walkPage is decodePage without the safety net (FuzzDecodePage calls it, so that a panic fails).
+func walkPage(data []byte, sizeHint int) (*Page, error) {
+	page := &Page{}
 	r := &nodeReader{data: data}
-	if r.peek() == 0 || r.null() {
+	if r.peek(); r.pos == len(r.data) || r.null() {
 		return page, nil
 	}
 	var arena nodeArena
-	err = r.object(nil, func(key string) (bool, error) {
+	err := r.object(nil, func(key string) (bool, error) {
 		if key != "issues" {
 			return false, nil
 		}
@@ -305,6 +310,8 @@ func decodeNodes(r *nodeReader, page *Page, sizeHint int, arena *nodeArena) erro
 			return nil
 		}
 	case '[':
+		// A repeated nodes key replaces the nodes before it (as encoding/json would).
+		page.Issues, page.Raw = page.Issues[:0], page.Raw[:0]
 		if sizeHint > 0 && page.Issues == nil {
 			// Issue is large: growing the slice by doubling would copy every decoded issue again.
 			page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
