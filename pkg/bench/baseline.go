@@ -158,6 +158,8 @@ func postPage(ctx context.Context, client *http.Client, graphqlURL, token string
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return nil, fmt.Errorf("decode response: %w", err)
 	}
+	// Read the body to its end so that the connection is reused (as wizfetch's own transport does).
+	_, _ = io.Copy(io.Discard, resp.Body)
 	if len(env.Errors) > 0 {
 		return nil, fmt.Errorf("GraphQL error %s: %s", env.Errors[0].Extensions.Code, env.Errors[0].Message)
 	}

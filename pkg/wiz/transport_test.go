@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -426,5 +427,47 @@ func TestAudienceSentFromHost(t *testing.T) {
 				t.Errorf("audience = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A response the JSON decoder stops reading before its end (chunked, with a trailing newline, as
+// many servers send) does not cost the connection: the client's requests share one.
+func TestConnectionReusedAfterUnreadTail(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/oauth/token" {
+			writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "Bearer", "expires_in": 3600})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		b, _ := json.Marshal(map[string]any{"data": emptyIssues()})
+		_, _ = w.Write(b)
+		w.(http.Flusher).Flush() // chunked from here on
+		// The tail comes after the client has its JSON: without draining, the client closes the
+		// body before the tail and its terminating chunk, and the connection with it.
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte("\n"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, Options{
+		APIURL: srv.URL + "/graphql", AuthURL: srv.URL + "/oauth/token", Audience: AudienceCognito,
+		ClientID: testClientID, ClientSecret: testSecret, Version: "1.2.3", HTTPClient: srv.Client(),
+		RetryFor: 10 * time.Second, backoff: func(int) time.Duration { return time.Millisecond },
+	})
+	for i := 0; i < 5; i++ {
+		if _, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, ""); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// One connection for the token (the OAuth client may keep its own) and one for the queries.
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("5 queries opened %d connections, want them to share one", n)
 	}
 }

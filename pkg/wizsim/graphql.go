@@ -179,6 +179,7 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 		out = out[:len(out)/2]
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out))) // not chunked: a client that stops reading at the JSON's end still reuses the connection
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
 }

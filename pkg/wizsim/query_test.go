@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +389,16 @@ func TestDeterministic(t *testing.T) {
 	}
 	if a.Snapshot()[0].ID == c.Snapshot()[0].ID {
 		t.Error("different seeds generated the same data")
+	}
+}
+
+// Query responses carry a Content-Length (not chunked), so a client that stops reading at the end of
+// the JSON value, as encoding/json's Decoder does, still sees the end of the body and keeps its
+// connection.
+func TestQueryResponseHasContentLength(t *testing.T) {
+	h := newHarness(t, Options{Issues: 50, Seed: 1})
+	status, hdr, body := h.raw(h.token, smallQuery, nil)
+	if status != 200 || hdr.Get("Content-Length") != strconv.Itoa(len(body)) {
+		t.Fatalf("status %d, Content-Length %q for %d bytes", status, hdr.Get("Content-Length"), len(body))
 	}
 }
