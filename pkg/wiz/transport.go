@@ -192,17 +192,23 @@ type cancelOnClose struct {
 // Close reads what the caller left of the body (up to drainLimit) before closing it: net/http
 // reuses a connection only once its body has been read to the end, and a JSON decoder stops at the
 // value's last byte — before a chunked body's terminating chunk, or a trailing newline — so without
-// this every request would open a new connection (and, against Wiz, a new TLS session).
+// this every request would open a new connection (and, against Wiz, a new TLS session). A rest
+// that does not come within drainTimeout is given up, with the connection.
 func (c *cancelOnClose) Close() error {
+	giveUp := time.AfterFunc(drainTimeout, c.cancel)
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.ReadCloser, drainLimit))
+	giveUp.Stop()
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
 }
 
-// drainLimit bounds what Close reads of a body the caller did not finish; a longer rest costs the
-// connection instead.
-const drainLimit = 64 << 10
+// drainLimit and drainTimeout bound what Close reads of a body the caller did not finish; a longer
+// or slower rest costs the connection instead.
+const (
+	drainLimit   = 64 << 10
+	drainTimeout = 250 * time.Millisecond
+)
 
 // retryReason says why an attempt should be retried ("" when it should not) and the minimum
 // wait the server asked for.

@@ -206,12 +206,10 @@ func endpointOf(path string) string {
 // record counts every response by endpoint and status.
 func (s *Server) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
+		endpoint := endpointOf(r.URL.Path)
+		rec := &statusRecorder{ResponseWriter: w, onStatus: func(code int) { s.stats.request(endpoint, code) }}
 		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		s.stats.request(endpointOf(r.URL.Path), rec.status)
+		rec.setStatus(http.StatusOK) // a handler that wrote nothing answered 200
 	})
 }
 

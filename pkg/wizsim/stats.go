@@ -102,23 +102,28 @@ func (s *Server) ResetStats() {
 	s.stats.mu.Unlock()
 }
 
-// statusRecorder captures the status a handler writes.
+// statusRecorder reports the status a handler writes, once, before any of the response reaches
+// the client (a client that has its answer then always finds it counted).
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
+}
+
+func (r *statusRecorder) setStatus(code int) {
+	if r.status == 0 {
+		r.status = code
+		r.onStatus(code)
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.setStatus(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.setStatus(http.StatusOK)
 	return r.ResponseWriter.Write(b)
 }
 
