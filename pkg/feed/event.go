@@ -19,6 +19,14 @@ type EventHeader struct {
 // {"event_id","kind","instance","issue_id","issue_status","emitted_at","incident"}. incidentJSON must be
 // a JSON object; it is embedded as is (no re-encoding: this runs once per event on the hot path).
 func AppendEvent(dst []byte, h EventHeader, incidentJSON []byte) []byte {
+	dst = AppendEventPrefix(dst, h)
+	dst = append(dst, incidentJSON...)
+	return append(dst, eventSuffix...)
+}
+
+// AppendEventPrefix appends what comes before the incident in AppendEvent's line; eventSuffix comes
+// after it.
+func AppendEventPrefix(dst []byte, h EventHeader) []byte {
 	dst = append(dst, `{"event_id":`...)
 	dst = appendString(dst, h.EventID)
 	dst = append(dst, `,"kind":`...)
@@ -31,10 +39,11 @@ func AppendEvent(dst []byte, h EventHeader, incidentJSON []byte) []byte {
 	dst = appendString(dst, h.IssueStatus)
 	dst = append(dst, `,"emitted_at":"`...)
 	dst = h.EmittedAt.UTC().AppendFormat(dst, time.RFC3339)
-	dst = append(dst, `","incident":`...)
-	dst = append(dst, incidentJSON...)
-	return append(dst, '}')
+	return append(dst, `","incident":`...)
 }
+
+// eventSuffix closes an event line after its incident.
+const eventSuffix = "}"
 
 // appendString appends s as a JSON string: plain ASCII is copied, anything else goes through
 // encoding/json so escaping is always right.

@@ -825,3 +825,64 @@ func TestConcurrentWritersAndDispatcher(t *testing.T) {
 		t.Errorf("OutboxDepth = %d, want 0", d)
 	}
 }
+
+// An event enqueued as prefix, packed incident and suffix reads back, from the outbox and from the
+// dead letter, as the whole line; it is stored smaller than the line.
+func TestPackedEventRoundTrip(t *testing.T) {
+	s := openTest(t)
+	incident := []byte(`{"name":"n","rawJSON":"` + strings.Repeat(`{\"id\":\"x\",\"tags\":{}}`, 40) + `"}`)
+	prefix, suffix := []byte(`{"event_id":"e1","kind":"created","incident":`), []byte(`}`)
+	want := string(prefix) + string(incident) + string(suffix)
+	packed := AppendPackedIncident(nil, incident)
+	var stored int
+	mustUpdate(t, s, func(tx *Tx) error {
+		arena := []byte("earlier events")
+		start := len(arena)
+		arena = AppendPackedEvent(arena, prefix, packed, suffix)
+		stored = len(arena) - start
+		if err := tx.EnqueueOwned([]string{"file", "xsoar"}, arena[start:]); err != nil {
+			return err
+		}
+		// Not compressed: stored as the raw line.
+		raw := AppendPackedEvent(nil, prefix, append([]byte{codecRaw}, incident...), suffix)
+		return tx.EnqueueOwned([]string{"file"}, raw)
+	})
+	if stored >= len(want)/2 {
+		t.Errorf("the packed event takes %d bytes for a %d-byte line", stored, len(want))
+	}
+	for _, sink := range []string{"file", "xsoar"} {
+		items, err := s.Outbox(sink, 0, 0)
+		if err != nil || len(items) == 0 || string(items[0].Data) != want {
+			t.Fatalf("outbox of %s = %d items, %v; want the line first", sink, len(items), err)
+		}
+	}
+	items, _ := s.Outbox("file", 0, 0)
+	if len(items) != 2 || string(items[1].Data) != want {
+		t.Fatalf("the raw copy reads back as %q", items[1].Data)
+	}
+	if err := s.MoveToDeadLetter("xsoar", 1, "HTTP 400", 1); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := s.DeadLetters("xsoar", 0)
+	if err != nil || len(dls) != 1 || string(dls[0].Data) != want {
+		t.Fatalf("dead letter = %+v, %v", dls, err)
+	}
+}
+
+// A damaged packed event is an error, never a panic or a wrong line.
+func TestPackedEventDamaged(t *testing.T) {
+	good := AppendPackedEvent(nil, []byte(`{"p":`), AppendPackedIncident(nil, []byte(`{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}`)), []byte(`}`))
+	for n := 1; n < len(good); n++ {
+		if out, err := unpackAppend(nil, good[:n]); err == nil {
+			t.Fatalf("truncated to %d bytes: decoded %q without an error", n, out)
+		}
+	}
+	for _, v := range [][]byte{{codecEvent}, {codecEvent, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, {codecEvent, 5, 'a'}} {
+		if _, err := unpack(v); err == nil {
+			t.Errorf("unpack(%x) succeeded", v)
+		}
+	}
+	if out, err := unpack(good); err != nil || string(out) != `{"p":{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}}` {
+		t.Fatalf("unpack = %q, %v", out, err)
+	}
+}

@@ -43,12 +43,34 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 // r[len(dst):] to EnqueueOwned.
 func AppendEventBuffer(dst []byte) []byte { return append(dst, codecRaw) }
 
-// EnqueueOwned appends the event line built in buf (which must start with AppendEventBuffer's header)
-// to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
+// AppendPackedEvent appends to dst the outbox value of the event line prefix + incident + suffix,
+// where packedIncident is the incident as AppendPackedIncident packed it, and returns the extended
+// buffer: hand its tail from len(dst) to EnqueueOwned. The value reuses the compressed incident
+// (codecEvent) instead of holding the line raw; sinks read the line back whole.
+func AppendPackedEvent(dst, prefix, packedIncident, suffix []byte) []byte {
+	if len(packedIncident) == 0 || packedIncident[0] != codecS2 {
+		// Not compressed (or empty): store the line raw.
+		dst = append(dst, codecRaw)
+		dst = append(dst, prefix...)
+		if len(packedIncident) > 0 {
+			dst = append(dst, packedIncident[1:]...)
+		}
+		return append(dst, suffix...)
+	}
+	dst = append(dst, codecEvent)
+	dst = binary.AppendUvarint(dst, uint64(len(prefix)))
+	dst = append(dst, prefix...)
+	dst = binary.AppendUvarint(dst, uint64(len(suffix)))
+	dst = append(dst, suffix...)
+	return append(dst, packedIncident[1:]...)
+}
+
+// EnqueueOwned appends the event built in buf (with AppendEventBuffer and the line, or with
+// AppendPackedEvent) to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
 // transaction ends: the caller must not modify it before then.
 func (tx *Tx) EnqueueOwned(sinks []string, buf []byte) error {
-	if len(buf) < 2 || buf[0] != codecRaw {
-		return fmt.Errorf("enqueue: the event was not built with AppendEventBuffer")
+	if len(buf) < 2 || (buf[0] != codecRaw && buf[0] != codecEvent) {
+		return fmt.Errorf("enqueue: the event was not built with AppendEventBuffer or AppendPackedEvent")
 	}
 	if err := tx.writable(); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
