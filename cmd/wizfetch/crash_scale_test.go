@@ -31,7 +31,8 @@ type scaleReceiver struct {
 	key []byte
 
 	mu     sync.Mutex
-	got    map[string]int // webhook-id -> requests answered 200
+	got      map[string]int // webhook-id -> requests answered 200
+	answered int            // requests answered 200
 	bad    int            // bad signature or webhook-id not the body's event_id
 	broken int            // body not read whole
 }
@@ -61,7 +62,24 @@ func (rc *scaleReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.got[id]++
+	rc.answered++
 	w.WriteHeader(http.StatusOK)
+}
+
+// waitForDeliveries waits until n more requests have been answered 200, or for at most limit (the
+// backfill may end first).
+func (rc *scaleReceiver) waitForDeliveries(n int, limit time.Duration) {
+	rc.mu.Lock()
+	target := rc.answered + n
+	rc.mu.Unlock()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		rc.mu.Lock()
+		done := rc.answered >= target
+		rc.mu.Unlock()
+		if done {
+			return
+		}
+	}
 }
 
 // scaleEvent is the part of a JSONL line the proofs need.
@@ -102,21 +120,24 @@ func readScaleJSONL(t *testing.T, path string, seed uint64) []scaleEvent {
 
 // TestCrashAtScale SIGKILLs the daemon at least 20 times during a backfill with Wiz faults on (5xx,
 // 429, cursor invalidation), at kill points chosen by progress (after 1–3 logged fetches, then a short
-// delay, sometimes a longer one so kills land in the middle of webhook deliveries) from a logged seed.
+// delay, or 1–200 more webhook deliveries so kills land in the middle of a delivery burst) from a
+// logged seed.
 // It then finishes with `run --until-idle` and proves exactly-once in the JSONL file (by event id, and
 // one created event per expected issue) and at-least-once in a webhook receiver (every JSONL event id
 // arrived; duplicates, from kills between the receiver's 200 and the acknowledgement, are reported).
 //
-// By default (CI) 10000 issues, max_per_fetch 25 and 20 kills; WIZFETCH_CRASH_SCALE=1 runs 20000
-// issues, max_per_fetch 50 and 30 kills. WIZFETCH_CRASH_SEED replays a run.
+// By default (CI) 16000 issues, max_per_fetch 25 and 20 kills; WIZFETCH_CRASH_SCALE=1 runs 20000
+// issues, max_per_fetch 50 and up to 30 kills (at least 20). WIZFETCH_CRASH_SEED replays a run.
 func TestCrashAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it 20 times")
 	}
 	began := time.Now()
-	issues, kills, maxPerFetch := 10000, 20, 25
+	// kills are attempted; at least minKills must land before the backfill finishes (the faster the
+	// daemon, the more of the backfill each round covers).
+	issues, kills, minKills, maxPerFetch := 16000, 20, 20, 25
 	if os.Getenv("WIZFETCH_CRASH_SCALE") == "1" {
-		issues, kills, maxPerFetch = 20000, 30, 50
+		issues, kills, minKills, maxPerFetch = 20000, 30, 20, 50
 	}
 	seed := crashSeed()
 	t.Logf("crash-at-scale seed %d (replay with WIZFETCH_CRASH_SEED=%d), %d issues, %d kills, max_per_fetch %d", seed, seed, issues, kills, maxPerFetch)
@@ -142,18 +163,24 @@ func TestCrashAtScale(t *testing.T) {
 	for round := 0; killed < kills && round < kills*3; round++ {
 		afterFetches := 1 + rng.IntN(3)
 		delay := time.Duration(rng.IntN(25)) * time.Millisecond
+		point := fmt.Sprintf("%d+%dms", afterFetches, delay.Milliseconds())
+		wait := func() { time.Sleep(delay) }
 		if rng.IntN(4) == 0 {
-			delay = time.Duration(25+rng.IntN(300)) * time.Millisecond // deep in a delivery burst
+			// Deep in a delivery burst: after 1–200 more webhook deliveries (by progress, not time,
+			// so that a faster daemon does not finish the backfill first).
+			deliveries := 1 + rng.IntN(200)
+			point = fmt.Sprintf("%d+%dwebhooks", afterFetches, deliveries)
+			wait = func() { rc.waitForDeliveries(deliveries, 5*time.Second) }
 		}
-		if done := runAndKill(t, bin, cfgPath, afterFetches, delay); done {
+		if done := runAndKillAfter(t, bin, cfgPath, afterFetches, wait); done {
 			break // the backfill finished before this kill point
 		}
 		killed++
-		points = append(points, fmt.Sprintf("%d+%dms", afterFetches, delay.Milliseconds()))
+		points = append(points, point)
 	}
-	t.Logf("killed the daemon %d times at (fetches+delay) %s", killed, strings.Join(points, " "))
-	if killed < kills {
-		t.Fatalf("only %d of %d kills landed before the backfill finished (seed %d); use more issues", killed, kills, seed)
+	t.Logf("killed the daemon %d times at (fetches + delay or webhook deliveries) %s", killed, strings.Join(points, " "))
+	if killed < minKills {
+		t.Fatalf("only %d of %d kills landed before the backfill finished (seed %d, at least %d needed); use more issues", killed, kills, seed, minKills)
 	}
 	lines := 0
 	if _, err := os.Stat(filepath.Join(dir, "incidents.jsonl")); err == nil {

@@ -206,6 +206,13 @@ func TestCrashKillNineLosesAndDuplicatesNothing(t *testing.T) {
 // delay, and kills it with SIGKILL. It reports true if the daemon went idle (nothing left to kill for).
 func runAndKill(t *testing.T, bin, cfgPath string, afterFetches int, delay time.Duration) bool {
 	t.Helper()
+	return runAndKillAfter(t, bin, cfgPath, afterFetches, func() { time.Sleep(delay) })
+}
+
+// runAndKillAfter is runAndKill with the wait after the fetches given as a function (a kill point
+// chosen by progress rather than time).
+func runAndKillAfter(t *testing.T, bin, cfgPath string, afterFetches int, wait func()) bool {
+	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -244,7 +251,7 @@ func runAndKill(t *testing.T, bin, cfgPath string, afterFetches int, delay time.
 		cmd.Wait()
 		t.Fatal("the daemon logged no fetch within a minute")
 	}
-	time.Sleep(delay)
+	wait()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
