@@ -30,11 +30,11 @@ import (
 type scaleReceiver struct {
 	key []byte
 
-	mu     sync.Mutex
+	mu       sync.Mutex
 	got      map[string]int // webhook-id -> requests answered 200
 	answered int            // requests answered 200
-	bad    int            // bad signature or webhook-id not the body's event_id
-	broken int            // body not read whole
+	bad      int            // bad signature or webhook-id not the body's event_id
+	broken   int            // body not read whole
 }
 
 func (rc *scaleReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
