@@ -20,8 +20,8 @@ import (
 // gain. An event the feed emits is stored as codecEvent: its line's prefix and suffix raw, and
 // between them the incident as the feed already compressed it for incident_docs (see
 // AppendPackedEvent); the line is mostly its incident, so this writes about 40 % of the bytes at
-// no extra compression cost (the sinks' reads decompress it). Other events (pushes, replays,
-// requeued dead letters) are stored raw (codecRaw).
+// no extra compression cost (the sinks' reads decompress it). Other events (pushes, replays) are
+// stored raw (codecRaw); a dead letter keeps, and a requeue moves back, the value as it was stored.
 const (
 	codecRaw   = 0x00
 	codecS2    = 0x01
