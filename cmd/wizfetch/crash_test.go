@@ -223,10 +223,15 @@ func runAndKillAfter(t *testing.T, bin, cfgPath string, afterFetches int, wait f
 	}
 	var idle atomic.Bool
 	reached := make(chan struct{})
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		n := 0
+		signalled := false
+		// Read to the end (the kill closes the pipe): a backfill that finishes while the test waits
+		// to kill must not count the kill as landed.
 		for sc.Scan() {
 			line := sc.Text()
 			if !strings.Contains(line, `"msg":"fetch"`) {
@@ -235,19 +240,20 @@ func runAndKillAfter(t *testing.T, bin, cfgPath string, afterFetches int, wait f
 			if strings.Contains(line, `"feed":"created"`) && strings.Contains(line, `"backlog":false`) {
 				idle.Store(true)
 			}
-			if n++; n == afterFetches || idle.Load() {
+			if n++; !signalled && (n == afterFetches || idle.Load()) {
+				signalled = true
 				close(reached)
-				for sc.Scan() {
-				}
-				return
 			}
 		}
-		close(reached)
+		if !signalled {
+			close(reached)
+		}
 	}()
 	select {
 	case <-reached:
 	case <-time.After(time.Minute):
 		cmd.Process.Kill()
+		<-scanned
 		cmd.Wait()
 		t.Fatal("the daemon logged no fetch within a minute")
 	}
@@ -255,6 +261,7 @@ func runAndKillAfter(t *testing.T, bin, cfgPath string, afterFetches int, wait f
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	<-scanned // every line the daemon wrote before it died
 	cmd.Wait()
 	return idle.Load()
 }

@@ -28,6 +28,23 @@ const (
 	codecEvent = 0x02
 )
 
+// maxDecodedLen bounds the length a compressed value may declare: the declared length is read
+// before decoding and sizes the output buffer, so a damaged header must not make the daemon
+// allocate gigabytes (an incident is a few KiB; Wiz's largest stay far below this).
+const maxDecodedLen = 64 << 20
+
+// decodedLen returns the length an S2 block declares, refusing one above maxDecodedLen.
+func decodedLen(block []byte) (int, error) {
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return 0, err
+	}
+	if n > maxDecodedLen {
+		return 0, fmt.Errorf("declares %d bytes, more than the %d a stored value may hold", n, maxDecodedLen)
+	}
+	return n, nil
+}
+
 // appendEventValue appends, for a codecEvent value v, the line it stands for to dst.
 func appendEventValue(dst, v []byte) ([]byte, error) {
 	rest := v[1:]
@@ -39,7 +56,7 @@ func appendEventValue(dst, v []byte) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("event suffix: %w", err)
 	}
-	n, err := s2.DecodedLen(block)
+	n, err := decodedLen(block)
 	if err != nil {
 		return dst, fmt.Errorf("decompress event: %w", err)
 	}
@@ -99,6 +116,9 @@ func unpack(v []byte) ([]byte, error) {
 	case codecRaw:
 		return append([]byte(nil), v[1:]...), nil
 	case codecS2:
+		if _, err := decodedLen(v[1:]); err != nil {
+			return nil, fmt.Errorf("decompress stored value: %w", err)
+		}
 		out, err := s2.Decode(nil, v[1:])
 		if err != nil {
 			return nil, fmt.Errorf("decompress stored value: %w", err)
@@ -120,7 +140,7 @@ func unpackAppend(dst, v []byte) ([]byte, error) {
 	case codecRaw:
 		return append(dst, v[1:]...), nil
 	case codecS2:
-		n, err := s2.DecodedLen(v[1:])
+		n, err := decodedLen(v[1:])
 		if err != nil {
 			return dst, fmt.Errorf("decompress stored value: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -884,5 +885,23 @@ func TestPackedEventDamaged(t *testing.T) {
 	}
 	if out, err := unpack(good); err != nil || string(out) != `{"p":{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}}` {
 		t.Fatalf("unpack = %q, %v", out, err)
+	}
+	// A damaged header declaring 4 GiB is refused before anything is allocated for it.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, v := range [][]byte{
+		{codecEvent, 1, '{', 1, '}', 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
+		{codecS2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
+	} {
+		if _, err := unpackAppend(nil, v); err == nil {
+			t.Errorf("unpackAppend(%x) succeeded", v)
+		}
+		if _, err := unpack(v); err == nil {
+			t.Errorf("unpack(%x) succeeded", v)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("refusing the damaged values allocated %d bytes", grew)
 	}
 }

@@ -174,3 +174,38 @@ func (s *Store) mustSchema(t *testing.T, want int) {
 		t.Fatalf("schema version %d, want %d", st.SchemaVersion, want)
 	}
 }
+
+// A schema-2 store (no codec-2 outbox values) is read as it is by a read-only open and becomes
+// schema 3 at the first read-write open, its outbox intact; from then on a schema-2 wizfetch is
+// refused rather than failing on the new values.
+func TestSchema2To3(t *testing.T) {
+	path := t.TempDir() + "/v2.db"
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		if _, err := tx.Enqueue("file", []byte(`{"event_id":"e1"}`)); err != nil {
+			return err
+		}
+		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+	})
+	s.Close()
+
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open of a schema-2 store: %v", err)
+	}
+	ro.mustSchema(t, 2)
+	ro.Close()
+
+	rw, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.mustSchema(t, 3)
+	if items, err := rw.Outbox("file", 0, 0); err != nil || len(items) != 1 || string(items[0].Data) != `{"event_id":"e1"}` {
+		t.Fatalf("outbox after the upgrade = %v, %v", items, err)
+	}
+	rw.Close()
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -98,7 +99,7 @@ func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
 	if err := btx.DeleteBucket(bucketMigrateV1); err != nil {
 		return false, fmt.Errorf("migrate incidents: %w", err)
 	}
-	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte("2")); err != nil {
+	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 		return false, fmt.Errorf("migrate incidents: %w", err)
 	}
 	return true, nil

@@ -13,8 +13,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// SchemaVersion is the layout version this code reads and writes (see the package doc).
-const SchemaVersion = 2
+// SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 3
+// added the codecEvent outbox value: a schema-2 wizfetch would fail on it, so it refuses the store
+// instead (a rollback must not stop delivery halfway through an outbox).
+const SchemaVersion = 3
+
+// minReadOnlySchema is the oldest schema a read-only open accepts as it is: schema 2 is schema 3
+// without codecEvent values, which this code reads as well.
+const minReadOnlySchema = 2
 
 // pageSize is the bbolt page size of a new store file (an existing file keeps the one it was created
 // with). Event lines are about 3.6 KiB, so with 4 KiB pages nearly every outbox entry took a page of
@@ -178,7 +184,8 @@ func initialize(btx *bolt.Tx) error {
 		// migration in batches (see migrate_v1.go).
 		return startMigrationV1(btx)
 	}
-	if version == 0 {
+	if version == 0 || version == 2 {
+		// New, or schema 2: 2 → 3 only adds a value format, nothing is rewritten.
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
@@ -207,7 +214,7 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 		return fmt.Errorf("schema version %d, this wizfetch knows up to %d (upgrade wizfetch): %w",
 			v, SchemaVersion, ErrSchemaTooNew)
 	}
-	if v < SchemaVersion && readOnly {
+	if v < minReadOnlySchema && readOnly {
 		return fmt.Errorf("store has schema version %d; open it read-write once (start the daemon) to migrate it to %d", v, SchemaVersion)
 	}
 	if readOnly {

@@ -134,8 +134,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return finish(resp, cancel, err)
 		}
 		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			_ = resp.Body.Close()
+			_ = drainAndClose(resp.Body, cancel)
 		}
 		cancel()
 		t.obs.OnRetry(reason)
@@ -195,12 +194,18 @@ type cancelOnClose struct {
 // this every request would open a new connection (and, against Wiz, a new TLS session). A rest
 // that does not come within drainTimeout is given up, with the connection.
 func (c *cancelOnClose) Close() error {
-	giveUp := time.AfterFunc(drainTimeout, c.cancel)
-	_, _ = io.Copy(io.Discard, io.LimitReader(c.ReadCloser, drainLimit))
-	giveUp.Stop()
-	err := c.ReadCloser.Close()
+	err := drainAndClose(c.ReadCloser, c.cancel)
 	c.cancel()
 	return err
+}
+
+// drainAndClose reads up to drainLimit of what is left of body, for at most drainTimeout (then
+// cancel, the request's context, ends the read), and closes it.
+func drainAndClose(body io.ReadCloser, cancel context.CancelFunc) error {
+	giveUp := time.AfterFunc(drainTimeout, cancel)
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	giveUp.Stop()
+	return body.Close()
 }
 
 // drainLimit and drainTimeout bound what Close reads of a body the caller did not finish; a longer

@@ -504,3 +504,42 @@ func TestCloseGivesUpOnAStalledBody(t *testing.T) {
 		t.Fatalf("the query took %v with a stalled tail, want about drainTimeout (%v)", d, drainTimeout)
 	}
 }
+
+// A retried 5xx whose body stalls does not hold the retry for the whole attempt timeout: its drain
+// gives up after drainTimeout like any other.
+func TestRetryDoesNotWaitForAStalledErrorBody(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/oauth/token" {
+			writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "Bearer", "expires_in": 3600})
+			return
+		}
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("partial"))
+			w.(http.Flusher).Flush()
+			<-release // the rest of the error body never comes while the client waits
+			return
+		}
+		writeJSON(w, 200, map[string]any{"data": emptyIssues()})
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	c := newTestClient(t, Options{
+		APIURL: srv.URL + "/graphql", AuthURL: srv.URL + "/oauth/token", Audience: AudienceCognito,
+		ClientID: testClientID, ClientSecret: testSecret, Version: "1.2.3", HTTPClient: srv.Client(),
+		RetryFor: 30 * time.Second, Timeout: 30 * time.Second, backoff: func(int) time.Duration { return time.Millisecond },
+	})
+	start := time.Now()
+	if _, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, ""); err != nil {
+		t.Fatalf("Issues: %v", err)
+	}
+	if d := time.Since(start); d > 10*drainTimeout {
+		t.Fatalf("the retry took %v after a stalled 503 body, want about drainTimeout (%v)", d, drainTimeout)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d queries, want the 503 and its retry", n)
+	}
+}
