@@ -25,6 +25,34 @@ type JSONL struct {
 	log   *slog.Logger
 	dirty bool // the tail must be reconciled before the next write
 	buf   []byte
+	// uncached is the file offset below which written lines have been dropped from the page cache
+	// (see dropWritten).
+	uncached int64
+}
+
+// The JSONL file is written once and read by others (a SIEM agent tailing it, a batch job): the
+// daemon never reads it back, so once a batch is on disk its pages only crowd the page cache — a
+// 1M-issue backfill writes 3.6 GB — and every new write then pays for reclaiming (or, on a VM,
+// first touching) memory: the write syscalls cost 13× more per byte at 1M issues than at 50k. So
+// after each fsync the sink advises the kernel to drop what it wrote, except the last keepCached
+// bytes, which a tailing reader is about to read (posix_fadvise DONTNEED; a hint, Linux only).
+const (
+	keepCached = 8 << 20
+	dropStep   = 8 << 20 // drop in steps of at least this much: one syscall per few batches
+)
+
+// dropWritten advises the kernel to drop the file's pages below end - keepCached.
+func (j *JSONL) dropWritten(end int64) {
+	if end < j.uncached {
+		j.uncached = 0 // truncated behind our back (copytruncate): start over
+	}
+	if upto := end - keepCached; upto-j.uncached >= dropStep {
+		if err := dropPageCache(j.file, j.uncached, upto-j.uncached); err != nil {
+			j.log.Debug("drop written lines from the page cache", "err", err)
+			return
+		}
+		j.uncached = upto
+	}
 }
 
 // OpenJSONL opens (creating it 0600, and its directory 0700) the file at path for appending. The
@@ -89,6 +117,7 @@ func (j *JSONL) Deliver(_ context.Context, items []store.OutboxItem) (int, error
 		j.dirty = true
 		return done, fmt.Errorf("jsonl sink %s: fsync %s: %w", j.name, j.path, err)
 	}
+	j.dropWritten(size + int64(len(j.buf)))
 	if cap(j.buf) > 4<<20 {
 		j.buf = nil // don't pin a huge buffer after a burst
 	}

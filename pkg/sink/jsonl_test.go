@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,5 +227,44 @@ func TestJSONLWriteErrorAcknowledgesNothing(t *testing.T) {
 	n, err := j.Deliver(context.Background(), []store.OutboxItem{{Seq: 1, Data: line(1)}})
 	if err == nil || n != 0 {
 		t.Fatalf("deliver to a full disk: n=%d err=%v; want an error and nothing acknowledged", n, err)
+	}
+}
+
+// Written lines are dropped from the page cache in steps, all but the last keepCached bytes, and
+// the file is intact (the advice changes nothing on disk).
+func TestJSONLDropsWrittenLinesFromThePageCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	j, err := OpenJSONL("file", path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	line := []byte(`{"event_id":"e","pad":"` + strings.Repeat("x", 64<<10) + `"}`)
+	var want bytes.Buffer
+	seq := uint64(0)
+	for batch := 0; batch < 12; batch++ {
+		items := make([]store.OutboxItem, 32) // 2 MiB a batch
+		for i := range items {
+			seq++
+			items[i] = store.OutboxItem{Seq: seq, Data: line}
+			want.Write(line)
+			want.WriteByte('\n')
+		}
+		if n, err := j.Deliver(context.Background(), items); err != nil || n != len(items) {
+			t.Fatalf("batch %d: delivered %d, %v", batch, n, err)
+		}
+	}
+	size := int64(want.Len())
+	if j.uncached < size-keepCached-dropStep || j.uncached > size-keepCached {
+		t.Errorf("dropped below %d of %d bytes, want between %d and %d", j.uncached, size, size-keepCached-dropStep, size-keepCached)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("file differs from what was delivered (%d bytes, want %d): %v", len(got), want.Len(), err)
+	}
+	// Truncated behind the sink's back (copytruncate): it starts over instead of advising past EOF.
+	j.dropWritten(1 << 20)
+	if j.uncached != 0 {
+		t.Errorf("after a truncation the drop offset is %d, want 0", j.uncached)
 	}
 }
