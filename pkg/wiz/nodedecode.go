@@ -18,12 +18,13 @@ import (
 // go-graphql-client returns, which encoding/json has already validated, so a value the decoder
 // skips (a field Issue does not have) is checked for structure only.
 //
-// Semantics kept from encoding/json: keys match exactly, else case-insensitively (bytes.EqualFold);
-// unknown keys are ignored; null leaves a value as it is and sets a pointer, slice or
-// json.RawMessage ... to nil (a RawMessage keeps the literal null, as encoding/json's does); a
-// repeated key decodes into what the first one left (structs merge, slices are decoded element by
-// element into the old elements); invalid UTF-8 and lone surrogates in strings become U+FFFD; a
-// value of the wrong type is an error.
+// Semantics kept from encoding/json (FuzzDecodeIssue and a generated-node test compare the two):
+// keys match exactly, else case-insensitively (bytes.EqualFold); unknown keys are ignored; null
+// leaves a string or a struct as it is, sets a pointer or a slice to nil, and gives a
+// json.RawMessage the literal null; a repeated key decodes into what the first one left (structs
+// merge, slices decode element by element into the old backing array, [] starts a new one);
+// invalid UTF-8 and lone surrogates in strings become U+FFFD; a value of the wrong type is an
+// error.
 
 // nodeReader reads JSON values from data, starting at pos.
 type nodeReader struct {
