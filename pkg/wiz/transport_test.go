@@ -456,11 +456,7 @@ func TestConnectionReusedAfterUnreadTail(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c := newTestClient(t, Options{
-		APIURL: srv.URL + "/graphql", AuthURL: srv.URL + "/oauth/token", Audience: AudienceCognito,
-		ClientID: testClientID, ClientSecret: testSecret, Version: "1.2.3", HTTPClient: srv.Client(),
-		RetryFor: 10 * time.Second, backoff: func(int) time.Duration { return time.Millisecond },
-	})
+	c := newTestClient(t, (&fakeWiz{srv: srv}).options())
 	for i := 0; i < 5; i++ {
 		if _, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, ""); err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -477,25 +473,16 @@ func TestConnectionReusedAfterUnreadTail(t *testing.T) {
 // Closing a body whose rest never comes does not hang: the drain gives up after drainTimeout.
 func TestCloseGivesUpOnAStalledBody(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/oauth/token" {
-			writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "Bearer", "expires_in": 3600})
-			return
-		}
+	f := newFakeWiz(t)
+	t.Cleanup(func() { close(release) }) // before the server closes (cleanups run last first)
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
 		w.Header().Set("Content-Type", "application/json")
 		b, _ := json.Marshal(map[string]any{"data": emptyIssues()})
 		_, _ = w.Write(b)
 		w.(http.Flusher).Flush()
 		<-release // the rest of the body never comes while the client waits
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
-	c := newTestClient(t, Options{
-		APIURL: srv.URL + "/graphql", AuthURL: srv.URL + "/oauth/token", Audience: AudienceCognito,
-		ClientID: testClientID, ClientSecret: testSecret, Version: "1.2.3", HTTPClient: srv.Client(),
-		RetryFor: 10 * time.Second, backoff: func(int) time.Duration { return time.Millisecond },
 	})
+	c := newTestClient(t, f.options())
 	start := time.Now()
 	if _, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, ""); err != nil {
 		t.Fatalf("Issues: %v", err)
@@ -509,14 +496,10 @@ func TestCloseGivesUpOnAStalledBody(t *testing.T) {
 // gives up after drainTimeout like any other.
 func TestRetryDoesNotWaitForAStalledErrorBody(t *testing.T) {
 	release := make(chan struct{})
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/oauth/token" {
-			writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "Bearer", "expires_in": 3600})
-			return
-		}
-		if calls.Add(1) == 1 {
+	f := newFakeWiz(t)
+	t.Cleanup(func() { close(release) })
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, n int64) {
+		if n == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("partial"))
 			w.(http.Flusher).Flush()
@@ -524,14 +507,10 @@ func TestRetryDoesNotWaitForAStalledErrorBody(t *testing.T) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"data": emptyIssues()})
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
-	c := newTestClient(t, Options{
-		APIURL: srv.URL + "/graphql", AuthURL: srv.URL + "/oauth/token", Audience: AudienceCognito,
-		ClientID: testClientID, ClientSecret: testSecret, Version: "1.2.3", HTTPClient: srv.Client(),
-		RetryFor: 30 * time.Second, Timeout: 30 * time.Second, backoff: func(int) time.Duration { return time.Millisecond },
 	})
+	opts := f.options()
+	opts.RetryFor, opts.Timeout = 30*time.Second, 30*time.Second
+	c := newTestClient(t, opts)
 	start := time.Now()
 	if _, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, ""); err != nil {
 		t.Fatalf("Issues: %v", err)
@@ -539,7 +518,7 @@ func TestRetryDoesNotWaitForAStalledErrorBody(t *testing.T) {
 	if d := time.Since(start); d > 10*drainTimeout {
 		t.Fatalf("the retry took %v after a stalled 503 body, want about drainTimeout (%v)", d, drainTimeout)
 	}
-	if n := calls.Load(); n != 2 {
+	if n := f.gqlCount.Load(); n != 2 {
 		t.Fatalf("%d queries, want the 503 and its retry", n)
 	}
 }
