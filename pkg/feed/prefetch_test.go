@@ -71,12 +71,7 @@ func TestPrefetchChangesNothingButTiming(t *testing.T) {
 // A streamed page is used only by a fetch that asks for its cursor: after the checkpoint moves
 // (here, an operator's reset), the next fetch asks for what the checkpoint says.
 func TestPrefetchIsDroppedWhenTheCursorMoves(t *testing.T) {
-	fx := newFixture(t, 100)
-	fx.prefetch = true
-	base := fx.now.Add(-48 * time.Hour)
-	for n := 0; n < 300; n++ {
-		fx.src.put(issue(n, ts(base, n), "OPEN"))
-	}
+	fx := streamingFixture(t, 300)
 	f := fx.feed(Created)
 	if res, err := f.Fetch(context.Background()); err != nil || res.Created != 100 || !res.Backlog {
 		t.Fatalf("first fetch = %+v, %v", res, err)
@@ -116,12 +111,7 @@ func TestPrefetchIsDroppedWhenTheCursorMoves(t *testing.T) {
 
 // Close cancels a stream in flight and the feed still works afterwards.
 func TestPrefetchClose(t *testing.T) {
-	fx := newFixture(t, 100)
-	fx.prefetch = true
-	base := fx.now.Add(-48 * time.Hour)
-	for n := 0; n < 250; n++ {
-		fx.src.put(issue(n, ts(base, n), "OPEN"))
-	}
+	fx := streamingFixture(t, 250)
 	f := fx.feed(Created)
 	if _, err := f.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
@@ -143,4 +133,17 @@ func TestPrefetchClose(t *testing.T) {
 	if n := len(fx.events()); n != 250 {
 		t.Fatalf("%d events after Close and a new run, want 250", n)
 	}
+}
+
+// streamingFixture is a prefetching fixture (max_per_fetch 100) with n open issues, one a second
+// from two days ago.
+func streamingFixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	fx := newFixture(t, 100)
+	fx.prefetch = true
+	base := fx.now.Add(-48 * time.Hour)
+	for i := 0; i < n; i++ {
+		fx.src.put(issue(i, ts(base, i), "OPEN"))
+	}
+	return fx
 }
