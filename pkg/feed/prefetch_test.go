@@ -135,7 +135,7 @@ func TestPrefetchClose(t *testing.T) {
 	}
 }
 
-// streamingFixture is a prefetching fixture (max_per_fetch 100) with n open issues, one a second
+// streamingFixture is a prefetching fixture (max_per_fetch 100) with n open issues, a microsecond apart
 // from two days ago.
 func streamingFixture(t *testing.T, n int) *fixture {
 	t.Helper()
