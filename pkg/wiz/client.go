@@ -26,6 +26,7 @@ type Client struct {
 	authURL  string
 	audience string
 	gql      *graphql.Client
+	http     *http.Client // the GraphQL endpoint's client, under gql and queryPage
 	tokens   *tokenSource
 	limiter  *rate.Limiter
 	log      *slog.Logger
@@ -107,11 +108,13 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	gqlRT := &authTransport{tokens: tokens, next: &retryTransport{base: base, endpoint: "graphql", limiter: limiter,
 		timeout: opts.Timeout, retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}}
+	gqlHTTP := &http.Client{Transport: gqlRT}
 	return &Client{
 		apiURL:   apiURL,
 		authURL:  authURL,
 		audience: audience,
-		gql:      graphql.NewClient(apiURL, &http.Client{Transport: gqlRT}),
+		gql:      graphql.NewClient(apiURL, gqlHTTP),
+		http:     gqlHTTP,
 		tokens:   tokens,
 		limiter:  limiter,
 		log:      log,
@@ -155,22 +158,14 @@ func (c *Client) Token(ctx context.Context) error {
 // UNAUTHENTICATED) is invalidated, refreshed and the operation retried once. A response with
 // both data and errors is a failure.
 func (c *Client) exec(ctx context.Context, op, query string, vars map[string]any) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		used := &usedToken{}
-		data, err := c.gql.ExecRaw(context.WithValue(ctx, usedTokenKey{}, used), query, vars, graphql.OperationName(op))
-		if err == nil {
-			if len(data) == 0 || string(data) == "null" {
-				return nil, &APIError{Class: ErrTransient, Op: op, Message: "response has no data"}
-			}
-			return data, nil
+	return retryAuthOnce(ctx, c, op, func(ctx context.Context) ([]byte, error) {
+		data, err := c.gql.ExecRaw(ctx, query, vars, graphql.OperationName(op))
+		if err != nil {
+			return nil, classify(ctx, op, err)
 		}
-		cerr := classify(ctx, op, err)
-		var apiErr *APIError
-		if attempt == 0 && used.token != "" && errors.As(cerr, &apiErr) && apiErr.Class == ErrAuth {
-			c.log.Info("access token rejected: refreshing it and retrying once", "op", op)
-			c.tokens.Invalidate(used.token)
-			continue
+		if len(data) == 0 || string(data) == "null" {
+			return nil, &APIError{Class: ErrTransient, Op: op, Message: "response has no data"}
 		}
-		return nil, cerr
-	}
+		return data, nil
+	})
 }

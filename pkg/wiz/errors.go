@@ -199,20 +199,7 @@ func classify(ctx context.Context, op string, err error) error {
 	}
 	var netErr graphql.NetworkError
 	if errors.As(err, &netErr) {
-		e := &APIError{Class: classByStatus(netErr.StatusCode()), HTTPStatus: netErr.StatusCode(), Op: op}
-		var body struct {
-			Errors []wireError `json:"errors"`
-		}
-		if json.Unmarshal([]byte(netErr.Body()), &body) == nil && len(body.Errors) > 0 {
-			class, code, msg := pickError(body.Errors)
-			e.Code, e.Message = code, shorten(msg)
-			if class == ErrCursorRejected && e.Class == ErrBadRequest {
-				e.Class = class
-			}
-		} else {
-			e.Message = shorten(http.StatusText(netErr.StatusCode()))
-		}
-		return e
+		return statusError(op, netErr.StatusCode(), []byte(netErr.Body()))
 	}
 	var gqlErrs graphql.Errors
 	if errors.As(err, &gqlErrs) && len(gqlErrs) > 0 {
@@ -228,10 +215,34 @@ func classify(ctx context.Context, op string, err error) error {
 				wire[i].Extensions.Code = c
 			}
 		}
-		class, code, msg := pickError(wire)
-		return &APIError{Class: class, Code: code, Message: shorten(msg), Op: op}
+		return gqlError(op, wire)
 	}
 	return &APIError{Class: ErrTransient, Message: shorten(err.Error()), Op: op}
+}
+
+// statusError classifies a GraphQL response with an HTTP status other than 200 by its status,
+// and by the GraphQL errors in its body when there are any.
+func statusError(op string, status int, body []byte) *APIError {
+	e := &APIError{Class: classByStatus(status), HTTPStatus: status, Op: op}
+	var resp struct {
+		Errors []wireError `json:"errors"`
+	}
+	if json.Unmarshal(body, &resp) == nil && len(resp.Errors) > 0 {
+		class, code, msg := pickError(resp.Errors)
+		e.Code, e.Message = code, shorten(msg)
+		if class == ErrCursorRejected && e.Class == ErrBadRequest {
+			e.Class = class
+		}
+	} else {
+		e.Message = shorten(http.StatusText(status))
+	}
+	return e
+}
+
+// gqlError classifies the GraphQL errors of a response by the most decisive of them.
+func gqlError(op string, errs []wireError) *APIError {
+	class, code, msg := pickError(errs)
+	return &APIError{Class: class, Code: code, Message: shorten(msg), Op: op}
 }
 
 // libraryCode reports whether a graphql.Error was produced by the library itself rather than by

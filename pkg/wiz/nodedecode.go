@@ -14,9 +14,9 @@ import (
 // This file decodes a page of issuesV2 nodes in one pass over the response, the way encoding/json
 // would decode them into Issue (FuzzDecodeIssue holds the two to the same results), but without
 // reflection and without copying: strings that need no unescaping, and json.RawMessage fields, are
-// slices of the response, which nothing modifies once it has been read. The input is the data
-// go-graphql-client returns, which encoding/json has already validated, so a value the decoder
-// skips (a field Issue does not have) is checked for structure only.
+// slices of the response, which nothing modifies once it has been read. Nothing has validated the
+// response before (see pagequery.go), so the decoder does: typed fields are checked as they are
+// decoded and skipped values by skip, which accepts exactly what json.Valid does (FuzzSkip).
 //
 // Semantics kept from encoding/json (FuzzDecodeIssue and a generated-node test compare the two):
 // keys match exactly, else case-insensitively (bytes.EqualFold); unknown keys are ignored; null
@@ -238,70 +238,187 @@ func hex4(d []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// skip consumes one value of any type.
-func (r *nodeReader) skip() error {
-	depth := 0
-	for {
-		switch c := r.peek(); c {
-		case '"':
-			if _, err := r.rawString(); err != nil {
-				return err
-			}
-		case '{', '[':
-			depth++
-			r.pos++
-			continue
-		case '}', ']':
-			if depth == 0 {
-				return r.syntax("expected a value")
-			}
-			depth--
-			r.pos++
-		case ',', ':':
-			if depth == 0 {
-				return r.syntax("expected a value")
-			}
-			r.pos++
-			continue
-		case 0:
-			return errEnd
-		default: // number, true, false, null
-			start := r.pos
-			for r.pos < len(r.data) && literalChar[r.data[r.pos]] {
-				r.pos++
-			}
-			if r.pos == start {
-				return r.syntax("expected a value")
-			}
+// maxDepth is how deeply skip lets values nest (encoding/json's limit).
+const maxDepth = 10000
+
+// skip consumes one value of any type, checking that it is valid JSON as json.Valid would (strings
+// are not checked for valid UTF-8, as encoding/json does not). Every byte of a response passes
+// through either a typed decoder or skip, so a page that decodes is valid JSON and its raw nodes
+// can be written out as they are.
+func (r *nodeReader) skip() error { return r.skipDepth(0) }
+
+func (r *nodeReader) skipDepth(depth int) error {
+	switch c := r.peek(); c {
+	case '"':
+		return r.skipString()
+	case '{':
+		if depth >= maxDepth {
+			return r.syntax("exceeded max depth")
 		}
-		if depth == 0 {
+		r.pos++
+		if r.peek() == '}' {
+			r.pos++
 			return nil
 		}
-	}
-}
-
-// literalChar marks the bytes numbers and true, false and null are made of.
-var literalChar = func() (t [256]bool) {
-	for _, c := range "0123456789+-.eEtruefalsn" {
-		t[c] = true
-	}
-	return t
-}()
-
-// rawString consumes a string without decoding it.
-func (r *nodeReader) rawString() (int, error) {
-	start := r.pos
-	for i := r.pos + 1; i < len(r.data); i++ {
-		switch r.data[i] {
-		case '\\':
-			i++
-		case '"':
-			r.pos = i + 1
-			return start, nil
+		for {
+			if err := r.skipString(); err != nil {
+				return err
+			}
+			if r.peek() != ':' {
+				return r.syntax("expected ':' after an object key")
+			}
+			r.pos++
+			if err := r.skipDepth(depth + 1); err != nil {
+				return err
+			}
+			switch r.peek() {
+			case ',':
+				r.pos++
+			case '}':
+				r.pos++
+				return nil
+			default:
+				return r.syntax("expected ',' or '}' in an object")
+			}
+		}
+	case '[':
+		if depth >= maxDepth {
+			return r.syntax("exceeded max depth")
+		}
+		r.pos++
+		if r.peek() == ']' {
+			r.pos++
+			return nil
+		}
+		for {
+			if err := r.skipDepth(depth + 1); err != nil {
+				return err
+			}
+			switch r.peek() {
+			case ',':
+				r.pos++
+			case ']':
+				r.pos++
+				return nil
+			default:
+				return r.syntax("expected ',' or ']' in an array")
+			}
+		}
+	case 't':
+		return r.literal("true")
+	case 'f':
+		return r.literal("false")
+	case 'n':
+		return r.literal("null")
+	case 0:
+		if r.pos >= len(r.data) {
+			return errEnd
 		}
 	}
-	r.pos = len(r.data)
-	return start, errEnd
+	if c := r.data[r.pos]; c == '-' || ('0' <= c && c <= '9') {
+		return r.skipNumber()
+	}
+	return r.syntax("expected a value")
+}
+
+// literal consumes the literal lit (true, false or null), which must be next.
+func (r *nodeReader) literal(lit string) error {
+	for i := 0; i < len(lit); i++ {
+		if r.pos >= len(r.data) {
+			return errEnd
+		}
+		if r.data[r.pos] != lit[i] {
+			return r.syntax("in literal " + lit)
+		}
+		r.pos++
+	}
+	return nil
+}
+
+// skipNumber consumes a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. What follows it is
+// the caller's to check.
+func (r *nodeReader) skipNumber() error {
+	d := r.data
+	if d[r.pos] == '-' {
+		r.pos++
+	}
+	digits := func() error {
+		start := r.pos
+		for r.pos < len(d) && '0' <= d[r.pos] && d[r.pos] <= '9' {
+			r.pos++
+		}
+		if r.pos == start {
+			return r.syntax("in a number, expected a digit")
+		}
+		return nil
+	}
+	if r.pos < len(d) && d[r.pos] == '0' {
+		r.pos++
+	} else if err := digits(); err != nil {
+		return err
+	}
+	if r.pos < len(d) && d[r.pos] == '.' {
+		r.pos++
+		if err := digits(); err != nil {
+			return err
+		}
+	}
+	if r.pos < len(d) && (d[r.pos] == 'e' || d[r.pos] == 'E') {
+		r.pos++
+		if r.pos < len(d) && (d[r.pos] == '+' || d[r.pos] == '-') {
+			r.pos++
+		}
+		if err := digits(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skipString consumes a string without decoding it, checking its escapes and that it holds no
+// control character.
+func (r *nodeReader) skipString() error {
+	if r.peek() != '"' {
+		return r.syntax("expected a string")
+	}
+	d := r.data
+	for i := r.pos + 1; i < len(d); i++ {
+		if stringChar[d[i]] {
+			continue
+		}
+		switch c := d[i]; {
+		case c == '"':
+			r.pos = i + 1
+			return nil
+		case c == '\\':
+			if i+1 >= len(d) {
+				r.pos = len(d)
+				return errEnd
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if _, ok := hex4(d, i+2); !ok {
+					r.pos = i
+					if i+6 > len(d) {
+						return errEnd
+					}
+					return r.syntax("invalid \\u escape")
+				}
+				i += 5
+			default:
+				r.pos = i
+				return r.syntax("invalid escape")
+			}
+		case c < 0x20:
+			r.pos = i
+			return r.syntax("control character in string")
+		}
+		// Non-ASCII bytes are taken as they are.
+	}
+	r.pos = len(d)
+	return errEnd
 }
 
 // raw consumes one value and returns its bytes (a slice of data).

@@ -227,36 +227,38 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 		return nil, &APIError{Class: ErrBadRequest, Op: "IssuesTable",
 			Message: fmt.Sprintf("first must be between 1 and %d, got %d", MaxPageSize, first)}
 	}
-	data, err := c.exec(ctx, "IssuesTable", IssuesQuery, issuesVariables(f, order, first, after))
-	if err != nil {
-		return nil, err
-	}
-	return decodePage(data, first)
+	return c.queryPage(ctx, issuesVariables(f, order, first, after), first)
 }
 
-// decodePage decodes the data of an IssuesTable response; sizeHint is the page size asked for.
-// nodes: null is an empty page; null nodes are skipped. This is the hot path: one walk over data
-// (which the GraphQL library has already validated) decodes every node into Issue (nodedecode.go)
-// and keeps its bytes, a slice of data, as Raw.
-func decodePage(data []byte, sizeHint int) (page *Page, err error) {
-	defer func() {
-		// API data must never crash the daemon: a decoder bug becomes an error for this page.
-		if p := recover(); p != nil {
-			page, err = nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: fmt.Sprintf("decode response: decoder panic: %v", p)}
-		}
-	}()
-	return walkPage(data, sizeHint)
-}
-
-// walkPage is decodePage without the safety net (FuzzDecodePage calls it, so that a panic fails).
+// walkPage decodes the data of an IssuesTable response (the value of its "data" key; FuzzDecodePage
+// calls it); sizeHint is the page size asked for.
 func walkPage(data []byte, sizeHint int) (*Page, error) {
 	page := &Page{}
 	r := &nodeReader{data: data}
 	if r.peek(); r.pos == len(r.data) || r.null() {
 		return page, nil
 	}
+	if err := r.pageData(page, sizeHint); err != nil {
+		if _, ok := errors.AsType[*APIError](err); ok {
+			return nil, err
+		}
+		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: " + shorten(err.Error())}
+	}
+	if r.peek() != 0 {
+		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: data after the value"}
+	}
+	if page.HasNextPage && page.EndCursor == "" {
+		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "hasNextPage is true but endCursor is empty"}
+	}
+	return page, nil
+}
+
+// pageData decodes the data object of an IssuesTable response into page, in one pass: nodes: null
+// is an empty page and null nodes are skipped; every node is decoded into an Issue (nodedecode.go)
+// and its bytes, a slice of the response, kept as Raw.
+func (r *nodeReader) pageData(page *Page, sizeHint int) error {
 	var arena nodeArena
-	err := r.object(nil, func(key string) (bool, error) {
+	return r.object(nil, func(key string) (bool, error) {
 		if key != "issues" {
 			return false, nil
 		}
@@ -287,18 +289,8 @@ func walkPage(data []byte, sizeHint int) (*Page, error) {
 				return false, nil
 			})
 		}
-		return true, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: issues is not an object"}
+		return true, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: issues is not an object"}
 	})
-	if err != nil {
-		if _, ok := errors.AsType[*APIError](err); ok {
-			return nil, err
-		}
-		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: " + shorten(err.Error())}
-	}
-	if page.HasNextPage && page.EndCursor == "" {
-		return nil, &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "hasNextPage is true but endCursor is empty"}
-	}
-	return page, nil
 }
 
 // decodeNodes decodes the nodes list into page: each issue, and its bytes as a slice of the

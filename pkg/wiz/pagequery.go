@@ -1,0 +1,221 @@
+package wiz
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	graphql "github.com/hasura/go-graphql-client"
+)
+
+// Issue pages take their own path to the same endpoint. go-graphql-client decodes a response with
+// encoding/json into {Data json.RawMessage; Errors; Extensions}: it reads the body into a growing
+// buffer, scans all of it once to find where the value ends, scans it again to decode it and copies
+// data out. For a page of issues that is about a third of wizfetch's CPU per issue, all of it before
+// wizfetch's own decoder walks the same bytes once more. So IssuesTable requests are built with the
+// library's request payload type and sent through the same transports (token, rate limit, retries,
+// drain), but the response is read once into a buffer of its Content-Length and decoded in one
+// validating pass (decodeResponse). Every other operation goes through the library.
+
+// maxResponseBytes bounds the body of one issues page (500 large issues come to a few MiB).
+const maxResponseBytes = 256 << 20
+
+// issuesOp is the operation name of IssuesQuery.
+const issuesOp = "IssuesTable"
+
+// queryPage runs IssuesQuery with vars and decodes the page; sizeHint is the page size asked for.
+func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint int) (*Page, error) {
+	payload, err := json.Marshal(graphql.GraphQLRequestPayload{Query: IssuesQuery, Variables: vars, OperationName: issuesOp})
+	if err != nil {
+		return nil, &APIError{Class: ErrBadRequest, Op: issuesOp, Code: graphql.ErrGraphQLEncode, Message: shorten(err.Error())}
+	}
+	return retryAuthOnce(ctx, c, issuesOp, func(ctx context.Context) (*Page, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL, bytes.NewReader(payload))
+		if err != nil {
+			return nil, classify(ctx, issuesOp, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			var apiErr *APIError
+			if ctx.Err() != nil || errors.Is(err, errNoSlot) || errors.As(err, &apiErr) {
+				return nil, classify(ctx, issuesOp, err)
+			}
+			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrRequestError, Op: issuesOp, Message: shorten(err.Error())}
+		}
+		body, err := readBody(resp)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, classify(ctx, issuesOp, ctx.Err())
+			}
+			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: shorten(err.Error())}
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, statusError(issuesOp, resp.StatusCode, body)
+		}
+		return decodeResponse(body, sizeHint)
+	})
+}
+
+// readBody reads and closes a response body: into one buffer of its Content-Length when that is
+// known, gunzipped when the server compressed it without being asked.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	n := resp.ContentLength
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		gr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read gzip response: %w", err)
+		}
+		defer gr.Close()
+		r, n = gr, -1
+	}
+	if n > maxResponseBytes {
+		return nil, fmt.Errorf("response of %d bytes is larger than %d", n, maxResponseBytes)
+	}
+	if n >= 0 {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if len(buf) > maxResponseBytes {
+		return nil, fmt.Errorf("response is larger than %d bytes", maxResponseBytes)
+	}
+	return buf, nil
+}
+
+// decodeResponse decodes a whole IssuesTable response body, {"data": …, "errors": […]}, in one
+// pass. Errors in the response make it a failure, even with data (as in exec). The body must be one
+// valid JSON object (white space may follow it); the page's strings and raw nodes are slices of it.
+func decodeResponse(body []byte, sizeHint int) (page *Page, err error) {
+	defer func() {
+		// API data must never crash the daemon: a decoder bug becomes an error for this page.
+		if p := recover(); p != nil {
+			page, err = nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: fmt.Sprintf("decode response: decoder panic: %v", p)}
+		}
+	}()
+	return walkResponse(body, sizeHint)
+}
+
+// responseKeys are the envelope's keys, for case-insensitive matching as encoding/json does.
+var responseKeys = []string{"data", "errors", "extensions"}
+
+// walkResponse is decodeResponse without the safety net (FuzzDecodeResponse calls it).
+func walkResponse(body []byte, sizeHint int) (*Page, error) {
+	r := &nodeReader{data: body}
+	var (
+		page    *Page
+		gqlErrs []wireError
+		dataErr error
+	)
+	err := r.object(responseKeys, func(key string) (bool, error) {
+		switch key {
+		case "data":
+			page = &Page{}
+			if r.null() {
+				page = nil
+				return true, nil
+			}
+			dataErr = r.pageData(page, sizeHint)
+			return true, dataErr
+		case "errors":
+			return true, r.wireErrors(&gqlErrs)
+		}
+		return false, nil
+	})
+	if err == nil && r.peek() != 0 {
+		err = r.syntax("data after the response")
+	}
+	if err != nil && dataErr != nil {
+		// The data did not decode; errors after it still say what went wrong better.
+		if errs, ok := responseErrors(body); ok && len(errs) > 0 {
+			return nil, gqlError(issuesOp, errs)
+		}
+	}
+	if err != nil {
+		if apiErr, ok := errors.AsType[*APIError](err); ok {
+			return nil, apiErr
+		}
+		return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: "decode response: " + shorten(err.Error())}
+	}
+	if len(gqlErrs) > 0 {
+		return nil, gqlError(issuesOp, gqlErrs)
+	}
+	if page == nil {
+		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "response has no data"}
+	}
+	if page.HasNextPage && page.EndCursor == "" {
+		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "hasNextPage is true but endCursor is empty"}
+	}
+	return page, nil
+}
+
+// responseErrors reads only the errors of a response, skipping its data.
+func responseErrors(body []byte) ([]wireError, bool) {
+	r := &nodeReader{data: body}
+	var errs []wireError
+	err := r.object(responseKeys, func(key string) (bool, error) {
+		if key == "errors" {
+			return true, r.wireErrors(&errs)
+		}
+		return false, nil
+	})
+	return errs, err == nil
+}
+
+// wireErrors decodes a GraphQL errors list (null is none): each entry's message and
+// extensions.code; a code that is not a string is ignored.
+func (r *nodeReader) wireErrors(dst *[]wireError) error {
+	return slice(r, dst, "errors", func(e *wireError) error {
+		return structValue(r, "errors", func() error {
+			return r.object([]string{"message", "extensions"}, func(key string) (bool, error) {
+				switch key {
+				case "message":
+					return true, r.setString(&e.Message, "errors.message")
+				case "extensions":
+					if r.peek() != '{' {
+						return false, nil
+					}
+					return true, r.object(nil, func(key string) (bool, error) {
+						if key == "code" && r.peek() == '"' {
+							return true, r.setString(&e.Extensions.Code, "errors.extensions.code")
+						}
+						return false, nil
+					})
+				}
+				return false, nil
+			})
+		})
+	})
+}
+
+// retryAuthOnce runs call (which returns classified errors); when Wiz rejects the token it was
+// sent with (ErrAuth), the token is invalidated, refreshed, and call runs once more.
+func retryAuthOnce[T any](ctx context.Context, c *Client, op string, call func(context.Context) (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		used := &usedToken{}
+		v, err := call(context.WithValue(ctx, usedTokenKey{}, used))
+		if err == nil {
+			return v, nil
+		}
+		var apiErr *APIError
+		if attempt == 0 && used.token != "" && errors.As(err, &apiErr) && apiErr.Class == ErrAuth {
+			c.log.Info("access token rejected: refreshing it and retrying once", "op", op)
+			c.tokens.Invalidate(used.token)
+			continue
+		}
+		return v, err
+	}
+}
