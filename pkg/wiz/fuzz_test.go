@@ -55,7 +55,7 @@ func FuzzDecodeIssue(f *testing.F) {
 		var got Issue
 		r := &nodeReader{data: node}
 		gotErr := r.decodeIssueNode(&got, &nodeArena{})
-		if gotErr == nil && r.peek() != 0 {
+		if gotErr == nil && !r.atEnd() {
 			gotErr = r.syntax("data after the node")
 		}
 		if !json.Valid(node) {

@@ -76,6 +76,12 @@ func (r *nodeReader) peek() byte {
 	return 0
 }
 
+// atEnd skips white space and reports whether nothing is left (peek's 0 could also be a NUL byte).
+func (r *nodeReader) atEnd() bool {
+	r.peek()
+	return r.pos >= len(r.data)
+}
+
 // null consumes a null literal if one is next.
 func (r *nodeReader) null() bool {
 	if r.peek() == 'n' && r.pos+4 <= len(r.data) && string(r.data[r.pos:r.pos+4]) == "null" {

@@ -135,7 +135,7 @@ func walkResponse(body []byte, sizeHint int) (*Page, error) {
 		}
 		return false, nil
 	})
-	if err == nil && r.peek() != 0 {
+	if err == nil && !r.atEnd() {
 		err = r.syntax("data after the response")
 	}
 	if err != nil && dataErr != nil {

@@ -38,6 +38,7 @@ func TestDecodeResponse(t *testing.T) {
 		{name: "no data", body: `{"extensions":{}}`, wantClass: ErrTransient, wantMsg: "response has no data"},
 		{name: "empty errors", body: `{"data":` + onePage + `,"errors":[]}`, wantIDs: 1},
 		{name: "data after the response", body: `{"data":` + onePage + `}{}`, wantClass: ErrTransient, wantMsg: "data after the response"},
+		{name: "NUL after the response", body: `{"data":` + onePage + "}\x00", wantClass: ErrTransient, wantMsg: "data after the response"},
 		{name: "truncated", body: `{"data":` + onePage[:40], wantClass: ErrTransient, wantMsg: "unexpected end"},
 		{name: "invalid literal in a skipped value", body: `{"data":` + onePage + `,"extensions":{"a":tru}}`, wantClass: ErrTransient},
 		{name: "invalid number in a node", body: `{"data":{"issues":{"nodes":[{"id":"x","severity_score":01}]}}}`, wantClass: ErrTransient},
@@ -98,7 +99,7 @@ func TestSkipMatchesJSONValid(t *testing.T) {
 // skipsWhole reports whether skip consumes data as one value followed only by white space.
 func skipsWhole(data []byte) bool {
 	r := &nodeReader{data: data}
-	return r.skip() == nil && r.peek() == 0 && r.pos == len(r.data)
+	return r.skip() == nil && r.atEnd()
 }
 
 // A page the server gzips without being asked (as go-graphql-client also allows) is read, and

@@ -244,7 +244,7 @@ func walkPage(data []byte, sizeHint int) (*Page, error) {
 		}
 		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: " + shorten(err.Error())}
 	}
-	if r.peek() != 0 {
+	if !r.atEnd() {
 		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: data after the value"}
 	}
 	if page.HasNextPage && page.EndCursor == "" {
