@@ -45,11 +45,13 @@ func TestRunEndToEnd(t *testing.T) {
 	tests := []struct {
 		name             string
 		issues, pageSize int
+		runs             int
+		wantRuns         int
 		wantPipelinePage int
 		wantNote         bool
 	}{
-		{name: "page 200", issues: 3000, pageSize: 200, wantPipelinePage: 200},
-		{name: "page 500 caps the pipeline", issues: 1000, pageSize: 500, wantPipelinePage: 200, wantNote: true},
+		{name: "page 200", issues: 3000, pageSize: 200, wantRuns: DefaultRuns, wantPipelinePage: 200},
+		{name: "page 500 caps the pipeline", issues: 1000, pageSize: 500, runs: 1, wantRuns: 1, wantPipelinePage: 200, wantNote: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestRunEndToEnd(t *testing.T) {
 			defer cancel()
 			var out bytes.Buffer
 			res, err := Run(ctx, Options{
-				Issues: tc.issues, PageSize: tc.pageSize, Seed: 7, WizfetchBinary: bin, Dir: dir, CPUProfile: profile,
+				Issues: tc.issues, PageSize: tc.pageSize, Seed: 7, Runs: tc.runs, WizfetchBinary: bin, Dir: dir, CPUProfile: profile,
 			}, &out)
 			if err != nil {
 				t.Fatalf("Run: %v\noutput:\n%s", err, out.String())
@@ -99,9 +101,19 @@ func TestRunEndToEnd(t *testing.T) {
 					t.Errorf("%s = %v, want > 0", name, v)
 				}
 			}
-			// --keep: the pipeline's files stay, and the JSONL holds one line per event.
-			if n, err := countLines(filepath.Join(dir, "incidents.jsonl")); err != nil || n != res.Events {
-				t.Errorf("kept incidents.jsonl has %d lines (%v), want %d", n, err, res.Events)
+			if want := fmt.Sprintf("best of %d", tc.wantRuns); strings.Count(out.String(), want) != 2 {
+				t.Errorf("the table does not say %q for both rows", want)
+			}
+			// --keep: every run's files stay, each run starts from an empty store, and its JSONL holds
+			// one line per event.
+			for i := 1; i <= tc.wantRuns; i++ {
+				path := filepath.Join(dir, fmt.Sprintf("run%d", i), "incidents.jsonl")
+				if n, err := countLines(path); err != nil || n != res.Events {
+					t.Errorf("kept %s has %d lines (%v), want %d", path, n, err, res.Events)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("run%d", tc.wantRuns+1))); err == nil {
+				t.Errorf("more than %d pipeline runs", tc.wantRuns)
 			}
 			if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
 				t.Errorf("CPU profile %s missing or empty: %v", profile, err)
@@ -122,6 +134,8 @@ func TestOptionsValidation(t *testing.T) {
 		{name: "page too big", o: Options{PageSize: 501, WizfetchBinary: "x"}, wantErr: "--page-size: 501 is not between 1 and 500"},
 		{name: "negative page", o: Options{PageSize: -5, WizfetchBinary: "x"}, wantErr: "--page-size: -5"},
 		{name: "no binary", o: Options{}, wantErr: "executable is not set"},
+		{name: "no runs", o: Options{Runs: -1, WizfetchBinary: "x"}, wantErr: "--runs: -1 is not between 1 and 10"},
+		{name: "too many runs", o: Options{Runs: 11, WizfetchBinary: "x"}, wantErr: "--runs: 11"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +144,7 @@ func TestOptionsValidation(t *testing.T) {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
 				}
-				if got.Issues != DefaultIssues || got.Seed != DefaultSeed || got.SimBinary != "x" || got.Logger == nil {
+				if got.Issues != DefaultIssues || got.Seed != DefaultSeed || got.Runs != DefaultRuns || got.SimBinary != "x" || got.Logger == nil {
 					t.Errorf("defaults not applied: %+v", got)
 				}
 				return
