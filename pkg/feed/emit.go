@@ -49,18 +49,6 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		IssueStatus: is.Status,
 		EmittedAt:   in.Now,
 	}
-	var line []byte
-	if len(in.Packed) > 0 {
-		// The outbox keeps the line as its prefix, the incident as already compressed for the
-		// store, and the suffix: a third of the bytes to write, fsync and free again.
-		var pb [320]byte
-		line = store.AppendPackedEvent(*arena, AppendEventPrefix(pb[:0], header), in.Packed, []byte(eventSuffix))
-	} else {
-		line = AppendEvent(store.AppendEventBuffer(*arena), header, in.Incident)
-	}
-	*arena = line
-	line = line[start:len(line):len(line)]
-
 	rec := in.Previous
 	if rec == nil {
 		rec = &store.IncidentRecord{Instance: in.Instance, IssueID: is.ID, FirstSeen: in.Now}
@@ -81,6 +69,18 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		}
 		rec.ClosedAt = &closed
 	}
+	if len(in.Packed) > 0 {
+		// The outbox keeps the line's prefix and suffix, and refers to the incident as the store
+		// keeps it (already compressed): each incident is written once per page commit.
+		var pb [320]byte
+		if err := tx.PutIncidentAndEnqueue(rec, in.Sinks, AppendEventPrefix(pb[:0], header), []byte(eventSuffix), arena); err != nil {
+			return fmt.Errorf("store event %s: %w", id, err)
+		}
+		return nil
+	}
+	line := AppendEvent(store.AppendEventBuffer(*arena), header, in.Incident)
+	*arena = line
+	line = line[start:len(line):len(line)]
 	if err := tx.PutIncident(rec); err != nil {
 		return fmt.Errorf("store incident %s: %w", is.ID, err)
 	}

@@ -23,9 +23,10 @@ import (
 // no extra compression cost (the sinks' reads decompress it). Other events (pushes, replays) are
 // stored raw (codecRaw); a dead letter keeps, and a requeue moves back, the value as it was stored.
 const (
-	codecRaw   = 0x00
-	codecS2    = 0x01
-	codecEvent = 0x02
+	codecRaw    = 0x00
+	codecS2     = 0x01
+	codecEvent  = 0x02
+	codecDocRef = 0x03 // an event whose incident is a document of incident_docs (docref.go)
 )
 
 // maxDecodedLen bounds the length a compressed value may declare: the declared length is read
@@ -126,6 +127,8 @@ func unpack(v []byte) ([]byte, error) {
 		return out, nil
 	case codecEvent:
 		return appendEventValue(nil, v)
+	case codecDocRef:
+		return nil, errDocRef
 	default:
 		return nil, fmt.Errorf("stored value has unknown codec %#x", v[0])
 	}
@@ -152,6 +155,8 @@ func unpackAppend(dst, v []byte) ([]byte, error) {
 		return dst[:len(dst)+len(out)], nil
 	case codecEvent:
 		return appendEventValue(dst, v)
+	case codecDocRef:
+		return dst, errDocRef
 	default:
 		return dst, fmt.Errorf("stored value has unknown codec %#x", v[0])
 	}

@@ -50,6 +50,11 @@ func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempt
 		if err != nil {
 			return err
 		}
+		// A dead letter outlives its incident's head: it keeps a copy of the incident, not a
+		// reference (docref.go).
+		if data, err = tx.selfContained(data); err != nil {
+			return fmt.Errorf("outbox %s item %d: %w", sink, seq, err)
+		}
 		// frame copies data before the Delete below invalidates it.
 		if err := dead.Put(seqKey(seq), frame(header, data)); err != nil {
 			return err

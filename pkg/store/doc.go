@@ -17,14 +17,14 @@
 // EnqueueOwned's buffer, which bbolt references until the transaction ends: the hot path hands them
 // over to save a copy per issue, and must not modify them before then.
 //
-// # Bucket layout (schema version 3)
+// # Bucket layout (schema version 4)
 //
 // All buckets are top-level except the per-sink outbox and dead-letter buckets. Names (instance,
 // feed, sink) and issue ids are non-empty and never contain a NUL byte, which separates the parts of
 // a composite key. Times in keys are "time keys": the Unix time in microseconds as a big-endian
 // uint64 with the sign bit flipped, so byte order equals time order (also before 1970).
 //
-//	meta                  "schema"                       -> decimal ASCII schema version ("3")
+//	meta                  "schema"                       -> decimal ASCII schema version ("4")
 //	                      "outbox_seq" 0 sink            -> 8-byte sequence of a dropped outbox, restored
 //	                                                        when the sink comes back (seqs never repeat)
 //	counters              "marks" 0 instance 0 feed      -> 8-byte big-endian count; also
@@ -39,7 +39,10 @@
 //	outbox/<sink>         8-byte big-endian seq          -> an event line: codec byte 0 and the line, or
 //	                                                        codec byte 2 (a feed's event): uvarint length
 //	                                                        and prefix, uvarint length and suffix, then
-//	                                                        the S2-compressed incident (see codec.go)
+//	                                                        the S2-compressed incident (see codec.go),
+//	                                                        or codec byte 3 (a feed's event, schema 4):
+//	                                                        prefix and suffix as for 2, then the uvarint
+//	                                                        seq of the incident's document (docref.go)
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)
 //	sinkstate             sink 0 key                     -> opaque bytes owned by the sink
 //	refetch               instance 0 issueID             -> JSON refetch record (with its FIFO seq)
@@ -50,13 +53,14 @@
 // commit dirties a handful of pages instead of one random leaf per issue, and the resident part of
 // the file stays small however many incidents it holds. The head is a small binary record (format
 // byte 3, the document seq, the retention index seq, version, status, last event id and four
-// times); the JSON lives in incident_docs, appended in sequence and replaced (new seq) when the
+// times, then — schema 4, only when there are any — the outbox entries of the last event that refer
+// to the document); the JSON lives in incident_docs, appended in sequence and replaced (new seq) when the
 // incident changes. The retention index is keyed by the closing day, then a sequence, so it too is
 // appended to (at a few day tails) rather than written at random. A lookup by issue id alone (the
 // operator's `incidents show`) walks the heads, about 100 bytes per incident.
 // Schema 1 keyed incidents by issue id with the JSON inline; Open migrates such a file in batches
-// (migrate_v1.go). Schema 2 lacked the codec-2 outbox values; Open only records the new version
-// (and a read-only Open reads a schema-2 file as it is).
+// (migrate_v1.go). Schemas 2 and 3 lacked the codec-2 and codec-3 outbox values (and the heads'
+// refs); Open only records the new version (and a read-only Open reads such a file as it is).
 //
 // The dead-letter values are framed so that the large payload (the incident JSON or the
 // event line) is stored verbatim and never re-encoded: a format byte (1), the uvarint length of a small

@@ -54,6 +54,9 @@ type incidentHead struct {
 	firstSeen       time.Time
 	updatedAt       time.Time
 	closedAt        *time.Time
+	// refs are the outbox entries of the last event that hold docSeq by reference (codecDocRef)
+	// instead of a copy; before the document goes, they get a copy (see detachRefs).
+	refs []outboxRef
 }
 
 // headFormat is the first byte of an incident value (schema 2). Bump it whenever the layout of
@@ -61,7 +64,8 @@ type incidentHead struct {
 const headFormat = 3
 
 // appendHead encodes h: format byte, 8-byte doc seq, 8-byte retention index seq, uvarint version,
-// two length-prefixed strings and four times (a presence byte, then UnixNano as 8 bytes).
+// two length-prefixed strings and four times (a presence byte, then UnixNano as 8 bytes), then, only
+// when there are refs (schema 4), a uvarint count and each ref's length-prefixed sink and 8-byte seq.
 func appendHead(dst []byte, h *incidentHead) []byte {
 	dst = append(dst, headFormat)
 	dst = binary.BigEndian.AppendUint64(dst, h.docSeq)
@@ -74,7 +78,16 @@ func appendHead(dst []byte, h *incidentHead) []byte {
 	dst = appendTime(dst, h.statusChangedAt)
 	dst = appendTime(dst, &h.firstSeen)
 	dst = appendTime(dst, &h.updatedAt)
-	return appendTime(dst, h.closedAt)
+	dst = appendTime(dst, h.closedAt)
+	if len(h.refs) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(h.refs)))
+		for _, ref := range h.refs {
+			dst = binary.AppendUvarint(dst, uint64(len(ref.sink)))
+			dst = append(dst, ref.sink...)
+			dst = binary.BigEndian.AppendUint64(dst, ref.seq)
+		}
+	}
+	return dst
 }
 
 func appendTime(dst []byte, t *time.Time) []byte {
@@ -162,6 +175,15 @@ func decodeHead(v []byte) (incidentHead, error) {
 		h.updatedAt = *t
 	}
 	h.closedAt = r.time()
+	if r.err == nil && len(r.b) > 0 {
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			r.fail()
+		}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			h.refs = append(h.refs, outboxRef{sink: r.str(), seq: r.u64()})
+		}
+	}
 	return h, r.err
 }
 
@@ -262,14 +284,16 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if err := tx.writable(); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
 	}
-	if err := tx.putIncident(rec, true); err != nil {
+	if err := tx.putIncident(rec, true, nil); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
 	}
 	return nil
 }
 
-// putIncident writes rec; count says whether a new incident bumps the instance's counter.
-func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
+// putIncident writes rec; count says whether a new incident bumps the instance's counter. enqueue,
+// when set, is called with the new document's sequence once the document is stored, and returns the
+// outbox entries that hold it by reference (they are recorded in the head).
+func (tx *Tx) putIncident(rec *IncidentRecord, count bool, enqueue func(docSeq uint64) ([]outboxRef, error)) error {
 	b, err := tx.bucket(bucketIncidents)
 	if err != nil {
 		return err
@@ -290,10 +314,8 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 			return fmt.Errorf("previous record: %w", err)
 		}
 		old = &h
-		if h.docSeq != 0 {
-			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
-				return fmt.Errorf("drop the previous incident JSON: %w", err)
-			}
+		if err := tx.dropDoc(docs, &h); err != nil {
+			return fmt.Errorf("drop the previous incident JSON: %w", err)
 		}
 	} else if count {
 		tx.addCounter(incidentCounter(rec.Instance), 1)
@@ -314,6 +336,14 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 		}
 		if err := docs.Put(seqKey(head.docSeq), doc); err != nil {
 			return fmt.Errorf("store the incident JSON: %w", err)
+		}
+	}
+	if enqueue != nil {
+		if head.docSeq == 0 {
+			return errors.New("an event by reference needs the incident's JSON")
+		}
+		if head.refs, err = enqueue(head.docSeq); err != nil {
+			return err
 		}
 	}
 	// Keep the retention index in step with ClosedAt.
@@ -341,7 +371,11 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool) error {
 		}
 	}
 	b.FillPercent = 0.9 // mostly appended at the tail (createdAt order)
-	return b.Put(key, appendHead(make([]byte, 0, 72+len(rec.Status)+len(rec.LastEventID)), &head))
+	size := 72 + len(rec.Status) + len(rec.LastEventID)
+	for _, ref := range head.refs {
+		size += 10 + len(ref.sink) + 8
+	}
+	return b.Put(key, appendHead(make([]byte, 0, size), &head))
 }
 
 // ForEachIncident calls fn with a copy of every incident of instance ("" = every instance), ordered by
@@ -464,10 +498,8 @@ func (tx *Tx) PruneClosedIncidents(before time.Time) (int, error) {
 		if !current {
 			continue // a stale entry (cannot happen while the index is kept in step; repaired anyway)
 		}
-		if h.docSeq != 0 {
-			if err := docs.Delete(seqKey(h.docSeq)); err != nil {
-				return n, fmt.Errorf("prune incidents: %w", err)
-			}
+		if err := tx.dropDoc(docs, &h); err != nil {
+			return n, fmt.Errorf("prune incidents: %w", err)
 		}
 		if err := b.Delete(e.incident); err != nil {
 			return n, fmt.Errorf("prune incidents: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,34 +179,40 @@ func (s *Store) mustSchema(t *testing.T, want int) {
 // A schema-2 store (no codec-2 outbox values) is read as it is by a read-only open and becomes
 // schema 3 at the first read-write open, its outbox intact; from then on a schema-2 wizfetch is
 // refused rather than failing on the new values.
-func TestSchema2To3(t *testing.T) {
-	path := t.TempDir() + "/v2.db"
-	s, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, s, func(tx *Tx) error {
-		if _, err := tx.Enqueue("file", []byte(`{"event_id":"e1"}`)); err != nil {
-			return err
-		}
-		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
-	})
-	s.Close()
+// Schemas 2 and 3 lack only newer outbox value formats: a read-only open reads them as they are, and a
+// read-write open just records the current version.
+func TestOlderSchemasUpgradeInPlace(t *testing.T) {
+	for _, old := range []int{2, 3} {
+		t.Run(fmt.Sprintf("schema %d", old), func(t *testing.T) {
+			path := t.TempDir() + "/old.db"
+			s, err := Open(path, Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, s, func(tx *Tx) error {
+				if _, err := tx.Enqueue("file", []byte(`{"event_id":"e1"}`)); err != nil {
+					return err
+				}
+				return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(old)))
+			})
+			s.Close()
 
-	ro, err := Open(path, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only open of a schema-2 store: %v", err)
-	}
-	ro.mustSchema(t, 2)
-	ro.Close()
+			ro, err := Open(path, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("read-only open of a schema-%d store: %v", old, err)
+			}
+			ro.mustSchema(t, old)
+			ro.Close()
 
-	rw, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
+			rw, err := Open(path, Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rw.mustSchema(t, SchemaVersion)
+			if items, err := rw.Outbox("file", 0, 0); err != nil || len(items) != 1 || string(items[0].Data) != `{"event_id":"e1"}` {
+				t.Fatalf("outbox after the upgrade = %v, %v", items, err)
+			}
+			rw.Close()
+		})
 	}
-	rw.mustSchema(t, 3)
-	if items, err := rw.Outbox("file", 0, 0); err != nil || len(items) != 1 || string(items[0].Data) != `{"event_id":"e1"}` {
-		t.Fatalf("outbox after the upgrade = %v, %v", items, err)
-	}
-	rw.Close()
 }

@@ -81,7 +81,7 @@ func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
 			if err != nil {
 				return false, fmt.Errorf("migrate incidents: %w", err)
 			}
-			if err := tx.putIncident(rec, false); err != nil {
+			if err := tx.putIncident(rec, false, nil); err != nil {
 				return false, fmt.Errorf("migrate incident %s/%s: %w", inst, id, err)
 			}
 			if err := c.Delete(); err != nil {

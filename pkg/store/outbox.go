@@ -236,7 +236,7 @@ func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) 
 				break
 			}
 			start := len(buf)
-			if buf, err = unpackAppend(buf, v); err != nil {
+			if buf, err = tx.appendOutboxValue(buf, v); err != nil {
 				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
 			}
 			span.add(v)

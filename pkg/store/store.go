@@ -14,12 +14,13 @@ import (
 )
 
 // SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 3
-// added the codecEvent outbox value: a schema-2 wizfetch would fail on it, so it refuses the store
-// instead (a rollback must not stop delivery halfway through an outbox).
-const SchemaVersion = 3
+// added the codecEvent outbox value and schema 4 the codecDocRef one: an older wizfetch would fail
+// on them, so it refuses the store instead (a rollback must not stop delivery halfway through an
+// outbox).
+const SchemaVersion = 4
 
-// minReadOnlySchema is the oldest schema a read-only open accepts as it is: schema 2 is schema 3
-// without codecEvent values, which this code reads as well.
+// minReadOnlySchema is the oldest schema a read-only open accepts as it is: schemas 2 and 3 are
+// schema 4 without the newer values, which this code reads as well.
 const minReadOnlySchema = 2
 
 // pageSize is the bbolt page size of a new store file (an existing file keeps the one it was created
@@ -184,8 +185,8 @@ func initialize(btx *bolt.Tx) error {
 		// migration in batches (see migrate_v1.go).
 		return startMigrationV1(btx)
 	}
-	if version == 0 || version == 2 {
-		// New, or schema 2: 2 → 3 only adds a value format, nothing is rewritten.
+	if version == 0 || version == 2 || version == 3 {
+		// New, or schema 2 or 3: 2 → 3 → 4 only add value formats, nothing is rewritten.
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
