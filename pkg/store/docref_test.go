@@ -186,3 +186,30 @@ func TestHeadRefsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A lookup that finds an incident missing lets the next put skip its own lookup, but only once: a
+// second put in the same transaction replaces the first (one incident, one document).
+func TestAbsentLookupThenPuts(t *testing.T) {
+	s := openTest(t)
+	mustUpdate(t, s, func(tx *Tx) error {
+		if known, err := tx.HasIncidentAt("default", "i1", refCreated); err != nil || known {
+			return fmt.Errorf("known %v, %w", known, err)
+		}
+		for _, doc := range []string{`{"v":1}`, `{"v":2}`} {
+			rec := &IncidentRecord{Instance: "default", IssueID: "i1", CreatedAt: refCreated, Status: "OPEN", Incident: []byte(doc)}
+			if err := tx.PutIncident(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if n := docCount(t, s); n != 1 {
+		t.Fatalf("%d documents, want 1", n)
+	}
+	mustView(t, s, func(tx *Tx) error {
+		if n, err := tx.IncidentCount("default"); err != nil || n != 1 {
+			t.Errorf("incident count %d (%v), want 1", n, err)
+		}
+		return nil
+	})
+}

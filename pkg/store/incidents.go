@@ -224,6 +224,7 @@ func (tx *Tx) IncidentAt(instance, issueID string, createdAt time.Time) (*Incide
 	key := incidentKey(instance, createdAt, issueID)
 	v := b.Get(key)
 	if v == nil {
+		tx.absentIncident = key
 		return nil, false, nil
 	}
 	rec, err := tx.decodeIncident(key, v)
@@ -243,7 +244,12 @@ func (tx *Tx) HasIncidentAt(instance, issueID string, createdAt time.Time) (bool
 	if err != nil {
 		return false, fmt.Errorf("read incident: %w", err)
 	}
-	return b.Get(incidentKey(instance, createdAt, issueID)) != nil, nil
+	key := incidentKey(instance, createdAt, issueID)
+	if b.Get(key) != nil {
+		return true, nil
+	}
+	tx.absentIncident = key
+	return false, nil
 }
 
 // Incident returns a copy of the record of (instance, issueID) when only the issue id is known (the
@@ -308,7 +314,12 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool, enqueue func(docSeq u
 	}
 	key := incidentKey(rec.Instance, rec.CreatedAt, rec.IssueID)
 	var old *incidentHead
-	if v := b.Get(key); v != nil {
+	var v []byte
+	if !bytes.Equal(tx.absentIncident, key) { // the feed has just looked a new incident up
+		v = b.Get(key)
+	}
+	tx.absentIncident = nil
+	if v != nil {
 		h, err := decodeHead(v)
 		if err != nil {
 			return fmt.Errorf("previous record: %w", err)

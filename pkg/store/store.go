@@ -274,6 +274,10 @@ type Tx struct {
 	deltas  map[string]int64        // counter changes, written once before commit
 	outbox  map[string]*bolt.Bucket // per-sink outbox buckets opened in this tx
 	buckets map[string]*bolt.Bucket
+	// absentIncident is the key of the incident a lookup last found missing; putIncident, the only
+	// writer of heads, clears it, so until then the key is still missing and need not be looked up
+	// again.
+	absentIncident []byte
 }
 
 func newTx(s *Store, btx *bolt.Tx) *Tx {
