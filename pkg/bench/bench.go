@@ -14,8 +14,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -54,6 +56,10 @@ type Options struct {
 	// SimBinary is a wizfetch executable run as `SimBinary bench-sim ...` to serve the simulator;
 	// empty uses WizfetchBinary.
 	SimBinary string
+	// SimURL, when set, is a simulator already running (e.g. `wizsim --listen 127.0.0.1:18556
+	// --issues 50000`, with its default credentials) that both the baseline and the pipeline use
+	// instead of one the bench starts; Issues and Seed are then the simulator's business.
+	SimURL string
 	// WizfetchBinary is the wizfetch executable run as `run --until-idle` (required).
 	WizfetchBinary string
 	// Dir receives the pipeline's config, store, JSONL file, logs and stats (run1/, run2/, …).
@@ -123,6 +129,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PageSize < 1 || o.PageSize > MaxPageSize {
 		errs = append(errs, fmt.Errorf("--page-size: %d is not between 1 and %d", o.PageSize, MaxPageSize))
 	}
+	if o.SimURL != "" {
+		u, err := url.Parse(o.SimURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--sim-url: %q is not an http(s) URL of a running simulator", o.SimURL))
+		} else {
+			o.SimURL = strings.TrimSuffix(strings.TrimSuffix(u.String(), "/"), "/graphql")
+		}
+	}
 	if o.Runs < 1 || o.Runs > MaxRuns {
 		errs = append(errs, fmt.Errorf("--runs: %d is not between 1 and %d", o.Runs, MaxRuns))
 	}
@@ -154,10 +168,16 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 			PipelineMaxPageSize, PipelineMaxPageSize, o.PageSize)
 	}
 
-	log.Info("starting the simulator", "issues", o.Issues, "seed", o.Seed)
-	sim, err := startSim(ctx, o.SimBinary, o.Issues, o.Seed, filepath.Join(dir, "sim.log"))
-	if err != nil {
-		return Result{}, err
+	var sim *simProcess
+	if o.SimURL != "" {
+		sim = &simProcess{url: o.SimURL}
+		log.Info("using a running simulator", "url", sim.url)
+	} else {
+		log.Info("starting the simulator", "issues", o.Issues, "seed", o.Seed)
+		if sim, err = startSim(ctx, o.SimBinary, o.Issues, o.Seed, filepath.Join(dir, "sim.log")); err != nil {
+			return Result{}, err
+		}
+		log.Info("simulator ready", "url", sim.url)
 	}
 	simStopped := false
 	defer func() {
@@ -165,7 +185,6 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 			_ = sim.stop()
 		}
 	}()
-	log.Info("simulator ready", "url", sim.url)
 
 	// The lookback start is pinned once: the pipeline uses lookback 8d from its own start, and
 	// the simulator's history spans 7 days, so both cover every generated issue.
@@ -257,8 +276,12 @@ func workDir(dir string) (string, func(), error) {
 
 // report writes the human table, the detail line and the summary line.
 func report(out io.Writer, o Options, r Result) error {
-	fmt.Fprintf(out, "wizfetch bench: %d issues (seed %d), page size %d (pipeline %d)\n",
-		o.Issues, o.Seed, r.PageSize, r.PipelinePageSize)
+	if o.SimURL != "" {
+		fmt.Fprintf(out, "wizfetch bench: the simulator at %s, page size %d (pipeline %d)\n", o.SimURL, r.PageSize, r.PipelinePageSize)
+	} else {
+		fmt.Fprintf(out, "wizfetch bench: %d issues (seed %d), page size %d (pipeline %d)\n",
+			o.Issues, o.Seed, r.PageSize, r.PipelinePageSize)
+	}
 	row := "%-40s %8v %10v %10v\n"
 	fmt.Fprintf(out, row, "", "issues", "wall", "issues/s")
 	fmt.Fprintf(out, row, fmt.Sprintf("baseline (bare client, best of %d)", o.Runs), r.BaselineIssues, r.BaselineWall.Round(time.Millisecond), int64(math.Round(r.BaselinePerSec)))

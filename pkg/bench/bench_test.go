@@ -122,6 +122,37 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 }
 
+// With SimURL the bench uses a simulator that is already running (and leaves it running).
+func TestRunAgainstARunningSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the wizfetch binary")
+	}
+	bin := buildWizfetch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sim, err := startSim(ctx, bin, 1500, 3, filepath.Join(t.TempDir(), "sim.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.stop()
+	var out bytes.Buffer
+	res, err := Run(ctx, Options{SimURL: sim.url + "/graphql", Runs: 1, WizfetchBinary: bin}, &out)
+	if err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, out.String())
+	}
+	if res.BaselineIssues != 1500 || res.Events != 1500 {
+		t.Errorf("baseline pulled %d issues and the pipeline wrote %d events, want 1500 each", res.BaselineIssues, res.Events)
+	}
+	if !strings.Contains(out.String(), "the simulator at "+sim.url+",") {
+		t.Errorf("the report does not name the simulator:\n%s", out.String())
+	}
+	select {
+	case err := <-sim.done:
+		t.Fatalf("the bench stopped a simulator it did not start: %v", err)
+	default:
+	}
+}
+
 func TestOptionsValidation(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -136,6 +167,7 @@ func TestOptionsValidation(t *testing.T) {
 		{name: "no binary", o: Options{}, wantErr: "executable is not set"},
 		{name: "no runs", o: Options{Runs: -1, WizfetchBinary: "x"}, wantErr: "--runs: -1 is not between 1 and 10"},
 		{name: "too many runs", o: Options{Runs: 11, WizfetchBinary: "x"}, wantErr: "--runs: 11"},
+		{name: "sim url without scheme", o: Options{SimURL: "127.0.0.1:18556", WizfetchBinary: "x"}, wantErr: "--sim-url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,6 +80,9 @@ func startSim(ctx context.Context, bin string, issues int, seed int64, logPath s
 // stop closes the simulator's stdin, waits for it to exit (SIGTERM, then SIGKILL if it hangs) and
 // closes its log. It reports an unclean exit.
 func (s *simProcess) stop() error {
+	if s.cmd == nil {
+		return nil // a simulator the bench did not start (Options.SimURL)
+	}
 	defer s.log.Close()
 	_ = s.stdin.Close()
 	timer := time.NewTimer(simStopTimeout)

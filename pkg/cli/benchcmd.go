@@ -55,6 +55,7 @@ the baseline only.`,
 	cmd.Flags().IntVar(&o.Issues, "issues", bench.DefaultIssues, "issues in the simulated tenant")
 	cmd.Flags().IntVar(&o.PageSize, "page-size", bench.DefaultPageSize, "issues per page (1..500; the pipeline is capped at 200)")
 	cmd.Flags().Int64Var(&o.Seed, "seed", bench.DefaultSeed, "simulator data seed")
+	cmd.Flags().StringVar(&o.SimURL, "sim-url", "", "use this running simulator (e.g. http://127.0.0.1:18556 from `wizsim --listen 127.0.0.1:18556 --issues 50000`) instead of starting one")
 	cmd.Flags().IntVar(&o.Runs, "runs", bench.DefaultRuns, fmt.Sprintf("runs of the baseline and of the pipeline; each counts its best (1..%d)", bench.MaxRuns))
 	cmd.Flags().StringVar(&keep, "keep", "", "keep the pipeline's config, store, JSONL file and logs in this (new or empty) directory")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline process to this file")
