@@ -28,13 +28,24 @@ type EmitInput struct {
 // Emit records an event inside tx: the incident record is upserted (status of this event, freshest
 // JSON, version bumped) and the event line is appended to every sink's outbox. The event id is fixed
 // here, once, so every sink and every retry sees the same one (DESIGN.md §2.8).
-func Emit(tx *store.Tx, in EmitInput) error {
+func Emit(tx *store.Tx, in EmitInput) error { return emit(tx, in, nil) }
+
+// emit is Emit with, optionally, what the mapper prepared of the issue's created event (used only
+// when the event is a created one).
+func emit(tx *store.Tx, in EmitInput, prepared *preparedEvent) error {
 	is := in.Issue
-	var statusTime *time.Time
-	if in.Kind == incident.KindUpdated {
-		statusTime = is.StatusChangedAt
+	if in.Kind != incident.KindCreated {
+		prepared = nil
 	}
-	id := incident.EventID(in.Instance, is.ID, in.Kind, statusTime)
+	var id string
+	switch {
+	case prepared != nil:
+		id = prepared.id
+	case in.Kind == incident.KindUpdated:
+		id = incident.EventID(in.Instance, is.ID, in.Kind, is.StatusChangedAt)
+	default:
+		id = incident.EventID(in.Instance, is.ID, in.Kind, nil)
+	}
 	arena := in.Arena
 	if arena == nil {
 		own := make([]byte, 0, len(in.Incident)+257)
@@ -73,7 +84,13 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		// The outbox keeps the line's prefix and suffix, and refers to the incident as the store
 		// keeps it (already compressed): each incident is written once per page commit.
 		var pb [320]byte
-		if err := tx.PutIncidentAndEnqueue(rec, in.Sinks, AppendEventPrefix(pb[:0], header), []byte(eventSuffix), arena); err != nil {
+		var prefix []byte
+		if prepared != nil {
+			prefix = appendEmittedAt(append(pb[:0], prepared.head...), in.Now)
+		} else {
+			prefix = AppendEventPrefix(pb[:0], header)
+		}
+		if err := tx.PutIncidentAndEnqueue(rec, in.Sinks, prefix, []byte(eventSuffix), arena); err != nil {
 			return fmt.Errorf("store event %s: %w", id, err)
 		}
 		return nil

@@ -27,6 +27,12 @@ func AppendEvent(dst []byte, h EventHeader, incidentJSON []byte) []byte {
 // AppendEventPrefix appends what comes before the incident in AppendEvent's line; eventSuffix comes
 // after it.
 func AppendEventPrefix(dst []byte, h EventHeader) []byte {
+	return appendEmittedAt(appendEventHead(dst, h), h.EmittedAt)
+}
+
+// appendEventHead appends the start of AppendEventPrefix's output, up to the opening quote of
+// emitted_at: everything that is known before the commit.
+func appendEventHead(dst []byte, h EventHeader) []byte {
 	dst = append(dst, `{"event_id":`...)
 	dst = appendString(dst, h.EventID)
 	dst = append(dst, `,"kind":`...)
@@ -37,8 +43,12 @@ func AppendEventPrefix(dst []byte, h EventHeader) []byte {
 	dst = appendString(dst, h.IssueID)
 	dst = append(dst, `,"issue_status":`...)
 	dst = appendString(dst, h.IssueStatus)
-	dst = append(dst, `,"emitted_at":"`...)
-	dst = h.EmittedAt.UTC().AppendFormat(dst, time.RFC3339)
+	return append(dst, `,"emitted_at":"`...)
+}
+
+// appendEmittedAt finishes what appendEventHead started.
+func appendEmittedAt(dst []byte, at time.Time) []byte {
+	dst = at.UTC().AppendFormat(dst, time.RFC3339)
 	return append(dst, `","incident":`...)
 }
 

@@ -402,14 +402,22 @@ func (f *Feed) order() *wiz.IssueOrder {
 
 // mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
 type mapped struct {
-	buf    *pageBuffers // what json and packed share; recycled once the page is committed
-	json   [][]byte     // the incidents' JSON; the store copies what it keeps
-	packed [][]byte     // store.AppendPackedIncident of json[i], handed to the store as is
+	buf     *pageBuffers    // what json and packed share; recycled once the page is committed
+	json    [][]byte        // the incidents' JSON; the store copies what it keeps
+	packed  [][]byte        // store.AppendPackedIncident of json[i], handed to the store as is
+	created []preparedEvent // the created event of each issue, as far as it is known before the commit
+}
+
+// preparedEvent is what the mapper computes of an issue's `created` event ahead of the commit (which
+// only adds emitted_at): its id (a SHA-1 UUID) and the line up to emitted_at.
+type preparedEvent struct {
+	id   string
+	head []byte
 }
 
 // pageBuffers are the buffers one page's incidents and event lines are encoded into (about 1 MiB,
 // 300 KiB and 800 KiB), kept for the next page instead of being allocated for every page.
-type pageBuffers struct{ json, packed, events []byte }
+type pageBuffers struct{ json, packed, events, heads []byte }
 
 // mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
 // by the stream's mapper while earlier pages commit when prefetching).
@@ -428,6 +436,8 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	}
 	buf := slices.Grow(bufs.json[:0], size)
 	pk := bufs.packed[:0]
+	heads := bufs.heads[:0]
+	created := make([]preparedEvent, len(page.Issues))
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
@@ -443,9 +453,15 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		pstart := len(pk)
 		pk = store.AppendPackedIncident(pk, out[i])
 		packed[i] = pk[pstart:len(pk):len(pk)]
+		id := incident.EventID(f.opt.Instance, is.ID, incident.KindCreated, nil)
+		hstart := len(heads)
+		heads = appendEventHead(heads, EventHeader{
+			EventID: id, Kind: incident.KindCreated, Instance: f.opt.Instance, IssueID: is.ID, IssueStatus: is.Status,
+		})
+		created[i] = preparedEvent{id: id, head: heads[hstart:len(heads):len(heads)]}
 	}
-	bufs.json, bufs.packed, bufs.events = buf, pk, slices.Grow(bufs.events[:0], size/2)
-	return mapped{buf: bufs, json: out, packed: packed}
+	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], size/2), heads
+	return mapped{buf: bufs, json: out, packed: packed, created: created}
 }
 
 // eventArena is the buffer a page's event lines are built in (nil: each line gets its own).
@@ -459,7 +475,7 @@ func (m mapped) eventArena() *[]byte {
 // recycle keeps a committed (or abandoned) page's buffers for the next page: nothing refers to them
 // once the transaction has ended (the store copied, or bbolt wrote out, what it keeps).
 func (f *Feed) recycle(m mapped) {
-	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed)+cap(m.buf.events) > maxPooledBuffers {
+	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed)+cap(m.buf.events)+cap(m.buf.heads) > maxPooledBuffers {
 		return
 	}
 	select {
@@ -571,10 +587,14 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		if kind == "" {
 			continue
 		}
-		if err := Emit(tx, EmitInput{
+		var prepared *preparedEvent
+		if i < len(incidents.created) {
+			prepared = &incidents.created[i]
+		}
+		if err := emit(tx, EmitInput{
 			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents.json[i], Packed: incidents.packed[i],
 			Previous: rec, Sinks: f.opt.Sinks, Now: now, Arena: incidents.eventArena(),
-		}); err != nil {
+		}, prepared); err != nil {
 			return pr, err
 		}
 		emitted++

@@ -545,3 +545,39 @@ func TestUpdatesFeedNeverStepsAnIncidentBack(t *testing.T) {
 		t.Fatalf("a stale page stepped the incident back: %+v", r)
 	}
 }
+
+// A created event's line, part of which the mapper prepares before the commit, is byte for byte the
+// line AppendEvent builds from the event's header and the stored incident.
+func TestPreparedCreatedEventsMatchAppendEvent(t *testing.T) {
+	fx := newFixture(t, 50)
+	for n := 0; n < 120; n++ {
+		is := issue(n, fx.now.Add(-time.Duration(n+1)*time.Minute), []string{"OPEN", "IN_PROGRESS", "RESOLVED"}[n%3])
+		fx.src.put(is)
+	}
+	fx.run(Created)
+	items, err := fx.store.Outbox("file", 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 80 { // the fixture's feed takes OPEN and IN_PROGRESS issues
+		t.Fatalf("%d events, want 80", len(items))
+	}
+	for _, it := range items {
+		var ev struct {
+			IssueID     string          `json:"issue_id"`
+			IssueStatus string          `json:"issue_status"`
+			EmittedAt   time.Time       `json:"emitted_at"`
+			Incident    json.RawMessage `json:"incident"`
+		}
+		if err := json.Unmarshal(it.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		want := AppendEvent(nil, EventHeader{
+			EventID: incident.EventID("default", ev.IssueID, incident.KindCreated, nil), Kind: incident.KindCreated,
+			Instance: "default", IssueID: ev.IssueID, IssueStatus: ev.IssueStatus, EmittedAt: ev.EmittedAt,
+		}, ev.Incident)
+		if string(it.Data) != string(want) {
+			t.Fatalf("line\n%s\nwant\n%s", it.Data, want)
+		}
+	}
+}
