@@ -74,8 +74,13 @@ func (tx *Tx) referencedDoc(docSeq uint64) ([]byte, error) {
 	return doc, nil
 }
 
-// appendOutboxValue appends the line an outbox value stands for to dst (never aliasing v).
-func (tx *Tx) appendOutboxValue(dst, v []byte) ([]byte, error) {
+// appendOutboxValue appends the line an outbox value stands for to dst (never aliasing v). v is added
+// to span and the document a codecDocRef value refers to to docSpan, when they are given (two spans:
+// the documents lie elsewhere in the file than the outbox, and a span covers one range).
+func (tx *Tx) appendOutboxValue(dst, v []byte, span, docSpan *mappedSpan) ([]byte, error) {
+	if span != nil {
+		span.add(v)
+	}
 	if len(v) == 0 || v[0] != codecDocRef {
 		return unpackAppend(dst, v)
 	}
@@ -86,6 +91,9 @@ func (tx *Tx) appendOutboxValue(dst, v []byte) ([]byte, error) {
 	doc, err := tx.referencedDoc(docSeq)
 	if err != nil {
 		return dst, err
+	}
+	if docSpan != nil {
+		docSpan.add(doc)
 	}
 	n, err := decodedLen(doc[1:])
 	if err != nil {

@@ -60,7 +60,8 @@ type incidentHead struct {
 }
 
 // headFormat is the first byte of an incident value (schema 2). Bump it whenever the layout of
-// appendHead changes.
+// appendHead changes incompatibly. (Schema 4's refs only append an optional section, which a
+// schema-3 reader would skip; the schema version keeps such readers away anyway.)
 const headFormat = 3
 
 // appendHead encodes h: format byte, 8-byte doc seq, 8-byte retention index seq, uvarint version,

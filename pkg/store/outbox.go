@@ -230,22 +230,23 @@ func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) 
 		if afterSeq == ^uint64(0) {
 			return nil
 		}
-		var span mappedSpan
+		var span, docSpan mappedSpan
 		for k, v = c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
 				break
 			}
 			start := len(buf)
-			if buf, err = tx.appendOutboxValue(buf, v); err != nil {
+			if buf, err = tx.appendOutboxValue(buf, v, &span, &docSpan); err != nil {
 				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
 			}
-			span.add(v)
 			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: buf[start:len(buf):len(buf)]})
 		}
 		// The events were copied out and will be acknowledged and freed soon: drop the mapped pages
 		// they were read from, so that reading every event of a backfill through the mapping does
-		// not grow the daemon's RSS (see ReleaseMemory). Best effort.
+		// not grow the daemon's RSS (see ReleaseMemory). Best effort. The same goes for the incident
+		// documents events refer to.
 		span.release(tx)
+		docSpan.release(tx)
 		return nil
 	})
 	if err != nil {

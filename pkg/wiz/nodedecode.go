@@ -28,8 +28,9 @@ import (
 
 // nodeReader reads JSON values from data, starting at pos.
 type nodeReader struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	depth int // objects and arrays open around pos (encoding/json allows maxDepth)
 }
 
 // errEnd is returned when the data ends inside a value.
@@ -251,7 +252,7 @@ const maxDepth = 10000
 // are not checked for valid UTF-8, as encoding/json does not). Every byte of a response passes
 // through either a typed decoder or skip, so a page that decodes is valid JSON and its raw nodes
 // can be written out as they are.
-func (r *nodeReader) skip() error { return r.skipDepth(0) }
+func (r *nodeReader) skip() error { return r.skipDepth(r.depth) }
 
 func (r *nodeReader) skipDepth(depth int) error {
 	switch c := r.peek(); c {
@@ -445,6 +446,17 @@ func (r *nodeReader) object(names []string, field func(key string) (bool, error)
 	if r.peek() != '{' {
 		return r.syntax("expected an object")
 	}
+	if r.depth >= maxDepth {
+		return r.syntax("exceeded max depth")
+	}
+	r.depth++
+	err := r.objectFields(names, field)
+	r.depth--
+	return err
+}
+
+// objectFields is object after its opening brace.
+func (r *nodeReader) objectFields(names []string, field func(key string) (bool, error)) error {
 	r.pos++
 	if r.peek() == '}' {
 		r.pos++
@@ -495,6 +507,17 @@ func (r *nodeReader) array(elem func(i int) error) error {
 	if r.peek() != '[' {
 		return r.syntax("expected an array")
 	}
+	if r.depth >= maxDepth {
+		return r.syntax("exceeded max depth")
+	}
+	r.depth++
+	err := r.arrayElems(elem)
+	r.depth--
+	return err
+}
+
+// arrayElems is array after its opening bracket.
+func (r *nodeReader) arrayElems(elem func(i int) error) error {
 	r.pos++
 	if r.peek() == ']' {
 		r.pos++

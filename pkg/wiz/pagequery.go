@@ -25,6 +25,10 @@ import (
 // maxResponseBytes bounds the body of one issues page (500 large issues come to a few MiB).
 const maxResponseBytes = 256 << 20
 
+// presizeLimit is the largest Content-Length readBody trusts to size its buffer before any byte has
+// arrived; a larger body grows its buffer as it comes (so a lying header costs nothing up front).
+const presizeLimit = 8 << 20
+
 // issuesOp is the operation name of IssuesQuery.
 const issuesOp = "IssuesTable"
 
@@ -49,21 +53,23 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrRequestError, Op: issuesOp, Message: shorten(err.Error())}
 		}
 		body, err := readBody(resp)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, classify(ctx, issuesOp, ctx.Err())
-			}
-			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: shorten(err.Error())}
+		if ctx.Err() != nil {
+			return nil, classify(ctx, issuesOp, ctx.Err())
 		}
 		if resp.StatusCode != http.StatusOK {
+			// The status decides, whatever became of the body (as in go-graphql-client).
 			return nil, statusError(issuesOp, resp.StatusCode, body)
+		}
+		if err != nil {
+			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: shorten(err.Error())}
 		}
 		return decodeResponse(body, sizeHint)
 	})
 }
 
 // readBody reads and closes a response body: into one buffer of its Content-Length when that is
-// known, gunzipped when the server compressed it without being asked.
+// known (and at most presizeLimit), gunzipped when the server compressed it without being asked. On
+// an error it returns what it read.
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	var r io.Reader = resp.Body
@@ -79,16 +85,16 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if n > maxResponseBytes {
 		return nil, fmt.Errorf("response of %d bytes is larger than %d", n, maxResponseBytes)
 	}
-	if n >= 0 {
+	if n >= 0 && n <= presizeLimit {
 		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, fmt.Errorf("read response: %w", err)
+		if k, err := io.ReadFull(r, buf); err != nil {
+			return buf[:k], fmt.Errorf("read response: %w", err)
 		}
 		return buf, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
+		return buf, fmt.Errorf("read response: %w", err)
 	}
 	if len(buf) > maxResponseBytes {
 		return nil, fmt.Errorf("response is larger than %d bytes", maxResponseBytes)

@@ -183,3 +183,40 @@ func FuzzSkip(f *testing.F) {
 		}
 	})
 }
+
+// The nesting limit counts from the top of the response, as json.Valid's does, however deep in a
+// node the decoder starts skipping.
+func TestResponseNestingLimit(t *testing.T) {
+	// envelope, data, issues, nodes and the node are 5 levels; junk adds k more.
+	for _, k := range []int{9995, 9996} {
+		body := `{"data":{"issues":{"nodes":[{"id":"x","junk":` + strings.Repeat("[", k) + strings.Repeat("]", k) + `}]}}}`
+		_, err := walkResponse([]byte(body), 1)
+		if valid := json.Valid([]byte(body)); (err == nil) != valid {
+			t.Errorf("depth %d: decoder error %v, json.Valid %v", 5+k, err, valid)
+		}
+		body = `{"data":null,"extensions":` + strings.Repeat("[", k+4) + strings.Repeat("]", k+4) + `}`
+		_, err = walkResponse([]byte(body), 1)
+		if valid := json.Valid([]byte(body)); valid != (err == nil || strings.Contains(err.Error(), "no data")) {
+			t.Errorf("envelope depth %d: decoder error %v, json.Valid %v", 5+k, err, valid)
+		}
+	}
+}
+
+// A refused request is classified by its status even when its body cannot be read whole (as through
+// go-graphql-client): a 401 refreshes the token and retries once, then fails as ErrAuth.
+func TestQueryPageStatusWinsOverABrokenBody(t *testing.T) {
+	f := newFakeWiz(t)
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"errors":[{"message":"tok`))
+	})
+	c := newTestClient(t, f.options())
+	_, err := c.Issues(testCtx(t), IssueFilter{}, nil, 10, "")
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("err = %v, want ErrAuth", err)
+	}
+	if n := f.gqlCount.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2 (one retry with a fresh token)", n)
+	}
+}
