@@ -221,12 +221,21 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		next := cp
 		delta := Result{Ignored: map[string]int{}}
 		var pr pageResult
+		kept := false
 		err = f.opt.Store.Update(func(tx *store.Tx) error {
 			var err error
 			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
+			if err == nil {
+				// The sinks may read the page's lines from these buffers (store.Tx.KeepLines),
+				// which the store hands back once it is done with them.
+				tx.KeepLines(func() { f.recycle(incidents) })
+				kept = true
+			}
 			return err
 		})
-		f.recycle(incidents)
+		if !kept {
+			f.recycle(incidents)
+		}
 		if err != nil {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
 		}
@@ -415,8 +424,9 @@ type preparedEvent struct {
 	head []byte
 }
 
-// pageBuffers are the buffers one page's incidents and event lines are encoded into (about 1 MiB,
-// 300 KiB and 800 KiB), kept for the next page instead of being allocated for every page.
+// pageBuffers are the buffers one page's incidents, their compressed form, their outbox values and
+// their prepared event heads are encoded into (about 1 MiB, 300 KiB, 80 KiB and 50 KiB), kept for
+// the next page instead of being allocated for every page.
 type pageBuffers struct{ json, packed, events, heads []byte }
 
 // mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
@@ -460,7 +470,7 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		})
 		created[i] = preparedEvent{id: id, head: heads[hstart:len(heads):len(heads)]}
 	}
-	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], size/2), heads
+	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], eventArenaPerIssue*len(page.Issues)), heads
 	return mapped{buf: bufs, json: out, packed: packed, created: created}
 }
 
@@ -483,6 +493,11 @@ func (f *Feed) recycle(m mapped) {
 	default:
 	}
 }
+
+// eventArenaPerIssue is the room a page's event arena starts with per issue: the outbox value of a
+// feed's event refers to the stored incident, and holds only the line's prefix and suffix (store
+// codecDocRef), a few hundred bytes.
+const eventArenaPerIssue = 384
 
 // maxPooledBuffers keeps an unusually large page's buffers out of the free list.
 const maxPooledBuffers = 12 << 20

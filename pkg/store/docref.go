@@ -217,6 +217,10 @@ func (tx *Tx) PutIncidentAndEnqueue(rec *IncidentRecord, sinks []string, prefix,
 			*arena = own
 		}
 		value := own[start:len(own):len(own)]
+		storedPrefix, storedSuffix, _, err := parseDocRef(value)
+		if err != nil {
+			return nil, err
+		}
 		refs := make([]outboxRef, 0, len(sinks))
 		for _, sink := range sinks {
 			b, err := tx.outboxBucket(sink)
@@ -228,6 +232,13 @@ func (tx *Tx) PutIncidentAndEnqueue(rec *IncidentRecord, sinks []string, prefix,
 				return nil, fmt.Errorf("enqueue to %s: %w", sink, err)
 			}
 			refs = append(refs, outboxRef{sink: sink, seq: seq})
+		}
+		if len(rec.Incident) > 0 {
+			// The line as the store would put it together: the prefix and suffix as stored (in
+			// the caller's arena), the JSON the packed document was made from.
+			tx.recordLine(refs, storedPrefix, rec.Incident, storedSuffix)
+		} else {
+			tx.breakLines() // nothing of this transaction is kept
 		}
 		return refs, nil
 	}

@@ -231,15 +231,21 @@ func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) 
 			return nil
 		}
 		var span, docSpan mappedSpan
+		recent := s.recent.reader()
+		defer recent.close()
 		for k, v = c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
 				break
 			}
 			start := len(buf)
-			if buf, err = tx.appendOutboxValue(buf, v, &span, &docSpan); err != nil {
-				return fmt.Errorf("outbox %s item %d: %w", sink, binary.BigEndian.Uint64(k), err)
+			seq := binary.BigEndian.Uint64(k)
+			var cached bool
+			if buf, cached = recent.appendLine(buf, sink, seq); cached {
+				span.add(v)
+			} else if buf, err = tx.appendOutboxValue(buf, v, &span, &docSpan); err != nil {
+				return fmt.Errorf("outbox %s item %d: %w", sink, seq, err)
 			}
-			out = append(out, OutboxItem{Seq: binary.BigEndian.Uint64(k), Data: buf[start:len(buf):len(buf)]})
+			out = append(out, OutboxItem{Seq: seq, Data: buf[start:len(buf):len(buf)]})
 		}
 		// The events were copied out and will be acknowledged and freed soon: drop the mapped pages
 		// they were read from, so that reading every event of a backfill through the mapping does

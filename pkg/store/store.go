@@ -64,6 +64,8 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
+	// recent serves the sinks the lines of the last few page commits from memory (recent.go).
+	recent recentCache
 }
 
 // Bucket names (see the package doc for their contents).
@@ -230,6 +232,7 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 
 // Close releases the file lock and closes the file. Pending transactions finish first.
 func (s *Store) Close() error {
+	s.recent.dropAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
@@ -243,15 +246,19 @@ func (s *Store) Path() string { return s.path }
 // (or panic) rolls everything back. fn must not do network I/O, must not call other Store methods
 // (they open their own transaction and would deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+	var pending *pendingLines
+	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := newTx(s, btx)
 		err := fn(tx)
 		if err == nil {
 			err = tx.flushCounters()
 		}
 		tx.closed = true
+		pending = tx.pending
 		return err
 	})
+	s.recent.settle(pending, err == nil)
+	return err
 }
 
 // View runs fn in a read-only transaction that sees one consistent snapshot. Like Update, fn must
@@ -278,6 +285,8 @@ type Tx struct {
 	// writer of heads, clears it, so until then the key is still missing and need not be looked up
 	// again.
 	absentIncident []byte
+	// pending is what KeepLines lets the store serve from memory once the transaction commits.
+	pending *pendingLines
 }
 
 func newTx(s *Store, btx *bolt.Tx) *Tx {
