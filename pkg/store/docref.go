@@ -233,7 +233,7 @@ func (tx *Tx) PutIncidentAndEnqueue(rec *IncidentRecord, sinks []string, prefix,
 			}
 			refs = append(refs, outboxRef{sink: sink, seq: seq})
 		}
-		if len(rec.Incident) > 0 {
+		if n, err := s2.DecodedLen(rec.PackedIncident[1:]); err == nil && n == len(rec.Incident) && n > 0 {
 			// The line as the store would put it together: the prefix and suffix as stored (in
 			// the caller's arena), the JSON the packed document was made from.
 			tx.recordLine(refs, storedPrefix, rec.Incident, storedSuffix)

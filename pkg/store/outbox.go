@@ -216,6 +216,8 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 // The items' Data alias buf, so they are valid until buf is reused.
 func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) ([]OutboxItem, []byte, error) {
 	var out []OutboxItem
+	recent := s.recent.reader()
+	defer recent.release() // after the read transaction: a release never runs inside one
 	err := s.View(func(tx *Tx) error {
 		parent, err := tx.bucket(bucketOutbox)
 		if err != nil {
@@ -231,8 +233,6 @@ func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) 
 			return nil
 		}
 		var span, docSpan mappedSpan
-		recent := s.recent.reader()
-		defer recent.close()
 		for k, v = c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
 				break

@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"time"
 )
 
 // The sinks read events a few milliseconds after the feed committed them. A codecDocRef event is
@@ -13,6 +14,10 @@ import (
 // delivery, goes to the store), and at most maxRecentCommits commits are kept: the oldest is dropped
 // (and its buffers handed back) when a new one comes. The lines are byte for byte what the store
 // would return: prefix, then the JSON whose S2 block is the incident's document, then suffix.
+
+// maxRecentAge is how long a commit's lines stay at most: lines a sink does not read from here (a
+// backlog, a dead letter) would otherwise pin the feed's buffers until later commits push them out.
+const maxRecentAge = 10 * time.Second
 
 // maxRecentCommits bounds the commits whose lines are kept (each about a page of incidents, 1 MiB,
 // held in the feed's buffers): the sinks normally read a commit's lines within the next commit or
@@ -32,6 +37,7 @@ type recentCommit struct {
 	first   map[string]uint64 // per sink, the seq of lines[0]; seqs are consecutive
 	unread  int               // (sink, line) pairs not read yet
 	read    map[string][]bool // per sink, which lines were read
+	added   time.Time
 	release func()
 }
 
@@ -39,6 +45,7 @@ type recentCommit struct {
 type recentCache struct {
 	mu      sync.Mutex
 	commits []*recentCommit // oldest first
+	closed  bool            // the store is closing: nothing more is kept
 }
 
 // pendingLines is what a transaction records for the cache: its lines and the outbox entries of each.
@@ -57,6 +64,10 @@ type pendingLines struct {
 func (tx *Tx) KeepLines(release func()) {
 	if tx.pending == nil {
 		tx.pending = &pendingLines{}
+	}
+	if prev := tx.pending.release; prev != nil {
+		tx.pending.release = func() { prev(); release() }
+		return
 	}
 	tx.pending.release = release
 }
@@ -98,46 +109,53 @@ func (tx *Tx) breakLines() {
 	tx.pending.broken = true
 }
 
-// settle hands a finished transaction's lines to the cache (committed) or releases them.
-func (c *recentCache) settle(p *pendingLines, committed bool) {
+// settle hands a finished transaction's lines to the cache (committed) or releases them. Every
+// settle also drops what has been kept for longer than maxRecentAge.
+func (c *recentCache) settle(p *pendingLines, committed bool, now time.Time) {
 	if p == nil || p.release == nil {
 		return
 	}
-	if !committed || p.broken || len(p.lines) == 0 {
-		p.release()
-		return
-	}
-	rc := &recentCommit{lines: p.lines, first: p.first, release: p.release,
-		unread: len(p.lines) * len(p.first), read: make(map[string][]bool, len(p.first))}
-	for sink := range p.first {
-		rc.read[sink] = make([]bool, len(p.lines))
-	}
-	var evicted *recentCommit
+	keep := committed && !p.broken && len(p.lines) > 0
+	var evicted []*recentCommit
 	c.mu.Lock()
-	if len(c.commits) >= maxRecentCommits {
-		evicted = c.commits[0]
+	if c.closed {
+		keep = false
+	}
+	for len(c.commits) > 0 && (now.Sub(c.commits[0].added) > maxRecentAge || keep && len(c.commits) >= maxRecentCommits) {
+		evicted = append(evicted, c.commits[0])
 		c.commits = append(c.commits[:0], c.commits[1:]...)
 	}
-	c.commits = append(c.commits, rc)
+	if keep {
+		rc := &recentCommit{lines: p.lines, first: p.first, release: p.release, added: now,
+			unread: len(p.lines) * len(p.first), read: make(map[string][]bool, len(p.first))}
+		for sink := range p.first {
+			rc.read[sink] = make([]bool, len(p.lines))
+		}
+		c.commits = append(c.commits, rc)
+	}
 	c.mu.Unlock()
-	if evicted != nil {
-		evicted.release()
+	for _, rc := range evicted {
+		rc.release()
+	}
+	if !keep {
+		p.release()
 	}
 }
 
-// reader looks lines up for one OutboxInto call, holding the cache's lock meanwhile.
+// recentReader looks lines up for one OutboxInto call; the commits it reads to the end are released
+// by release, which OutboxInto calls once its read transaction is over.
 type recentReader struct {
 	c    *recentCache
-	done []*recentCommit // fully read: released after the lock is dropped
+	done []*recentCommit
 }
 
-func (c *recentCache) reader() *recentReader {
-	c.mu.Lock()
-	return &recentReader{c: c}
-}
+func (c *recentCache) reader() *recentReader { return &recentReader{c: c} }
 
-// appendLine appends sink's event seq to dst and reports true, if the cache has it unread.
+// appendLine appends sink's event seq to dst and reports true, if the cache has it unread. It holds
+// the cache's lock only for the lookup and the copy.
 func (r *recentReader) appendLine(dst []byte, sink string, seq uint64) ([]byte, bool) {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
 	for i, rc := range r.c.commits {
 		first, ok := rc.first[sink]
 		if !ok || seq < first || seq-first >= uint64(len(rc.lines)) {
@@ -162,19 +180,20 @@ func (r *recentReader) appendLine(dst []byte, sink string, seq uint64) ([]byte, 
 	return dst, false
 }
 
-// close drops the lock and releases the commits read to the end.
-func (r *recentReader) close() {
-	r.c.mu.Unlock()
+// release releases the commits read to the end.
+func (r *recentReader) release() {
 	for _, rc := range r.done {
 		rc.release()
 	}
+	r.done = nil
 }
 
-// dropAll releases everything (the store is closing).
+// dropAll releases everything and keeps nothing from now on (the store is closing; a transaction
+// still running hands its lines back at once).
 func (c *recentCache) dropAll() {
 	c.mu.Lock()
 	commits := c.commits
-	c.commits = nil
+	c.commits, c.closed = nil, true
 	c.mu.Unlock()
 	for _, rc := range commits {
 		rc.release()

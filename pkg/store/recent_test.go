@@ -120,3 +120,34 @@ func TestKeptLinesAreReleased(t *testing.T) {
 		t.Fatalf("released %d after Close, want %d", released, maxRecentCommits+3)
 	}
 }
+
+// Two KeepLines calls in one transaction both get their release; a commit kept past maxRecentAge is
+// dropped by the next settle; a transaction that ends after Close began hands its lines back at once.
+func TestKeptLinesEdgeCases(t *testing.T) {
+	clock := refCreated
+	s := openWith(t, t.TempDir()+"/s.db", Options{NoSync: true, Now: func() time.Time { return clock }})
+	first, second := 0, 0
+	mustUpdate(t, s, func(tx *Tx) error {
+		tx.KeepLines(func() { first++ })
+		tx.KeepLines(func() { second++ })
+		return nil
+	})
+	if first != 1 || second != 1 {
+		t.Fatalf("releases %d and %d, want 1 each (nothing kept without lines)", first, second)
+	}
+
+	old := 0
+	keptCommit(t, s, 0, 2, &old, "file")
+	clock = clock.Add(maxRecentAge + time.Second)
+	mustUpdate(t, s, func(tx *Tx) error { tx.KeepLines(func() {}); return nil })
+	if old != 1 {
+		t.Fatalf("a commit kept past maxRecentAge was released %d times by the next settle, want 1", old)
+	}
+
+	s.recent.dropAll()
+	late := 0
+	keptCommit(t, s, 10, 2, &late, "file")
+	if late != 1 {
+		t.Fatalf("a commit after Close began was released %d times, want 1 (at once)", late)
+	}
+}

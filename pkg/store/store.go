@@ -257,7 +257,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		pending = tx.pending
 		return err
 	})
-	s.recent.settle(pending, err == nil)
+	s.recent.settle(pending, err == nil, s.now())
 	return err
 }
 
