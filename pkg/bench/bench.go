@@ -49,9 +49,9 @@ type Options struct {
 	PageSize int
 	// Seed seeds the simulator's data.
 	Seed int64
-	// Runs is how many times the baseline, then the pipeline, run; each reports its best run (the
-	// shared 2-core VM's noise only ever slows a run down). Every pipeline run starts from an empty
-	// store against the same simulator.
+	// Runs is how many times the baseline and the pipeline run (alternately); each reports its best
+	// run (the shared 2-core VM's noise only ever slows a run down). Every pipeline run starts from
+	// an empty store against the same simulator.
 	Runs int
 	// SimBinary is a wizfetch executable run as `SimBinary bench-sim ...` to serve the simulator;
 	// empty uses WizfetchBinary.
@@ -189,7 +189,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	// The lookback start is pinned once: the pipeline uses lookback 8d from its own start, and
 	// the simulator's history spans 7 days, so both cover every generated issue.
 	after := time.Now().Add(-lookback)
-	for i := range o.Runs { // the first run also warms the simulator and the connection
+	// Baseline and pipeline runs alternate, so that both see the machine in the same state (on a
+	// shared VM its speed drifts over minutes); each side counts its best run. The first baseline
+	// run also warms the simulator and the connection.
+	var best pipelineResult
+	var peakRSS int64
+	for i := range o.Runs {
 		n, wall, err := baseline(ctx, sim.url, after, o.PageSize)
 		if err != nil {
 			return Result{}, fmt.Errorf("baseline run %d: %w", i+1, err)
@@ -198,11 +203,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 		if res.BaselineWall == 0 || wall < res.BaselineWall {
 			res.BaselineIssues, res.BaselineWall = n, wall
 		}
-	}
 
-	var best pipelineResult
-	var peakRSS int64
-	for i := range o.Runs {
 		runDir := filepath.Join(dir, fmt.Sprintf("run%d", i+1))
 		if err := os.Mkdir(runDir, 0o755); err != nil {
 			return Result{}, fmt.Errorf("create %s: %w", runDir, err)
