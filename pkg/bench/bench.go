@@ -189,9 +189,15 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	// The lookback start is pinned once: the pipeline uses lookback 8d from its own start, and
 	// the simulator's history spans 7 days, so both cover every generated issue.
 	after := time.Now().Add(-lookback)
-	// Baseline and pipeline runs alternate, so that both see the machine in the same state (on a
-	// shared VM its speed drifts over minutes); each side counts its best run. The first baseline
-	// run also warms the simulator and the connection.
+	// One pull first, not counted, warms the simulator (its heap and garbage collector settle over
+	// the first pulls) and the connection. Then baseline and pipeline runs alternate, so that both
+	// see the machine in the same state (on a shared VM its speed drifts over minutes); each side
+	// counts its best run.
+	n, wall, err := baseline(ctx, sim.url, after, o.PageSize)
+	if err != nil {
+		return Result{}, fmt.Errorf("warm-up pull: %w", err)
+	}
+	log.Info("warm-up pull (not counted)", "issues", n, "wall", wall)
 	var best pipelineResult
 	var peakRSS int64
 	for i := range o.Runs {
