@@ -447,10 +447,11 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	buf := slices.Grow(bufs.json[:0], size)
 	pk := bufs.packed[:0]
 	heads := bufs.heads[:0]
+	var fields []incident.CustomField // MapCompact's scratch, reused for every issue
 	created := make([]preparedEvent, len(page.Issues))
 	for i := range page.Issues {
 		is := &page.Issues[i]
-		inc := f.opt.Mapper.Map(is, page.Raw[i], f.opt.Classifier.Classify(is))
+		inc := f.opt.Mapper.MapCompact(is, page.Raw[i], f.opt.Classifier.Classify(is), &fields)
 		start := len(buf)
 		var err error
 		buf, err = inc.AppendJSON(buf)

@@ -70,3 +70,33 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// BenchmarkMapAndEncode is what the feed's mapper does per issue without mapping.fields: map, then
+// encode, through Map (every built-in custom field boxed into the map) or MapCompact.
+func BenchmarkMapAndEncode(b *testing.B) {
+	issue, raw := loadIssue(b, "control-toxic-combination.json")
+	m, err := incident.NewMapper(config.Mapping{}, commercial)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 64<<10)
+	b.Run("Map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			inc := m.Map(issue, raw, "Wiz Issue")
+			if buf, err = inc.AppendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("MapCompact", func(b *testing.B) {
+		var scratch []incident.CustomField
+		b.ReportAllocs()
+		for b.Loop() {
+			inc := m.MapCompact(issue, raw, "Wiz Issue", &scratch)
+			if buf, err = inc.AppendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

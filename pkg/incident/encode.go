@@ -70,7 +70,7 @@ func (inc *Incident) AppendJSON(dst []byte) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = append(b, `,"customFields":`...)
-	if b, err = appendCustomFields(b, inc.CustomFields, inc.customFieldOrder); err != nil {
+	if b, err = appendCustomFields(b, inc.CustomFields, inc.customFieldOrder, inc.builtin); err != nil {
 		return dst[:start], fmt.Errorf("customFields: %w", err)
 	}
 	b = append(b, `,"rawJSON":`...)
@@ -80,9 +80,23 @@ func (inc *Incident) AppendJSON(dst []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendCustomFields writes cf with its keys sorted: in the order of keys (sorted, see
-// Incident.customFieldOrder) when that holds every key of cf, else by sorting them.
-func appendCustomFields(b []byte, cf map[string]any, keys []string) ([]byte, error) {
+// appendCustomFields writes cf and builtin (sorted by key; cf wins on a key both have) with their
+// keys sorted: in the order of keys (sorted, see Incident.customFieldOrder) when that holds every
+// key, else by sorting them.
+func appendCustomFields(b []byte, cf map[string]any, keys []string, builtin []CustomField) ([]byte, error) {
+	if len(builtin) > 0 {
+		if len(cf) == 0 {
+			return appendBuiltinFields(b, builtin), nil
+		}
+		merged := make(map[string]any, len(cf)+len(builtin))
+		for _, f := range builtin {
+			merged[f.Key] = f.value()
+		}
+		for k, v := range cf {
+			merged[k] = v
+		}
+		cf = merged
+	}
 	if cf == nil || len(keys) < len(cf) {
 		return appendValue(b, cf)
 	}
@@ -109,6 +123,31 @@ func appendCustomFields(b []byte, cf map[string]any, keys []string) ([]byte, err
 		return appendValue(b[:start], cf) // a key outside the order
 	}
 	return append(b, '}'), nil
+}
+
+// appendBuiltinFields writes built-in custom fields, already sorted by key, as a JSON object.
+func appendBuiltinFields(b []byte, fields []CustomField) []byte {
+	b = append(b, '{')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.Key)
+		b = append(b, ':')
+		if f.List == nil {
+			b = appendString(b, f.Str)
+			continue
+		}
+		b = append(b, '[')
+		for j, s := range f.List {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
 }
 
 // appendValue writes the types Map produces without reflection and falls back to json.Marshal for

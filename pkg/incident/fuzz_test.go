@@ -44,7 +44,12 @@ func FuzzMap(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	plain, err := incident.NewMapper(config.Mapping{}, "https://api.us1.app.wiz.io/graphql")
+	if err != nil {
+		f.Fatal(err)
+	}
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var scratch []incident.CustomField
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var issue wiz.Issue
 		if err := json.Unmarshal(data, &issue); err != nil {
@@ -68,6 +73,22 @@ func FuzzMap(f *testing.F) {
 		}
 		if !bytes.Equal(line, std) {
 			t.Fatalf("AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
+		}
+		// MapCompact's incident encodes to the same bytes, with and without mapping.fields.
+		for _, m := range []*incident.Mapper{mapper, plain} {
+			full := m.Map(&issue, data, "Wiz Issue")
+			want, err := full.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact := m.MapCompact(&issue, data, "Wiz Issue", &scratch)
+			got, err := compact.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("MapCompact encodes differently:\n%s\n%s", got, want)
+			}
 		}
 	})
 }

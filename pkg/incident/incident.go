@@ -42,6 +42,9 @@ type Incident struct {
 	// AppendJSON then writes CustomFields in that order instead of sorting its keys (which cost
 	// more than a microsecond per incident). Keys outside it (a caller's own) fall back to sorting.
 	customFieldOrder []string
+	// builtin, set by MapCompact, holds the built-in custom fields (sorted by key) that Map would
+	// have put into CustomFields; a key in CustomFields wins over the same key here.
+	builtin []CustomField
 }
 
 // SeverityScore converts a Wiz severity to XSOAR's scale: CRITICAL 4, HIGH 3, MEDIUM 2, LOW 1,

@@ -178,6 +178,37 @@ func checkPath(path string) (err error) {
 // for float64 is kept as json.Number). A path that matches nothing, or matches JSON null, sets nothing
 // and does not delete the default value.
 func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident {
+	return m.mapIssue(issue, raw, incidentType, nil)
+}
+
+// MapCompact is Map for a caller that only encodes the incident (AppendJSON): the built-in custom
+// fields are kept in scratch, a buffer the caller passes again for the next issue, instead of being
+// put into CustomFields one boxed value at a time (which holds only mapping.fields then). AppendJSON
+// writes the same JSON as for Map's incident. The incident is valid until scratch is reused.
+func (m *Mapper) MapCompact(issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) Incident {
+	if scratch == nil {
+		scratch = new([]CustomField)
+	}
+	return m.mapIssue(issue, raw, incidentType, scratch)
+}
+
+// CustomField is a built-in custom field of a compact incident (MapCompact): a string, or a list
+// when List is not nil.
+type CustomField struct {
+	Key  string
+	Str  string
+	List []string
+}
+
+// value returns f as Map stores it in CustomFields.
+func (f CustomField) value() any {
+	if f.List != nil {
+		return f.List
+	}
+	return f.Str
+}
+
+func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) Incident {
 	if issue == nil {
 		issue = &wiz.Issue{}
 	}
@@ -190,13 +221,17 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 		rawJSON = string(b)
 	}
 	rule := issue.Rule()
+	size := len(m.fields)
+	if scratch == nil {
+		size += len(builtinCustomFields)
+	}
 	inc := Incident{
 		Name:         incidentName(rule, issue.ID),
 		Type:         incidentType,
 		Severity:     SeverityScore(issue.Severity),
 		Occurred:     asSent(issue.SentCreatedAt(), sent, "createdAt", &issue.CreatedAt),
 		Labels:       labels(issue, rule),
-		CustomFields: make(map[string]any, 24+len(m.fields)),
+		CustomFields: make(map[string]any, size),
 		RawJSON:      rawJSON,
 		DbotMirrorID: issue.ID,
 
@@ -205,7 +240,14 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 	if rule != nil {
 		inc.Details = rule.Description
 	}
-	m.customFields(inc.CustomFields, issue, rule, sent)
+	if scratch != nil {
+		*scratch = m.customFields((*scratch)[:0], issue, rule, sent)
+		inc.builtin = *scratch
+	} else {
+		for _, f := range m.customFields(make([]CustomField, 0, len(builtinCustomFields)), issue, rule, sent) {
+			inc.CustomFields[f.Key] = f.value()
+		}
+	}
 	for _, f := range m.fields {
 		r := gjson.Get(rawJSON, f.path)
 		if !r.Exists() || r.Type == gjson.Null {
@@ -244,35 +286,22 @@ func asSent(decoded, raw, key string, t *time.Time) string {
 	return t.UTC().Format(microLayout)
 }
 
-func (m *Mapper) customFields(cf map[string]any, issue *wiz.Issue, rule *wiz.SourceRule, raw string) {
+// customFields appends the built-in custom fields of issue to dst, in key order (builtinCustomFields
+// is sorted): only those with a value.
+func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.SourceRule, raw string) []CustomField {
 	setString := func(k, v string) {
 		if v != "" {
-			cf[k] = v
+			dst = append(dst, CustomField{Key: k, Str: v})
 		}
 	}
 	setList := func(k string, v []string) {
 		if len(v) > 0 {
-			cf[k] = v
+			dst = append(dst, CustomField{Key: k, List: v})
 		}
 	}
-	setString("wizissueid", issue.ID)
-	if issue.ID != "" {
-		cf["wizissueurl"] = IssueURL(m.appBase, issue.ID)
-	}
-	setString("wizissuestatus", issue.Status)
-	setString("wizissueseverity", issue.Severity)
-	setString("wizissuetype", issue.Type)
-	setString("wizissueduedate", asSent(issue.SentDueAt(), raw, "dueAt", issue.DueAt))
-	if rule != nil {
-		setString("wizdetails", rule.Description)
-		if rule.Typename == "Control" {
-			setString("wizissueresolutionrecommendation", rule.ResolutionRecommendation)
-		}
-	}
-	setString("wizissuenote", joinNotes(issue.Notes))
+	var names, owners, champions []string
 	if len(issue.Projects) > 0 {
-		names := make([]string, 0, len(issue.Projects))
-		var owners, champions []string
+		names = make([]string, 0, len(issue.Projects))
 		for i := range issue.Projects {
 			p := &issue.Projects[i]
 			if p.Name != "" {
@@ -283,20 +312,42 @@ func (m *Mapper) customFields(cf map[string]any, issue *wiz.Issue, rule *wiz.Sou
 			owners = appendPeople(owners, p.ProjectOwners)
 			champions = appendPeople(champions, p.SecurityChampions)
 		}
-		setList("wizissueprojects", names)
-		setList("wizprojectowners", owners)
-		setList("wizprojectsecuritychampions", champions)
 	}
-	if e := issue.EntitySnapshot; e != nil {
-		setString("wizcloudaccount", e.SubscriptionExternalID)
-		setString("wizcloudaccountname", e.SubscriptionName)
-		setString("wizcloudplatform", e.CloudPlatform)
-		setString("wizresourceid", e.ID)
-		setString("wizresourcecloudid", e.ProviderID)
-		setString("wizresourceregion", e.Region)
-		setString("wizresourcetype", e.Type)
-		setString("wizresourcenativetype", e.NativeType)
+	e := issue.EntitySnapshot
+	if e == nil {
+		e = &wiz.Entity{}
 	}
+	var details, recommendation string
+	if rule != nil {
+		details = rule.Description
+		if rule.Typename == "Control" {
+			recommendation = rule.ResolutionRecommendation
+		}
+	}
+	// In key order: see builtinCustomFields.
+	setString("wizcloudaccount", e.SubscriptionExternalID)
+	setString("wizcloudaccountname", e.SubscriptionName)
+	setString("wizcloudplatform", e.CloudPlatform)
+	setString("wizdetails", details)
+	setString("wizissueduedate", asSent(issue.SentDueAt(), raw, "dueAt", issue.DueAt))
+	setString("wizissueid", issue.ID)
+	setString("wizissuenote", joinNotes(issue.Notes))
+	setList("wizissueprojects", names)
+	setString("wizissueresolutionrecommendation", recommendation)
+	setString("wizissueseverity", issue.Severity)
+	setString("wizissuestatus", issue.Status)
+	setString("wizissuetype", issue.Type)
+	if issue.ID != "" {
+		setString("wizissueurl", IssueURL(m.appBase, issue.ID))
+	}
+	setList("wizprojectowners", owners)
+	setList("wizprojectsecuritychampions", champions)
+	setString("wizresourcecloudid", e.ProviderID)
+	setString("wizresourceid", e.ID)
+	setString("wizresourcenativetype", e.NativeType)
+	setString("wizresourceregion", e.Region)
+	setString("wizresourcetype", e.Type)
+	return dst
 }
 
 func joinNotes(notes []wiz.Note) string {
