@@ -9,24 +9,29 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Large values (event lines in the outbox and dead letter, incident JSON) are stored compressed with
-// S2: an event is mostly the JSON twice (rawJSON and the mapped fields), which S2 shrinks about
-// 4× at ~1 GB/s. Fewer bytes per page commit means less to write and fsync, a smaller file, and a
-// smaller mmap (which counts in the daemon's RSS). A value starts with a codec byte so other encodings
-// can follow.
+// Large values (incident JSON, event lines in the outbox and dead letter) are stored compressed with
+// S2: an incident is mostly the JSON twice (rawJSON and the mapped fields), which S2 shrinks
+// about 2×, and 4× with the incident dictionary (dict.go), at ~1 GB/s. Fewer bytes per page commit
+// means less to write and fsync, a smaller file, and a smaller mmap (which counts in the daemon's
+// RSS). A value starts with a codec byte so other encodings can follow.
 //
 // Outbox values are not compressed on their own: they live only until their sink acknowledges them
 // (normally within the second), so compressing them would cost CPU on the hot path for no lasting
-// gain. An event the feed emits is stored as codecEvent: its line's prefix and suffix raw, and
-// between them the incident as the feed already compressed it for incident_docs (see
-// AppendPackedEvent); the line is mostly its incident, so this writes about 40 % of the bytes at
-// no extra compression cost (the sinks' reads decompress it). Other events (pushes, replays) are
-// stored raw (codecRaw); a dead letter keeps, and a requeue moves back, the value as it was stored.
+// gain. An event the feed emits refers to its incident's document (codecDocRef, docref.go); a copy
+// of such an event that must stand alone (a dead letter, or an event whose document is replaced
+// before delivery) is codecEvent or codecEventDict1: its line's prefix and suffix raw, and between
+// them the incident as the store compressed it (see AppendPackedEvent). Other events (pushes,
+// replays) are stored raw (codecRaw); a dead letter keeps, and a requeue moves back, the value as it
+// was stored.
 const (
 	codecRaw    = 0x00
 	codecS2     = 0x01
 	codecEvent  = 0x02
 	codecDocRef = 0x03 // an event whose incident is a document of incident_docs (docref.go)
+	// codecS2Dict1 and codecEventDict1 are codecS2 and codecEvent with the incident dictionary
+	// (dict.go): what AppendPackedIncident writes, and an event holding such an incident.
+	codecS2Dict1    = 0x04
+	codecEventDict1 = 0x05
 )
 
 // maxDecodedLen bounds the length a compressed value may declare: the declared length is read
@@ -46,7 +51,7 @@ func decodedLen(block []byte) (int, error) {
 	return n, nil
 }
 
-// appendEventValue appends, for a codecEvent value v, the line it stands for to dst.
+// appendEventValue appends, for a codecEvent or codecEventDict1 value v, the line it stands for to dst.
 func appendEventValue(dst, v []byte) ([]byte, error) {
 	rest := v[1:]
 	prefix, rest, err := lengthPrefixed(rest)
@@ -57,17 +62,11 @@ func appendEventValue(dst, v []byte) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("event suffix: %w", err)
 	}
-	n, err := decodedLen(block)
-	if err != nil {
-		return dst, fmt.Errorf("decompress event: %w", err)
-	}
-	dst = slices.Grow(dst, len(prefix)+n+len(suffix))
+	start := len(dst)
 	dst = append(dst, prefix...)
-	out, err := s2.Decode(dst[len(dst):len(dst)+n], block)
-	if err != nil {
-		return dst[:len(dst)-len(prefix)], fmt.Errorf("decompress event: %w", err)
+	if dst, err = appendBlock(dst, v[0], block); err != nil {
+		return dst[:start], fmt.Errorf("decompress event: %w", err)
 	}
-	dst = dst[:len(dst)+len(out)]
 	return append(dst, suffix...), nil
 }
 
@@ -93,12 +92,11 @@ func raw(data []byte) []byte {
 // outside the write transaction (many incidents into one buffer) and hand the value over in
 // IncidentRecord.PackedIncident.
 func AppendPackedIncident(dst, incidentJSON []byte) []byte {
-	need := 1 + s2.MaxEncodedLen(len(incidentJSON))
-	dst = slices.Grow(dst, need)
-	dst = append(dst, codecS2)
-	enc := s2.Encode(dst[len(dst):len(dst)+need-1], incidentJSON)
-	return dst[:len(dst)+len(enc)]
+	return appendDict1(dst, codecS2Dict1, incidentJSON)
 }
+
+// packedDoc reports whether v is a compressed incident (a document an event may refer to).
+func packedDoc(v []byte) bool { return len(v) > 1 && (v[0] == codecS2 || v[0] == codecS2Dict1) }
 
 // pack compresses data for storage.
 func pack(data []byte) []byte {
@@ -125,7 +123,13 @@ func unpack(v []byte) ([]byte, error) {
 			return nil, fmt.Errorf("decompress stored value: %w", err)
 		}
 		return out, nil
-	case codecEvent:
+	case codecS2Dict1:
+		out, err := appendBlock(nil, v[0], v[1:])
+		if err != nil {
+			return nil, fmt.Errorf("decompress stored value: %w", err)
+		}
+		return out, nil
+	case codecEvent, codecEventDict1:
 		return appendEventValue(nil, v)
 	case codecDocRef:
 		return nil, errDocRef
@@ -153,7 +157,13 @@ func unpackAppend(dst, v []byte) ([]byte, error) {
 			return dst, fmt.Errorf("decompress stored value: %w", err)
 		}
 		return dst[:len(dst)+len(out)], nil
-	case codecEvent:
+	case codecS2Dict1:
+		out, err := appendBlock(dst, v[0], v[1:])
+		if err != nil {
+			return dst, fmt.Errorf("decompress stored value: %w", err)
+		}
+		return out, nil
+	case codecEvent, codecEventDict1:
 		return appendEventValue(dst, v)
 	case codecDocRef:
 		return dst, errDocRef

@@ -34,12 +34,15 @@
 //	marks                 instance 0 feed 0 key          -> time key of the mark (8 bytes)
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
 //	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
-//	incident_docs         8-byte big-endian seq          -> the incident's JSON, S2-compressed
+//	incident_docs         8-byte big-endian seq          -> the incident's JSON, S2-compressed: codec
+//	                                                        byte 4 with the incident dictionary
+//	                                                        (dict.go), or 1 without
 //	incidents_closed      timekey(ClosedAt's UTC day) seq(8) -> incident key (retention index)
 //	outbox/<sink>         8-byte big-endian seq          -> an event line: codec byte 0 and the line, or
 //	                                                        codec byte 2 (a feed's event): uvarint length
 //	                                                        and prefix, uvarint length and suffix, then
 //	                                                        the S2-compressed incident (see codec.go),
+//	                                                        (5: the same with the incident dictionary),
 //	                                                        or codec byte 3 (a feed's event, schema 4):
 //	                                                        prefix and suffix as for 2, then the uvarint
 //	                                                        seq of the incident's document (docref.go)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/klauspost/compress/s2"
 	bolt "go.etcd.io/bbolt"
@@ -68,7 +67,7 @@ func (tx *Tx) referencedDoc(docSeq uint64) ([]byte, error) {
 		return nil, err
 	}
 	doc := docs.Get(seqKey(docSeq))
-	if len(doc) == 0 || doc[0] != codecS2 {
+	if !packedDoc(doc) {
 		return nil, fmt.Errorf("the incident document %d it refers to is missing", docSeq)
 	}
 	return doc, nil
@@ -95,18 +94,11 @@ func (tx *Tx) appendOutboxValue(dst, v []byte, span, docSpan *mappedSpan) ([]byt
 	if docSpan != nil {
 		docSpan.add(doc)
 	}
-	n, err := decodedLen(doc[1:])
-	if err != nil {
-		return dst, fmt.Errorf("decompress event: %w", err)
-	}
 	start := len(dst)
-	dst = slices.Grow(dst, len(prefix)+n+len(suffix))
 	dst = append(dst, prefix...)
-	out, err := s2.Decode(dst[len(dst):len(dst)+n], doc[1:])
-	if err != nil {
+	if dst, err = appendBlock(dst, doc[0], doc[1:]); err != nil {
 		return dst[:start], fmt.Errorf("decompress event: %w", err)
 	}
-	dst = dst[:len(dst)+len(out)]
 	return append(dst, suffix...), nil
 }
 
@@ -175,7 +167,7 @@ func (tx *Tx) PutIncidentAndEnqueue(rec *IncidentRecord, sinks []string, prefix,
 	if rec == nil {
 		return errors.New("write incident: nil record")
 	}
-	if len(rec.PackedIncident) == 0 || rec.PackedIncident[0] != codecS2 || len(sinks) == 0 {
+	if !packedDoc(rec.PackedIncident) || len(sinks) == 0 {
 		if err := tx.PutIncident(rec); err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ func TestEventsByReference(t *testing.T) {
 	refEvent(t, s, "e2", v2, nil, "file", "hook")
 	want := []string{refLine("e1", v1), refLine("e2", v2)}
 	for _, sink := range []string{"file", "hook"} {
-		if got := outboxLines(t, s, sink, codecEvent, codecDocRef); !reflect.DeepEqual(got, want) {
+		if got := outboxLines(t, s, sink, codecEventDict1, codecDocRef); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s outbox = %q, want %q", sink, got, want)
 		}
 	}
@@ -121,7 +121,7 @@ func TestEventsByReference(t *testing.T) {
 		rec.Incident, rec.PackedIncident = []byte(v3), nil
 		return tx.PutIncident(rec)
 	})
-	if got := outboxLines(t, s, "file", codecEvent, codecEvent); !reflect.DeepEqual(got, want) {
+	if got := outboxLines(t, s, "file", codecEventDict1, codecEventDict1); !reflect.DeepEqual(got, want) {
 		t.Fatalf("file outbox after PutIncident = %q, want %q", got, want)
 	}
 
@@ -142,7 +142,7 @@ func TestEventsByReference(t *testing.T) {
 	if n, err := s.RequeueAllDeadLetters("hook"); err != nil || n != 1 {
 		t.Fatalf("requeue: %d, %v", n, err)
 	}
-	if got := outboxLines(t, s, "hook", codecEvent, codecEvent, codecDocRef, codecEvent); got[3] != refLine("e3", v1) || got[2] != refLine("e4", v2) {
+	if got := outboxLines(t, s, "hook", codecEventDict1, codecEventDict1, codecDocRef, codecEventDict1); got[3] != refLine("e3", v1) || got[2] != refLine("e4", v2) {
 		t.Fatalf("hook outbox after the requeue = %q", got)
 	}
 
@@ -159,7 +159,7 @@ func TestEventsByReference(t *testing.T) {
 	if n := docCount(t, s); n != 0 {
 		t.Fatalf("%d incident documents after the prune, want 0", n)
 	}
-	got := outboxLines(t, s, "file", codecEvent, codecEvent, codecEvent)
+	got := outboxLines(t, s, "file", codecEventDict1, codecEventDict1, codecEventDict1)
 	if got[2] != refLine("e5", v3) {
 		t.Fatalf("file outbox after the prune = %q", got)
 	}

@@ -48,7 +48,7 @@ func AppendEventBuffer(dst []byte) []byte { return append(dst, codecRaw) }
 // buffer: hand its tail from len(dst) to EnqueueOwned. The value reuses the compressed incident
 // (codecEvent) instead of holding the line raw; sinks read the line back whole.
 func AppendPackedEvent(dst, prefix, packedIncident, suffix []byte) []byte {
-	if len(packedIncident) == 0 || packedIncident[0] != codecS2 {
+	if !packedDoc(packedIncident) {
 		// Not compressed (or empty): store the line raw.
 		dst = append(dst, codecRaw)
 		dst = append(dst, prefix...)
@@ -57,7 +57,11 @@ func AppendPackedEvent(dst, prefix, packedIncident, suffix []byte) []byte {
 		}
 		return append(dst, suffix...)
 	}
-	dst = append(dst, codecEvent)
+	codec := byte(codecEvent)
+	if packedIncident[0] == codecS2Dict1 {
+		codec = codecEventDict1
+	}
+	dst = append(dst, codec)
 	dst = binary.AppendUvarint(dst, uint64(len(prefix)))
 	dst = append(dst, prefix...)
 	dst = binary.AppendUvarint(dst, uint64(len(suffix)))
@@ -69,7 +73,7 @@ func AppendPackedEvent(dst, prefix, packedIncident, suffix []byte) []byte {
 // AppendPackedEvent) to the outbox of every sink in sinks. bbolt keeps a reference to buf until the
 // transaction ends: the caller must not modify it before then.
 func (tx *Tx) EnqueueOwned(sinks []string, buf []byte) error {
-	if len(buf) < 2 || (buf[0] != codecRaw && buf[0] != codecEvent) {
+	if len(buf) < 2 || (buf[0] != codecRaw && buf[0] != codecEvent && buf[0] != codecEventDict1) {
 		return fmt.Errorf("enqueue: the event was not built with AppendEventBuffer or AppendPackedEvent")
 	}
 	if err := tx.writable(); err != nil {
