@@ -412,9 +412,9 @@ func (f *Feed) order() *wiz.IssueOrder {
 // mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
 type mapped struct {
 	buf     *pageBuffers    // what json and packed share; recycled once the page is committed
-	json    [][]byte        // the incidents' JSON; the store copies what it keeps
+	json    [][]byte        // the incidents' JSON; the store copies what it keeps (see Tx.KeepLines)
 	packed  [][]byte        // store.AppendPackedIncident of json[i], handed to the store as is
-	created []preparedEvent // the created event of each issue, as far as it is known before the commit
+	created []preparedEvent // the created feed's: each issue's created event, as far as it is known before the commit
 }
 
 // preparedEvent is what the mapper computes of an issue's `created` event ahead of the commit (which
@@ -448,7 +448,10 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	pk := bufs.packed[:0]
 	heads := bufs.heads[:0]
 	var fields []incident.CustomField // MapCompact's scratch, reused for every issue
-	created := make([]preparedEvent, len(page.Issues))
+	var created []preparedEvent
+	if f.opt.Name == Created { // the updates feed seldom emits a created event: it computes its own
+		created = make([]preparedEvent, len(page.Issues))
+	}
 	for i := range page.Issues {
 		is := &page.Issues[i]
 		inc := f.opt.Mapper.MapCompact(is, page.Raw[i], f.opt.Classifier.Classify(is), &fields)
@@ -464,12 +467,14 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		pstart := len(pk)
 		pk = store.AppendPackedIncident(pk, out[i])
 		packed[i] = pk[pstart:len(pk):len(pk)]
-		id := incident.EventID(f.opt.Instance, is.ID, incident.KindCreated, nil)
-		hstart := len(heads)
-		heads = appendEventHead(heads, EventHeader{
-			EventID: id, Kind: incident.KindCreated, Instance: f.opt.Instance, IssueID: is.ID, IssueStatus: is.Status,
-		})
-		created[i] = preparedEvent{id: id, head: heads[hstart:len(heads):len(heads)]}
+		if created != nil {
+			id := incident.EventID(f.opt.Instance, is.ID, incident.KindCreated, nil)
+			hstart := len(heads)
+			heads = appendEventHead(heads, EventHeader{
+				EventID: id, Kind: incident.KindCreated, Instance: f.opt.Instance, IssueID: is.ID, IssueStatus: is.Status,
+			})
+			created[i] = preparedEvent{id: id, head: heads[hstart:len(heads):len(heads)]}
+		}
 	}
 	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], eventArenaPerIssue*len(page.Issues)), heads
 	return mapped{buf: bufs, json: out, packed: packed, created: created}
