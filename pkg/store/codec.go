@@ -107,36 +107,7 @@ func pack(data []byte) []byte {
 }
 
 // unpack returns the stored value's data in a new slice (never aliasing v).
-func unpack(v []byte) ([]byte, error) {
-	if len(v) == 0 {
-		return nil, errors.New("empty stored value")
-	}
-	switch v[0] {
-	case codecRaw:
-		return append([]byte(nil), v[1:]...), nil
-	case codecS2:
-		if _, err := decodedLen(v[1:]); err != nil {
-			return nil, fmt.Errorf("decompress stored value: %w", err)
-		}
-		out, err := s2.Decode(nil, v[1:])
-		if err != nil {
-			return nil, fmt.Errorf("decompress stored value: %w", err)
-		}
-		return out, nil
-	case codecS2Dict1:
-		out, err := appendBlock(nil, v[0], v[1:])
-		if err != nil {
-			return nil, fmt.Errorf("decompress stored value: %w", err)
-		}
-		return out, nil
-	case codecEvent, codecEventDict1:
-		return appendEventValue(nil, v)
-	case codecDocRef:
-		return nil, errDocRef
-	default:
-		return nil, fmt.Errorf("stored value has unknown codec %#x", v[0])
-	}
-}
+func unpack(v []byte) ([]byte, error) { return unpackAppend(nil, v) }
 
 // unpackAppend appends the stored value's data to dst (never aliasing v).
 func unpackAppend(dst, v []byte) ([]byte, error) {

@@ -73,6 +73,18 @@ func (tx *Tx) referencedDoc(docSeq uint64) ([]byte, error) {
 	return doc, nil
 }
 
+// resolveDocRef splits a codecDocRef value and finds the document it refers to.
+func (tx *Tx) resolveDocRef(v []byte) (prefix, suffix, doc []byte, err error) {
+	prefix, suffix, docSeq, err := parseDocRef(v)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if doc, err = tx.referencedDoc(docSeq); err != nil {
+		return nil, nil, nil, err
+	}
+	return prefix, suffix, doc, nil
+}
+
 // appendOutboxValue appends the line an outbox value stands for to dst (never aliasing v). v is added
 // to span and the document a codecDocRef value refers to to docSpan, when they are given (two spans:
 // the documents lie elsewhere in the file than the outbox, and a span covers one range).
@@ -83,11 +95,7 @@ func (tx *Tx) appendOutboxValue(dst, v []byte, span, docSpan *mappedSpan) ([]byt
 	if len(v) == 0 || v[0] != codecDocRef {
 		return unpackAppend(dst, v)
 	}
-	prefix, suffix, docSeq, err := parseDocRef(v)
-	if err != nil {
-		return dst, err
-	}
-	doc, err := tx.referencedDoc(docSeq)
+	prefix, suffix, doc, err := tx.resolveDocRef(v)
 	if err != nil {
 		return dst, err
 	}
@@ -108,11 +116,7 @@ func (tx *Tx) selfContained(v []byte) ([]byte, error) {
 	if len(v) == 0 || v[0] != codecDocRef {
 		return v, nil
 	}
-	prefix, suffix, docSeq, err := parseDocRef(v)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := tx.referencedDoc(docSeq)
+	prefix, suffix, doc, err := tx.resolveDocRef(v)
 	if err != nil {
 		return nil, err
 	}
