@@ -182,6 +182,27 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(out))) // not chunked: a client that stops reading at the JSON's end still reuses the connection
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+	s.putBody(out)
+}
+
+// maxPooledBody keeps an unusually large response's buffer out of the pool.
+const maxPooledBody = 8 << 20
+
+// getBody returns an empty buffer for a response, from the pool when it has one.
+func (s *Server) getBody() []byte {
+	if p, ok := s.bodies.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 64<<10)
+}
+
+// putBody hands a written response's buffer back to the pool.
+func (s *Server) putBody(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBody {
+		return
+	}
+	b = b[:0]
+	s.bodies.Put(&b)
 }
 
 // execute runs a request and returns the HTTP status and body. partial adds an INTERNAL error next to
@@ -222,7 +243,7 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
 	case ast.Subscription:
 		return http.StatusOK, errorBody(CodeBadUserInput, "subscriptions are not supported", true)
 	}
-	b := make([]byte, 0, 4096)
+	b := s.getBody()
 	if partial {
 		b = append(b, `{"errors":[`...)
 		b = appendError(b, CodeInternal, "internal error: some results could not be loaded")
