@@ -558,6 +558,8 @@ func TestHostileYAML(t *testing.T) {
 		want       []string
 	}{
 		{"alias to an unknown key", "x-wiz: &w {api_url: https://api.us1.app.wiz.io}\nwiz: *w\n", []string{"x-wiz: unknown key"}},
+		// Found by FuzzLoadBytes: a merge key whose alias is the mapping holding it expanded forever.
+		{"merge key cycle", "wiz: &w\n  <<: *w\n  api_url: https://api.us1.app.wiz.io\n", []string{"wiz.<<: the merge key refers to a mapping that contains it (an alias cycle)"}},
 		{"alias bomb", "wiz: {api_url: https://a.example.com}\nfetch:\n  status: &a [OPEN, OPEN, OPEN, OPEN, OPEN, OPEN, OPEN, OPEN]\n" +
 			"classify:\n  rules: &r\n" + strings.Repeat("    - {incident_type: x, status: *a}\n", 64) +
 			"instances:\n" + strings.Repeat("  - {name: a, classify: {rules: *r}}\n", 64),

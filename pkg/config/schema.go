@@ -27,6 +27,9 @@ type schemaCheck struct {
 	problems []problem
 	fatal    bool
 	visited  int // nodes walked, bounded by maxSchemaNodes against alias bombs
+	// merging holds the mappings whose merge keys are being expanded: a merge key whose alias
+	// leads back to one of them (wiz: &w {<<: *w}) would otherwise expand forever.
+	merging map[*yaml.Node]bool
 	// unknown holds the reported unknown keys, pruned from the tree before decoding so that
 	// viper's case-insensitive merge (Fetch: into fetch:) cannot change the values checked next.
 	unknown []unknownKey
@@ -212,7 +215,7 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 			continue
 		}
 		if k.ShortTag() == "!!merge" { // <<: *anchor
-			sc.merge(path, v, t)
+			sc.merge(path, n, v, t)
 			continue
 		}
 		kpath := join(path, k.Value)
@@ -234,16 +237,32 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 	}
 }
 
-// merge checks the value of a YAML merge key (<<: *a or <<: [*a, *b]).
-func (sc *schemaCheck) merge(path string, v *yaml.Node, t reflect.Type) {
-	v = resolveAlias(v)
-	if v.Kind == yaml.SequenceNode {
-		for _, m := range v.Content {
-			sc.mapping(path, resolveAlias(m), t)
-		}
-		return
+// merge checks the value of a YAML merge key (<<: *a or <<: [*a, *b]) of the mapping parent.
+func (sc *schemaCheck) merge(path string, parent, v *yaml.Node, t reflect.Type) {
+	if sc.merging == nil {
+		sc.merging = map[*yaml.Node]bool{}
 	}
-	sc.mapping(path, v, t)
+	sc.merging[parent] = true
+	defer delete(sc.merging, parent)
+	v = resolveAlias(v)
+	targets := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		targets = v.Content
+	}
+	for _, m := range targets {
+		m = resolveAlias(m)
+		if sc.merging[m] {
+			sc.add(m, true, join(path, "<<"), "the merge key refers to a mapping that contains it (an alias cycle)")
+			continue
+		}
+		if sc.visited++; sc.visited > maxSchemaNodes {
+			if sc.visited == maxSchemaNodes+1 {
+				sc.add(m, true, "yaml", "the document is too large or contains excessive aliasing")
+			}
+			return
+		}
+		sc.mapping(path, m, t)
+	}
 }
 
 // sinkKeysApply reports keys of a sinks item that belong to another sink type.
