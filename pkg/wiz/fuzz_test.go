@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// FuzzDecodePage feeds arbitrary response data to the page decoder: API data must never crash the
+// FuzzDecodePage feeds arbitrary response data (the value of "data") to the page decoder: API data must never crash the
 // daemon, whatever Wiz (or a proxy in between) sends. Every decoded issue must carry its raw bytes.
 func FuzzDecodePage(f *testing.F) {
 	for _, name := range []string{"page_mixed.json"} {
@@ -21,7 +21,9 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"issues":{"nodes":[{"id":"x","createdAt":"2023-08-23T07:56:09.903743Z","sourceRule":null}],"pageInfo":{"hasNextPage":true,"endCursor":"c"}}}`))
 	f.Add([]byte(`{"issues":{"nodes":[{"createdAt":12,"projects":{"a":1},"entitySnapshot":[]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		page, err := walkPage(data, 1) // not decodePage, whose recover would hide a panic
+		// The data inside a response envelope; walkResponse, not decodeResponse, whose recover
+		// would hide a panic.
+		page, err := walkResponse(append(append([]byte(`{"data":`), data...), '}'), 1)
 		if err != nil {
 			return
 		}

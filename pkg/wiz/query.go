@@ -3,7 +3,6 @@ package wiz
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -228,29 +227,6 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 			Message: fmt.Sprintf("first must be between 1 and %d, got %d", MaxPageSize, first)}
 	}
 	return c.queryPage(ctx, issuesVariables(f, order, first, after), first)
-}
-
-// walkPage decodes the data of an IssuesTable response (the value of its "data" key; FuzzDecodePage
-// calls it); sizeHint is the page size asked for.
-func walkPage(data []byte, sizeHint int) (*Page, error) {
-	page := &Page{}
-	r := &nodeReader{data: data}
-	if r.peek(); r.pos == len(r.data) || r.null() {
-		return page, nil
-	}
-	if err := r.pageData(page, sizeHint); err != nil {
-		if _, ok := errors.AsType[*APIError](err); ok {
-			return nil, err
-		}
-		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: " + shorten(err.Error())}
-	}
-	if !r.atEnd() {
-		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: data after the value"}
-	}
-	if page.HasNextPage && page.EndCursor == "" {
-		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "hasNextPage is true but endCursor is empty"}
-	}
-	return page, nil
 }
 
 // pageData decodes the data object of an IssuesTable response into page, in one pass: nodes: null
