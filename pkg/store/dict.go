@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/klauspost/compress/s2"
+
+	"github.com/wizfetch/wizfetch/pkg/store/internal/s2dict"
 )
 
 // Incidents all have the same shape: the same keys, labels and custom fields, and a raw node with the
@@ -29,12 +31,17 @@ var incidentDictV1 = func() *s2.Dict {
 	return d
 }()
 
+// incidentDictV1Encoder writes the blocks of incidentDictV1: s2's dictionary encoder with a
+// smaller table of the input's own positions (internal/s2dict), which s2's decoder reads as any
+// other block of the dictionary.
+var incidentDictV1Encoder = s2dict.New(incidentDictV1)
+
 // appendDict1 appends data compressed with incidentDictV1, after the codec byte, to dst.
 func appendDict1(dst []byte, codec byte, data []byte) []byte {
 	need := 1 + s2.MaxEncodedLen(len(data))
 	dst = slices.Grow(dst, need)
 	dst = append(dst, codec)
-	enc := incidentDictV1.Encode(dst[len(dst):len(dst)+need-1], data)
+	enc := incidentDictV1Encoder.Encode(dst[len(dst):len(dst)+need-1], data)
 	return dst[:len(dst)+len(enc)]
 }
 
