@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"crypto/sha1"
 	"strconv"
 	"time"
 
@@ -44,18 +45,33 @@ type Event struct {
 // The same change seen by a push and by a pull gets the same id, and so does a retry or a replay.
 // statusChangedAt is compared as an instant: the same time in another zone gives the same id.
 func EventID(instance, issueID, kind string, statusChangedAt *time.Time) string {
-	sca := ""
+	// uuid.NewSHA1(eventNamespace(), name), without its allocations (a hash, its sum, the name):
+	// the mapper computes one id per issue.
+	var stack [192]byte
+	buf := append(stack[:0], eventNamespaceBytes[:]...)
+	var scaBuf [40]byte
+	sca := scaBuf[:0]
 	if statusChangedAt != nil {
-		sca = statusChangedAt.UTC().Format(time.RFC3339Nano)
+		sca = statusChangedAt.UTC().AppendFormat(sca, time.RFC3339Nano)
 	}
-	name := make([]byte, 0, 32+len(instance)+len(issueID)+len(kind)+len(sca))
-	for _, part := range [...]string{instance, issueID, kind, sca} {
-		name = strconv.AppendInt(name, int64(len(part)), 10)
-		name = append(name, ':')
-		name = append(name, part...)
+	for _, part := range [...]string{instance, issueID, kind} {
+		buf = strconv.AppendInt(buf, int64(len(part)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, part...)
 	}
-	return uuid.NewSHA1(eventNamespace(), name).String()
+	buf = strconv.AppendInt(buf, int64(len(sca)), 10)
+	buf = append(buf, ':')
+	buf = append(buf, sca...)
+	sum := sha1.Sum(buf)
+	var id uuid.UUID
+	copy(id[:], sum[:])
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5
+	id[8] = (id[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return id.String()
 }
+
+// eventNamespaceBytes is eventNamespace as an array, for EventID.
+var eventNamespaceBytes = [16]byte(eventNamespace())
 
 // NewEvent builds the event of kind for issue and its mapped incident, emitted at now (rendered in
 // UTC, RFC 3339). The id uses issue.StatusChangedAt.

@@ -5,9 +5,12 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
@@ -465,5 +468,40 @@ func TestCustomFieldOrderCoversMap(t *testing.T) {
 	line, _ = inc.AppendJSON(nil)
 	if std, _ := json.Marshal(&inc); string(line) != string(std) {
 		t.Fatalf("with a foreign key, AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
+	}
+}
+
+// TestEventIDMatchesUUIDv5 pins EventID to uuid.NewSHA1 (which it computes without allocating)
+// over names of every length class, and checks it allocates only the returned string.
+func TestEventIDMatchesUUIDv5(t *testing.T) {
+	sca := time.Date(2025, 5, 1, 10, 0, 0, 123456789, time.FixedZone("X", 3600))
+	long := strings.Repeat("x", 300) // past EventID's stack buffer
+	for _, tc := range []struct {
+		instance, issue, kind string
+		sca                   *time.Time
+	}{
+		{"default", "issue-1", KindCreated, nil},
+		{"default", "900937e8-5fef-43c2-8f93-fad1dfabfc2c", KindUpdated, &sca},
+		{"", "", "", nil},
+		{long, long, KindUpdated, &sca},
+		{"tenant:b", "é\x00id", KindCreated, &sca},
+	} {
+		s := ""
+		if tc.sca != nil {
+			s = tc.sca.UTC().Format(time.RFC3339Nano)
+		}
+		var name []byte
+		for _, part := range []string{tc.instance, tc.issue, tc.kind, s} {
+			name = strconv.AppendInt(name, int64(len(part)), 10)
+			name = append(name, ':')
+			name = append(name, part...)
+		}
+		want := uuid.NewSHA1(eventNamespace(), name).String()
+		if got := EventID(tc.instance, tc.issue, tc.kind, tc.sca); got != want {
+			t.Errorf("EventID(%.20q, %.20q, %q, %v) = %s, want %s", tc.instance, tc.issue, tc.kind, tc.sca, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { EventID("default", "issue-1", KindUpdated, &sca) }); n > 1 {
+		t.Errorf("EventID allocates %.0f times, want 1 (the id)", n)
 	}
 }
