@@ -905,3 +905,33 @@ func TestPackedEventDamaged(t *testing.T) {
 		t.Errorf("refusing the damaged values allocated %d bytes", grew)
 	}
 }
+
+// TestAckDeletesExactlyTheGivenEvents: acknowledgements in any order, repeated, or of events already
+// gone never touch a neighbour (Ack seeks each key; a missing one lands on the next event).
+func TestAckDeletesExactlyTheGivenEvents(t *testing.T) {
+	s := openTest(t)
+	mustUpdate(t, s, func(tx *Tx) error {
+		for i := 1; i <= 6; i++ {
+			if _, err := tx.Enqueue("file", []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := s.Ack("file", 5, 2, 2, 0, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack("file", 2, 5); err != nil { // gone: Seek lands on 3 and 6, which stay
+		t.Fatal(err)
+	}
+	items, err := s.Outbox("file", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(items); !reflect.DeepEqual(got, []uint64{1, 3, 4, 6}) {
+		t.Fatalf("outbox after acks = %v, want [1 3 4 6]", got)
+	}
+	if d, err := s.OutboxDepth("file"); err != nil || d != 4 {
+		t.Fatalf("OutboxDepth = %d, %v; want 4", d, err)
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -281,14 +282,18 @@ func (s *Store) Ack(sink string, seqs ...uint64) error {
 		}
 		removed := 0
 		var span mappedSpan
+		// One cursor descent per event (Get and then Delete would make two, each with a cursor of
+		// its own); Seek starts from the root every time, so deleting under the cursor is safe.
+		c := b.Cursor()
+		var key [8]byte
 		for _, seq := range seqs {
-			k := seqKey(seq)
-			v := b.Get(k)
-			if v == nil {
+			binary.BigEndian.PutUint64(key[:], seq)
+			k, v := c.Seek(key[:])
+			if k == nil || !bytes.Equal(k, key[:]) || v == nil {
 				continue
 			}
 			span.add(v)
-			if err := b.Delete(k); err != nil {
+			if err := c.Delete(); err != nil {
 				return err
 			}
 			removed++
