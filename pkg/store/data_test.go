@@ -935,3 +935,59 @@ func TestAckDeletesExactlyTheGivenEvents(t *testing.T) {
 		t.Fatalf("OutboxDepth = %d, %v; want 4", d, err)
 	}
 }
+
+// TestIncidentLookupsAgainstTheTail: lookups above the index's tail skip bbolt (Tx.getIncident),
+// so the tail must follow every write of the transaction, start right in a new one, and never hide
+// an incident of another instance or one below it.
+func TestIncidentLookupsAgainstTheTail(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	put := func(tx *Tx, inst, id string, at time.Time) error {
+		return tx.PutIncident(&IncidentRecord{Instance: inst, IssueID: id, CreatedAt: at, Status: "OPEN", Incident: []byte(`{}`)})
+	}
+	has := func(t *testing.T, tx *Tx, inst, id string, at time.Time, want bool) {
+		t.Helper()
+		got, err := tx.HasIncidentAt(inst, id, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("HasIncidentAt(%s, %s, %s) = %v, want %v", inst, id, at.Format(time.TimeOnly), got, want)
+		}
+		_, ok, err := tx.IncidentAt(inst, id, at)
+		if err != nil || ok != want {
+			t.Errorf("IncidentAt(%s, %s) found %v (%v), want %v", inst, id, ok, err, want)
+		}
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		has(t, tx, "default", "a", t0, false) // empty index: the tail is known and empty
+		if err := put(tx, "default", "a", t0); err != nil {
+			return err
+		}
+		has(t, tx, "default", "a", t0, true) // raised by the put in the same transaction
+		if err := put(tx, "default", "c", t0.Add(2*time.Hour)); err != nil {
+			return err
+		}
+		has(t, tx, "default", "c", t0.Add(2*time.Hour), true)
+		has(t, tx, "default", "b", t0.Add(time.Hour), false) // below the tail, looked up
+		return put(tx, "zeta", "z", t0)                       // another instance sorts last
+	})
+	mustUpdate(t, s, func(tx *Tx) error {
+		if err := put(tx, "default", "d", t0.Add(3*time.Hour)); err != nil { // before any lookup
+			return err
+		}
+		has(t, tx, "default", "d", t0.Add(3*time.Hour), true)
+		has(t, tx, "default", "a", t0, true)
+		has(t, tx, "zeta", "z", t0, true)
+		has(t, tx, "zeta", "y", t0.Add(time.Hour), false) // above the tail
+		return nil
+	})
+	err := s.View(func(tx *Tx) error {
+		has(t, tx, "default", "c", t0.Add(2*time.Hour), true)
+		has(t, tx, "default", "e", t0.Add(4*time.Hour), false)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // IncidentRecord is wizfetch's memory of one issue's incident: what it last emitted, for dedup of
@@ -223,7 +225,7 @@ func (tx *Tx) IncidentAt(instance, issueID string, createdAt time.Time) (*Incide
 		return nil, false, fmt.Errorf("read incident: %w", err)
 	}
 	key := incidentKey(instance, createdAt, issueID)
-	v := b.Get(key)
+	v := tx.getIncident(b, key)
 	if v == nil {
 		tx.absentIncident = key
 		return nil, false, nil
@@ -246,11 +248,25 @@ func (tx *Tx) HasIncidentAt(instance, issueID string, createdAt time.Time) (bool
 		return false, fmt.Errorf("read incident: %w", err)
 	}
 	key := incidentKey(instance, createdAt, issueID)
-	if b.Get(key) != nil {
+	if tx.getIncident(b, key) != nil {
 		return true, nil
 	}
 	tx.absentIncident = key
 	return false, nil
+}
+
+// getIncident is b.Get(key) on the incidents index b, skipped for a key above the index's tail.
+func (tx *Tx) getIncident(b *bolt.Bucket, key []byte) []byte {
+	if !tx.incidentsTailKnown {
+		if k, _ := b.Cursor().Last(); k != nil {
+			tx.incidentsTail = bytes.Clone(k)
+		}
+		tx.incidentsTailKnown = true
+	}
+	if tx.incidentsTail == nil || bytes.Compare(key, tx.incidentsTail) > 0 {
+		return nil
+	}
+	return b.Get(key)
 }
 
 // Incident returns a copy of the record of (instance, issueID) when only the issue id is known (the
@@ -387,7 +403,13 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool, enqueue func(docSeq u
 	for _, ref := range head.refs {
 		size += 10 + len(ref.sink) + 8
 	}
-	return b.Put(key, appendHead(make([]byte, 0, size), &head))
+	if err := b.Put(key, appendHead(make([]byte, 0, size), &head)); err != nil {
+		return err
+	}
+	if tx.incidentsTailKnown && bytes.Compare(key, tx.incidentsTail) > 0 {
+		tx.incidentsTail = key // a fresh slice (incidentKey), kept by nothing else
+	}
+	return nil
 }
 
 // ForEachIncident calls fn with a copy of every incident of instance ("" = every instance), ordered by

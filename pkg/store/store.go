@@ -285,6 +285,13 @@ type Tx struct {
 	// writer of heads, clears it, so until then the key is still missing and need not be looked up
 	// again.
 	absentIncident []byte
+	// incidentsTail is the largest key of the incidents index as this transaction sees it, read
+	// once (by the first lookup that needs it) and raised by putIncident, the only writer of heads:
+	// a key above it cannot be in the index. The created feed walks issues in createdAt order, so
+	// during a backfill every new issue lands above the tail and needs no lookup. A deletion leaves
+	// it too high, which only costs lookups.
+	incidentsTail      []byte
+	incidentsTailKnown bool
 	// pending is what KeepLines lets the store serve from memory once the transaction commits.
 	pending *pendingLines
 }
