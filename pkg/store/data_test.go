@@ -970,7 +970,7 @@ func TestIncidentLookupsAgainstTheTail(t *testing.T) {
 		}
 		has(t, tx, "default", "c", t0.Add(2*time.Hour), true)
 		has(t, tx, "default", "b", t0.Add(time.Hour), false) // below the tail, looked up
-		return put(tx, "zeta", "z", t0)                       // another instance sorts last
+		return put(tx, "zeta", "z", t0)                      // another instance sorts last
 	})
 	mustUpdate(t, s, func(tx *Tx) error {
 		if err := put(tx, "default", "d", t0.Add(3*time.Hour)); err != nil { // before any lookup
