@@ -1,4 +1,4 @@
-//go:build s2dict_checked
+//go:build !(amd64 || arm64 || ppc64le || riscv64) || s2dict_checked || purego
 
 package s2dict
 
