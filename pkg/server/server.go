@@ -59,6 +59,8 @@ type Options struct {
 	// Actions, when non-nil, is mounted at /v1/issues/ (the write-back API); it requires the server
 	// token and answers 403 when no token is configured.
 	Actions http.Handler
+	// MaxConns caps the open connections (connlimit.go); zero means DefaultMaxConns.
+	MaxConns int
 }
 
 // Server is the HTTP listener. Its methods are safe for concurrent use.
@@ -66,11 +68,15 @@ type Server struct {
 	opt      Options
 	log      *slog.Logger
 	loopback bool
-	token    atomic.Pointer[[sha256.Size]byte] // digest of the auth token; nil = none
-	ready    atomic.Bool
-	closing  atomic.Bool
-	handler  http.Handler
-	page     *template.Template
+	// listenHost is the host of Options.Listen, one of the Host values a tokenless loopback server
+	// answers (hostcheck.go).
+	listenHost string
+	limiter    *connLimiter
+	token      atomic.Pointer[[sha256.Size]byte] // digest of the auth token; nil = none
+	ready      atomic.Bool
+	closing    atomic.Bool
+	handler    http.Handler
+	page       *template.Template
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -89,7 +95,8 @@ func New(o Options) (*Server, error) {
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		return nil, fmt.Errorf("server.listen %q is not host:port: %w", o.Listen, err)
 	}
-	s := &Server{opt: o, log: o.Logger, loopback: IsLoopback(o.Listen)}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	s := &Server{opt: o, log: o.Logger, loopback: IsLoopback(o.Listen), listenHost: host, limiter: newConnLimiter(o.MaxConns)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -99,7 +106,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.storeToken(o.AuthToken)
 	s.page = newPageTemplate()
-	s.handler = s.routes()
+	s.handler = s.guardHost(s.routes())
 	return s, nil
 }
 
@@ -127,6 +134,7 @@ func (s *Server) Start() error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         s.limiter.connState,
 	}
 	s.ln, s.cancel, s.started = ln, cancel, true
 	s.served = make(chan struct{})
