@@ -92,6 +92,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		newStatusCommand(env),
 		newCheckpointCommand(env),
 		newIncidentsCommand(env),
+		newStoreCommand(env),
 		newHealthcheckCommand(env),
 		newBenchCommand(env),
 		newBenchSimCommand(env),

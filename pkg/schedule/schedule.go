@@ -11,6 +11,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
@@ -83,6 +84,9 @@ func Run(ctx context.Context, f Fetcher, o Options) error {
 		}
 		var wait time.Duration
 		switch {
+		case errors.Is(err, store.ErrCorrupt):
+			// A damaged store does not heal by retrying: stop, in every mode, with the advice.
+			return err
 		case err != nil:
 			failures++
 			if o.Mode != Daemon && (Permanent(err) || failures >= MaxConsecutiveFailures) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
@@ -47,6 +48,7 @@ var (
 	idle    = outcome{res: feed.Result{}}
 	flaky   = outcome{err: fmt.Errorf("page: %w", wiz.ErrTransient)}
 	denied  = outcome{err: fmt.Errorf("token: %w", wiz.ErrAuth)}
+	damaged = outcome{err: fmt.Errorf("commit page: %w", store.ErrCorrupt)}
 )
 
 func TestRun(t *testing.T) {
@@ -67,6 +69,7 @@ func TestRun(t *testing.T) {
 		{name: "five transient failures end --until-idle", mode: UntilIdle, script: []outcome{flaky, flaky, flaky, flaky, flaky}, wantCalls: 5, wantErr: wiz.ErrTransient, wantWaits: []int{1, 2, 3, 4}},
 		{name: "a success resets the failure count", mode: UntilIdle, script: []outcome{flaky, flaky, flaky, flaky, backlog, flaky, closed}, wantCalls: 7, wantWaits: []int{1, 2, 3, 4, 1}},
 		{name: "daemon without catch-up waits an interval after a backlog", mode: Daemon, catchUp: false, script: []outcome{backlog, idle}, wantCalls: 2, wantWaits: []int{-1, -1}},
+		{name: "a damaged store ends even the daemon at once", mode: Daemon, catchUp: true, script: []outcome{backlog, damaged, backlog}, wantCalls: 2, wantErr: store.ErrCorrupt},
 		{name: "daemon with catch-up fetches again at once", mode: Daemon, catchUp: true, script: []outcome{backlog, backlog, idle}, wantCalls: 3, wantWaits: []int{-1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,17 +112,28 @@ func Open(path string, opts Options) (*Store, error) {
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        timeout,
-		ReadOnly:       opts.ReadOnly,
-		NoSync:         opts.NoSync,
-		FreelistType:   bolt.FreelistMapType,
-		PageSize:       pageSize,
-		NoFreelistSync: false,
+	var db *bolt.DB
+	err := guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        timeout,
+			ReadOnly:       opts.ReadOnly,
+			NoSync:         opts.NoSync,
+			FreelistType:   bolt.FreelistMapType,
+			PageSize:       pageSize,
+			NoFreelistSync: false,
+		})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: no lock after %s: %w", path, timeout, ErrLocked)
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		if damaged(err) {
+			return nil, &corruptError{path: path, cause: err.Error()}
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -130,7 +141,26 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if opts.ReadOnly {
+	if err := checkTruncated(path, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	err = s.guarded(func() error { return s.openTx(opts.ReadOnly) })
+	if err != nil {
+		_ = db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openTx checks the schema (read-only) or initialises and migrates the file (read-write).
+func (s *Store) openTx(readOnly bool) error {
+	db := s.db
+	var err error
+	if readOnly {
 		err = db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
 	} else {
 		err = db.Update(initialize)
@@ -146,11 +176,7 @@ func Open(path string, opts Options) (*Store, error) {
 			})
 		}
 	}
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	return s, nil
+	return err
 }
 
 // initialize creates the buckets of a new file, records the schema version and refuses files it
@@ -243,19 +269,22 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Update runs fn in one write transaction and commits (with fsync) when fn returns nil; any error
-// (or panic) rolls everything back. fn must not do network I/O, must not call other Store methods
+// (or panic) rolls everything back. Damage found in the file while reading it is an error wrapping
+// ErrCorrupt, not a crash (corrupt.go). fn must not do network I/O, must not call other Store methods
 // (they open their own transaction and would deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	var pending *pendingLines
-	err := s.db.Update(func(btx *bolt.Tx) error {
-		tx := newTx(s, btx)
-		err := fn(tx)
-		if err == nil {
-			err = tx.flushCounters()
-		}
-		tx.closed = true
-		pending = tx.pending
-		return err
+	err := s.guarded(func() error {
+		return s.db.Update(func(btx *bolt.Tx) error {
+			tx := newTx(s, btx)
+			err := fn(tx)
+			if err == nil {
+				err = tx.flushCounters()
+			}
+			tx.closed = true
+			pending = tx.pending
+			return err
+		})
 	})
 	s.recent.settle(pending, err == nil, s.now())
 	return err
@@ -264,11 +293,13 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 // View runs fn in a read-only transaction that sees one consistent snapshot. Like Update, fn must
 // not call other Store methods.
 func (s *Store) View(fn func(tx *Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error {
-		tx := newTx(s, btx)
-		err := fn(tx)
-		tx.closed = true
-		return err
+	return s.guarded(func() error {
+		return s.db.View(func(btx *bolt.Tx) error {
+			tx := newTx(s, btx)
+			err := fn(tx)
+			tx.closed = true
+			return err
+		})
 	})
 }
 
