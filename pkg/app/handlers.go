@@ -98,8 +98,9 @@ type wakingQueue struct {
 	wake  chan<- struct{}
 }
 
+// EnqueueRefetch implements push.Queue, bounded per instance (push.MaxQueuedPerInstance).
 func (q wakingQueue) EnqueueRefetch(item store.RefetchItem) error {
-	if err := q.store.EnqueueRefetch(item); err != nil {
+	if err := q.store.EnqueueRefetchBounded(item, push.MaxQueuedPerInstance); err != nil {
 		return err
 	}
 	select {
@@ -122,6 +123,8 @@ func pushRejectReason(result string) string {
 		return metrics.PushRejectMethod
 	case push.ResultQueueError:
 		return metrics.PushRejectQueue
+	case push.ResultQueueFull:
+		return metrics.PushRejectQueueFull
 	default: // bad JSON, no or bad issue id, unreadable body
 		return metrics.PushRejectBadRequest
 	}

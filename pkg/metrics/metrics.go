@@ -253,6 +253,7 @@ const (
 	PushRejectUnknownInstance = "unknown_instance" // 404: /v1/wiz/webhook/{instance} names no instance
 	PushRejectMethod          = "method"           // 405
 	PushRejectQueue           = "queue"            // 503: the refetch queue could not take it
+	PushRejectQueueFull       = "queue_full"       // 429: the instance's refetch queue is at its cap
 
 	PushResultOK       = "ok"        // refetched and processed
 	PushResultError    = "error"     // refetch or processing failed (will be retried)
@@ -272,7 +273,7 @@ func oneOf(s string, allowed ...string) string {
 
 func pushRejectLabel(reason string) string {
 	return oneOf(reason, PushRejectAuth, PushRejectTooLarge, PushRejectBadRequest, PushRejectUnknownInstance,
-		PushRejectMethod, PushRejectQueue)
+		PushRejectMethod, PushRejectQueue, PushRejectQueueFull)
 }
 
 func pushResultLabel(result string) string {

@@ -20,6 +20,9 @@ var (
 	ErrBadIssueID = errors.New("issue id is not a UUID")
 )
 
+// maxInfoLen bounds the informational fields of a Payload, in runes.
+const maxInfoLen = 64
+
 // Payload is what wizfetch keeps of a push. A push is only a notification (WIZ_API.md §7): the
 // issue itself is re-fetched over GraphQL, so everything but IssueID is informational (logs).
 type Payload struct {
@@ -58,11 +61,13 @@ func ParsePayload(body []byte) (Payload, error) {
 		rule = object(top["sourceRule"])
 	}
 
+	// Everything but the id is only logged, and the sender controls it: clip it so that one push
+	// cannot write a megabyte log line.
 	p := Payload{
-		Status:   first(str(issue["status"]), str(top["status"])),
-		Severity: first(str(issue["severity"]), str(top["severity"])),
-		Trigger:  first(str(trigger["type"]), str(top["trigger"]), str(top["triggerType"])),
-		RuleName: first(str(rule["name"]), str(top["ruleName"]), str(top["controlName"])),
+		Status:   clip(first(str(issue["status"]), str(top["status"])), maxInfoLen),
+		Severity: clip(first(str(issue["severity"]), str(top["severity"])), maxInfoLen),
+		Trigger:  clip(first(str(trigger["type"]), str(top["trigger"]), str(top["triggerType"])), maxInfoLen),
+		RuleName: clip(first(str(rule["name"]), str(top["ruleName"]), str(top["controlName"])), maxInfoLen),
 	}
 	id := first(str(issue["id"]), str(top["issueId"]), str(top["id"]))
 	if id == "" {

@@ -41,7 +41,17 @@ const (
 	ResultNoIssueID        = "no_issue_id"
 	ResultUnknownInstance  = "unknown_instance"
 	ResultQueueError       = "queue_error"
+	ResultQueueFull        = "queue_full"
 )
+
+// MaxQueuedPerInstance bounds one instance's refetch queue. A push beyond it is answered 429 with
+// Retry-After (QueueFullRetryAfter) and counted: a flood of pushes, or of random ids, cannot grow the
+// store without bound, and Wiz's webhook retries deliver the push later. Ten thousand issues is
+// over an hour of single re-fetches at the default 2 requests/s.
+const MaxQueuedPerInstance = 10000
+
+// QueueFullRetryAfter is the Retry-After (seconds) of a 429 for a full queue.
+const QueueFullRetryAfter = "60"
 
 // Auth is the resolved push credentials (server.webhook). A push must match the Bearer token or
 // the Basic pair, whichever are set; when all three are empty the receiver is disabled and
@@ -68,7 +78,8 @@ func (a Auth) Enabled() bool { return a.BearerToken != "" || a.basicEnabled() }
 func (a Auth) basicEnabled() bool { return a.Username != "" || a.Password != "" }
 
 // Queue is where accepted pushes go; *store.Store satisfies it. EnqueueRefetch must be durable
-// when it returns nil.
+// when it returns nil, and return an error wrapping store.ErrQueueFull when the instance's queue is
+// at its cap (the handler then answers 429).
 type Queue interface {
 	EnqueueRefetch(item store.RefetchItem) error
 }
@@ -202,6 +213,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	item := store.RefetchItem{Instance: name, IssueID: p.IssueID, ReceivedAt: h.o.Now().UTC()}
 	if err := h.enqueue(item); err != nil {
+		if errors.Is(err, store.ErrQueueFull) {
+			w.Header().Set("Retry-After", QueueFullRetryAfter)
+			reject(http.StatusTooManyRequests, ResultQueueFull,
+				"the refetch queue of instance "+name+" is full; retry later")
+			return
+		}
 		h.o.Observe(label, ResultQueueError)
 		h.log.Error("push not queued", "instance", name, "issue_id", p.IssueID, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{

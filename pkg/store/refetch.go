@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,9 +30,23 @@ type refetchRecord struct {
 
 const counterRefetch = "refetch"
 
+// refetchInstanceCounter is the counter of one instance's queued issues.
+func refetchInstanceCounter(instance string) string { return counterRefetch + "\x00" + instance }
+
+// ErrQueueFull is returned by EnqueueRefetchBounded when the instance already has its maximum of
+// queued issues.
+var ErrQueueFull = errors.New("refetch queue is full")
+
 // EnqueueRefetch queues item. An issue already queued keeps its existing entry (the earliest), so
 // repeated pushes cost nothing.
-func (s *Store) EnqueueRefetch(item RefetchItem) error {
+func (s *Store) EnqueueRefetch(item RefetchItem) error { return s.EnqueueRefetchBounded(item, 0) }
+
+// EnqueueRefetchBounded is EnqueueRefetch refusing, with an error wrapping ErrQueueFull, a new issue
+// of an instance that already has max issues queued (max <= 0: no bound). An issue already queued
+// is accepted whatever the depth: it costs nothing. The per-instance depth counts issues queued
+// since this counter existed, so a queue written by an older wizfetch is under-counted until it
+// drains.
+func (s *Store) EnqueueRefetchBounded(item RefetchItem, max int) error {
 	if err := checkIncident(item.Instance, item.IssueID); err != nil {
 		return fmt.Errorf("queue refetch: %w", err)
 	}
@@ -44,6 +59,15 @@ func (s *Store) EnqueueRefetch(item RefetchItem) error {
 		if q.Get(key) != nil {
 			return nil
 		}
+		if max > 0 {
+			n, err := tx.counter(refetchInstanceCounter(item.Instance))
+			if err != nil {
+				return err
+			}
+			if n >= max {
+				return fmt.Errorf("%w: %d issues of instance %s are waiting", ErrQueueFull, n, item.Instance)
+			}
+		}
 		seq, err := q.NextSequence()
 		if err != nil {
 			return err
@@ -53,6 +77,7 @@ func (s *Store) EnqueueRefetch(item RefetchItem) error {
 			return err
 		}
 		tx.addCounter(counterRefetch, 1)
+		tx.addCounter(refetchInstanceCounter(item.Instance), 1)
 		return nil
 	})
 	if err != nil {
@@ -120,6 +145,7 @@ func (s *Store) CompleteRefetch(instance, issueID string) error {
 			return err
 		}
 		tx.addCounter(counterRefetch, -1)
+		tx.addCounter(refetchInstanceCounter(instance), -1)
 		return nil
 	})
 	if err != nil {
