@@ -18,6 +18,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/redact"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
@@ -87,14 +88,19 @@ func permanentStatus(status int) bool {
 // httpSender is the HTTP plumbing every remote sink shares: a client with the sink's timeout and TLS
 // settings, buffered bodies with Content-Length, and status classification with redacted reasons.
 type httpSender struct {
-	client  *http.Client
-	secrets []string // values masked in every error text
-	log     *slog.Logger
+	client   *http.Client
+	redactor *redact.Redactor // masks the sink's secrets, in every encoding, in every error text
+	log      *slog.Logger
 }
 
 // newHTTPSender builds the client of cfg: cfg.Timeout per request (30s when zero), the system
 // roots plus cfg.CAFile, cfg.InsecureSkipVerify, the standard proxy variables. secrets are the
-// values to mask in error texts.
+// values to mask in error texts, besides the credentials cfg.URL itself carries (user info, query
+// values).
+//
+// Redirects are not followed: every sink request carries a credential (an API key, a token, a
+// signature, user info from the URL), and a receiver, proxy or CDN that redirects must not get it
+// re-sent to another host. A 3xx answer is a permanent failure naming where it pointed.
 func newHTTPSender(cfg config.Sink, log *slog.Logger, secrets ...string) (*httpSender, error) {
 	timeout := cfg.Timeout.D()
 	if timeout <= 0 {
@@ -117,16 +123,17 @@ func newHTTPSender(cfg config.Sink, log *slog.Logger, secrets ...string) (*httpS
 		tlsCfg.InsecureSkipVerify = true //nolint:gosec // the operator asked for it; config validate warns.
 	}
 	tr.TLSClientConfig = tlsCfg
-	var keep []string
-	for _, s := range secrets {
-		if s != "" {
-			keep = append(keep, s)
-		}
-	}
+	secrets = append(secrets, redact.URLSecrets(cfg.URL)...)
 	return &httpSender{
-		client:  &http.Client{Transport: tr, Timeout: timeout},
-		secrets: keep,
-		log:     log,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		redactor: redact.New(secrets...),
+		log:      log,
 	}, nil
 }
 
@@ -137,7 +144,7 @@ type response struct {
 	body   []byte
 }
 
-// do sends one request with body buffered (so Content-Length is set and redirects can replay it)
+// do sends one request with body buffered (so Content-Length is set and retries can replay it)
 // and reads the answer. A non-2xx answer is returned as an *HTTPError, wrapped with Permanent when
 // retrying cannot help; a network failure is a plain (retryable) error. The response is returned
 // with the error when there was one.
@@ -174,13 +181,20 @@ func (h *httpSender) do(ctx context.Context, method, rawURL string, header http.
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
 		return resp, nil
 	}
+	// Mask before anything is cut: a cut could otherwise leave a prefix of a secret.
+	masked := []byte(h.redact(string(b)))
 	he := &HTTPError{
 		Method:     method,
 		URL:        shown,
 		Status:     res.StatusCode,
-		Reason:     h.redact(reasonOf(b)),
+		Reason:     reasonOf(masked),
 		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
-		body:       h.redact(string(b[:min(len(b), maxMatchBody)])),
+		body:       string(masked[:min(len(masked), maxMatchBody)]),
+	}
+	if res.StatusCode >= 300 && res.StatusCode < 400 {
+		he.Reason = "the receiver redirected to " + redact.URL(res.Header.Get("Location")) +
+			"; redirects are not followed (they would re-send credentials): configure the final URL"
+		return resp, Permanent(he)
 	}
 	if permanentStatus(res.StatusCode) {
 		return resp, Permanent(he)
@@ -190,10 +204,7 @@ func (h *httpSender) do(ctx context.Context, method, rawURL string, header http.
 
 // redact masks every secret of the sink in s.
 func (h *httpSender) redact(s string) string {
-	for _, sec := range h.secrets {
-		s = strings.ReplaceAll(s, sec, "***")
-	}
-	return s
+	return h.redactor.String(s)
 }
 
 // close drops idle connections.
