@@ -109,6 +109,25 @@ func TestClassifyDefaultsAndCatchAll(t *testing.T) {
 	}
 }
 
+// The default config maps every issue to "Wiz Issue", threats included: the Wiz XSOAR pack installs
+// the incident types "Wiz Issue" and "WizDefend Detection" only (Packs/Wiz IncidentTypes/), so a
+// built-in rule naming another type would create incidents of a type XSOAR does not have.
+func TestDefaultConfigMapsEveryIssueToWizIssue(t *testing.T) {
+	c, err := New(config.Default().Classify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range wiz.IssueTypes() {
+		t.Run(typ, func(t *testing.T) {
+			i := threat()
+			i.Type = typ
+			if got := c.Classify(i); got != "Wiz Issue" {
+				t.Errorf("Classify(%s) = %q, want Wiz Issue", typ, got)
+			}
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name string

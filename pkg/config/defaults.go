@@ -35,6 +35,12 @@ func SourceRuleTypes() []string {
 // SinkTypes returns the known sink types, in a fresh slice.
 func SinkTypes() []string { return []string{SinkJSONL, SinkXSOAR, SinkWebhook, SinkSplunkHEC} }
 
+// DefaultWizTimeout is the default wiz.timeout, the bound of one HTTP request to Wiz. Heavy issue
+// queries can take over a minute, and the limit must stay under the Wiz gateway's own timeout so
+// that a slow answer still arrives: the Wiz XSOAR pack settled on 115 s for that reason
+// (demisto/content PR #44400).
+const DefaultWizTimeout = 115 * time.Second
+
 // DefaultInstanceName is the name of the single instance built from the top-level sections when the
 // config has no `instances:` list.
 const DefaultInstanceName = "default"
@@ -45,7 +51,7 @@ func Default() *Config {
 	return &Config{
 		Wiz: Wiz{
 			RequestsPerSecond: 2,
-			Timeout:           Duration(120 * time.Second),
+			Timeout:           Duration(DefaultWizTimeout),
 		},
 		Fetch: Fetch{
 			Enabled:     true,
@@ -60,11 +66,13 @@ func Default() *Config {
 			Type:        []string{},
 			ProjectIDs:  []string{},
 		},
+		// Every issue is a "Wiz Issue": the Wiz XSOAR pack installs the incident types "Wiz Issue"
+		// and "WizDefend Detection" only, and associates its Wiz fields with "Wiz Issue" (Packs/Wiz
+		// IncidentTypes/, IncidentFields/). A built-in rule naming any other type would create
+		// incidents of a type the pack does not have.
 		Classify: Classify{
 			DefaultType: "Wiz Issue",
-			Rules: []ClassifyRule{
-				{IncidentType: "Wiz Threat", IssueType: []string{"THREAT_DETECTION"}},
-			},
+			Rules:       []ClassifyRule{},
 		},
 		Mapping: Mapping{Fields: map[string]string{}},
 		Store: Store{

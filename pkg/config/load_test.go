@@ -186,6 +186,20 @@ func TestExampleHasEveryKey(t *testing.T) {
 	}
 }
 
+// TestDefaultsFromPublicEvidence pins the defaults that encode what Wiz's own clients do.
+func TestDefaultsFromPublicEvidence(t *testing.T) {
+	d := Default()
+	// The Wiz XSOAR pack keeps its request timeout at 115 s, under the Wiz gateway's (PR #44400).
+	if got := d.Wiz.Timeout.D(); got != 115*time.Second {
+		t.Errorf("wiz.timeout = %v, want 115s", got)
+	}
+	// The pack installs "Wiz Issue" and "WizDefend Detection" only: no built-in rule may name
+	// another incident type, so every issue is a "Wiz Issue" by default.
+	if len(d.Classify.Rules) != 0 || d.Classify.DefaultType != "Wiz Issue" {
+		t.Errorf("classify = %+v, want no rules and default_type Wiz Issue", d.Classify)
+	}
+}
+
 func TestLoadDefaults(t *testing.T) {
 	clearEnv(t)
 	cfg, warnings, err := LoadBytes([]byte("wiz:\n  api_url: https://api.us1.app.wiz.io\n"))
@@ -342,7 +356,13 @@ func TestEnvErrors(t *testing.T) {
 
 func TestInstances(t *testing.T) {
 	clearEnv(t)
-	cfg, _, err := Load(filepath.Join(fixtureDir, "instances.ok.yaml"))
+	b, err := os.ReadFile(filepath.Join(fixtureDir, "instances.ok.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A top-level rule for the instances to inherit (the default has none).
+	b = append(b, "classify:\n  rules: [{incident_type: Wiz Threat, issue_type: [THREAT_DETECTION]}]\n"...)
+	cfg, _, err := LoadBytes(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,11 +81,10 @@ func TestValidateRules(t *testing.T) {
 		{"project_ids", func(c *Config) { c.Fetch.ProjectIDs = []string{" "} }, []string{"fetch.project_ids[0]: must not be empty"}, nil},
 		// classify, mapping
 		{"default_type", func(c *Config) { c.Classify.DefaultType = "" }, []string{"classify.default_type: required"}, nil},
-		{"rule incident_type", func(c *Config) { c.Classify.Rules = append(c.Classify.Rules, ClassifyRule{}) },
+		{"rule incident_type", func(c *Config) { c.Classify.Rules = []ClassifyRule{{IncidentType: "Wiz Threat"}, {}} },
 			[]string{"classify.rules[1].incident_type: required"}, nil},
 		{"rule enums", func(c *Config) {
-			c.Classify.Rules[0].SourceRuleType = []string{"Rule"}
-			c.Classify.Rules[0].Status = []string{"open"}
+			c.Classify.Rules = []ClassifyRule{{IncidentType: "Wiz Threat", SourceRuleType: []string{"Rule"}, Status: []string{"open"}}}
 		}, []string{`classify.rules[0].status[0]: "open" is not one of OPEN, IN_PROGRESS, RESOLVED, REJECTED`,
 			`classify.rules[0].source_rule_type[0]: "Rule" is not one of Control, CloudEventRule, CloudConfigurationRule`}, nil},
 		{"mapping path", func(c *Config) { c.Mapping.Fields = map[string]string{"wizb": "", "wiza": "id", "": "x"} },

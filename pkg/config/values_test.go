@@ -181,6 +181,10 @@ func TestAudienceFor(t *testing.T) {
 		{"https://auth.gov.wiz.io/oauth/token", "wiz-api", true},
 		{"https://auth.test.wiz.io/oauth/token", "wiz-api", true},
 		{"https://auth.demo.wiz.io/oauth/token", "wiz-api", true},
+		// The Wiz XSOAR pack's Cognito allow-list is {auth.app, auth.gov, auth.test} × {wiz.io, wiz.us}.
+		{"https://auth.gov.wiz.us/oauth/token", "wiz-api", true},
+		{"https://auth.test.wiz.us/oauth/token", "wiz-api", true},
+		{"https://auth.demo.wiz.us/oauth/token", "", false},
 		{"https://auth.wiz.io/oauth/token", "beyond-api", true},
 		{"https://auth0.gov.wiz.io/oauth/token", "beyond-api", true},
 		{"https://auth0.test.wiz.io/oauth/token", "beyond-api", true},
@@ -206,6 +210,10 @@ func TestDefaultAuthURL(t *testing.T) {
 		{"API.US1.APP.WIZ.US", DefaultAuthURLFedRAMP},
 		{"https://api.eu1.app.wiz.io", DefaultAuthURLCommercial},
 		{"https://api.app.wiz.us.example.com", DefaultAuthURLCommercial},
+		// Commercial tenants hosted in AWS GovCloud (Sekoia token_refresher.py, Wiz pack get_token).
+		{"https://api.usgov1.gov.wiz.io/graphql", DefaultAuthURLGov},
+		{"API.USGOV2.GOV.WIZ.IO.", DefaultAuthURLGov},
+		{"https://api.gov.wiz.io.example.com", DefaultAuthURLCommercial},
 		{"http://127.0.0.1:9000/graphql", DefaultAuthURLCommercial},
 		{"", DefaultAuthURLCommercial},
 	}

@@ -14,18 +14,25 @@ const (
 	AudienceAuth0 = "beyond-api"
 )
 
-// Default token URLs for commercial and FedRAMP tenants.
+// Default token URLs for commercial, AWS GovCloud and FedRAMP tenants.
 const (
 	// DefaultAuthURLCommercial is the token endpoint of commercial tenants.
 	DefaultAuthURLCommercial = "https://auth.app.wiz.io/oauth/token"
+	// DefaultAuthURLGov is the token endpoint of commercial tenants hosted in AWS GovCloud (API
+	// hosts under gov.wiz.io, e.g. api.usgov1.gov.wiz.io).
+	DefaultAuthURLGov = "https://auth.gov.wiz.io/oauth/token"
 	// DefaultAuthURLFedRAMP is the token endpoint of FedRAMP tenants (*.app.wiz.us).
 	DefaultAuthURLFedRAMP = "https://auth.app.wiz.us/oauth/token"
 )
 
-// authHostAudience is the table of WIZ_API.md §1: token URL host → audience.
+// authHostAudience is the table of WIZ_API.md §1 and §10: token URL host → audience. The Cognito
+// hosts are the Wiz XSOAR pack's allow-list ({auth.app, auth.gov, auth.test} × {wiz.io, wiz.us},
+// Packs/Wiz get_token) plus auth.demo.wiz.io.
 func authHostAudience(host string) (string, bool) {
 	switch host {
-	case "auth.app.wiz.io", "auth.app.wiz.us", "auth.gov.wiz.io", "auth.test.wiz.io", "auth.demo.wiz.io":
+	case "auth.app.wiz.io", "auth.gov.wiz.io", "auth.test.wiz.io",
+		"auth.app.wiz.us", "auth.gov.wiz.us", "auth.test.wiz.us",
+		"auth.demo.wiz.io":
 		return AudienceCognito, true
 	case "auth.wiz.io", "auth0.gov.wiz.io", "auth0.test.wiz.io":
 		return AudienceAuth0, true
@@ -59,14 +66,24 @@ func AudienceFor(authURL string) (audience string, known bool) {
 }
 
 // DefaultAuthURL returns the token URL used when wiz.auth_url is empty: the FedRAMP endpoint for an
-// API host under app.wiz.us (e.g. api.us1.app.wiz.us), else the commercial Cognito endpoint. Unlike
-// XSOAR it never defaults to the legacy Auth0 URL. pkg/wiz uses this same rule.
+// API host under app.wiz.us (e.g. api.us1.app.wiz.us), the AWS GovCloud endpoint for an API host
+// under gov.wiz.io (e.g. api.usgov1.gov.wiz.io: commercial tenants hosted in GovCloud take
+// auth.gov.wiz.io, per Sekoia's token_refresher.py and the Wiz XSOAR pack's get_token), else the
+// commercial Cognito endpoint. Unlike XSOAR it never defaults to the legacy Auth0 URL. pkg/wiz uses
+// this same rule.
 func DefaultAuthURL(apiURL string) string {
-	h := hostOf(apiURL)
-	if h == "app.wiz.us" || strings.HasSuffix(h, ".app.wiz.us") {
+	switch h := hostOf(apiURL); {
+	case underDomain(h, "app.wiz.us"):
 		return DefaultAuthURLFedRAMP
+	case underDomain(h, "gov.wiz.io"):
+		return DefaultAuthURLGov
 	}
 	return DefaultAuthURLCommercial
+}
+
+// underDomain reports whether host is domain or a subdomain of it.
+func underDomain(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
 // isLoopbackHost reports whether host (no port) is localhost or a loopback IP address.

@@ -110,6 +110,8 @@ type fixture struct {
 	now   time.Time
 	fetch config.Fetch
 	feeds map[string]*Feed
+	// source, when set, replaces src as the feeds' source (e.g. a wiz.Client on the simulator).
+	source IssueSource
 	// prefetch sets Options.Prefetch on the feeds the fixture builds.
 	prefetch bool
 }
@@ -145,9 +147,13 @@ func (fx *fixture) feed(name string) *Feed {
 	if err != nil {
 		fx.t.Fatal(err)
 	}
+	var src IssueSource = fx.src
+	if fx.source != nil {
+		src = fx.source
+	}
 	f, err := New(Options{
 		Instance: "default", Name: name, Fetch: fx.fetch, Sinks: []string{"file"},
-		Source: fx.src, Store: fx.store, Classifier: cls, Mapper: mapper,
+		Source: src, Store: fx.store, Classifier: cls, Mapper: mapper,
 		Now:      func() time.Time { return fx.now },
 		Prefetch: fx.prefetch,
 	})

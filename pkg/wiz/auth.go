@@ -24,9 +24,10 @@ const (
 	AudienceAuth0   = config.AudienceAuth0
 )
 
-// Default token endpoints (Cognito).
+// Default token endpoints (Cognito). The host knowledge behind them lives in pkg/config (wizurl.go).
 const (
 	DefaultAuthURL        = config.DefaultAuthURLCommercial
+	DefaultAuthURLGov     = config.DefaultAuthURLGov
 	DefaultAuthURLFedRAMP = config.DefaultAuthURLFedRAMP
 )
 
@@ -74,7 +75,7 @@ func AudienceFor(authURL, override string) (string, error) {
 }
 
 // DefaultAuthURLFor returns the Cognito token endpoint matching a GraphQL API URL: FedRAMP
-// (*.app.wiz.us) or commercial.
+// (*.app.wiz.us), AWS GovCloud (*.gov.wiz.io) or commercial (config.DefaultAuthURL).
 func DefaultAuthURLFor(apiURL string) string {
 	return config.DefaultAuthURL(apiURL)
 }

@@ -23,6 +23,8 @@ func TestAudienceFor(t *testing.T) {
 		{name: "cognito govcloud", url: "https://auth.gov.wiz.io/oauth/token", want: AudienceCognito},
 		{name: "cognito test", url: "https://auth.test.wiz.io/oauth/token", want: AudienceCognito},
 		{name: "cognito demo", url: "https://auth.demo.wiz.io/oauth/token", want: AudienceCognito},
+		{name: "cognito gov wiz.us", url: "https://auth.gov.wiz.us/oauth/token", want: AudienceCognito},
+		{name: "cognito test wiz.us", url: "https://auth.test.wiz.us/oauth/token", want: AudienceCognito},
 		{name: "auth0 legacy", url: "https://auth.wiz.io/oauth/token", want: AudienceAuth0},
 		{name: "auth0 gov", url: "https://auth0.gov.wiz.io/oauth/token", want: AudienceAuth0},
 		{name: "auth0 test", url: "https://auth0.test.wiz.io/oauth/token", want: AudienceAuth0},
@@ -61,6 +63,8 @@ func TestDefaultAuthURLFor(t *testing.T) {
 		{"https://api.eu17.app.wiz.io", DefaultAuthURL},
 		{"https://api.us1.app.wiz.us/graphql", DefaultAuthURLFedRAMP},
 		{"API.US3.APP.WIZ.US", DefaultAuthURLFedRAMP},
+		{"https://api.usgov1.gov.wiz.io/graphql", DefaultAuthURLGov},
+		{"api.usgov2.gov.wiz.io", DefaultAuthURLGov},
 		{"http://127.0.0.1:8080/graphql", DefaultAuthURL},
 	}
 	for _, tt := range tests {
@@ -405,5 +409,26 @@ func TestNewValidatesOptions(t *testing.T) {
 	}
 	if c.AuthURL() != DefaultAuthURL || c.Audience() != AudienceCognito || c.APIURL() != "https://api.us1.app.wiz.io/graphql" {
 		t.Errorf("defaults: auth %q audience %q api %q", c.AuthURL(), c.Audience(), c.APIURL())
+	}
+}
+
+// An empty AuthURL follows the API host: GovCloud-hosted commercial tenants (*.gov.wiz.io) take
+// auth.gov.wiz.io (Sekoia token_refresher.py, Wiz pack get_token), FedRAMP keeps auth.app.wiz.us.
+func TestNewDerivesAuthURLFromAPIHost(t *testing.T) {
+	tests := []struct{ api, wantAuth string }{
+		{"https://api.us17.app.wiz.io/graphql", "https://auth.app.wiz.io/oauth/token"},
+		{"https://api.usgov1.gov.wiz.io/graphql", "https://auth.gov.wiz.io/oauth/token"},
+		{"https://api.us1.app.wiz.us/graphql", "https://auth.app.wiz.us/oauth/token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.api, func(t *testing.T) {
+			c, err := New(t.Context(), Options{APIURL: tt.api, ClientID: testClientID, ClientSecret: testSecret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AuthURL() != tt.wantAuth || c.Audience() != AudienceCognito {
+				t.Errorf("auth %q audience %q, want %q %q", c.AuthURL(), c.Audience(), tt.wantAuth, AudienceCognito)
+			}
+		})
 	}
 }

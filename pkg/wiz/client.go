@@ -26,7 +26,8 @@ type Client struct {
 	authURL  string
 	audience string
 	gql      *graphql.Client
-	http     *http.Client // the GraphQL endpoint's client, under gql and queryPage
+	http     *http.Client    // the GraphQL endpoint's client, under gql and queryPage
+	retry    *retryTransport // the GraphQL endpoint's retries, also for throttling inside a 200
 	tokens   *tokenSource
 	limiter  *rate.Limiter
 	log      *slog.Logger
@@ -106,15 +107,16 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		sem:        make(chan struct{}, 1),
 		secret:     secret,
 	}
-	gqlRT := &authTransport{tokens: tokens, next: &retryTransport{base: base, endpoint: "graphql", limiter: limiter,
-		timeout: opts.Timeout, retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}}
-	gqlHTTP := &http.Client{Transport: gqlRT}
+	gqlRetry := &retryTransport{base: base, endpoint: "graphql", limiter: limiter,
+		timeout: opts.Timeout, retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}
+	gqlHTTP := &http.Client{Transport: &authTransport{tokens: tokens, next: gqlRetry}}
 	return &Client{
 		apiURL:   apiURL,
 		authURL:  authURL,
 		audience: audience,
 		gql:      graphql.NewClient(apiURL, gqlHTTP),
 		http:     gqlHTTP,
+		retry:    gqlRetry,
 		tokens:   tokens,
 		limiter:  limiter,
 		log:      log,
@@ -155,10 +157,11 @@ func (c *Client) Token(ctx context.Context) error {
 }
 
 // exec runs one GraphQL operation and returns its data. A rejected token (HTTP 401 or
-// UNAUTHENTICATED) is invalidated, refreshed and the operation retried once. A response with
-// both data and errors is a failure.
+// UNAUTHENTICATED) is invalidated, refreshed and the operation retried once; throttling inside an
+// HTTP 200 is retried with backoff (callWithRetries). A response with both data and errors is a
+// failure.
 func (c *Client) exec(ctx context.Context, op, query string, vars map[string]any) ([]byte, error) {
-	return retryAuthOnce(ctx, c, op, func(ctx context.Context) ([]byte, error) {
+	return callWithRetries(ctx, c, op, func(ctx context.Context) ([]byte, error) {
 		data, err := c.gql.ExecRaw(ctx, query, vars, graphql.OperationName(op))
 		if err != nil {
 			return nil, classify(ctx, op, err)

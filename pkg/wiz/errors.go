@@ -26,7 +26,8 @@ var (
 	// ErrTransient: throttling, server trouble, network failure or a malformed or partial
 	// response, still failing after the transport's retries. Worth trying again later.
 	ErrTransient = errors.New("temporary failure")
-	// ErrCursorRejected: Wiz refused the `after` cursor; the feed restarts its window (see pkg/feed).
+	// ErrCursorRejected: Wiz refused the `after` cursor (BAD_USER_INPUT on a page requested with
+	// one); the feed restarts its window (see pkg/feed).
 	ErrCursorRejected = errors.New("cursor rejected")
 	// ErrNotFound: the requested issue does not exist (or is not visible to the account).
 	ErrNotFound = errors.New("not found")
@@ -119,23 +120,56 @@ func classByStatus(status int) error {
 	}
 }
 
-// classByCode maps a GraphQL extensions.code (and message, for cursor rejections) to a class.
-func classByCode(code, message string) error {
+// GraphQL error codes the client acts on beyond their class.
+const (
+	// codeBadUserInput is Wiz's code for a request it refuses, a rejected `after` cursor included.
+	codeBadUserInput = "BAD_USER_INPUT"
+	// codeRateLimited is Wiz's throttling code. Wiz maps it to HTTP 429 (Wiz's Backstage plugin,
+	// types/index.ts), but it may also arrive inside an HTTP 200 answer (WIZ_API.md §10).
+	codeRateLimited = "RATE_LIMIT_EXCEEDED"
+)
+
+// classByCode maps a GraphQL extensions.code to a class. The message is never consulted: Wiz's
+// wording is not documented (for an invalid or expired cursor in particular, WIZ_API.md §10), so
+// a rejected cursor is recognised by the request instead (cursorRejected).
+func classByCode(code string) error {
 	switch strings.ToUpper(code) {
 	case "UNAUTHENTICATED":
 		return ErrAuth
 	case "UNAUTHORIZED", "FORBIDDEN", "FORBIDDEN_IP":
 		return ErrPermission
-	case "BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST":
-		if strings.Contains(strings.ToLower(message), "cursor") {
-			return ErrCursorRejected
-		}
+	case codeBadUserInput, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST":
 		return ErrBadRequest
 	case "NOT_FOUND":
 		return ErrNotFound
-	default: // RATE_LIMIT_EXCEEDED, INTERNAL, INTERNAL_SERVER_ERROR, unknown
+	default:
+		// RATE_LIMIT_EXCEEDED (retried first: throttledInBody), INTERNAL, INTERNAL_SERVER_ERROR,
+		// unknown codes.
 		return ErrTransient
 	}
+}
+
+// cursorRejected reclassifies the failure of a page requested with an `after` cursor: Wiz's
+// BAD_USER_INPUT there means the cursor was refused (the filter and order are those of the window's
+// first page, which Wiz accepted). Wiz documents no wording for an invalid or expired cursor
+// (WIZ_API.md §10), so the code and the request decide, never the message. On the first page of a
+// window (no cursor) BAD_USER_INPUT stays a bad request.
+func cursorRejected(err error, withCursor bool) error {
+	apiErr, ok := errors.AsType[*APIError](err)
+	if !withCursor || !ok || apiErr.Class != ErrBadRequest || !strings.EqualFold(apiErr.Code, codeBadUserInput) {
+		return err
+	}
+	e := *apiErr
+	e.Class = ErrCursorRejected
+	return &e
+}
+
+// throttledInBody reports whether err is Wiz throttling a request inside an HTTP 200 answer
+// (RATE_LIMIT_EXCEEDED in errors[]), which the retrying transport cannot see: the client retries
+// it itself, as the transport retries an HTTP 429.
+func throttledInBody(err error) bool {
+	apiErr, ok := errors.AsType[*APIError](err)
+	return ok && apiErr.HTTPStatus == 0 && strings.EqualFold(apiErr.Code, codeRateLimited)
 }
 
 // classRank orders classes so that the most decisive one wins when a response carries several
@@ -143,10 +177,8 @@ func classByCode(code, message string) error {
 func classRank(c error) int {
 	switch c {
 	case ErrAuth:
-		return 5
-	case ErrPermission:
 		return 4
-	case ErrCursorRejected:
+	case ErrPermission:
 		return 3
 	case ErrBadRequest:
 		return 2
@@ -170,7 +202,7 @@ func pickError(errs []wireError) (class error, code, message string) {
 	class = ErrTransient
 	best := -1
 	for _, e := range errs {
-		c := classByCode(e.Extensions.Code, e.Message)
+		c := classByCode(e.Extensions.Code)
 		if r := classRank(c); r > best {
 			best, class, code, message = r, c, e.Extensions.Code, e.Message
 		}
@@ -228,11 +260,8 @@ func statusError(op string, status int, body []byte) *APIError {
 		Errors []wireError `json:"errors"`
 	}
 	if json.Unmarshal(body, &resp) == nil && len(resp.Errors) > 0 {
-		class, code, msg := pickError(resp.Errors)
+		_, code, msg := pickError(resp.Errors)
 		e.Code, e.Message = code, shorten(msg)
-		if class == ErrCursorRejected && e.Class == ErrBadRequest {
-			e.Class = class
-		}
 	} else {
 		e.Message = shorten(http.StatusText(status))
 	}

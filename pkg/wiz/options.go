@@ -13,7 +13,10 @@ import (
 
 // Defaults applied by New when an Options field is zero.
 const (
-	DefaultTimeout  = 120 * time.Second
+	// DefaultTimeout bounds one HTTP attempt: config.DefaultWizTimeout, 115 s, under the Wiz
+	// gateway's own timeout as in the Wiz XSOAR pack (PR #44400).
+	DefaultTimeout = config.DefaultWizTimeout
+	// DefaultRetryFor bounds the time spent retrying one request.
 	DefaultRetryFor = 2 * time.Minute
 )
 
@@ -22,7 +25,8 @@ type Options struct {
 	// APIURL is the GraphQL endpoint, with or without the trailing /graphql.
 	APIURL string
 	// AuthURL is the OAuth2 token endpoint; empty picks the Cognito endpoint matching APIURL's
-	// host (auth.app.wiz.us for *.app.wiz.us, else auth.app.wiz.io).
+	// host (auth.app.wiz.us for *.app.wiz.us, auth.gov.wiz.io for *.gov.wiz.io, else
+	// auth.app.wiz.io; see DefaultAuthURLFor).
 	AuthURL string
 	// ClientID is the service account's client id.
 	ClientID string
@@ -35,7 +39,7 @@ type Options struct {
 	ClientSecretFile string
 	// RequestsPerSecond paces GraphQL requests (every attempt, retries included); <= 0 is unlimited.
 	RequestsPerSecond float64
-	// Timeout bounds one HTTP attempt (default 120s).
+	// Timeout bounds one HTTP attempt (default DefaultTimeout, 115s).
 	Timeout time.Duration
 	// Proxy is an explicit proxy URL; empty uses HTTP_PROXY/HTTPS_PROXY/NO_PROXY.
 	Proxy string

@@ -114,3 +114,17 @@ func TestObserverAndLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// Without a Timeout (or with the config default) every attempt, to the GraphQL and to the token
+// endpoint, is bounded at 115 s: under the Wiz gateway's own timeout, as in the Wiz XSOAR pack
+// (PR #44400), so a slow answer still arrives instead of the gateway's error.
+func TestDefaultTimeoutStaysUnderTheGateway(t *testing.T) {
+	const want = 115 * time.Second
+	for _, timeout := range []time.Duration{0, config.Default().Wiz.Timeout.D()} {
+		c := newTestClient(t, Options{APIURL: "https://api.us1.app.wiz.io", ClientID: testClientID, ClientSecret: testSecret, Timeout: timeout})
+		token := c.tokens.httpClient.Transport.(*retryTransport)
+		if c.retry.timeout != want || token.timeout != want {
+			t.Errorf("Timeout %v: graphql attempts %v, token attempts %v, want %v", timeout, c.retry.timeout, token.timeout, want)
+		}
+	}
+}

@@ -33,12 +33,14 @@ const presizeLimit = 8 << 20
 const issuesOp = "IssuesTable"
 
 // queryPage runs IssuesQuery with vars and decodes the page; sizeHint is the page size asked for.
+// A BAD_USER_INPUT answer to a page requested with an `after` cursor is ErrCursorRejected
+// (cursorRejected).
 func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint int) (*Page, error) {
 	payload, err := json.Marshal(graphql.GraphQLRequestPayload{Query: IssuesQuery, Variables: vars, OperationName: issuesOp})
 	if err != nil {
 		return nil, &APIError{Class: ErrBadRequest, Op: issuesOp, Code: graphql.ErrGraphQLEncode, Message: shorten(err.Error())}
 	}
-	return retryAuthOnce(ctx, c, issuesOp, func(ctx context.Context) (*Page, error) {
+	page, err := callWithRetries(ctx, c, issuesOp, func(ctx context.Context) (*Page, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL, bytes.NewReader(payload))
 		if err != nil {
 			return nil, classify(ctx, issuesOp, err)
@@ -65,6 +67,21 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 		}
 		return decodeResponse(body, sizeHint)
 	})
+	if err != nil {
+		return nil, cursorRejected(err, hasCursor(vars))
+	}
+	return page, nil
+}
+
+// hasCursor reports whether query variables carry a non-empty `after` cursor.
+func hasCursor(vars map[string]any) bool {
+	switch after := vars["after"].(type) {
+	case *string:
+		return after != nil && *after != ""
+	case string:
+		return after != ""
+	}
+	return false
 }
 
 // readBody reads and closes a response body: into one buffer of its Content-Length when that is
@@ -207,12 +224,14 @@ func (r *nodeReader) wireErrors(dst *[]wireError) error {
 	})
 }
 
-// retryAuthOnce runs call (which returns classified errors); when Wiz rejects the token it was
-// sent with (ErrAuth), the token is invalidated, refreshed, and call runs once more.
-func retryAuthOnce[T any](ctx context.Context, c *Client, op string, call func(context.Context) (T, error)) (T, error) {
+// callWithRetries runs call (which returns classified errors) with the retries that answers inside
+// an HTTP 200 need, beyond the transport's: throttling (RATE_LIMIT_EXCEEDED) is retried with
+// backoff as a 429 is (retryThrottled); when Wiz rejects the token a call was sent with (ErrAuth),
+// the token is invalidated, refreshed, and the call runs once more.
+func callWithRetries[T any](ctx context.Context, c *Client, op string, call func(context.Context) (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
 		used := &usedToken{}
-		v, err := call(context.WithValue(ctx, usedTokenKey{}, used))
+		v, err := retryThrottled(context.WithValue(ctx, usedTokenKey{}, used), c.retry, op, call)
 		if err == nil {
 			return v, nil
 		}

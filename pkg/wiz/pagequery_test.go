@@ -29,8 +29,9 @@ func TestDecodeResponse(t *testing.T) {
 			wantClass: ErrTransient, wantMsg: "slow down"},
 		{name: "most decisive error wins", body: `{"errors":[{"message":"x"},{"message":"who are you","extensions":{"code":"UNAUTHENTICATED","path":["a"]}}],"data":null}`,
 			wantClass: ErrAuth, wantMsg: "who are you (and 1 more errors)"},
-		{name: "cursor rejected", body: `{"errors":[{"message":"invalid cursor","locations":[{"line":1}],"extensions":{"code":"BAD_USER_INPUT"}}]}`,
-			wantClass: ErrCursorRejected},
+		// The wording decides nothing (WIZ_API.md §10); queryPage knows whether a cursor was sent.
+		{name: "cursor wording is a bad request", body: `{"errors":[{"message":"invalid cursor","locations":[{"line":1}],"extensions":{"code":"BAD_USER_INPUT"}}]}`,
+			wantClass: ErrBadRequest, wantMsg: "invalid cursor"},
 		{name: "bad data then errors", body: `{"data":{"issues":{"nodes":[{"id":7}]}},"errors":[{"message":"forbidden","extensions":{"code":"FORBIDDEN"}}]}`,
 			wantClass: ErrPermission, wantMsg: "forbidden"},
 		{name: "code that is not a string", body: `{"errors":[{"message":"m","extensions":{"code":5}}]}`, wantClass: ErrTransient, wantMsg: "m"},
@@ -218,5 +219,50 @@ func TestQueryPageStatusWinsOverABrokenBody(t *testing.T) {
 	}
 	if n := f.gqlCount.Load(); n != 2 {
 		t.Fatalf("%d requests, want 2 (one retry with a fresh token)", n)
+	}
+}
+
+// Wiz documents no wording for an invalid or expired cursor (WIZ_API.md §10): BAD_USER_INPUT on a
+// page requested with a cursor is ErrCursorRejected whatever the message says, and on the first page
+// of a window (no cursor) it is a bad request even when the message talks about cursors.
+func TestCursorRejectedByRequestNotWording(t *testing.T) {
+	tests := []struct {
+		name    string
+		after   string
+		status  int
+		code    string
+		message string
+		want    error
+	}{
+		{name: "with cursor, no cursor wording", after: "c1", status: 200, code: "BAD_USER_INPUT", message: `invalid value for argument "after"`, want: ErrCursorRejected},
+		{name: "with cursor, empty message", after: "c1", status: 200, code: "BAD_USER_INPUT", want: ErrCursorRejected},
+		{name: "with cursor, HTTP 400", after: "c1", status: 400, code: "BAD_USER_INPUT", message: "Bad Request", want: ErrCursorRejected},
+		{name: "with cursor, lower-case code", after: "c1", status: 200, code: "bad_user_input", message: "no", want: ErrCursorRejected},
+		{name: "with cursor, validation failure", after: "c1", status: 200, code: "GRAPHQL_VALIDATION_FAILED", message: "cursor", want: ErrBadRequest},
+		{name: "with cursor, permission", after: "c1", status: 200, code: "UNAUTHORIZED", message: "cursor", want: ErrPermission},
+		{name: "with cursor, server trouble", after: "c1", status: 200, code: "INTERNAL", message: "cursor", want: ErrTransient},
+		{name: "first page, cursor wording", status: 200, code: "BAD_USER_INPUT", message: "invalid cursor", want: ErrBadRequest},
+		{name: "first page, HTTP 400", status: 400, code: "BAD_USER_INPUT", message: "Cursor expired", want: ErrBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeWiz(t)
+			f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+				writeJSON(w, tt.status, gqlErrors(tt.code, tt.message))
+			})
+			c := newTestClient(t, f.options())
+			_, err := c.Issues(testCtx(t), IssueFilter{}, nil, 10, tt.after)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			for _, other := range []error{ErrAuth, ErrPermission, ErrBadRequest, ErrTransient, ErrCursorRejected, ErrNotFound} {
+				if other != tt.want && errors.Is(err, other) {
+					t.Errorf("err also matches %v", other)
+				}
+			}
+			if n := f.gqlCount.Load(); n != 1 {
+				t.Errorf("graphql requests = %d, want 1 (not retried)", n)
+			}
+		})
 	}
 }

@@ -251,6 +251,31 @@ func TestSim429BurstWithRetryAfter(t *testing.T) {
 	}
 }
 
+// The simulator's graphql_ratelimit fault answers HTTP 200 with RATE_LIMIT_EXCEEDED (Wiz's
+// Backstage plugin, types/index.ts): the fetch succeeds after backing off, with 429 retries counted.
+func TestSimThrottledInsideHTTP200(t *testing.T) {
+	sim := startSim(t, wizsim.Options{Issues: 20, Faults: wizsim.FaultGraphQLRateLimit + ":count=2"})
+	obs := &recordingObserver{}
+	opts := simOptions(sim)
+	opts.Metrics = obs
+	c := newTestClient(t, opts)
+	page, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, "")
+	if err != nil || len(page.Issues) != 5 {
+		t.Fatalf("Issues after two throttled answers: %v", err)
+	}
+	if n := sim.Stats().Faults[wizsim.FaultGraphQLRateLimit]; n != 2 {
+		t.Errorf("throttled answers = %d, want 2", n)
+	}
+	if st := sim.Stats().Requests[wizsim.EndpointGraphQL]; st[200] != 3 || len(st) != 1 {
+		t.Errorf("graphql statuses = %v, want three 200s", st)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if got := strings.Join(obs.retries, ","); got != "429,429" {
+		t.Errorf("OnRetry calls = %q, want two 429 retries", got)
+	}
+}
+
 func TestSim5xxBlips(t *testing.T) {
 	sim := startSim(t, wizsim.Options{Issues: 20, Faults: "5xx:count=2;5xx:code=502,count=1;5xx:code=500,count=1"})
 	c := newTestClient(t, simOptions(sim))
@@ -349,6 +374,8 @@ func TestSimPagingAndCursorRejection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.InvalidateCursors()
+	// The simulator's refusal never says "cursor" (Wiz's wording is undocumented): the client knows
+	// from the request that carried one.
 	if _, err := c.Issues(ctx, IssueFilter{}, order, 10, first.EndCursor); !errors.Is(err, ErrCursorRejected) {
 		t.Fatalf("stale cursor: err = %v, want ErrCursorRejected", err)
 	}

@@ -127,25 +127,69 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reason == "" {
 			return finish(resp, cancel, err)
 		}
-		wait := max(t.backoff(attempt), retryAfter)
-		if time.Since(start)+wait > t.retryFor {
-			t.log.Warn("giving up retrying", "endpoint", t.endpoint, "reason", reason,
-				"attempts", attempt+1, "elapsed", time.Since(start).Round(time.Millisecond))
+		wait, ok := t.retryWait(reason, attempt, start, retryAfter)
+		if !ok {
 			return finish(resp, cancel, err)
 		}
 		if resp != nil {
 			_ = drainAndClose(resp.Body, cancel)
 		}
 		cancel()
-		t.obs.OnRetry(reason)
-		t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason,
-			"attempt", attempt+1, "wait", wait.Round(time.Millisecond))
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, fmt.Errorf("retry %s request: %w", t.endpoint, ctx.Err())
-		case <-timer.C:
+		if err := t.pause(ctx, reason, attempt, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryWait returns how long to wait before retry number attempt+1 of a request first sent at
+// start: the backoff, at least retryAfter. ok is false (and the give-up logged) when that wait
+// would end after retryFor.
+func (t *retryTransport) retryWait(reason string, attempt int, start time.Time, retryAfter time.Duration) (wait time.Duration, ok bool) {
+	wait = max(t.backoff(attempt), retryAfter)
+	if time.Since(start)+wait > t.retryFor {
+		t.log.Warn("giving up retrying", "endpoint", t.endpoint, "reason", reason,
+			"attempts", attempt+1, "elapsed", time.Since(start).Round(time.Millisecond))
+		return 0, false
+	}
+	return wait, true
+}
+
+// pause counts and logs a retry for reason (the retry metric's label: "429", "503", "network"),
+// then waits, or returns early with ctx's error.
+func (t *retryTransport) pause(ctx context.Context, reason string, attempt int, wait time.Duration) error {
+	t.obs.OnRetry(reason)
+	t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason,
+		"attempt", attempt+1, "wait", wait.Round(time.Millisecond))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("retry %s request: %w", t.endpoint, ctx.Err())
+	case <-timer.C:
+		return nil
+	}
+}
+
+// retryThrottled runs call again, after the transport's backoff, while Wiz answers it with
+// RATE_LIMIT_EXCEEDED inside an HTTP 200 (throttledInBody). That is throttling, exactly as an HTTP
+// 429 is (Wiz maps the code to 429: Wiz's Backstage plugin, types/index.ts), so it is retried and
+// counted as a "429" retry, within a retryFor budget of its own, and even for a request that is not
+// idempotent: a throttled request was not processed. Once the budget is spent the last error
+// (ErrTransient) is returned.
+func retryThrottled[T any](ctx context.Context, t *retryTransport, op string, call func(context.Context) (T, error)) (T, error) {
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		v, err := call(ctx)
+		if err == nil || !throttledInBody(err) || ctx.Err() != nil {
+			return v, err
+		}
+		wait, ok := t.retryWait("429", attempt, start, 0)
+		if !ok {
+			return v, err
+		}
+		if perr := t.pause(ctx, "429", attempt, wait); perr != nil {
+			var zero T
+			return zero, fmt.Errorf("wiz %s: %w", op, perr)
 		}
 	}
 }

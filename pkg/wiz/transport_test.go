@@ -531,3 +531,107 @@ func TestRetryDoesNotWaitForAStalledErrorBody(t *testing.T) {
 		t.Fatalf("%d queries, want the 503 and its retry", n)
 	}
 }
+
+// RATE_LIMIT_EXCEEDED inside an HTTP 200 is throttling (Wiz maps the code to 429: Wiz's Backstage
+// plugin, types/index.ts): the client backs off and retries it as a 429, for issue pages and for
+// operations through the GraphQL library alike (a mutation too: a throttled request was not
+// processed), and counts each retry under reason "429".
+func TestThrottledInsideHTTP200IsRetriedAs429(t *testing.T) {
+	tests := []struct {
+		name string
+		data map[string]any
+		call func(ctx context.Context, c *Client) error
+	}{
+		{name: "issues page", data: emptyIssues(), call: func(ctx context.Context, c *Client) error {
+			_, err := c.Issues(ctx, IssueFilter{}, nil, 5, "")
+			return err
+		}},
+		{name: "mutation", data: map[string]any{"createIssueNote": map[string]any{"issueNote": map[string]any{"id": "n1", "text": "x"}}},
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.CreateIssueNote(ctx, "issue-1", "x")
+				return err
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeWiz(t)
+			f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, n int64) {
+				if n <= 2 {
+					writeJSON(w, 200, map[string]any{"data": nil, "errors": gqlErrors("RATE_LIMIT_EXCEEDED", "slow down")["errors"]})
+					return
+				}
+				writeJSON(w, 200, map[string]any{"data": tt.data})
+			})
+			obs := &recordingObserver{}
+			opts := f.options()
+			opts.Metrics = obs
+			c := newTestClient(t, opts)
+			if err := tt.call(testCtx(t), c); err != nil {
+				t.Fatalf("call after two throttled answers: %v", err)
+			}
+			if n := f.gqlCount.Load(); n != 3 {
+				t.Errorf("graphql requests = %d, want 3", n)
+			}
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if got := strings.Join(obs.retries, ","); got != "429,429" {
+				t.Errorf("OnRetry calls = %q, want two 429 retries", got)
+			}
+		})
+	}
+}
+
+// Throttling inside a 200 that outlasts RetryFor ends as ErrTransient, with the code kept.
+func TestThrottledInsideHTTP200GivesUp(t *testing.T) {
+	f := newFakeWiz(t)
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+		writeJSON(w, 200, gqlErrors("RATE_LIMIT_EXCEEDED", "slow down"))
+	})
+	opts := f.options()
+	opts.RetryFor = 300 * time.Millisecond
+	opts.backoff = func(int) time.Duration { return 40 * time.Millisecond }
+	c := newTestClient(t, opts)
+	_, err := c.Issues(testCtx(t), IssueFilter{}, nil, 5, "")
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("err = %v, want ErrTransient", err)
+	}
+	if apiErr, ok := errors.AsType[*APIError](err); !ok || apiErr.Code != "RATE_LIMIT_EXCEEDED" {
+		t.Errorf("err = %#v, want an APIError with code RATE_LIMIT_EXCEEDED", err)
+	}
+	if n := f.gqlCount.Load(); n < 2 || n > 9 {
+		t.Errorf("attempts = %d, want a few (bounded by RetryFor)", n)
+	}
+}
+
+// A throttled answer inside a 200 whose backoff outlives the caller's context returns the
+// context's error at once.
+func TestThrottledInsideHTTP200Cancel(t *testing.T) {
+	f := newFakeWiz(t)
+	first := make(chan struct{})
+	var once sync.Once
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+		once.Do(func() { close(first) })
+		writeJSON(w, 200, gqlErrors("RATE_LIMIT_EXCEEDED", "slow down"))
+	})
+	opts := f.options()
+	opts.RetryFor = 2 * time.Hour
+	opts.backoff = func(int) time.Duration { return time.Hour }
+	c := newTestClient(t, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Issues(ctx, IssueFilter{}, nil, 5, "")
+		done <- err
+	}()
+	<-first
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Issues did not return after cancellation")
+	}
+}

@@ -18,6 +18,10 @@ const (
 	FaultMalformed = "malformed"
 	FaultExpire    = "expire"
 	FaultCursor    = "cursor"
+	// FaultGraphQLRateLimit answers HTTP 200 with a RATE_LIMIT_EXCEEDED GraphQL error and null
+	// data: Wiz's throttling code, which Wiz maps to 429 (Wiz's Backstage plugin, types/index.ts)
+	// but which may arrive inside an HTTP 200 answer (WIZ_API.md §10).
+	FaultGraphQLRateLimit = "graphql_ratelimit"
 )
 
 // fault is one parsed entry of a fault spec with its trigger state.
@@ -48,7 +52,7 @@ func parseFaults(spec string) ([]*fault, error) {
 		kind, params, _ := strings.Cut(part, ":")
 		f := &fault{kind: strings.TrimSpace(kind), p: -1, count: -1, burst: 1, code: 503, delay: 3 * time.Second}
 		switch f.kind {
-		case Fault429, Fault5xx, FaultSlow, FaultPartial, FaultMalformed, FaultExpire, FaultCursor:
+		case Fault429, Fault5xx, FaultSlow, FaultPartial, FaultMalformed, FaultExpire, FaultCursor, FaultGraphQLRateLimit:
 		default:
 			return nil, fmt.Errorf("fault %q: unknown kind %q", part, f.kind)
 		}

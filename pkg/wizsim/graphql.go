@@ -140,6 +140,11 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 			}
 			writeErrors(w, http.StatusTooManyRequests, CodeRateLimited, "rate limit exceeded", false)
 			return
+		case FaultGraphQLRateLimit:
+			// Throttling as a GraphQL error inside an HTTP 200: Wiz's Backstage plugin
+			// (types/index.ts) knows RATE_LIMIT_EXCEEDED as a code of the answer, not only as a 429.
+			writeErrors(w, http.StatusOK, CodeRateLimited, "rate limit exceeded", true)
+			return
 		case Fault5xx:
 			writeErrors(w, f.code, CodeInternal, "internal server error", false)
 			return

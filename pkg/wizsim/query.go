@@ -339,21 +339,27 @@ func (s *Server) encodeCursor(p position) string {
 	return base64.RawURLEncoding.EncodeToString(append([]byte(payload), m.Sum(nil)[:macLen]...))
 }
 
+// badAfter starts the message of every refused `after` value (answered as BAD_USER_INPUT). Wiz's
+// wording for an invalid or expired cursor is not documented (WIZ_API.md §10), so the simulator
+// deliberately never says "cursor": a client must tell a rejected cursor by the code and by having
+// sent one, not by the message.
+const badAfter = `invalid value for argument "after"`
+
 // decodeCursor checks a cursor's signature, generation and binding to the query hash.
 func (s *Server) decodeCursor(c string, hash, gen uint64) (position, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(raw) <= macLen {
-		return position{}, errors.New("invalid cursor: not a cursor")
+		return position{}, errors.New(badAfter + ": unreadable")
 	}
 	payload, mac := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
 	m := hmac.New(sha256.New, s.cursorKey)
 	m.Write(payload)
 	if !hmac.Equal(mac, m.Sum(nil)[:macLen]) {
-		return position{}, errors.New("invalid cursor: signature mismatch")
+		return position{}, errors.New(badAfter + ": signature mismatch")
 	}
 	parts := strings.SplitN(string(payload), "|", 4)
 	if len(parts) != 4 {
-		return position{}, errors.New("invalid cursor: malformed")
+		return position{}, errors.New(badAfter + ": malformed")
 	}
 	var p position
 	p.gen, _ = strconv.ParseUint(parts[0], 10, 64)
@@ -362,9 +368,9 @@ func (s *Server) decodeCursor(c string, hash, gen uint64) (position, error) {
 	p.id = parts[3]
 	switch {
 	case p.gen != gen:
-		return position{}, errors.New("invalid cursor: cursor has expired")
+		return position{}, errors.New(badAfter + ": expired")
 	case p.hash != hash:
-		return position{}, errors.New("invalid cursor: cursor belongs to a different query")
+		return position{}, errors.New(badAfter + ": issued for a different query")
 	}
 	return p, nil
 }
