@@ -23,7 +23,8 @@ const faultHelp = `
 Fault spec (--faults): semicolon-separated faults, each kind[:key=value,...].
   kinds: 429 (retry_after=2s adds a Retry-After header), 5xx (code=500|502|503|504, default 503),
          slow (delay=3s), partial (200 with data and an INTERNAL error), malformed (truncated 200 body),
-         expire (invalidate every token: 401), cursor (invalidate every cursor issued so far)
+         expire (invalidate every token: 401), cursor (invalidate every cursor issued so far),
+         graphql_ratelimit (200 with RATE_LIMIT_EXCEEDED and null data)
   keys:  p=0.1 (probability per /graphql request, seeded by --seed), every=N (every Nth request),
          count=N (only N requests in all), burst=N (N consecutive requests once triggered)
   Without p or every a fault hits every request; faults are checked in order, the first that fires wins.

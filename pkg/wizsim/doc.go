@@ -10,8 +10,9 @@
 //   - POST /graphql: Bearer token required (401 UNAUTHENTICATED otherwise). Requests are parsed and
 //     validated with gqlparser against an SDL subset of Wiz's schema (schema.go). Parse and validation
 //     errors answer HTTP 200 with code GRAPHQL_VALIDATION_FAILED; variable coercion errors, a first
-//     outside 1..500 and rejected cursors ("invalid cursor: ...") answer HTTP 200 with BAD_USER_INPUT; an
-//     empty list filter answers HTTP 400 with BAD_USER_INPUT, like Wiz.
+//     outside 1..500 and rejected cursors (`invalid value for argument "after": ...`, never naming
+//     "cursor": Wiz's wording is undocumented, WIZ_API.md §10) answer HTTP 200 with BAD_USER_INPUT;
+//     an empty list filter answers HTTP 400 with BAD_USER_INPUT, like Wiz.
 //   - GET /_sim/stats: the Stats counters as JSON.
 //
 // # Query semantics
@@ -48,6 +49,7 @@
 //	malformed  answer 200 with the body truncated to half
 //	expire     invalidate every token and answer 401 (token expiry mid-run)
 //	cursor     invalidate every cursor issued so far, then answer normally (a request carrying one fails)
+//	graphql_ratelimit  answer 200 with RATE_LIMIT_EXCEEDED and null data (throttling inside a 200)
 //
 // Keys choose the /graphql requests (after authentication and the rate limit) a fault handles: p=0.1
 // (probability per request from an RNG seeded by Options.Seed), every=N (every Nth request), count=N
