@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -217,6 +218,15 @@ func newDeadLetterCommand(env *Env) *cobra.Command {
 			cfg, err := loadOpsConfig(cmd, env)
 			if err != nil {
 				return err
+			}
+			path := fmt.Sprintf("/v1/dead-letters?sink=%s&limit=%d", queryEscape(sinkName), limit)
+			body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path)
+			switch {
+			case ok && code == http.StatusOK:
+				return printJSON(cmd.OutOrStdout(), body)
+			case ok:
+				// The daemon answered but refused: say what it said, not that it did not answer.
+				return failure(fmt.Errorf("the daemon at %s answered HTTP %d: %s", cfg.Server.Listen, code, strings.TrimSpace(string(body))))
 			}
 			st, err := openStoreForView(cfg)
 			if err != nil {

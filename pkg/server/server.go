@@ -249,6 +249,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/status", s.requireToken(http.HandlerFunc(s.handleStatus)))
 	mux.Handle("GET /v1/incidents", s.requireToken(http.HandlerFunc(s.handleIncidents)))
 	mux.Handle("GET /v1/incidents/{issue_id}", s.requireToken(http.HandlerFunc(s.handleIncident)))
+	mux.Handle("GET /v1/dead-letters", s.requireToken(http.HandlerFunc(s.handleDeadLetters)))
 
 	// The push receiver authenticates pushes itself (server.webhook), never with the server token.
 	webhook := s.opt.Webhook

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Bounds of GET /v1/dead-letters.
+const (
+	DefaultDeadLetterLimit = 100
+	MaxDeadLetterLimit     = 1000
+)
+
+// DeadLetterDoc is one dead-lettered event as the API (and `wizfetch incidents dead-letter`) shows it.
+type DeadLetterDoc struct {
+	Seq      uint64          `json:"seq"`
+	Reason   string          `json:"reason"`
+	FailedAt time.Time       `json:"failed_at"`
+	Attempts int             `json:"attempts"`
+	Event    json.RawMessage `json:"event,omitempty"`
+}
+
+// handleDeadLetters serves GET /v1/dead-letters?sink=NAME[&limit=N]: the events a sink rejected for
+// good, oldest first, so that the CLI can list them while the daemon holds the store.
+func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
+	sink := r.URL.Query().Get("sink")
+	if sink == "" {
+		writeError(w, http.StatusBadRequest, "sink is required", "sink")
+		return
+	}
+	limit := DefaultDeadLetterLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxDeadLetterLimit {
+			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(MaxDeadLetterLimit), "limit")
+			return
+		}
+		limit = n
+	}
+	if s.opt.Store == nil {
+		writeError(w, http.StatusServiceUnavailable, "the store is not open", "")
+		return
+	}
+	dls, err := s.opt.Store.DeadLetters(sink, limit)
+	if err != nil {
+		s.log.Error("read dead letters", "sink", sink, "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the dead letters", "")
+		return
+	}
+	out := make([]DeadLetterDoc, 0, len(dls))
+	for _, d := range dls {
+		doc := DeadLetterDoc{Seq: d.Seq, Reason: d.Reason, FailedAt: d.FailedAt, Attempts: d.Attempts}
+		if json.Valid(d.Data) {
+			doc.Event = d.Data
+		}
+		out = append(out, doc)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
