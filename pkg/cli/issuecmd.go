@@ -21,9 +21,11 @@ func newIssueCommand(env *Env) *cobra.Command {
 		Use:   "issue",
 		Short: "Read a Wiz issue or change it: resolve, reject, reopen, in-progress, note, due dates",
 		Long: `Read a Wiz issue or change it through Wiz's API, with the same client, credentials and rate
-limit as the daemon. Issue ids are UUIDs; reasons are Wiz's resolution reasons (` + strings.Join(wiz.ResolutionReasons(), ", ") + `).
-Only THREAT_DETECTION issues can be resolved; reject other issues instead. Every change writes an
-audit line (JSON) to stderr.`,
+limit as the daemon. Issue ids are UUIDs. Wiz accepts these resolution reasons:
+  resolve: ` + strings.Join(wiz.ResolveReasons(), ", ") + `
+  reject:  ` + strings.Join(wiz.RejectReasons(), ", ") + `
+Only THREAT_DETECTION issues can be resolved; reject other issues instead. Notes are cut to ` + fmt.Sprint(wiz.MaxNoteLen) + `
+characters, marker included. Every change writes an audit line (JSON) to stderr.`,
 	}
 	cmd.PersistentFlags().String("instance", "", "the instance (tenant) to use; required when several are configured")
 	cmd.PersistentFlags().Bool("json", false, "print the result as JSON")
@@ -46,7 +48,7 @@ audit line (JSON) to stderr.`,
 	inProgress := actionCommand(env, writeback.KindInProgress, "in-progress ID [--note N]",
 		"Set an issue to IN_PROGRESS", cobra.ExactArgs(1), "note")
 	note := actionCommand(env, writeback.KindNote, "note ID TEXT",
-		fmt.Sprintf("Add a note to an issue (cut to %d characters with a marker)", wiz.MaxNoteLen), cobra.MinimumNArgs(2))
+		fmt.Sprintf("Add a note to an issue (cut to %d characters, marker included)", wiz.MaxNoteLen), cobra.MinimumNArgs(2))
 	due := actionCommand(env, writeback.KindDueDate, "due-date ID YYYY-MM-DD",
 		"Set an issue's due date (midnight UTC)", cobra.ExactArgs(2))
 	clearDue := actionCommand(env, writeback.KindClearDueDate, "clear-due-date ID",
@@ -81,9 +83,9 @@ func actionCommand(env *Env, kind, use, short string, args cobra.PositionalArgs,
 	for _, f := range flags {
 		switch f {
 		case "reason":
-			c.Flags().String("reason", "", "resolution reason: "+strings.Join(wiz.ResolutionReasons(), ", "))
+			c.Flags().String("reason", "", "resolution reason: "+strings.Join(writeback.Reasons(kind), ", "))
 		case "note":
-			c.Flags().String("note", "", fmt.Sprintf("a note attached to the change (cut to %d characters)", wiz.MaxNoteLen))
+			c.Flags().String("note", "", fmt.Sprintf("a note attached to the change (cut to %d characters, marker included)", wiz.MaxNoteLen))
 		}
 	}
 	return c
@@ -212,8 +214,14 @@ func describeResult(r writeback.Result) string {
 		s = fmt.Sprintf("rejected issue %s (status %s)", r.IssueID, r.Status)
 	case writeback.KindReopen:
 		s = fmt.Sprintf("reopened issue %s (status %s)", r.IssueID, r.Status)
+		if r.NoteID != "" {
+			s += ", added note " + r.NoteID
+		}
 	case writeback.KindInProgress:
 		s = fmt.Sprintf("issue %s is in progress (status %s)", r.IssueID, r.Status)
+		if r.NoteID != "" {
+			s += ", added note " + r.NoteID
+		}
 	case writeback.KindNote:
 		s = fmt.Sprintf("added note %s to issue %s", r.NoteID, r.IssueID)
 	case writeback.KindDueDate:
@@ -224,7 +232,7 @@ func describeResult(r writeback.Result) string {
 		s = fmt.Sprintf("%s issue %s", r.Action, r.IssueID)
 	}
 	if r.NoteTruncated {
-		s += fmt.Sprintf(" (note cut to %d characters)", wiz.MaxNoteLen)
+		s += fmt.Sprintf(" (note cut to %d characters, marker included)", wiz.MaxNoteLen)
 	}
 	return s
 }

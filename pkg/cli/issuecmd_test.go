@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -208,12 +209,26 @@ func TestIssueCommands(t *testing.T) {
 			t.Fatalf("status %s", got)
 		}
 		r = runCLI(t, s.single, "issue", "reopen", id, "--note", "not accepted after all")
-		if r.code != 0 || !strings.Contains(r.stdout, "reopened issue") || s.status(t, id) != "OPEN" {
-			t.Fatalf("reopen: exit %d, stdout %q, status %s", r.code, r.stdout, s.status(t, id))
+		if r.code != 0 || !strings.Contains(r.stdout, "reopened issue") || !strings.Contains(r.stdout, "added note") || s.status(t, id) != "OPEN" {
+			t.Fatalf("reopen: exit %d, stdout %q, stderr %q, status %s", r.code, r.stdout, r.stderr, s.status(t, id))
 		}
-		r = runCLI(t, s.single, "issue", "in-progress", id)
-		if r.code != 0 || !strings.Contains(r.stdout, "in progress") || s.status(t, id) != "IN_PROGRESS" {
-			t.Fatalf("in-progress: exit %d, stdout %q, status %s", r.code, r.stdout, s.status(t, id))
+		r = runCLI(t, s.single, "issue", "in-progress", id, "--note", "owner contacted")
+		if r.code != 0 || !strings.Contains(r.stdout, "in progress") || !strings.Contains(r.stdout, "added note") || s.status(t, id) != "IN_PROGRESS" {
+			t.Fatalf("in-progress: exit %d, stdout %q, stderr %q, status %s", r.code, r.stdout, r.stderr, s.status(t, id))
+		}
+		r = runCLI(t, s.single, "issue", "get", id, "--json")
+		var iss wiz.Issue
+		if err := json.Unmarshal([]byte(r.stdout), &iss); err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, n := range iss.Notes {
+			texts = append(texts, n.Text)
+		}
+		for _, want := range []string{"accepted risk", "not accepted after all", "owner contacted"} {
+			if !slices.Contains(texts, want) {
+				t.Errorf("note %q not on the issue (notes %q)", want, texts)
+			}
 		}
 	})
 
@@ -233,7 +248,7 @@ func TestIssueCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &iss); err != nil {
 			t.Fatal(err)
 		}
-		want := strings.Repeat("y", wiz.MaxNoteLen) + wiz.NoteTruncatedSuffix
+		want := strings.Repeat("y", wiz.MaxNoteLen-len(wiz.NoteTruncatedSuffix)) + wiz.NoteTruncatedSuffix
 		found := false
 		for _, n := range iss.Notes {
 			if n.ID == res.NoteID {
@@ -241,7 +256,7 @@ func TestIssueCommands(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("note %s with the 1400 first characters and the marker not found on the issue", res.NoteID)
+			t.Errorf("note %s of 1400 characters, marker included, not found on the issue", res.NoteID)
 		}
 		r = runCLI(t, s.single, "issue", "note", id, "short", "words", "joined")
 		if r.code != 0 || !strings.Contains(r.stdout, "added note") || strings.Contains(r.stdout, "cut to") {
@@ -282,7 +297,11 @@ func TestIssueCommands(t *testing.T) {
 			{[]string{"due-date", "1", "2030-01-01"}, "is not a UUID"},
 			{[]string{"clear-due-date", "1"}, "is not a UUID"},
 			{[]string{"resolve", threat[2]}, "needs a reason"},
-			{[]string{"resolve", threat[2], "--reason", "BECAUSE"}, "not one of Wiz's resolution reasons"},
+			{[]string{"resolve", threat[2], "--reason", "BECAUSE"}, "use one of OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+			{[]string{"reject", threat[2], "--reason", "ISSUE_FIXED"}, `reason "ISSUE_FIXED" is not accepted by Wiz for reject: use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX`},
+			{[]string{"reject", threat[2], "--reason", "object_deleted", "--note", "n"}, "use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+			{[]string{"resolve", threat[2], "--reason", "DETECTION_EXPIRED"}, "use one of OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+			{[]string{"resolve", threat[2], "--reason", "CONTROL_CHANGED", "--note", "n"}, "is not accepted by Wiz for resolve"},
 			{[]string{"reject", threat[2], "--reason", "WONT_FIX"}, "reject needs a note"},
 			{[]string{"due-date", threat[2], "2030-13-01"}, "YYYY-MM-DD"},
 			{[]string{"in-progress", threat[2], "--reason", "WONT_FIX"}, "unknown flag"},
@@ -321,6 +340,20 @@ func TestIssueCommands(t *testing.T) {
 		}
 		if a := auditLine(t, r.stderr); a["instance"] != "b" {
 			t.Errorf("audit instance %v", a["instance"])
+		}
+	})
+
+	t.Run("reason flags name the accepted reasons", func(t *testing.T) {
+		for _, tt := range []struct {
+			cmd, want, not string
+		}{
+			{"reject", "resolution reason: FALSE_POSITIVE, EXCEPTION, WONT_FIX", "ISSUE_FIXED"},
+			{"resolve", "resolution reason: OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX", "DETECTION_EXPIRED"},
+		} {
+			r := runCLI(t, s.single, "issue", tt.cmd, "--help")
+			if !strings.Contains(r.stdout, tt.want) || strings.Contains(r.stdout, tt.not) {
+				t.Errorf("%s --help: want %q and no %s:\n%s", tt.cmd, tt.want, tt.not, r.stdout)
+			}
 		}
 	})
 

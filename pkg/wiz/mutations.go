@@ -9,10 +9,14 @@ import (
 	"unicode/utf8"
 )
 
-// Write-back mutations (WIZ_API.md §5), shaped like the Wiz XSOAR pack's.
+// Write-back mutations (WIZ_API.md §5 and §10), shaped like the Wiz XSOAR pack's.
+//
+// UpdateIssueMutation passes id, patch and override as separate variables into an inline input
+// object, as the pack's UPDATE_ISSUE_QUERY and every other public client do: no public client
+// names updateIssue's input type, and override is an UpdateIssuePatch, not a type of its own.
 const (
-	UpdateIssueMutation = `mutation UpdateIssue($input: UpdateIssueInput!) {
-  updateIssue(input: $input) {
+	UpdateIssueMutation = `mutation UpdateIssue($issueId: ID!, $patch: UpdateIssuePatch, $override: UpdateIssuePatch) {
+  updateIssue(input: {id: $issueId, patch: $patch, override: $override}) {
     issue {
       id
       status
@@ -50,36 +54,55 @@ const (
 }`
 )
 
-// MaxNoteLen is the longest note text sent: Wiz rejects notes over ~1500 characters, so longer
-// ones are cut to MaxNoteLen runes followed by NoteTruncatedSuffix (as the XSOAR pack does).
+// MaxNoteLen is the most characters (runes) of note text sent, NoteTruncatedSuffix included: Wiz
+// rejects notes over ~1500 characters, and the XSOAR pack's truncate_note cuts longer notes to
+// 1400 characters marker included (WIZ_API.md §10).
 const (
 	MaxNoteLen          = 1400
 	NoteTruncatedSuffix = "... [truncated]"
 )
 
+// RejectReasons are the resolution reasons Wiz accepts when an issue is set REJECTED. The other
+// values of the resolutionReason enum are "unsupported" for write-back (Wiz pack release notes
+// 2.0.3, PR #43959; WIZ_API.md §10).
+func RejectReasons() []string {
+	return []string{"FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"}
+}
+
+// ResolveReasons are the resolution reasons Wiz accepts when an issue (a THREAT_DETECTION: no
+// other type may be resolved by API) is set RESOLVED (Wiz pack release notes 2.0.3, PR #43959).
+func ResolveReasons() []string {
+	return []string{"OBJECT_DELETED", "ISSUE_FIXED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"}
+}
+
+// ReasonsFor returns the resolution reasons Wiz accepts with a change to status (RESOLVED or
+// REJECTED, any letter case), or nil for a status that takes no reason.
+func ReasonsFor(status string) []string {
+	switch strings.ToUpper(status) {
+	case "RESOLVED":
+		return ResolveReasons()
+	case "REJECTED":
+		return RejectReasons()
+	}
+	return nil
+}
+
 // IssuePatch is a change to one issue. Only THREAT_DETECTION issues may be set RESOLVED by the
 // API; others must be REJECTED (with a ResolutionReason).
 type IssuePatch struct {
 	Status           string     // OPEN, IN_PROGRESS, RESOLVED, REJECTED; empty: unchanged
-	Note             string     // a note attached to the status change
-	ResolutionReason string     // e.g. WONT_FIX, FALSE_POSITIVE
+	Note             string     // only with Status RESOLVED or REJECTED and a ResolutionReason
+	ResolutionReason string     // with RESOLVED: ResolveReasons; with REJECTED: RejectReasons
 	DueAt            *time.Time // set the due date
 	ClearDueAt       bool       // remove the due date (exclusive with DueAt)
 }
 
-// updateIssuePatch is the wire form of IssuePatch's patch part.
+// updateIssuePatch is the wire form of UpdateIssuePatch, for both patch and override.
 type updateIssuePatch struct {
 	Status           string `json:"status,omitempty"`
 	Note             string `json:"note,omitempty"`
 	ResolutionReason string `json:"resolutionReason,omitempty"`
 	DueAt            string `json:"dueAt,omitempty"`
-}
-
-// updateIssueInput is the input of updateIssue.
-type updateIssueInput struct {
-	ID       string           `json:"id"`
-	Patch    updateIssuePatch `json:"patch"`
-	Override map[string]any   `json:"override,omitempty"`
 }
 
 // createIssueNoteInput is the input of createIssueNote.
@@ -93,41 +116,51 @@ type deleteIssueNoteInput struct {
 	ID string `json:"id"`
 }
 
-// truncateNote applies MaxNoteLen.
-func truncateNote(s string) string {
+// TruncateNote cuts s to at most MaxNoteLen characters, NoteTruncatedSuffix included, as the XSOAR
+// pack's truncate_note does, and reports whether it cut. A note of MaxNoteLen characters or fewer
+// is returned unchanged.
+func TruncateNote(s string) (string, bool) {
 	if utf8.RuneCountInString(s) <= MaxNoteLen {
-		return s
+		return s, false
 	}
-	r := []rune(s)
-	return string(r[:MaxNoteLen]) + NoteTruncatedSuffix
+	keep := MaxNoteLen - utf8.RuneCountInString(NoteTruncatedSuffix)
+	return string([]rune(s)[:keep]) + NoteTruncatedSuffix, true
 }
 
-// UpdateIssue changes an issue's status, note, resolution reason or due date and returns the
-// issue as Wiz reports it afterwards (id, status, dueAt, notes; Issue has no resolutionReason
-// field). The patch is idempotent, so it is retried like a read.
+// UpdateIssue changes an issue's status, resolution reason or due date and returns the issue as
+// Wiz reports it afterwards (id, status, dueAt, notes; Issue has no resolutionReason field). A
+// Note goes only with a resolve or reject that has a reason, as the XSOAR pack sends it; add any
+// other note with CreateIssueNote. The patch is idempotent, so it is retried like a read.
 func (c *Client) UpdateIssue(ctx context.Context, id string, patch IssuePatch) (*Issue, error) {
 	const op = "UpdateIssue"
 	id = strings.TrimSpace(id)
+	status := strings.ToUpper(strings.TrimSpace(patch.Status))
+	reason := strings.ToUpper(strings.TrimSpace(patch.ResolutionReason))
 	switch {
 	case id == "":
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "empty issue id"}
 	case patch.DueAt != nil && patch.ClearDueAt:
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "DueAt and ClearDueAt are exclusive"}
-	case patch.Status == "" && patch.Note == "" && patch.ResolutionReason == "" && patch.DueAt == nil && !patch.ClearDueAt:
+	case status == "" && patch.Note == "" && reason == "" && patch.DueAt == nil && !patch.ClearDueAt:
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "empty patch"}
+	case patch.Note != "" && (ReasonsFor(status) == nil || reason == ""):
+		return nil, &APIError{Class: ErrBadRequest, Op: op,
+			Message: "a note goes in the patch only with status RESOLVED or REJECTED and a resolution reason; add it with CreateIssueNote"}
 	}
-	in := updateIssueInput{ID: id, Patch: updateIssuePatch{
-		Status:           strings.ToUpper(patch.Status),
-		Note:             truncateNote(patch.Note),
-		ResolutionReason: strings.ToUpper(patch.ResolutionReason),
-	}}
+	vars := map[string]any{"issueId": id}
+	p := updateIssuePatch{Status: status, ResolutionReason: reason}
+	p.Note, _ = TruncateNote(patch.Note)
 	if patch.DueAt != nil {
-		in.Patch.DueAt = patch.DueAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		p.DueAt = patch.DueAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	if p != (updateIssuePatch{}) {
+		vars["patch"] = p
 	}
 	if patch.ClearDueAt {
-		in.Override = map[string]any{"dueAt": nil}
+		// A null in patch means "unchanged"; override replaces the field, so it clears it.
+		vars["override"] = map[string]any{"dueAt": nil}
 	}
-	data, err := c.exec(ctx, op, UpdateIssueMutation, map[string]any{"input": in})
+	data, err := c.exec(ctx, op, UpdateIssueMutation, vars)
 	if err != nil {
 		return nil, fmt.Errorf("update issue %s: %w", id, err)
 	}
@@ -145,7 +178,7 @@ func (c *Client) UpdateIssue(ctx context.Context, id string, patch IssuePatch) (
 	return out.UpdateIssue.Issue, nil
 }
 
-// CreateIssueNote adds a note (truncated to MaxNoteLen) to an issue. Because a repeated request
+// CreateIssueNote adds a note (cut by TruncateNote) to an issue. Because a repeated request
 // would add the note twice, only throttled (429) attempts are retried.
 func (c *Client) CreateIssueNote(ctx context.Context, issueID, text string) (*Note, error) {
 	const op = "CreateIssueNote"
@@ -153,7 +186,8 @@ func (c *Client) CreateIssueNote(ctx context.Context, issueID, text string) (*No
 	if issueID == "" || strings.TrimSpace(text) == "" {
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "issue id and text are required"}
 	}
-	in := createIssueNoteInput{IssueID: issueID, Text: truncateNote(text)}
+	in := createIssueNoteInput{IssueID: issueID}
+	in.Text, _ = TruncateNote(text)
 	data, err := c.exec(withUnsafeRetries(ctx), op, CreateIssueNoteMutation, map[string]any{"input": in})
 	if err != nil {
 		return nil, fmt.Errorf("add note to issue %s: %w", issueID, err)

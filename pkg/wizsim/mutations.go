@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -11,8 +12,29 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// maxNoteLen is the longest note Wiz accepts (WIZ_API.md §5).
+// maxNoteLen is the longest note Wiz accepts (WIZ_API.md §5: "notes over ~1500 characters are
+// rejected"; the Wiz pack truncates to 1400 to stay under it, PR #43959).
 const maxNoteLen = 1500
+
+// reasonsFor lists the resolution reasons updateIssue accepts per target status; the other values
+// of IssueResolutionReason (DETECTION_EXPIRED, CONTROL_CHANGED, CONTROL_DISABLED, CONTROL_DELETED)
+// are "unsupported" and answered with BAD_USER_INPUT (Wiz pack release notes 2.0.3, "Removed
+// unsupported values", PR #43959, WZ-100065). Deliberately not shared with pkg/wiz: the simulator is
+// the reference the client is tested against (pkg/wiz's TestReasonsAgreeWithSimulator holds the
+// two equal), and pkg/wiz's tests import this package.
+var reasonsFor = map[string][]string{
+	"REJECTED": {"FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"},
+	"RESOLVED": {"OBJECT_DELETED", "ISSUE_FIXED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"},
+}
+
+// checkReason refuses a resolution reason that a change to status does not accept.
+func checkReason(status, reason string) *execError {
+	allowed, ok := reasonsFor[status]
+	if reason == "" || !ok || slices.Contains(allowed, reason) {
+		return nil
+	}
+	return userError("resolutionReason %s is not supported for status %s; supported: %s", reason, status, strings.Join(allowed, ", "))
+}
 
 func notFound(format string, args ...any) *execError {
 	return &execError{status: http.StatusOK, code: CodeNotFound, msg: fmt.Sprintf(format, args...)}
@@ -68,6 +90,16 @@ func (s *Server) updateIssue(in map[string]any) (map[string]any, *execError) {
 	status, _ := patch["status"].(string)
 	note, _ := patch["note"].(string)
 	reason, _ := patch["resolutionReason"].(string)
+	// The Wiz pack sends patch.note only with status REJECTED or RESOLVED and a resolutionReason;
+	// reopen and in-progress change the status alone and add the note with createIssueNote (Wiz.py
+	// reopen_issue, _set_status). What Wiz does with any other note is not public: refusing it makes
+	// a client that depends on it fail here rather than in production.
+	if note != "" && (reasonsFor[status] == nil || reason == "") {
+		return nil, userError("patch.note is accepted only with status RESOLVED or REJECTED and a resolutionReason; add other notes with createIssueNote")
+	}
+	if e := checkReason(status, reason); e != nil {
+		return nil, e
+	}
 	if e := checkNote(note); e != nil {
 		return nil, e
 	}
@@ -100,6 +132,11 @@ func (s *Server) updateIssue(in map[string]any) (map[string]any, *execError) {
 	}
 	if status == "RESOLVED" && iss.typ != "THREAT_DETECTION" {
 		return nil, userError("changing to resolved status is not allowed")
+	}
+	if status == "" {
+		if e := checkReason(iss.status, reason); e != nil { // a new reason for a closed issue
+			return nil, e
+		}
 	}
 	now := micro(s.now())
 	if status != "" && status != iss.status {

@@ -2,12 +2,16 @@ package wizsim
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-const updateMutation = `mutation U($input: UpdateIssueInput!) { updateIssue(input: $input) {
+// updateMutation is updateIssue as the Wiz pack sends it (Wiz.py UPDATE_ISSUE_QUERY).
+const updateMutation = `mutation U($issueId: ID!, $patch: UpdateIssuePatch, $override: UpdateIssuePatch) {
+	updateIssue(input: {id: $issueId, patch: $patch, override: $override}) {
 	issue { id status dueAt resolutionReason resolvedAt statusChangedAt notes { id text serviceAccount { name } } } } }`
 
 func issueOfType(t *testing.T, h *harness, typ string, not string) IssueState {
@@ -42,21 +46,63 @@ func TestUpdateIssueRules(t *testing.T) {
 	config := issueOfType(t, h, "CLOUD_CONFIGURATION", "REJECTED")
 	tests := []struct {
 		name  string
-		input map[string]any
+		query string // updateMutation when empty
+		vars  map[string]any
 		code  string
 		msg   string
 	}{
-		{"resolve non-threat", map[string]any{"id": config.ID, "patch": map[string]any{"status": "RESOLVED"}}, CodeBadUserInput, "changing to resolved status is not allowed"},
-		{"note too long", map[string]any{"id": threat.ID, "patch": map[string]any{"note": strings.Repeat("x", 1501)}}, CodeBadUserInput, "too long"},
-		{"not a uuid", map[string]any{"id": "issue-1", "patch": map[string]any{"status": "OPEN"}}, CodeBadUserInput, "UUID"},
-		{"unknown issue", map[string]any{"id": "00000000-0000-4000-8000-000000000000", "patch": map[string]any{"status": "OPEN"}}, CodeNotFound, "not found"},
-		{"bad enum", map[string]any{"id": threat.ID, "patch": map[string]any{"status": "CLOSED"}}, CodeBadUserInput, "CLOSED"},
+		{name: "resolve non-threat", vars: map[string]any{"issueId": config.ID, "patch": map[string]any{"status": "RESOLVED"}},
+			code: CodeBadUserInput, msg: "changing to resolved status is not allowed"},
+		{name: "note too long", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "REJECTED", "resolutionReason": "WONT_FIX", "note": strings.Repeat("x", 1501)}},
+			code: CodeBadUserInput, msg: "too long"},
+		{name: "not a uuid", vars: map[string]any{"issueId": "issue-1", "patch": map[string]any{"status": "OPEN"}},
+			code: CodeBadUserInput, msg: "UUID"},
+		{name: "unknown issue", vars: map[string]any{"issueId": "00000000-0000-4000-8000-000000000000", "patch": map[string]any{"status": "OPEN"}},
+			code: CodeNotFound, msg: "not found"},
+		{name: "bad enum", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "CLOSED"}},
+			code: CodeBadUserInput, msg: "CLOSED"},
+
+		// Item: no named input type (no public client names one; override is an UpdateIssuePatch).
+		{name: "named input type", query: `mutation U($input: UpdateIssueInput!) { updateIssue(input: $input) { issue { id } } }`,
+			vars: map[string]any{"input": map[string]any{"id": threat.ID, "patch": map[string]any{"status": "OPEN"}}},
+			code: CodeValidationFailed, msg: `Unknown type "UpdateIssueInput"`},
+		{name: "override type of its own", query: `mutation U($issueId: ID!, $override: UpdateIssueOverride) { updateIssue(input: {id: $issueId, override: $override}) { issue { id } } }`,
+			vars: map[string]any{"issueId": threat.ID, "override": map[string]any{"dueAt": nil}},
+			code: CodeValidationFailed, msg: `Unknown type "UpdateIssueOverride"`},
+		{name: "id typed String", query: `mutation U($issueId: String!, $patch: UpdateIssuePatch) { updateIssue(input: {id: $issueId, patch: $patch}) { issue { id } } }`,
+			vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "OPEN"}},
+			code: CodeValidationFailed, msg: "ID!"},
+
+		// Item: reasons per action.
+		{name: "reject with a resolve-only reason", vars: map[string]any{"issueId": config.ID, "patch": map[string]any{"status": "REJECTED", "resolutionReason": "ISSUE_FIXED"}},
+			code: CodeBadUserInput, msg: "supported: FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{name: "resolve with an unsupported reason", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "RESOLVED", "resolutionReason": "DETECTION_EXPIRED"}},
+			code: CodeBadUserInput, msg: "supported: OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+
+		// Item: patch.note only with a resolve or reject that has a reason.
+		{name: "note with reopen", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "OPEN", "note": "reopened"}},
+			code: CodeBadUserInput, msg: "createIssueNote"},
+		{name: "note with in-progress", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"status": "IN_PROGRESS", "note": "looking"}},
+			code: CodeBadUserInput, msg: "createIssueNote"},
+		{name: "note with reject but no reason", vars: map[string]any{"issueId": config.ID, "patch": map[string]any{"status": "REJECTED", "note": "why"}},
+			code: CodeBadUserInput, msg: "createIssueNote"},
+		{name: "note alone", vars: map[string]any{"issueId": threat.ID, "patch": map[string]any{"note": "hello"}},
+			code: CodeBadUserInput, msg: "createIssueNote"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, r := h.do(updateMutation, map[string]any{"input": tt.input})
-			if status != 200 || len(r.Errors) != 1 || r.Errors[0].Extensions.Code != tt.code || !strings.Contains(r.Errors[0].Message, tt.msg) {
-				t.Fatalf("status %d errors %+v", status, r.Errors)
+			before := h.sim.Snapshot()
+			q := tt.query
+			if q == "" {
+				q = updateMutation
+			}
+			status, r := h.do(q, tt.vars)
+			// gqlparser may add a second validation error (the position of the unknown type).
+			if status != 200 || len(r.Errors) == 0 || r.Errors[0].Extensions.Code != tt.code || !strings.Contains(r.Errors[0].Message, tt.msg) {
+				t.Fatalf("status %d errors %+v; want %s mentioning %q", status, r.Errors, tt.code, tt.msg)
+			}
+			if !reflect.DeepEqual(h.sim.Snapshot(), before) {
+				t.Error("a refused update changed the simulator's issues")
 			}
 		})
 	}
@@ -64,8 +110,8 @@ func TestUpdateIssueRules(t *testing.T) {
 		h.clock.Advance(time.Minute)
 		now := h.clock.Now().Truncate(time.Microsecond)
 		note := strings.Repeat("n", 1500)
-		_, r := h.do(updateMutation, map[string]any{"input": map[string]any{"id": threat.ID,
-			"patch": map[string]any{"status": "RESOLVED", "resolutionReason": "FALSE_POSITIVE", "note": note, "dueAt": "2025-01-01T00:00:00.000Z"}}})
+		_, r := h.do(updateMutation, map[string]any{"issueId": threat.ID,
+			"patch": map[string]any{"status": "RESOLVED", "resolutionReason": "FALSE_POSITIVE", "note": note, "dueAt": "2025-01-01T00:00:00.000Z"}})
 		var u updated
 		if err := json.Unmarshal(r.Data["updateIssue"], &u); err != nil || len(r.Errors) > 0 {
 			t.Fatalf("%v %+v", err, r.Errors)
@@ -84,19 +130,64 @@ func TestUpdateIssueRules(t *testing.T) {
 		}
 	})
 	t.Run("override clears dueAt", func(t *testing.T) {
-		_, r := h.do(updateMutation, map[string]any{"input": map[string]any{"id": threat.ID, "override": map[string]any{"dueAt": nil}}})
+		_, r := h.do(updateMutation, map[string]any{"issueId": threat.ID, "override": map[string]any{"dueAt": nil}})
 		var u updated
-		if err := json.Unmarshal(r.Data["updateIssue"], &u); err != nil || u.Issue.DueAt != nil {
+		if err := json.Unmarshal(r.Data["updateIssue"], &u); err != nil || u.Issue.DueAt != nil || len(r.Errors) > 0 {
 			t.Fatalf("%v dueAt %v errors %+v", err, u.Issue.DueAt, r.Errors)
 		}
 	})
 	t.Run("reject non-threat", func(t *testing.T) {
-		_, r := h.do(updateMutation, map[string]any{"input": map[string]any{"id": config.ID, "patch": map[string]any{"status": "REJECTED", "resolutionReason": "WONT_FIX"}}})
+		_, r := h.do(updateMutation, map[string]any{"issueId": config.ID, "patch": map[string]any{"status": "REJECTED", "resolutionReason": "WONT_FIX"}})
 		var u updated
 		if err := json.Unmarshal(r.Data["updateIssue"], &u); err != nil || u.Issue.Status != "REJECTED" || u.Issue.ResolvedAt != nil {
 			t.Fatalf("%v %+v %+v", err, u.Issue, r.Errors)
 		}
 	})
+	t.Run("new reason for a rejected issue", func(t *testing.T) {
+		for _, tc := range []struct {
+			reason, code string
+		}{{"EXCEPTION", ""}, {"OBJECT_DELETED", CodeBadUserInput}} {
+			_, r := h.do(updateMutation, map[string]any{"issueId": config.ID, "patch": map[string]any{"resolutionReason": tc.reason}})
+			if got := errCode(r); got != tc.code {
+				t.Errorf("%s: code %q, want %q (%+v)", tc.reason, got, tc.code, r.Errors)
+			}
+		}
+	})
+}
+
+// TestResolutionReasonsPerStatus tries every value of the resolutionReason enum with both closing
+// statuses: Wiz accepts FALSE_POSITIVE, EXCEPTION, WONT_FIX for REJECTED and OBJECT_DELETED,
+// ISSUE_FIXED and those three for RESOLVED (Wiz pack release notes 2.0.3, PR #43959).
+func TestResolutionReasonsPerStatus(t *testing.T) {
+	h := newHarness(t, Options{Issues: 100, Seed: 23})
+	threat := issueOfType(t, h, "THREAT_DETECTION", "")
+	accepted := map[string]string{
+		"REJECTED": "FALSE_POSITIVE EXCEPTION WONT_FIX",
+		"RESOLVED": "OBJECT_DELETED ISSUE_FIXED FALSE_POSITIVE EXCEPTION WONT_FIX",
+	}
+	all := []string{"OBJECT_DELETED", "ISSUE_FIXED", "CONTROL_CHANGED", "CONTROL_DISABLED", "CONTROL_DELETED",
+		"FALSE_POSITIVE", "EXCEPTION", "WONT_FIX", "DETECTION_EXPIRED"}
+	for status, ok := range accepted {
+		for _, reason := range all {
+			_, r := h.do(updateMutation, map[string]any{"issueId": threat.ID, "patch": map[string]any{
+				"status": status, "resolutionReason": reason, "note": "closing with " + reason}})
+			want := CodeBadUserInput
+			if slices.Contains(strings.Fields(ok), reason) {
+				want = ""
+			}
+			if got := errCode(r); got != want {
+				t.Errorf("%s with %s: code %q, want %q (%+v)", status, reason, got, want, r.Errors)
+			}
+		}
+	}
+}
+
+// errCode is the code of a response's only error, or "" when it has none.
+func errCode(r gqlResp) string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	return r.Errors[0].Extensions.Code
 }
 
 func TestNotes(t *testing.T) {

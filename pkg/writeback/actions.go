@@ -1,9 +1,10 @@
 // Package writeback changes Wiz issues on an operator's behalf: resolve, reject, reopen, mark in
-// progress, add a note, set or clear the due date (WIZ_API.md §5). It validates an Action before any
-// network call (UUID ids, Wiz's resolution reasons, YYYY-MM-DD dates), applies Wiz's rules that
-// would otherwise fail late (only THREAT_DETECTION issues may be resolved; notes are cut to 1400
-// characters), and serves the same actions over HTTP for SOAR playbooks, with one audit line per
-// write.
+// progress, add a note, set or clear the due date (WIZ_API.md §5 and §10). It validates an Action
+// before any network call (UUID ids, the resolution reasons Wiz accepts for each action, YYYY-MM-DD
+// dates), applies Wiz's rules that would otherwise fail late (only THREAT_DETECTION issues may be
+// resolved; notes are cut to 1400 characters, marker included; a reopen or in-progress note is
+// added with createIssueNote after the status change), and serves the same actions over HTTP for
+// SOAR playbooks, with one audit line per write.
 package writeback
 
 import (
@@ -14,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -56,15 +56,15 @@ type Client interface {
 
 // Action is one change to one issue. Which fields apply depends on Kind:
 //
-//	resolve         Reason (required), Note
-//	reject          Reason and Note (both required)
-//	reopen          Note
-//	in-progress     Note
-//	note            Text (required; cut to wiz.MaxNoteLen characters with a marker)
+//	resolve         Reason (required, one of wiz.ResolveReasons()), Note
+//	reject          Reason (required, one of wiz.RejectReasons()) and Note (required)
+//	reopen          Note (added with createIssueNote after the status change)
+//	in-progress     Note (likewise)
+//	note            Text (required)
 //	due-date        DueDate (required, YYYY-MM-DD, sent as midnight UTC)
 //	clear-due-date  nothing
 //
-// Reasons are Wiz's resolution reasons (wiz.ResolutionReasons()), in any letter case.
+// Reasons may come in any letter case. Notes and texts are cut by wiz.TruncateNote.
 type Action struct {
 	Kind    string
 	IssueID string
@@ -80,7 +80,7 @@ type Result struct {
 	Action        string `json:"action"`
 	Status        string `json:"status,omitempty"`
 	DueAt         string `json:"due_at,omitempty"`
-	NoteID        string `json:"note_id,omitempty"`
+	NoteID        string `json:"note_id,omitempty"` // the note added by note, reopen or in-progress
 	NoteTruncated bool   `json:"note_truncated,omitempty"`
 }
 
@@ -136,11 +136,12 @@ func (a Action) validate() error {
 	}
 	switch a.Kind {
 	case KindResolve, KindReject:
+		allowed := Reasons(a.Kind)
 		if a.Reason == "" {
-			return fmt.Errorf("%s needs a reason (one of %s)", a.Kind, strings.Join(wiz.ResolutionReasons(), ", "))
+			return fmt.Errorf("%s needs a reason (one of %s)", a.Kind, strings.Join(allowed, ", "))
 		}
-		if !slices.Contains(wiz.ResolutionReasons(), a.Reason) {
-			return fmt.Errorf("reason %q is not one of Wiz's resolution reasons: %s", a.Reason, strings.Join(wiz.ResolutionReasons(), ", "))
+		if !slices.Contains(allowed, a.Reason) {
+			return fmt.Errorf("reason %q is not accepted by Wiz for %s: use one of %s", clip(a.Reason, 32), a.Kind, strings.Join(allowed, ", "))
 		}
 		if a.Kind == KindReject && a.Note == "" {
 			return errors.New("reject needs a note saying why")
@@ -180,18 +181,24 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// TruncateNote cuts s to wiz.MaxNoteLen characters followed by wiz.NoteTruncatedSuffix, as the
-// XSOAR pack does (Wiz rejects notes over about 1500 characters). It reports whether it cut.
-func TruncateNote(s string) (string, bool) {
-	if utf8.RuneCountInString(s) <= wiz.MaxNoteLen {
-		return s, false
+// Reasons returns the resolution reasons Wiz accepts for an action kind: wiz.ResolveReasons for
+// resolve, wiz.RejectReasons for reject, nil for the kinds that take no reason.
+func Reasons(kind string) []string {
+	switch kind {
+	case KindResolve:
+		return wiz.ResolveReasons()
+	case KindReject:
+		return wiz.RejectReasons()
 	}
-	return string([]rune(s)[:wiz.MaxNoteLen]) + wiz.NoteTruncatedSuffix, true
+	return nil
 }
 
 // Do validates a and carries it out. Resolving first fetches the issue: only THREAT_DETECTION
 // issues may be resolved (WIZ_API.md §5), anything else fails with ErrNotAllowed and a hint to
-// reject instead. Wiz failures keep their wiz error class (errors.Is(err, wiz.ErrNotFound) ...).
+// reject instead. A resolve or reject carries its note in the update; reopen and in-progress
+// change the status alone and then add the note with createIssueNote, as the Wiz pack's
+// reopen_issue and _set_status do (WIZ_API.md §10). Wiz failures keep their wiz error class
+// (errors.Is(err, wiz.ErrNotFound) ...).
 func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	a = a.normalize()
 	if err := a.validate(); err != nil {
@@ -199,13 +206,14 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	}
 	res := Result{IssueID: a.IssueID, Action: a.Kind}
 	var truncated bool
-	a.Note, truncated = TruncateNote(a.Note)
+	a.Note, truncated = wiz.TruncateNote(a.Note)
 	res.NoteTruncated = truncated
 
 	var patch wiz.IssuePatch
+	var note string // added with createIssueNote once the status is changed
 	switch a.Kind {
 	case KindNote:
-		text, cut := TruncateNote(a.Text)
+		text, cut := wiz.TruncateNote(a.Text)
 		n, err := c.CreateIssueNote(ctx, a.IssueID, text)
 		if err != nil {
 			return Result{}, fmt.Errorf("note: %w", err)
@@ -225,9 +233,9 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	case KindReject:
 		patch = wiz.IssuePatch{Status: "REJECTED", ResolutionReason: a.Reason, Note: a.Note}
 	case KindReopen:
-		patch = wiz.IssuePatch{Status: "OPEN", Note: a.Note}
+		patch, note = wiz.IssuePatch{Status: "OPEN"}, a.Note
 	case KindInProgress:
-		patch = wiz.IssuePatch{Status: "IN_PROGRESS", Note: a.Note}
+		patch, note = wiz.IssuePatch{Status: "IN_PROGRESS"}, a.Note
 	case KindDueDate:
 		due, _ := parseDate(a.DueDate) // validated above
 		patch = wiz.IssuePatch{DueAt: &due}
@@ -241,6 +249,13 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	res.Status = iss.Status
 	if iss.DueAt != nil {
 		res.DueAt = iss.DueAt.UTC().Format(time.RFC3339)
+	}
+	if note != "" {
+		n, err := c.CreateIssueNote(ctx, a.IssueID, note)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: status is now %s but the note was not added: %w", a.Kind, iss.Status, err)
+		}
+		res.NoteID = n.ID
 	}
 	return res, nil
 }

@@ -2,10 +2,11 @@ package writeback
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
@@ -20,8 +21,16 @@ func TestValidate(t *testing.T) {
 	}{
 		{"resolve", Action{Kind: "resolve", IssueID: someID, Reason: "FALSE_POSITIVE"}, ""},
 		{"resolve lower-case reason and upper-case id", Action{Kind: "resolve", IssueID: strings.ToUpper(someID), Reason: "false_positive", Note: "n"}, ""},
-		{"resolve without reason", Action{Kind: "resolve", IssueID: someID}, "resolve needs a reason (one of OBJECT_DELETED"},
-		{"bad reason", Action{Kind: "reject", IssueID: someID, Reason: "BECAUSE", Note: "n"}, `reason "BECAUSE" is not one of Wiz's resolution reasons`},
+		{"resolve without reason", Action{Kind: "resolve", IssueID: someID}, "resolve needs a reason (one of OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX)"},
+		{"reject without reason", Action{Kind: "reject", IssueID: someID, Note: "n"}, "reject needs a reason (one of FALSE_POSITIVE, EXCEPTION, WONT_FIX)"},
+		{"bad reason", Action{Kind: "reject", IssueID: someID, Reason: "BECAUSE", Note: "n"}, `reason "BECAUSE" is not accepted by Wiz for reject: use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX`},
+		{"reject with a resolve-only reason", Action{Kind: "reject", IssueID: someID, Reason: "ISSUE_FIXED", Note: "n"}, `reason "ISSUE_FIXED" is not accepted by Wiz for reject: use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX`},
+		{"reject OBJECT_DELETED", Action{Kind: "reject", IssueID: someID, Reason: "object_deleted", Note: "n"}, "use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{"reject EXCEPTION", Action{Kind: "reject", IssueID: someID, Reason: "EXCEPTION", Note: "n"}, ""},
+		{"resolve ISSUE_FIXED", Action{Kind: "resolve", IssueID: someID, Reason: "ISSUE_FIXED"}, ""},
+		{"resolve OBJECT_DELETED", Action{Kind: "resolve", IssueID: someID, Reason: "OBJECT_DELETED"}, ""},
+		{"resolve DETECTION_EXPIRED", Action{Kind: "resolve", IssueID: someID, Reason: "DETECTION_EXPIRED"}, `reason "DETECTION_EXPIRED" is not accepted by Wiz for resolve: use one of OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX`},
+		{"resolve CONTROL_CHANGED", Action{Kind: "resolve", IssueID: someID, Reason: "CONTROL_CHANGED"}, "is not accepted by Wiz for resolve"},
 		{"reject without note", Action{Kind: "reject", IssueID: someID, Reason: "WONT_FIX"}, "reject needs a note"},
 		{"reject", Action{Kind: "reject", IssueID: someID, Reason: "WONT_FIX", Note: "accepted risk"}, ""},
 		{"reopen", Action{Kind: "reopen", IssueID: someID}, ""},
@@ -51,35 +60,6 @@ func TestValidate(t *testing.T) {
 			}
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestTruncateNote(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		wantLen int
-		cut     bool
-	}{
-		{"short", "hello", 5, false},
-		{"exactly the limit", strings.Repeat("a", wiz.MaxNoteLen), wiz.MaxNoteLen, false},
-		{"one over", strings.Repeat("a", wiz.MaxNoteLen+1), wiz.MaxNoteLen + len(wiz.NoteTruncatedSuffix), true},
-		{"multi-byte runes", strings.Repeat("é", 2000), wiz.MaxNoteLen + len(wiz.NoteTruncatedSuffix), true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, cut := TruncateNote(tt.in)
-			if cut != tt.cut || utf8.RuneCountInString(got) != tt.wantLen || !utf8.ValidString(got) {
-				t.Fatalf("got %d runes, cut %v; want %d, %v", utf8.RuneCountInString(got), cut, tt.wantLen, tt.cut)
-			}
-			if cut && !strings.HasSuffix(got, wiz.NoteTruncatedSuffix) {
-				t.Errorf("no marker: ...%q", got[len(got)-20:])
-			}
-			again, _ := TruncateNote(got)
-			if again != got {
-				t.Errorf("truncating twice changed the note")
 			}
 		})
 	}
@@ -128,7 +108,8 @@ func TestDoAgainstSimulator(t *testing.T) {
 		}{
 			{Action{Kind: KindReject, IssueID: id, Reason: "WONT_FIX", Note: "accepted risk"}, "REJECTED"},
 			{Action{Kind: KindReopen, IssueID: id, Note: "risk no longer accepted"}, "OPEN"},
-			{Action{Kind: KindInProgress, IssueID: id}, "IN_PROGRESS"},
+			{Action{Kind: KindInProgress, IssueID: id, Note: "owner contacted"}, "IN_PROGRESS"},
+			{Action{Kind: KindReopen, IssueID: id}, "OPEN"},
 		}
 		for _, s := range steps {
 			res, err := Do(ctx, env.client, s.a)
@@ -137,6 +118,9 @@ func TestDoAgainstSimulator(t *testing.T) {
 			}
 			if res.Status != s.want || env.status(t, id) != s.want {
 				t.Fatalf("%s: result %+v, simulator %s; want %s", s.a.Kind, res, env.status(t, id), s.want)
+			}
+			if added := s.a.Kind != KindReject && s.a.Note != ""; (res.NoteID != "") != added {
+				t.Errorf("%s: note id %q, want one: %v", s.a.Kind, res.NoteID, added)
 			}
 		}
 		iss, _, err := env.client.Issue(ctx, id)
@@ -148,7 +132,7 @@ func TestDoAgainstSimulator(t *testing.T) {
 			texts = append(texts, n.Text)
 		}
 		joined := strings.Join(texts, "|")
-		if !strings.Contains(joined, "accepted risk") || !strings.Contains(joined, "risk no longer accepted") {
+		if !strings.Contains(joined, "accepted risk") || !strings.Contains(joined, "risk no longer accepted") || !strings.Contains(joined, "owner contacted") {
 			t.Errorf("status-change notes missing: %q", joined)
 		}
 	})
@@ -170,8 +154,8 @@ func TestDoAgainstSimulator(t *testing.T) {
 		for _, n := range iss.Notes {
 			if n.ID == res.NoteID {
 				found = true
-				if want := strings.Repeat("x", wiz.MaxNoteLen) + wiz.NoteTruncatedSuffix; n.Text != want {
-					t.Errorf("note has %d characters, want the 1400 first plus the marker", len(n.Text))
+				if want := strings.Repeat("x", wiz.MaxNoteLen-len(wiz.NoteTruncatedSuffix)) + wiz.NoteTruncatedSuffix; n.Text != want {
+					t.Errorf("note has %d characters, want 1400 with the marker", len(n.Text))
 				}
 			}
 		}
@@ -233,4 +217,119 @@ func TestDoAgainstSimulator(t *testing.T) {
 			t.Errorf("%d requests made for an invalid action", got-was)
 		}
 	})
+}
+
+// recordingClient records the calls Do makes and answers them like Wiz would.
+type recordingClient struct {
+	typ     string // the issue's type
+	noteErr error  // CreateIssueNote's answer
+	calls   []string
+	patches []wiz.IssuePatch
+	notes   []string
+}
+
+func (r *recordingClient) Issue(_ context.Context, id string) (*wiz.Issue, json.RawMessage, error) {
+	r.calls = append(r.calls, "Issue")
+	return &wiz.Issue{ID: id, Type: r.typ, Status: "OPEN"}, json.RawMessage(`{}`), nil
+}
+
+func (r *recordingClient) UpdateIssue(_ context.Context, id string, p wiz.IssuePatch) (*wiz.Issue, error) {
+	r.calls = append(r.calls, "UpdateIssue")
+	r.patches = append(r.patches, p)
+	return &wiz.Issue{ID: id, Status: p.Status}, nil
+}
+
+func (r *recordingClient) CreateIssueNote(_ context.Context, _, text string) (*wiz.Note, error) {
+	r.calls = append(r.calls, "CreateIssueNote")
+	r.notes = append(r.notes, text)
+	if r.noteErr != nil {
+		return nil, r.noteErr
+	}
+	return &wiz.Note{ID: "note-1", Text: text}, nil
+}
+
+// TestDoNotes checks where each action's note goes: in the patch with a resolve or reject (with its
+// reason), and for reopen and in-progress in a createIssueNote after a status-only update, as the
+// Wiz pack's reopen_issue and _set_status do (WIZ_API.md §10).
+func TestDoNotes(t *testing.T) {
+	long := strings.Repeat("z", 2000)
+	cut := strings.Repeat("z", wiz.MaxNoteLen-len(wiz.NoteTruncatedSuffix)) + wiz.NoteTruncatedSuffix
+	tests := []struct {
+		name      string
+		a         Action
+		wantCalls string
+		wantPatch wiz.IssuePatch
+		wantNotes []string
+		wantRes   Result
+	}{
+		{name: "reopen with note", a: Action{Kind: KindReopen, IssueID: someID, Note: "not fixed"},
+			wantCalls: "UpdateIssue CreateIssueNote", wantPatch: wiz.IssuePatch{Status: "OPEN"}, wantNotes: []string{"not fixed"},
+			wantRes: Result{IssueID: someID, Action: KindReopen, Status: "OPEN", NoteID: "note-1"}},
+		{name: "in-progress with long note", a: Action{Kind: KindInProgress, IssueID: someID, Note: long},
+			wantCalls: "UpdateIssue CreateIssueNote", wantPatch: wiz.IssuePatch{Status: "IN_PROGRESS"}, wantNotes: []string{cut},
+			wantRes: Result{IssueID: someID, Action: KindInProgress, Status: "IN_PROGRESS", NoteID: "note-1", NoteTruncated: true}},
+		{name: "reopen without note", a: Action{Kind: KindReopen, IssueID: someID},
+			wantCalls: "UpdateIssue", wantPatch: wiz.IssuePatch{Status: "OPEN"},
+			wantRes: Result{IssueID: someID, Action: KindReopen, Status: "OPEN"}},
+		{name: "reject carries its note", a: Action{Kind: KindReject, IssueID: someID, Reason: "wont_fix", Note: long},
+			wantCalls: "UpdateIssue", wantPatch: wiz.IssuePatch{Status: "REJECTED", ResolutionReason: "WONT_FIX", Note: cut},
+			wantRes: Result{IssueID: someID, Action: KindReject, Status: "REJECTED", NoteTruncated: true}},
+		{name: "resolve carries its note", a: Action{Kind: KindResolve, IssueID: someID, Reason: "ISSUE_FIXED", Note: "patched"},
+			wantCalls: "Issue UpdateIssue", wantPatch: wiz.IssuePatch{Status: "RESOLVED", ResolutionReason: "ISSUE_FIXED", Note: "patched"},
+			wantRes: Result{IssueID: someID, Action: KindResolve, Status: "RESOLVED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &recordingClient{typ: "THREAT_DETECTION"}
+			res, err := Do(context.Background(), c, tt.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(c.calls, " "); got != tt.wantCalls {
+				t.Errorf("calls %q, want %q", got, tt.wantCalls)
+			}
+			if len(c.patches) != 1 || c.patches[0] != tt.wantPatch {
+				t.Errorf("patches %+v, want %+v", c.patches, tt.wantPatch)
+			}
+			if !slices.Equal(c.notes, tt.wantNotes) {
+				t.Errorf("notes %d %q..., want %d", len(c.notes), c.notes, len(tt.wantNotes))
+			}
+			if res != tt.wantRes {
+				t.Errorf("result %+v, want %+v", res, tt.wantRes)
+			}
+		})
+	}
+	t.Run("note fails after the status change", func(t *testing.T) {
+		c := &recordingClient{noteErr: &wiz.APIError{Class: wiz.ErrTransient, Op: "CreateIssueNote", Message: "boom"}}
+		_, err := Do(context.Background(), c, Action{Kind: KindReopen, IssueID: someID, Note: "n"})
+		if !errors.Is(err, wiz.ErrTransient) || !strings.Contains(err.Error(), "status is now OPEN but the note was not added") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestDoRefusesReasonsWithoutCalling: a reason Wiz does not accept for the action is refused
+// before any call.
+func TestDoRefusesReasonsWithoutCalling(t *testing.T) {
+	tests := []struct {
+		a    Action
+		want string
+	}{
+		{Action{Kind: KindReject, IssueID: someID, Reason: "ISSUE_FIXED"}, "FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{Action{Kind: KindReject, IssueID: someID, Reason: "OBJECT_DELETED", Note: "n"}, "FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{Action{Kind: KindResolve, IssueID: someID, Reason: "DETECTION_EXPIRED"}, "OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{Action{Kind: KindResolve, IssueID: someID, Reason: "CONTROL_DISABLED"}, "OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a.Kind+" "+tt.a.Reason, func(t *testing.T) {
+			c := &recordingClient{typ: "THREAT_DETECTION"}
+			_, err := Do(context.Background(), c, tt.a)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrInvalid naming %s", err, tt.want)
+			}
+			if len(c.calls) != 0 {
+				t.Errorf("calls %v made for a refused reason", c.calls)
+			}
+		})
+	}
 }

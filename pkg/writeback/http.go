@@ -67,9 +67,10 @@ func Audit(ctx context.Context, log *slog.Logger, via, actor, instance string, a
 //	POST /v1/issues/{id}/{action}[?instance=I]  body Request; answers Result
 //
 // where action is one of Kinds and the instance defaults to defaultInstance. Status codes: 200;
-// 400 for a malformed request or an action Wiz would refuse (resolving a non-THREAT_DETECTION
-// issue); 404 for an unknown instance, action or issue; 405 for a wrong method; 502 for any other
-// Wiz failure. Errors are {"error": "..."}. Every POST writes an audit line (Audit, via "http",
+// 400 for a malformed request (answered before any call to Wiz; e.g. a reason the action does
+// not take, see Reasons) or an action Wiz would refuse (resolving a non-THREAT_DETECTION issue);
+// 404 for an unknown instance, action or issue; 405 for a wrong method; 502 for any other Wiz
+// failure. Errors are {"error": "..."}. Every POST writes an audit line (Audit, via "http",
 // actor the remote address).
 func NewHandler(clients map[string]Client, defaultInstance string, log *slog.Logger) http.Handler {
 	if log == nil {

@@ -86,7 +86,9 @@ func TestHTTPHandler(t *testing.T) {
 		{name: "due date", method: "POST", path: "/v1/issues/" + config[3] + "/due-date",
 			body: `{"due_date":"2031-12-24"}`, want: 200, wantBody: `"due_at":"2031-12-24T00:00:00Z"`},
 		{name: "bad id", method: "POST", path: "/v1/issues/not-a-uuid/reopen", want: 400, wantBody: "is not a UUID"},
-		{name: "bad reason", method: "POST", path: "/v1/issues/" + threat[1] + "/resolve", body: `{"reason":"NOPE"}`, want: 400, wantBody: "resolution reasons"},
+		{name: "bad reason", method: "POST", path: "/v1/issues/" + threat[1] + "/resolve", body: `{"reason":"NOPE"}`, want: 400, wantBody: "use one of OBJECT_DELETED, ISSUE_FIXED"},
+		{name: "reject with a resolve-only reason", method: "POST", path: "/v1/issues/" + config[3] + "/reject", body: `{"reason":"ISSUE_FIXED","note":"n"}`,
+			want: 400, wantBody: "use one of FALSE_POSITIVE, EXCEPTION, WONT_FIX", wantStatus: "OPEN", issue: config[3]},
 		{name: "unknown body field", method: "POST", path: "/v1/issues/" + threat[1] + "/reopen", body: `{"notes":"x"}`, want: 400, wantBody: "unknown field"},
 		{name: "bad JSON", method: "POST", path: "/v1/issues/" + threat[1] + "/reopen", body: `{`, want: 400, wantBody: "not a valid request"},
 		{name: "unknown action", method: "POST", path: "/v1/issues/" + threat[1] + "/close", want: 404, wantBody: "unknown action"},
@@ -167,5 +169,36 @@ func TestHTTPHandler(t *testing.T) {
 	}
 	if !strings.Contains(all, `"result":"error"`) {
 		t.Error("no audit line records a failed write")
+	}
+}
+
+// TestHTTPRefusesReasonsWithoutCallingWiz: a reason Wiz does not accept for the action answers
+// 400 naming the accepted ones, and Wiz is never called.
+func TestHTTPRefusesReasonsWithoutCallingWiz(t *testing.T) {
+	c := &recordingClient{typ: "THREAT_DETECTION"}
+	srv := httptest.NewServer(NewHandler(map[string]Client{"default": c}, "default", nil))
+	defer srv.Close()
+	tests := []struct {
+		action, body, want string
+	}{
+		{"reject", `{"reason":"ISSUE_FIXED","note":"n"}`, "FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{"reject", `{"reason":"DETECTION_EXPIRED","note":"n"}`, "FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+		{"resolve", `{"reason":"CONTROL_DELETED"}`, "OBJECT_DELETED, ISSUE_FIXED, FALSE_POSITIVE, EXCEPTION, WONT_FIX"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action+" "+tt.body, func(t *testing.T) {
+			resp, err := srv.Client().Post(srv.URL+PathPrefix+someID+"/"+tt.action, "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("status %d body %s; want 400 naming %s", resp.StatusCode, b, tt.want)
+			}
+		})
+	}
+	if len(c.calls) != 0 {
+		t.Errorf("Wiz was called: %v", c.calls)
 	}
 }
