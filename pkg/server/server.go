@@ -277,6 +277,10 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusServiceUnavailable, "shutting down\n")
 	case !s.ready.Load():
 		writeText(w, http.StatusServiceUnavailable, "not ready\n")
+	case s.opt.Store != nil && s.opt.Store.WriteHealth() != nil:
+		// A store that takes no writes (a full disk) can neither commit pages nor queue pushes.
+		s.log.Warn("not ready: the store takes no writes", "err", s.opt.Store.WriteHealth())
+		writeText(w, http.StatusServiceUnavailable, "store writes fail\n")
 	default:
 		writeText(w, http.StatusOK, "ready\n")
 	}

@@ -93,6 +93,8 @@ func checkConsistency(t *testing.T, s *Store) {
 		refetch, due := btx.Bucket(bucketRefetch), btx.Bucket(bucketRefetchDue)
 		_ = refetch.ForEach(func(k, v []byte) error {
 			want[counterRefetch]++
+			inst, _, _ := splitKey2(k)
+			want[refetchInstanceCounter(inst)]++
 			var rec refetchRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				t.Errorf("refetch %q: %v", k, err)

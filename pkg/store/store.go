@@ -57,6 +57,9 @@ type Options struct {
 	// Now is the clock used for times the store stamps itself (dead-letter FailedAt); nil means
 	// time.Now.
 	Now func() time.Time
+	// MaxSize, when positive, caps the file's size in bytes: a write that would grow it further
+	// fails as on a full disk. For tests of that case.
+	MaxSize int
 }
 
 // Store is an open wizfetch state file. It is safe for concurrent use; bbolt serialises writers.
@@ -66,6 +69,8 @@ type Store struct {
 	now  func() time.Time
 	// recent serves the sinks the lines of the last few page commits from memory (recent.go).
 	recent recentCache
+	// writes remembers whether the last commit failed (writehealth.go).
+	writes writeHealth
 }
 
 // Bucket names (see the package doc for their contents).
@@ -122,6 +127,7 @@ func Open(path string, opts Options) (*Store, error) {
 			FreelistType:   bolt.FreelistMapType,
 			PageSize:       pageSize,
 			NoFreelistSync: false,
+			MaxSize:        opts.MaxSize,
 		})
 		return err
 	})
@@ -274,10 +280,12 @@ func (s *Store) Path() string { return s.path }
 // (they open their own transaction and would deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	var pending *pendingLines
+	var fnErr error
 	err := s.guarded(func() error {
 		return s.db.Update(func(btx *bolt.Tx) error {
 			tx := newTx(s, btx)
-			err := fn(tx)
+			fnErr = fn(tx)
+			err := fnErr
 			if err == nil {
 				err = tx.flushCounters()
 			}
@@ -286,6 +294,10 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 			return err
 		})
 	})
+	if fnErr == nil {
+		// err is bbolt's own: the flush, the commit or the fsync failed (a full disk, an I/O error).
+		s.writes.record(err, s.now())
+	}
 	s.recent.settle(pending, err == nil, s.now())
 	return err
 }
