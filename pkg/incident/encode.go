@@ -90,7 +90,7 @@ func appendCustomFields(b []byte, cf map[string]any, keys []string, builtin []Cu
 		}
 		merged := make(map[string]any, len(cf)+len(builtin))
 		for _, f := range builtin {
-			merged[f.Key] = f.value()
+			merged[f.Key] = f.Str
 		}
 		for k, v := range cf {
 			merged[k] = v
@@ -134,18 +134,7 @@ func appendBuiltinFields(b []byte, fields []CustomField) []byte {
 		}
 		b = appendString(b, f.Key)
 		b = append(b, ':')
-		if f.List == nil {
-			b = appendString(b, f.Str)
-			continue
-		}
-		b = append(b, '[')
-		for j, s := range f.List {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		b = append(b, ']')
+		b = appendString(b, f.Str)
 	}
 	return append(b, '}')
 }

@@ -87,8 +87,12 @@ func TestName(t *testing.T) {
 	}{
 		{"sourceRule", wiz.Issue{ID: id, SourceRule: &wiz.SourceRule{ID: "wc-id-1", Name: "Exposed VM"}}, "Exposed VM - " + id},
 		{"sourceRules list", wiz.Issue{ID: id, SourceRules: []wiz.SourceRule{{Name: "First"}, {Name: "Second"}}}, "First - " + id},
-		{"sourceRule wins over list", wiz.Issue{ID: id, SourceRule: &wiz.SourceRule{Name: "Single"},
-			SourceRules: []wiz.SourceRule{{Name: "List"}}}, "Single - " + id},
+		{"sourceRules[0] wins over a differing sourceRule", wiz.Issue{ID: id, SourceRule: &wiz.SourceRule{Name: "Single"},
+			SourceRules: []wiz.SourceRule{{Name: "List"}}}, "List - " + id},
+		{"null sourceRule, rule in the list", wiz.Issue{ID: id, SourceRule: nil,
+			SourceRules: []wiz.SourceRule{{Typename: "Control", ID: "wc-id-2", Name: "Listed"}}}, "Listed - " + id},
+		{"empty list falls back to sourceRule", wiz.Issue{ID: id, SourceRule: &wiz.SourceRule{Name: "Single"},
+			SourceRules: []wiz.SourceRule{}}, "Single - " + id},
 		{"no rule", wiz.Issue{ID: id}, "No sourceRule - " + id},
 		{"empty list", wiz.Issue{ID: id, SourceRules: []wiz.SourceRule{}}, "No sourceRule - " + id},
 		{"rule without name uses id", wiz.Issue{ID: id, SourceRule: &wiz.SourceRule{ID: "wc-id-9"}}, "wc-id-9 - " + id},
@@ -230,8 +234,8 @@ func TestDefaultCustomFields(t *testing.T) {
 		"wizdetails":                       "d",
 		"wizissueresolutionrecommendation": "fix it",
 		"wizissuenote":                     "a\n\nb",
-		"wizissueprojects":                 []string{"Proj"},
-		"wizprojectowners":                 []string{"O"},
+		"wizissueprojects":                 "Proj",
+		"wizprojectowners":                 "O",
 		"wizcloudplatform":                 "AWS",
 		"wizresourceid":                    "e",
 	}
@@ -503,5 +507,146 @@ func TestEventIDMatchesUUIDv5(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { EventID("default", "issue-1", KindUpdated, &sca) }); n > 1 {
 		t.Errorf("EventID allocates %.0f times, want 1 (the id)", n)
+	}
+}
+
+// TestPreferredRuleFeedsEveryField: whatever the deprecated sourceRule holds, the name, details,
+// labels and rule-derived customFields all come from sourceRules[0] when the list has a rule
+// (WIZ_API.md §10), through Map and MapCompact alike.
+func TestPreferredRuleFeedsEveryField(t *testing.T) {
+	const id = "11111111-2222-4333-8444-555555555555"
+	const listed = `{"__typename":"Control","id":"wc-id-2","name":"Listed rule","description":"listed description",` +
+		`"resolutionRecommendation":"listed fix"}`
+	const deprecated = `{"__typename":"CloudEventRule","id":"cer-1","name":"Deprecated rule","description":"deprecated description"}`
+	tests := []struct {
+		name, raw string
+	}{
+		{"null sourceRule", `{"id":"` + id + `","sourceRule":null,"sourceRules":[` + listed + `]}`},
+		{"differing sourceRule", `{"id":"` + id + `","sourceRule":` + deprecated + `,"sourceRules":[` + listed + `,` + deprecated + `]}`},
+	}
+	want := map[string]string{
+		"name":                             "Listed rule - " + id,
+		"details":                          "listed description",
+		"wizdetails":                       "listed description",
+		"wizissueresolutionrecommendation": "listed fix",
+		"label sourceRuleType":             "Control",
+		"label sourceRuleId":               "wc-id-2",
+		"label sourceRuleName":             "Listed rule",
+	}
+	m := mustMapper(t, config.Mapping{}, "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var issue wiz.Issue
+			if err := json.Unmarshal([]byte(tt.raw), &issue); err != nil {
+				t.Fatal(err)
+			}
+			var scratch []CustomField
+			for _, inc := range []Incident{m.Map(&issue, []byte(tt.raw), "T"), m.MapCompact(&issue, []byte(tt.raw), "T", &scratch)} {
+				line, err := inc.AppendJSON(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out struct {
+					Name, Details string
+					Labels        []Label
+					CustomFields  map[string]string
+				}
+				if err := json.Unmarshal(line, &out); err != nil {
+					t.Fatalf("decode %s: %v", line, err)
+				}
+				got := map[string]string{"name": out.Name, "details": out.Details,
+					"wizdetails":                       out.CustomFields["wizdetails"],
+					"wizissueresolutionrecommendation": out.CustomFields["wizissueresolutionrecommendation"]}
+				for _, l := range out.Labels {
+					if strings.HasPrefix(l.Type, "sourceRule") {
+						got["label "+l.Type] = l.Value
+					}
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("got  %v\nwant %v", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCustomFieldJSONTypes holds every built-in custom field to the type of the Wiz pack's incident
+// field with that cliName (Packs/Wiz/IncidentFields/*.json in demisto/content; see
+// builtinCustomFields): shortText, markdown and url fields take a JSON string, so list-valued sources
+// (projects, owners, champions) are joined with ", ". wizissueseverity, wizissuestatus and
+// wizissuetype are wizfetch's own, not the pack's, and are strings too.
+func TestCustomFieldJSONTypes(t *testing.T) {
+	const raw = `{"id":"abc","sourceRules":[{"__typename":"Control","id":"wc-id-1","name":"R","description":"d",` +
+		`"resolutionRecommendation":"fix **it**"}],"type":"TOXIC_COMBINATION","severity":"LOW","status":"OPEN",` +
+		`"createdAt":"2025-01-02T03:04:05.123456Z","dueAt":"2025-02-03T04:05:06.5Z",` +
+		`"projects":[{"id":"p1","name":"Payments","projectOwners":[{"name":"Ann"},{"name":"Bob"}],"securityChampions":[{"name":"Cy"}]},` +
+		`{"id":"p2","name":"","projectOwners":[{"name":"Bob"},{"name":"Dee"}],"securityChampions":[{"name":"Cy"},{"name":"Eve"}]}],` +
+		`"entitySnapshot":{"id":"e","type":"BUCKET","nativeType":"s3","cloudPlatform":"AWS","providerId":"arn:b","region":"us-east-1",` +
+		`"subscriptionExternalId":"123","subscriptionName":"prod"},"notes":[{"text":"a"},{"text":"b"}]}`
+	tests := []struct {
+		cliName  string
+		packType string // the pack's "type"; "" for wizfetch's own fields
+		want     string // the JSON value sent
+	}{
+		{"wizcloudaccount", "shortText", `"123"`},
+		{"wizcloudaccountname", "shortText", `"prod"`},
+		{"wizcloudplatform", "shortText", `"AWS"`},
+		{"wizdetails", "shortText", `"d"`},
+		{"wizissueduedate", "shortText", `"2025-02-03T04:05:06.5Z"`}, // dueAt as Wiz sent it, not an XSOAR date
+		{"wizissueid", "shortText", `"abc"`},
+		{"wizissuenote", "shortText", `"a\n\nb"`},
+		{"wizissueprojects", "shortText", `"Payments, p2"`},
+		{"wizissueresolutionrecommendation", "markdown", `"fix **it**"`},
+		{"wizissueseverity", "", `"LOW"`},
+		{"wizissuestatus", "", `"OPEN"`},
+		{"wizissuetype", "", `"TOXIC_COMBINATION"`},
+		{"wizissueurl", "url", `"https://app.wiz.io/issues#~(issue~'abc)"`},
+		{"wizprojectowners", "shortText", `"Ann, Bob, Dee"`},
+		{"wizprojectsecuritychampions", "shortText", `"Cy, Eve"`},
+		{"wizresourcecloudid", "shortText", `"arn:b"`},
+		{"wizresourceid", "shortText", `"e"`},
+		{"wizresourcenativetype", "shortText", `"s3"`},
+		{"wizresourceregion", "shortText", `"us-east-1"`},
+		{"wizresourcetype", "shortText", `"BUCKET"`},
+	}
+	var names []string
+	for _, tt := range tests {
+		names = append(names, tt.cliName)
+	}
+	if !slices.Equal(names, builtinCustomFields) {
+		t.Fatalf("the table covers %v, want every built-in field %v", names, builtinCustomFields)
+	}
+	var issue wiz.Issue
+	if err := json.Unmarshal([]byte(raw), &issue); err != nil {
+		t.Fatal(err)
+	}
+	m := mustMapper(t, config.Mapping{}, "")
+	var scratch []CustomField
+	encodings := map[string]Incident{
+		"Map":        m.Map(&issue, []byte(raw), "T"),
+		"MapCompact": m.MapCompact(&issue, []byte(raw), "T", &scratch),
+	}
+	for how, inc := range encodings {
+		line, err := inc.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			CustomFields map[string]json.RawMessage `json:"customFields"`
+		}
+		if err := json.Unmarshal(line, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tests {
+			t.Run(how+"/"+tt.cliName, func(t *testing.T) {
+				got := out.CustomFields[tt.cliName]
+				if len(got) == 0 || got[0] != '"' {
+					t.Fatalf("%s = %s, want a JSON string (the pack's field is %s)", tt.cliName, got, tt.packType)
+				}
+				if string(got) != tt.want {
+					t.Errorf("%s = %s, want %s", tt.cliName, got, tt.want)
+				}
+			})
+		}
 	}
 }

@@ -31,7 +31,31 @@ type Mapper struct {
 	keyOrder []string    // every customFields key Map may set, sorted (see Incident.customFieldOrder)
 }
 
-// builtinCustomFields are the customFields keys Map itself may set.
+// builtinCustomFields are the customFields keys Map itself may set, sorted. Every value is a JSON
+// string, because every one of these fields that the Wiz pack defines is a string field in XSOAR: the
+// "type" of Packs/Wiz/IncidentFields/incidentfield-*.json in demisto/content (read 2026-12) is
+//
+//	cliName                           pack type   value sent
+//	wizcloudaccount                   shortText   entitySnapshot.subscriptionExternalId
+//	wizcloudaccountname               shortText   entitySnapshot.subscriptionName
+//	wizcloudplatform                  shortText   entitySnapshot.cloudPlatform
+//	wizdetails                        shortText   the rule's description
+//	wizissueduedate                   shortText   dueAt as Wiz sent it (not an XSOAR date field)
+//	wizissueid                        shortText   id
+//	wizissuenote                      shortText   the notes' texts, "\n\n"-joined
+//	wizissueprojects                  shortText   project names (else ids), ", "-joined
+//	wizissueresolutionrecommendation  markdown    the Control rule's resolutionRecommendation
+//	wizissueurl                       url         the portal link (IssueURL)
+//	wizprojectowners                  shortText   distinct projectOwners names, ", "-joined
+//	wizprojectsecuritychampions       shortText   distinct securityChampions names, ", "-joined
+//	wizresourcecloudid                shortText   entitySnapshot.providerId
+//	wizresourceid                     shortText   entitySnapshot.id
+//	wizresourcenativetype             shortText   entitySnapshot.nativeType
+//	wizresourceregion                 shortText   entitySnapshot.region
+//	wizresourcetype                   shortText   entitySnapshot.type
+//
+// wizissueseverity, wizissuestatus and wizissuetype are wizfetch's own (the pack has no such fields):
+// strings too. A JSON list sent to a shortText field is what WIZ_API.md §10 warns against.
 var builtinCustomFields = []string{
 	"wizcloudaccount", "wizcloudaccountname", "wizcloudplatform", "wizdetails",
 	"wizissueduedate", "wizissueid", "wizissuenote", "wizissueprojects", "wizissueresolutionrecommendation",
@@ -98,7 +122,8 @@ func checkCLIName(s string) error {
 }
 
 // pathProbe is a small issue-shaped document a path is tried on at NewMapper.
-const pathProbe = `{"id":"x","sourceRule":{"__typename":"Control","name":"n"},"projects":[{"name":"p"}],` +
+const pathProbe = `{"id":"x","sourceRule":{"__typename":"Control","name":"n"},` +
+	`"sourceRules":[{"__typename":"Control","name":"n"}],"projects":[{"name":"p"}],` +
 	`"entitySnapshot":{"tags":{"k":"v"}},"notes":[{"text":"t"}]}`
 
 func checkPath(path string) (err error) {
@@ -153,8 +178,10 @@ func checkPath(path string) (err error) {
 // modified while the incident is in use. incidentType comes from pkg/classify. A nil issue maps as
 // an empty one. Map never fails: missing data leaves fields empty.
 //
-// Name is "<rule name> - <id>" where the rule is sourceRule, else the first of sourceRules; a rule
-// with an empty name is named by its id; no rule (or neither name nor id) gives "No sourceRule - <id>".
+// The rule everything rule-derived comes from (name, details, the sourceRule* labels, framework
+// labels, wizdetails, wizissueresolutionrecommendation) is issue.Rule(): the first of sourceRules,
+// else the deprecated sourceRule (WIZ_API.md §10). Name is "<rule name> - <id>"; a rule with an empty
+// name is named by its id; no rule (or neither name nor id) gives "No sourceRule - <id>".
 //
 // Labels, in this order, each only when its value is non-empty (types are stable, for XSOAR
 // searches such as labels.type:cloudPlatform): issueType, severity, status, sourceRuleType
@@ -165,13 +192,14 @@ func checkPath(path string) (err error) {
 //
 // CustomFields are the Wiz pack's cliNames (WIZ_API.md §6) plus wizissuestatus, wizissueseverity and
 // wizissuetype. A field whose source is null, absent or empty is left out rather than sent as null or
-// "", as XSOAR's own mapper does; so is a dueAt of null. Values: strings, except wizissueprojects
-// (project names, falling back to the project id), wizprojectowners and wizprojectsecuritychampions
-// (distinct person names across projects, in order) which are []string. wizissuenote joins the
-// notes' texts with a blank line ("\n\n"), oldest first as Wiz lists them (the pack read a "note"
-// field that does not exist). wizissueurl links the tenant's own portal (AppBaseURL), not always
-// app.wiz.io. wizissueduedate is dueAt as Wiz sent it. wizissueresolutionrecommendation is set for
-// Control rules only.
+// "", as XSOAR's own mapper does; so is a dueAt of null. Every value is a string, the type of the
+// pack's fields (see builtinCustomFields): wizissueprojects joins the project names (falling back to
+// the project id) with ", ", and wizprojectowners and wizprojectsecuritychampions join the distinct
+// person names across projects, in order, the same way. wizissuenote joins the notes' texts with a
+// blank line ("\n\n"), oldest first as Wiz lists them (the pack read a "note" field that does not
+// exist). wizissueurl links the tenant's own portal (AppBaseURL), not always app.wiz.io.
+// wizissueduedate is dueAt as Wiz sent it. wizissueresolutionrecommendation is set for Control rules
+// only.
 //
 // mapping.fields then add or override customFields: each path is evaluated on the raw JSON and the
 // result's native value is stored (string, float64, bool, []any, map[string]any; a number too large
@@ -192,20 +220,11 @@ func (m *Mapper) MapCompact(issue *wiz.Issue, raw []byte, incidentType string, s
 	return m.mapIssue(issue, raw, incidentType, scratch)
 }
 
-// CustomField is a built-in custom field of a compact incident (MapCompact): a string, or a list
-// when List is not nil.
+// CustomField is a built-in custom field of a compact incident (MapCompact). Every built-in field is
+// a string (see builtinCustomFields).
 type CustomField struct {
-	Key  string
-	Str  string
-	List []string
-}
-
-// value returns f as Map stores it in CustomFields.
-func (f CustomField) value() any {
-	if f.List != nil {
-		return f.List
-	}
-	return f.Str
+	Key string
+	Str string
 }
 
 func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) Incident {
@@ -245,7 +264,7 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 		inc.builtin = *scratch
 	} else {
 		for _, f := range m.customFields(make([]CustomField, 0, len(builtinCustomFields)), issue, rule, sent) {
-			inc.CustomFields[f.Key] = f.value()
+			inc.CustomFields[f.Key] = f.Str
 		}
 	}
 	for _, f := range m.fields {
@@ -294,14 +313,11 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 			dst = append(dst, CustomField{Key: k, Str: v})
 		}
 	}
-	setList := func(k string, v []string) {
-		if len(v) > 0 {
-			dst = append(dst, CustomField{Key: k, List: v})
-		}
-	}
-	var names, owners, champions []string
+	// Most issues have one or two projects: the lists stay on the stack, and joining one name
+	// returns it without a copy.
+	var nameBuf, ownerBuf, championBuf [4]string
+	names, owners, champions := nameBuf[:0], ownerBuf[:0], championBuf[:0]
 	if len(issue.Projects) > 0 {
-		names = make([]string, 0, len(issue.Projects))
 		for i := range issue.Projects {
 			p := &issue.Projects[i]
 			if p.Name != "" {
@@ -332,7 +348,7 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 	setString("wizissueduedate", asSent(issue.SentDueAt(), raw, "dueAt", issue.DueAt))
 	setString("wizissueid", issue.ID)
 	setString("wizissuenote", joinNotes(issue.Notes))
-	setList("wizissueprojects", names)
+	setString("wizissueprojects", strings.Join(names, listSeparator))
 	setString("wizissueresolutionrecommendation", recommendation)
 	setString("wizissueseverity", issue.Severity)
 	setString("wizissuestatus", issue.Status)
@@ -340,8 +356,8 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 	if issue.ID != "" {
 		setString("wizissueurl", IssueURL(m.appBase, issue.ID))
 	}
-	setList("wizprojectowners", owners)
-	setList("wizprojectsecuritychampions", champions)
+	setString("wizprojectowners", strings.Join(owners, listSeparator))
+	setString("wizprojectsecuritychampions", strings.Join(champions, listSeparator))
 	setString("wizresourcecloudid", e.ProviderID)
 	setString("wizresourceid", e.ID)
 	setString("wizresourcenativetype", e.NativeType)
@@ -349,6 +365,9 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 	setString("wizresourcetype", e.Type)
 	return dst
 }
+
+// listSeparator joins the values of a list-valued source into one shortText field.
+const listSeparator = ", "
 
 func joinNotes(notes []wiz.Note) string {
 	switch len(notes) {

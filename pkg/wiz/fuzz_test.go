@@ -20,6 +20,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"issues":{"nodes":null,"pageInfo":{"hasNextPage":false}}}`))
 	f.Add([]byte(`{"issues":{"nodes":[{"id":"x","createdAt":"2023-08-23T07:56:09.903743Z","sourceRule":null}],"pageInfo":{"hasNextPage":true,"endCursor":"c"}}}`))
 	f.Add([]byte(`{"issues":{"nodes":[{"createdAt":12,"projects":{"a":1},"entitySnapshot":[]}]}}`))
+	f.Add([]byte(`{"issues":{"nodes":[{"id":"y","sourceRule":null,"sourceRules":[{"__typename":"Control","id":"wc-id-1","name":"n"},null]}],"pageInfo":{"hasNextPage":false}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The data inside a response envelope; walkResponse, not decodeResponse, whose recover
 		// would hide a panic.
@@ -111,6 +112,8 @@ var decodeIssueSeeds = []string{
 	`{"projects":[1]}`,
 	`{"sourceRule":{"name":"x"},"sourceRule":{"id":"y"},"sourceRules":[{"__typename":"Control","securitySubCategories":[{"title":"t","category":{"name":"c","framework":{"name":"f"}}}]}]}`,
 	`{"sourceRule":[]}`,
+	`{"sourceRule":null,"sourceRules":[{"__typename":"CloudEventRule","id":"cer-1","name":"n"}],"sourceRules":[null]}`,
+	`{"sourceRules":{}}`,
 	`{"entitySnapshot":{"tags":{"a":"b"},"subscriptionTags":null,"unknown":[1,{"x":[true,false,null,-1.5e3]}]}}`,
 	`{"entitySnapshot":null,"serviceTickets":[{"url":"u"}],"notes":[{"createdAt":"2024-01-02T03:04:05Z","user":{"name":"n"},"serviceAccount":null}]}`,
 	`{"notes":[{"user":"x"}]}`,

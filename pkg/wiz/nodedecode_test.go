@@ -102,3 +102,94 @@ func genNodeObject(rng *rand.Rand, obj string, depth int) string {
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
+
+// TestIssueRule pins which rule an issue is named after: sourceRules[0] (the current field), else
+// the deprecated sourceRule (WIZ_API.md §10: Wiz deprecated sourceRule, Elastic 4.0.0 dropped it).
+func TestIssueRule(t *testing.T) {
+	single := &SourceRule{Typename: "Control", ID: "wc-id-1", Name: "Deprecated field"}
+	tests := []struct {
+		name   string
+		issue  Issue
+		wantID string // "" for no rule
+	}{
+		{name: "only sourceRule", issue: Issue{SourceRule: single}, wantID: "wc-id-1"},
+		{name: "only sourceRules", issue: Issue{SourceRules: []SourceRule{{ID: "wc-id-2"}, {ID: "wc-id-3"}}}, wantID: "wc-id-2"},
+		{name: "sourceRules[0] wins over a differing sourceRule",
+			issue: Issue{SourceRule: single, SourceRules: []SourceRule{{ID: "wc-id-2"}}}, wantID: "wc-id-2"},
+		{name: "empty sourceRules falls back to sourceRule", issue: Issue{SourceRule: single, SourceRules: []SourceRule{}}, wantID: "wc-id-1"},
+		{name: "neither", issue: Issue{}, wantID: ""},
+		{name: "empty list and null", issue: Issue{SourceRules: []SourceRule{}}, wantID: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.issue.Rule()
+			switch {
+			case tt.wantID == "" && r != nil:
+				t.Fatalf("Rule() = %+v, want nil", r)
+			case tt.wantID != "" && (r == nil || r.ID != tt.wantID):
+				t.Fatalf("Rule() = %+v, want the rule %s", r, tt.wantID)
+			}
+		})
+	}
+}
+
+// TestDecodeSourceRules decodes a page whose nodes carry the rule in sourceRules (sourceRule null, or
+// a differing sourceRule): the list reaches the struct, the raw node keeps it byte for byte, and
+// Rule() is the list's first rule.
+func TestDecodeSourceRules(t *testing.T) {
+	const ruleA = `{"__typename":"CloudConfigurationRule","id":"ccr-1","name":"Bucket versioning","description":"d","remediationInstructions":"enable it","serviceType":"AWS"}`
+	const ruleB = `{"__typename":"Control","id":"wc-id-7","name":"Exposed VM","description":"old","resolutionRecommendation":"r","securitySubCategories":[]}`
+	nodes := []string{
+		`{"id":"a","sourceRule":null,"sourceRules":[` + ruleA + `]}`,
+		`{"id":"b","sourceRule":` + ruleB + `,"sourceRules":[` + ruleA + `,` + ruleB + `]}`,
+		`{"id":"c","sourceRule":` + ruleB + `,"sourceRules":null}`,
+	}
+	body := `{"data":{"issues":{"nodes":[` + strings.Join(nodes, ",") + `],"pageInfo":{"hasNextPage":false}}}}`
+	page, err := walkResponse([]byte(body), len(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Issues) != len(nodes) {
+		t.Fatalf("decoded %d issues, want %d", len(page.Issues), len(nodes))
+	}
+	var wantA, wantB SourceRule
+	if err := json.Unmarshal([]byte(ruleA), &wantA); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(ruleB), &wantB); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		wantList []SourceRule
+		wantRule SourceRule
+	}{
+		{wantList: []SourceRule{wantA}, wantRule: wantA},
+		{wantList: []SourceRule{wantA, wantB}, wantRule: wantA},
+		{wantList: nil, wantRule: wantB},
+	}
+	for i, tt := range tests {
+		is := &page.Issues[i]
+		if !reflect.DeepEqual(is.SourceRules, tt.wantList) {
+			t.Errorf("issue %s: sourceRules = %+v, want %+v", is.ID, is.SourceRules, tt.wantList)
+		}
+		if r := is.Rule(); r == nil || !reflect.DeepEqual(*r, tt.wantRule) {
+			t.Errorf("issue %s: Rule() = %+v, want %+v", is.ID, r, tt.wantRule)
+		}
+		if string(page.Raw[i]) != nodes[i] {
+			t.Errorf("issue %s: raw = %s, want the node as sent", is.ID, page.Raw[i])
+		}
+		// The struct marshals back with the list, so an issue without raw bytes keeps it too.
+		b, err := json.Marshal(is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Issue
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if len(back.SourceRules) != len(is.SourceRules) || back.Rule() == nil || back.Rule().ID != tt.wantRule.ID ||
+			!strings.Contains(string(b), `"sourceRules":`) {
+			t.Errorf("issue %s: marshalled as %s, sourceRules did not round-trip", is.ID, b)
+		}
+	}
+}

@@ -10,42 +10,19 @@ import (
 
 // IssuesQuery is the issues read of WIZ_API.md §3, with the Wiz XSOAR pack's node selection so
 // rawJSON and the mapper match XSOAR. Every read (pages and single issues) uses it.
+//
+// It selects the source rule twice: the deprecated sourceRule the pack reads, and the list
+// sourceRules that replaces it (WIZ_API.md §10; Elastic's wiz integration 3.12.0 moved to it and
+// 4.0.0 dropped sourceRule), with one selection so the two cannot drift. Wiz may leave sourceRule null
+// and fill only the list; Issue.Rule prefers the list. The selection is shared as Go text rather than
+// as a GraphQL named fragment, which would have to name the union type (a name no public client
+// relies on).
 const IssuesQuery = `query IssuesTable($filterBy: IssueFilters, $first: Int, $after: String, $orderBy: IssueOrder) {
   issues: issuesV2(filterBy: $filterBy, first: $first, after: $after, orderBy: $orderBy) {
     nodes {
       id
-      sourceRule {
-        __typename
-        ... on Control {
-          id
-          name
-          description
-          resolutionRecommendation
-          securitySubCategories {
-            title
-            category {
-              name
-              framework {
-                name
-              }
-            }
-          }
-        }
-        ... on CloudEventRule {
-          id
-          name
-          description
-          sourceType
-          type
-        }
-        ... on CloudConfigurationRule {
-          id
-          name
-          description
-          remediationInstructions
-          serviceType
-        }
-      }
+      sourceRule ` + sourceRuleSelection + `
+      sourceRules ` + sourceRuleSelection + `
       type
       createdAt
       updatedAt
@@ -111,6 +88,41 @@ const IssuesQuery = `query IssuesTable($filterBy: IssueFilters, $first: Int, $af
     }
   }
 }`
+
+// sourceRuleSelection selects the IssueSourceRule union (Control | CloudEventRule |
+// CloudConfigurationRule) as the pack does; sourceRule and sourceRules share it.
+const sourceRuleSelection = `{
+        __typename
+        ... on Control {
+          id
+          name
+          description
+          resolutionRecommendation
+          securitySubCategories {
+            title
+            category {
+              name
+              framework {
+                name
+              }
+            }
+          }
+        }
+        ... on CloudEventRule {
+          id
+          name
+          description
+          sourceType
+          type
+        }
+        ... on CloudConfigurationRule {
+          id
+          name
+          description
+          remediationInstructions
+          serviceType
+        }
+      }`
 
 // MaxPageSize is the largest `first` Wiz accepts for issues.
 const MaxPageSize = 500

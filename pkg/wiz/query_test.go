@@ -14,6 +14,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -225,13 +227,13 @@ func TestErrorClassification(t *testing.T) {
 	}{
 		{name: "bad input", status: 200, code: "BAD_USER_INPUT", message: "invalid enum", want: ErrBadRequest, wantText: "BAD_USER_INPUT"},
 		{name: "validation", status: 200, code: "GRAPHQL_VALIDATION_FAILED", message: "no field x", want: ErrBadRequest},
-		{name: "cursor rejected", status: 200, code: "BAD_USER_INPUT", message: "invalid cursor value", want: ErrCursorRejected},
-		{name: "cursor rejected as 400", status: 400, code: "BAD_USER_INPUT", message: "Cursor expired", want: ErrCursorRejected},
+		// No cursor was sent: the wording decides nothing (cursors: TestCursorRejectedByRequestNotWording).
+		{name: "cursor wording without a cursor", status: 200, code: "BAD_USER_INPUT", message: "invalid cursor value", want: ErrBadRequest},
+		{name: "cursor wording without a cursor as 400", status: 400, code: "BAD_USER_INPUT", message: "Cursor expired", want: ErrBadRequest},
 		{name: "empty list 400", status: 400, code: "BAD_USER_INPUT", message: "empty list", want: ErrBadRequest, wantText: "HTTP 400"},
 		{name: "forbidden 403", status: 403, code: "", message: "", want: ErrPermission},
 		{name: "unauthorized scope", status: 200, code: "UNAUTHORIZED", message: "missing read:issues", want: ErrPermission},
 		{name: "ip block", status: 200, code: "FORBIDDEN_IP", message: "blocked", want: ErrPermission},
-		{name: "throttled in body", status: 200, code: "RATE_LIMIT_EXCEEDED", message: "slow", want: ErrTransient},
 		{name: "internal", status: 200, code: "INTERNAL", message: "oops", want: ErrTransient},
 		{name: "unknown code", status: 200, code: "SOMETHING_NEW", message: "?", want: ErrTransient},
 		{name: "not found", status: 200, code: "NOT_FOUND", message: "no such issue", want: ErrNotFound},
@@ -312,5 +314,114 @@ func TestIssuesRejectsBadPageSize(t *testing.T) {
 	}
 	if n := f.gqlCount.Load(); n != 0 {
 		t.Errorf("requests sent = %d, want 0", n)
+	}
+}
+
+// selectionText renders a selection set canonically (fields and inline fragments in order).
+func selectionText(set ast.SelectionSet) string {
+	var b strings.Builder
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			b.WriteString(s.Name)
+			if len(s.SelectionSet) > 0 {
+				b.WriteString("{" + selectionText(s.SelectionSet) + "}")
+			}
+		case *ast.InlineFragment:
+			b.WriteString("...on " + s.TypeCondition + "{" + selectionText(s.SelectionSet) + "}")
+		case *ast.FragmentSpread:
+			b.WriteString("..." + s.Name)
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// TestIssuesQuerySelectsSourceRules: the query selects the current sourceRules list and the deprecated
+// sourceRule with the same union selection (WIZ_API.md §10), so rawJSON and the mapper see the rule
+// whichever field Wiz fills.
+func TestIssuesQuerySelectsSourceRules(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Name: "IssuesTable", Input: IssuesQuery})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes *ast.Field
+	for _, sel := range doc.Operations[0].SelectionSet[0].(*ast.Field).SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && f.Name == "nodes" {
+			nodes = f
+		}
+	}
+	if nodes == nil {
+		t.Fatal("no nodes selection")
+	}
+	rules := map[string]string{}
+	for _, sel := range nodes.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && (f.Name == "sourceRule" || f.Name == "sourceRules") {
+			rules[f.Name] = selectionText(f.SelectionSet)
+		}
+	}
+	if rules["sourceRules"] == "" || rules["sourceRule"] == "" {
+		t.Fatalf("selected rule fields: %v, want sourceRule and sourceRules", rules)
+	}
+	if rules["sourceRules"] != rules["sourceRule"] {
+		t.Errorf("sourceRules selects\n%s\nsourceRule selects\n%s", rules["sourceRules"], rules["sourceRule"])
+	}
+	for _, want := range []string{"__typename", "...on Control{", "...on CloudEventRule{", "...on CloudConfigurationRule{", "resolutionRecommendation"} {
+		if !strings.Contains(rules["sourceRules"], want) {
+			t.Errorf("sourceRules selection lacks %q: %s", want, rules["sourceRules"])
+		}
+	}
+}
+
+// TestSimSourceRules reads every simulator issue with IssuesQuery: some leave the deprecated
+// sourceRule null and carry their rule only in sourceRules, and Rule() finds it there. A query that
+// does not select sourceRules (the pack's, wizsim.StandardQuery) gets no such key.
+func TestSimSourceRules(t *testing.T) {
+	sim := startSim(t, wizsim.Options{Issues: 300, Seed: 7})
+	c := newTestClient(t, simOptions(sim))
+	ctx := testCtx(t)
+	listOnly, both, after := 0, 0, ""
+	for {
+		page, err := c.Issues(ctx, IssueFilter{}, &IssueOrder{Field: "CREATED_AT", Direction: "ASC"}, 100, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range page.Issues {
+			is := &page.Issues[i]
+			if !bytes.Contains(page.Raw[i], []byte(`"sourceRules":`)) {
+				t.Fatalf("issue %s: raw node lacks sourceRules: %s", is.ID, page.Raw[i])
+			}
+			switch {
+			case is.SourceRule == nil && len(is.SourceRules) > 0:
+				listOnly++
+				if r := is.Rule(); r == nil || r.Name == "" || r.Name != is.SourceRules[0].Name {
+					t.Errorf("issue %s: Rule() = %+v, want sourceRules[0] %q", is.ID, r, is.SourceRules[0].Name)
+				}
+			case is.SourceRule != nil:
+				both++
+				if len(is.SourceRules) != 1 || is.SourceRules[0].ID != is.SourceRule.ID {
+					t.Errorf("issue %s: sourceRules %+v disagree with sourceRule %+v", is.ID, is.SourceRules, is.SourceRule)
+				}
+			}
+		}
+		if !page.HasNextPage {
+			break
+		}
+		after = page.EndCursor
+	}
+	if listOnly == 0 || both == 0 {
+		t.Errorf("%d issues with the rule only in sourceRules, %d with both fields; want some of each", listOnly, both)
+	}
+
+	const withoutList = `query IssuesTable($first: Int) { issues: issuesV2(first: $first) { nodes { id sourceRule { __typename ... on Control { name } } } } }`
+	data, err := c.exec(ctx, "IssuesTable", withoutList, map[string]any{"first": 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("sourceRules")) {
+		t.Error("the simulator returned sourceRules to a query that does not select it")
+	}
+	if !bytes.Contains(data, []byte(`"sourceRule":`)) {
+		t.Error("the standard query's answer lacks sourceRule")
 	}
 }

@@ -9,8 +9,8 @@ import (
 // nil: real data has nulls almost everywhere. Timestamps keep Wiz's microsecond precision.
 type Issue struct {
 	ID              string       `json:"id"`
-	SourceRule      *SourceRule  `json:"sourceRule"`
-	SourceRules     []SourceRule `json:"sourceRules,omitempty"`
+	SourceRule      *SourceRule  `json:"sourceRule"` // deprecated by Wiz: see Rule
+	SourceRules     []SourceRule `json:"sourceRules"`
 	Type            string       `json:"type"`
 	CreatedAt       time.Time    `json:"createdAt"`
 	UpdatedAt       *time.Time   `json:"updatedAt"`
@@ -37,15 +37,15 @@ func (i *Issue) SentCreatedAt() string { return i.createdAtSent }
 // dueAt was set, else "".
 func (i *Issue) SentDueAt() string { return i.dueAtSent }
 
-// Rule returns the issue's source rule: sourceRule, else the first of sourceRules, else nil.
+// Rule returns the issue's source rule: the first of sourceRules, else the deprecated sourceRule,
+// else nil. Wiz deprecated sourceRule in favour of the list (WIZ_API.md §10), may leave it null while
+// the list holds the rule, and may drop it; every consumer (incident name, details, labels,
+// customFields, classification, the issue command) takes the rule from here.
 func (i *Issue) Rule() *SourceRule {
-	if i.SourceRule != nil {
-		return i.SourceRule
-	}
 	if len(i.SourceRules) > 0 {
 		return &i.SourceRules[0]
 	}
-	return nil
+	return i.SourceRule
 }
 
 // SourceRule is the union Control | CloudEventRule | CloudConfigurationRule, flattened; Typename

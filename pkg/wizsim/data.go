@@ -2,6 +2,7 @@ package wizsim
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 )
@@ -66,7 +67,8 @@ type issue struct {
 	typ              string
 	severity         string
 	status           string
-	rule             *rule // nil: sourceRule is null
+	rule             *rule // nil: sourceRule is null and sourceRules empty
+	ruleListOnly     bool  // the rule is only in sourceRules; the deprecated sourceRule is null
 	createdAt        time.Time
 	updatedAt        time.Time
 	dueAt            *time.Time
@@ -104,12 +106,18 @@ func (i *issue) tree() map[string]any {
 		"entitySnapshot":  i.entity,
 		"serviceTickets":  i.tickets,
 	}
-	if i.rule != nil {
-		m["sourceRule"] = i.rule.tree
-		m["sourceRules"] = []any{i.rule.tree}
-	} else {
+	// sourceRule is deprecated in favour of sourceRules (WIZ_API.md §10): some issues fill only the
+	// list. The projection returns each field only to a query that selects it.
+	switch {
+	case i.rule == nil:
 		m["sourceRule"] = nil
 		m["sourceRules"] = []any{}
+	case i.ruleListOnly:
+		m["sourceRule"] = nil
+		m["sourceRules"] = []any{i.rule.tree}
+	default:
+		m["sourceRule"] = i.rule.tree
+		m["sourceRules"] = []any{i.rule.tree}
 	}
 	if i.resolutionReason != "" {
 		m["resolutionReason"] = i.resolutionReason
@@ -311,6 +319,7 @@ func (w *world) newIssue(typ, severity string, created time.Time, projects []*pr
 	iss := &issue{id: newUUID(rng), typ: typ, severity: severity, status: "OPEN", createdAt: created, updatedAt: created}
 	if rng.Float64() >= 0.04 {
 		iss.rule = pick(rng, w.rules[typ])
+		iss.ruleListOnly = ruleListOnly(iss.id)
 	}
 	sca := created
 	iss.statusChangedAt = &sca
@@ -340,6 +349,19 @@ func (w *world) newIssue(typ, severity string, created time.Time, projects []*pr
 		iss.dueAt = &due
 	}
 	return iss
+}
+
+// listOnlyOneIn: one in listOnlyOneIn issues with a rule leave the deprecated sourceRule null and
+// carry the rule only in sourceRules.
+const listOnlyOneIn = 5
+
+// ruleListOnly decides from the issue id (so, like the id, from the seed) whether the issue's rule is
+// only in sourceRules. It draws nothing from the generator's RNG, so every other generated value
+// stays what the seed gave before sourceRules existed.
+func ruleListOnly(id string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32()%listOnlyOneIn == 0
 }
 
 func (w *world) newEntity() map[string]any {

@@ -37,7 +37,8 @@
 // at the clock's now: one createdAt tie run of 601 issues (N/2 when N < 1000), small tie groups, a bulk
 // rejection sharing one statusChangedAt, statusChangedAt slightly before createdAt or null for some open
 // issues, status churn (OPEN, IN_PROGRESS, RESOLVED, REJECTED, reopened), and about 1% of issues in the
-// last ten minutes. Late visibility: each issue has VisibleAt = max(createdAt, statusChangedAt) + a lag
+// last ten minutes. About one in five issues with a rule leave the deprecated sourceRule null and
+// carry the rule only in sourceRules (chosen from the issue id, so by the seed). Late visibility: each issue has VisibleAt = max(createdAt, statusChangedAt) + a lag
 // in [0, 5 min); before VisibleAt by the injected clock the issue is hidden from every query (a pending
 // status change hides the whole issue rather than serving its old status). Changes made through
 // SetStatus, AddIssue and the mutations are visible at once; live mode uses lags below 3 s.

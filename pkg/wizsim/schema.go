@@ -245,14 +245,12 @@ type DeleteIssueNotePayload {
 // standardNodeSelection is the node selection of WIZ_API.md §3: the fields the Wiz XSOAR pack reads.
 // Issues are pre-serialised with exactly this selection, and a query whose node selection has the same
 // shape is answered by splicing those bytes.
+// It selects the rule both as the deprecated sourceRule and as the list sourceRules that replaces it
+// (WIZ_API.md §10), with one selection, as wizfetch's query does.
 const standardNodeSelection = `
 id
-sourceRule {
-  __typename
-  ... on Control { id name description resolutionRecommendation securitySubCategories { title category { name framework { name } } } }
-  ... on CloudEventRule { id name description sourceType type }
-  ... on CloudConfigurationRule { id name description remediationInstructions serviceType }
-}
+sourceRule ` + standardRuleSelection + `
+sourceRules ` + standardRuleSelection + `
 type
 createdAt
 updatedAt
@@ -266,6 +264,15 @@ entitySnapshot { id type nativeType name status cloudPlatform cloudProviderURL p
 serviceTickets { externalId name url }
 notes { id createdAt updatedAt text user { name email } serviceAccount { name } }
 `
+
+// standardRuleSelection is the selection of one source rule (sourceRule, or an element of
+// sourceRules).
+const standardRuleSelection = `{
+  __typename
+  ... on Control { id name description resolutionRecommendation securitySubCategories { title category { name framework { name } } } }
+  ... on CloudEventRule { id name description sourceType type }
+  ... on CloudConfigurationRule { id name description remediationInstructions serviceType }
+}`
 
 // StandardQuery is the issues query of WIZ_API.md §3 with the standard node selection. Tests and the
 // benchmark use it; it is also what the fast path recognises.
