@@ -18,6 +18,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/incident"
 	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/xsoarsim"
 )
 
 // Shared helpers of the remote sink tests.
@@ -268,27 +269,25 @@ func TestDeliveryNothingLostWhileReceiverDown(t *testing.T) {
 			return cfg, h, nil
 		}},
 		{"xsoar", nil, func(t *testing.T, st *store.Store, rec *received) (config.Sink, http.Handler, func(*testing.T)) {
-			fx := newFakeXSOAR(t, apiKey, "", false)
-			fx.onAccept = func(inc map[string]any) {
+			sim := xsoarsim.New(xsoarsim.Options{Key: apiKey, OnAccept: func(inc map[string]any) {
 				rec.mu.Lock()
 				defer rec.mu.Unlock()
 				rec.accepted = append(rec.accepted, fmt.Sprint(inc["dbotMirrorId"], "/", labelValue(inc, "status")))
-			}
+			}})
 			cfg := config.DefaultSink(config.SinkXSOAR)
 			cfg.APIKey = apiKey
 			check := func(t *testing.T) {
-				fx.mu.Lock()
-				defer fx.mu.Unlock()
-				if len(fx.incidents) != 4 {
-					t.Errorf("XSOAR holds %d incidents, want 4 (one per issue)", len(fx.incidents))
+				incs := sim.Incidents()
+				if len(incs) != 4 {
+					t.Errorf("XSOAR holds %d incidents, want 4 (one per issue)", len(incs))
 				}
-				for id, inc := range fx.incidents {
-					if inc.version != 4 { // created once, updated three times
-						t.Errorf("incident %s has version %d, want 4", id, inc.version)
+				for _, inc := range incs {
+					if inc.Version != 4 { // created once, updated three times
+						t.Errorf("incident %s has version %d, want 4", inc.ID, inc.Version)
 					}
 				}
 			}
-			return cfg, fx, check
+			return cfg, sim, check
 		}},
 	}
 	for _, tc := range tests {

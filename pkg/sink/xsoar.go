@@ -34,22 +34,30 @@ const xsoar8Prefix = "/xsoar/public/v1"
 // is hex(sha256(api_key + nonce + timestamp)) with "x-xdr-nonce" (64 random alphanumerics) and
 // "x-xdr-timestamp" (unix ms), fresh for every request, retries included.
 //
-// Body: the event's incident object plus "createInvestigation" (config, default true), with "type"
-// replaced by incident_type_override when set.
+// Body: the event's incident object, with "type" replaced by incident_type_override when set, plus
+// "createInvestigation" (config, default true) on a create only: it is documented for creation
+// (XSOAR 6/8 "Create or update an incident") and an update must not restart the playbook.
 //
 // XSOAR does not deduplicate, so the sink keeps issue → {XSOAR id, version} in the store (sink state
 // key "xsoar:<instance>:<issue id>"), written after each successful create or update:
-//   - created: POST the incident, remember the id and version XSOAR returns. A created event for an
-//     issue already mapped (a replay) updates that incident instead of creating a duplicate.
-//   - updated: POST the full incident plus "id" and "version". The dispatcher delivers a sink's
-//     events in order, so the issue's create is acknowledged before its update is tried; if the
-//     mapping is still missing (the create went to the dead letter) the update creates the
-//     incident. On a version conflict (HTTP 400 or 409 whose body mentions "version") the sink
-//     reads the current version with POST <base>/incidents/search {"filter":{"id":[id]}} (answer
-//     {"data":[{"id","version",…}]}) and retries once; an incident no longer found is created anew.
+//   - no entry (a new issue, or a new or lost store): search XSOAR for an incident of the issue
+//     (query dbotMirrorId:"<issue id>", see findByIssue). Found: adopt it (save its id and version)
+//     and update it in place. Not found: create it and remember the id and version XSOAR returns.
+//   - an entry: POST the full incident plus "id" and "version". The dispatcher delivers a sink's
+//     events in order, so the issue's create is acknowledged before its update is tried; a created
+//     event for an issue already mapped (a replay) updates that incident instead of creating a
+//     duplicate. On a version conflict (HTTP 400 or 409 whose body mentions "version"; routine,
+//     since the playbook that createInvestigation starts edits the new incident) the sink reads the
+//     current version with POST <base>/incidents/search {"filter":{"id":[id],"page":0,"size":N}}
+//     (answer {"data":[{"id","version",…}]}) and retries once; an incident no longer found is
+//     created anew.
 //
-// A crash between XSOAR's answer and the store write makes the retry create a second incident:
-// delivery is at-least-once; dbotMirrorId (the issue id) lets a playbook spot it.
+// Every search sends "size": XSOAR returns no incident at all without it (it defaults to 0; max
+// 1000: demisto-py docs/IncidentFilter.md).
+//
+// A crash between XSOAR's answer to a create and the store write leaves an incident the store does
+// not know; the retry finds it by dbotMirrorId and adopts it. Should XSOAR's search not show it yet,
+// a second incident is created: delivery stays at-least-once.
 type XSOAR struct {
 	name         string
 	incidentURL  string
@@ -163,16 +171,28 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 		return Permanent(fmt.Errorf("event %s: unknown kind %q", ev.EventID, ev.Kind))
 	}
 	if ref == nil {
-		got, err := x.post(ctx, ev, nil)
+		found, err := x.findByIssue(ctx, ev.IssueID)
 		if err != nil {
-			return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
+			return fmt.Errorf("look for an XSOAR incident of issue %s: %w", ev.IssueID, err)
 		}
-		return x.saveRef(stateKey, got)
+		if found == nil {
+			got, err := x.post(ctx, ev, nil)
+			if err != nil {
+				return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
+			}
+			return x.saveRef(stateKey, got)
+		}
+		// The store lost (or never had) the mapping: adopt XSOAR's incident and update it in place.
+		x.log.Info("adopting an existing XSOAR incident", "issue_id", ev.IssueID, "incident_id", found.ID)
+		if err := x.saveRef(stateKey, found); err != nil {
+			return err
+		}
+		ref = found
 	}
 	got, err := x.post(ctx, ev, ref)
 	if err != nil && versionConflict(err) {
-		x.log.Info("version conflict; refreshing", "issue_id", ev.IssueID, "incident_id", ref.ID)
-		fresh, serr := x.search(ctx, ref.ID)
+		x.log.Debug("version conflict; refreshing", "issue_id", ev.IssueID, "incident_id", ref.ID)
+		fresh, serr := x.refresh(ctx, ref.ID)
 		if serr != nil {
 			return fmt.Errorf("refresh incident %s of issue %s after a version conflict: %w", ref.ID, ev.IssueID, serr)
 		}
@@ -215,19 +235,20 @@ func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRe
 	return got, nil
 }
 
-// body renders the request body: the incident, createInvestigation, the type override, and for an
-// update id and version. Keys come out sorted; the values are the event's bytes (rawJSON stays a
-// string).
+// body renders the request body: the incident and the type override, plus createInvestigation for
+// a create (ref nil) or id and version for an update. Keys come out sorted; the values are the
+// event's bytes (rawJSON stays a string).
 func (x *XSOAR) body(ev eventLine, ref *xsoarRef) ([]byte, error) {
 	var inc map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Incident, &inc); err != nil || inc == nil {
 		return nil, Permanent(fmt.Errorf("event %s: incident is not a JSON object", ev.EventID))
 	}
-	inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
 	if x.typeOverride != "" {
 		inc["type"] = json.RawMessage(appendJSONString(nil, x.typeOverride))
 	}
-	if ref != nil {
+	if ref == nil {
+		inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
+	} else {
 		inc["id"] = json.RawMessage(appendJSONString(nil, ref.ID))
 		inc["version"] = json.RawMessage(strconv.FormatInt(ref.Version, 10))
 	}
@@ -286,9 +307,80 @@ func randomAlphanumeric(r io.Reader, n int) string {
 	return string(out)
 }
 
-// search reads the current id and version of incident id; nil when XSOAR no longer has it.
-func (x *XSOAR) search(ctx context.Context, id string) (*xsoarRef, error) {
-	q, err := json.Marshal(map[string]any{"filter": map[string]any{"id": []string{id}}})
+// searchSize is the page size of every incident search. XSOAR's /incidents/search returns no
+// incident without a size: it defaults to 0 (and is capped at 1000), demisto-py
+// docs/IncidentFilter.md. One incident is expected; the rest of the page shows duplicates.
+const searchSize = 100
+
+// refresh reads the current id and version of incident id; nil when XSOAR no longer has it.
+func (x *XSOAR) refresh(ctx context.Context, id string) (*xsoarRef, error) {
+	data, err := x.search(ctx, map[string]any{"id": []string{id}})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range data {
+		ref, err := parseRef(d)
+		if err == nil && ref.ID == id {
+			return ref, nil
+		}
+	}
+	return nil, nil
+}
+
+// findByIssue returns the oldest XSOAR incident whose dbotMirrorId is issueID; nil when there is
+// none.
+//
+// Why dbotMirrorId: it is a system field every incident has (no pack needed, unlike the Wiz pack's
+// custom field wizissueid, which the mapping may also override), the sink sets it to the issue id,
+// and XSOAR's incident query language searches it: public XSOAR content looks incidents up with
+// exactly this query, e.g. demisto/content Packs/Doppel/Scripts/DoppelSyncAlerts/DoppelSyncAlerts.py
+// (getIncidents with {"query": `dbotMirrorId:"<id>"`, "page", "size"}, then reading each answered
+// incident's dbotMirrorId). The query is a search, not a lookup: only an exact dbotMirrorId in the
+// answer counts. Caveat: XSOAR 8's "Create or update an incident" page lists a short body without
+// dbotMirrorId; a tenant that drops the field makes the look-up find nothing, and the sink creates
+// the incident as it did before the look-up existed.
+func (x *XSOAR) findByIssue(ctx context.Context, issueID string) (*xsoarRef, error) {
+	data, err := x.search(ctx, map[string]any{
+		"query": `dbotMirrorId:"` + queryEscaper.Replace(issueID) + `"`,
+		"sort":  []map[string]any{{"field": "created", "asc": true}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var found *xsoarRef
+	matches := 0
+	for _, d := range data {
+		var inc struct {
+			MirrorID string `json:"dbotMirrorId"`
+		}
+		if json.Unmarshal(d, &inc) != nil || inc.MirrorID != issueID {
+			continue
+		}
+		ref, err := parseRef(d)
+		if err != nil {
+			continue
+		}
+		matches++
+		if found == nil {
+			found = ref
+		}
+	}
+	if matches > 1 {
+		x.log.Warn("XSOAR holds several incidents of one issue; updating the oldest", "issue_id", issueID,
+			"incidents", matches, "incident_id", found.ID)
+	}
+	return found, nil
+}
+
+// queryEscaper escapes a value for a double-quoted term of XSOAR's incident query.
+var queryEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+// search runs POST <base>/incidents/search with filter (page 0, searchSize incidents) and returns
+// the incidents of the answer.
+func (x *XSOAR) search(ctx context.Context, filter map[string]any) ([]json.RawMessage, error) {
+	filter["page"] = 0
+	filter["size"] = searchSize
+	q, err := json.Marshal(map[string]any{"filter": filter})
 	if err != nil {
 		return nil, fmt.Errorf("render search: %w", err)
 	}
@@ -302,13 +394,7 @@ func (x *XSOAR) search(ctx context.Context, id string) (*xsoarRef, error) {
 	if err := json.Unmarshal(resp.body, &res); err != nil {
 		return nil, fmt.Errorf("search answer is not JSON: %w", err)
 	}
-	for _, d := range res.Data {
-		ref, err := parseRef(d)
-		if err == nil && ref.ID == id {
-			return ref, nil
-		}
-	}
-	return nil, nil
+	return res.Data, nil
 }
 
 // parseRef reads id (a string or a number) and version from an XSOAR incident.

@@ -2,25 +2,21 @@ package sink
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/xsoarsim"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -43,185 +39,56 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-type fakeIncident struct {
-	version int64
-	body    map[string]any
-}
-
-type fakeRequest struct {
-	path   string
-	header http.Header
-	body   []byte
-}
-
-// fakeXSOAR is an XSOAR REST API written from its documentation: it authenticates each request the
-// way XSOAR 6, XSOAR 8 standard keys or XSOAR 8 advanced keys do (recomputing the advanced
-// signature and refusing a reused nonce), assigns ids "1", "2", … with version 1 on create, requires
-// the current version on update (409 "version conflict" otherwise) and bumps it, and answers
-// /incidents/search. It echoes the Authorization it got in a 401, to prove the sink redacts it.
-type fakeXSOAR struct {
-	t        *testing.T
-	key      string
-	keyID    string
-	advanced bool
-	prefix   string
-
-	mu        sync.Mutex
-	nextID    int
-	incidents map[string]*fakeIncident
-	requests  []fakeRequest
-	nonces    map[string]bool
-	searches  int
-	fail      []int // statuses to answer to the next requests, before anything else
-	onAccept  func(body map[string]any)
-}
-
-func newFakeXSOAR(t *testing.T, key, keyID string, advanced bool) *fakeXSOAR {
-	f := &fakeXSOAR{t: t, key: key, keyID: keyID, advanced: advanced, incidents: map[string]*fakeIncident{}, nonces: map[string]bool{}}
-	if keyID != "" {
-		f.prefix = "/xsoar/public/v1"
-	}
-	return f
-}
-
-var alnum64 = regexp.MustCompile(`^[A-Za-z0-9]{64}$`)
-
-func (f *fakeXSOAR) authenticate(h http.Header) string {
-	if f.keyID == "" {
-		if h.Get("x-xdr-auth-id") != "" {
-			return "unexpected x-xdr-auth-id for XSOAR 6"
-		}
-		if h.Get("Authorization") != f.key {
-			return "bad key " + h.Get("Authorization")
-		}
-		return ""
-	}
-	if h.Get("x-xdr-auth-id") != f.keyID {
-		return "bad x-xdr-auth-id"
-	}
-	if !f.advanced {
-		if h.Get("Authorization") != f.key {
-			return "bad key " + h.Get("Authorization")
-		}
-		return ""
-	}
-	nonce, ts := h.Get("x-xdr-nonce"), h.Get("x-xdr-timestamp")
-	if !alnum64.MatchString(nonce) {
-		return "nonce is not 64 alphanumerics"
-	}
-	if _, err := strconv.ParseInt(ts, 10, 64); err != nil || len(ts) != 13 {
-		return "timestamp is not unix milliseconds"
-	}
-	sum := sha256.Sum256([]byte(f.key + nonce + ts))
-	if h.Get("Authorization") != hex.EncodeToString(sum[:]) {
-		return "bad advanced signature " + h.Get("Authorization")
-	}
-	if f.nonces[nonce] {
-		return "nonce reused"
-	}
-	f.nonces[nonce] = true
-	return ""
-}
-
-func (f *fakeXSOAR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := readAll(f.t, r)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, fakeRequest{path: r.URL.Path, header: r.Header.Clone(), body: body})
-	w.Header().Set("Content-Type", "application/json")
-	if len(f.fail) > 0 {
-		status := f.fail[0]
-		f.fail = f.fail[1:]
-		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "3")
-		}
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `{"id":"error","status":%d,"detail":"injected failure"}`, status)
-		return
-	}
-	if reason := f.authenticate(r.Header); reason != "" {
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(map[string]any{"id": "unauthorized", "status": 401, "detail": reason})
-		return
-	}
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"detail":"want POST application/json"}`)
-		return
-	}
-	if r.ContentLength != int64(len(body)) || len(r.TransferEncoding) != 0 {
-		w.WriteHeader(http.StatusLengthRequired)
-		return
-	}
-	var req map[string]any
-	if err := json.Unmarshal(body, &req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"detail":"bad JSON"}`)
-		return
-	}
-	switch r.URL.Path {
-	case f.prefix + "/incident":
-		var inc *fakeIncident
-		id, _ := req["id"].(string)
-		if id == "" {
-			f.nextID++
-			id = strconv.Itoa(f.nextID)
-			inc = &fakeIncident{version: 1}
-			f.incidents[id] = inc
-		} else {
-			inc = f.incidents[id]
-			if inc == nil {
-				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"detail":"Could not find incident"}`)
-				return
-			}
-			v, _ := req["version"].(float64)
-			if int64(v) != inc.version {
-				w.WriteHeader(http.StatusConflict)
-				fmt.Fprintf(w, `{"detail":"version conflict: got %d, incident is at %d"}`, int64(v), inc.version)
-				return
-			}
-			inc.version++
-		}
-		inc.body = req
-		if f.onAccept != nil {
-			f.onAccept(req)
-		}
-		out := map[string]any{}
-		for k, v := range req {
-			out[k] = v
-		}
-		out["id"], out["version"] = id, inc.version
-		json.NewEncoder(w).Encode(out)
-	case f.prefix + "/incidents/search":
-		f.searches++
-		var data []map[string]any
-		filter, _ := req["filter"].(map[string]any)
-		ids, _ := filter["id"].([]any)
-		for _, x := range ids {
-			id, _ := x.(string)
-			if inc := f.incidents[id]; inc != nil {
-				data = append(data, map[string]any{"id": id, "version": inc.version, "name": inc.body["name"]})
-			}
-		}
-		json.NewEncoder(w).Encode(map[string]any{"total": len(data), "data": data})
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"detail":"no such endpoint"}`)
-	}
-}
-
 // labelValue returns the value of the first label of typ in an incident body.
 func labelValue(inc map[string]any, typ string) string {
-	labels, _ := inc["labels"].([]any)
-	for _, l := range labels {
-		m, _ := l.(map[string]any)
-		if m["type"] == typ {
-			s, _ := m["value"].(string)
-			return s
+	return xsoarsim.Incident{Body: inc}.Label(typ)
+}
+
+// startXSOAR serves a test XSOAR for the test's lifetime.
+func startXSOAR(t *testing.T, o xsoarsim.Options) (*xsoarsim.Server, string) {
+	t.Helper()
+	sim := xsoarsim.New(o)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return sim, srv.URL
+}
+
+// decoded is a request body as a JSON object.
+func decoded(t *testing.T, r xsoarsim.Request) map[string]any {
+	t.Helper()
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatalf("request to %s is not a JSON object: %v", r.Path, err)
+	}
+	return body
+}
+
+// incidentPosts returns the create and update requests, in order.
+func incidentPosts(reqs []xsoarsim.Request) []xsoarsim.Request {
+	var out []xsoarsim.Request
+	for _, r := range reqs {
+		if strings.HasSuffix(r.Path, "/incident") {
+			out = append(out, r)
 		}
 	}
-	return ""
+	return out
+}
+
+// checkOneIncidentPerIssue fails unless every incident of sim has a distinct dbotMirrorId and there
+// are want of them.
+func checkOneIncidentPerIssue(t *testing.T, sim *xsoarsim.Server, want int) {
+	t.Helper()
+	seen := map[string]string{}
+	incs := sim.Incidents()
+	for _, inc := range incs {
+		if prev, ok := seen[inc.MirrorID()]; ok {
+			t.Errorf("issue %q has two XSOAR incidents: %s and %s", inc.MirrorID(), prev, inc.ID)
+		}
+		seen[inc.MirrorID()] = inc.ID
+	}
+	if len(incs) != want {
+		t.Errorf("XSOAR holds %d incidents, want %d (one per issue)", len(incs), want)
+	}
 }
 
 func newTestXSOAR(t *testing.T, url string, mod func(*config.Sink)) (*XSOAR, *store.Store) {
@@ -282,10 +149,8 @@ func TestXSOARWireFormat(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fx := newFakeXSOAR(t, "the-api-key", tc.keyID, tc.advanced)
-			srv := httptest.NewServer(fx)
-			defer srv.Close()
-			x, st := newTestXSOAR(t, srv.URL+tc.urlSuffix, func(c *config.Sink) {
+			sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key", KeyID: tc.keyID, Advanced: tc.advanced})
+			x, st := newTestXSOAR(t, url+tc.urlSuffix, func(c *config.Sink) {
 				c.APIKeyID, c.AdvancedKey, c.IncidentTypeOverride = tc.keyID, tc.advanced, tc.override
 				if tc.createInv != nil {
 					c.CreateInvestigation = tc.createInv
@@ -296,19 +161,27 @@ func TestXSOARWireFormat(t *testing.T) {
 			if n != 1 || err != nil {
 				t.Fatalf("Deliver = %d, %v; want 1, nil", n, err)
 			}
-			fx.mu.Lock()
-			defer fx.mu.Unlock()
-			if len(fx.requests) != 1 {
-				t.Fatalf("%d requests, want 1", len(fx.requests))
+			reqs := sim.Requests()
+			if len(reqs) != 2 {
+				t.Fatalf("%d requests, want 2 (look for an incident of the issue, then create one)", len(reqs))
 			}
-			req := fx.requests[0]
-			if req.path != tc.wantPath {
-				t.Errorf("path %s, want %s", req.path, tc.wantPath)
+			// The look-up: a search with a size (XSOAR returns nothing without one) on dbotMirrorId.
+			search := reqs[0]
+			if want := strings.TrimSuffix(tc.wantPath, "/incident") + "/incidents/search"; search.Path != want {
+				t.Errorf("search path %s, want %s", search.Path, want)
 			}
-			var body map[string]any
-			if err := json.Unmarshal(req.body, &body); err != nil {
-				t.Fatal(err)
+			filter, _ := decoded(t, search)["filter"].(map[string]any)
+			if size, _ := filter["size"].(float64); size < 1 || size > 1000 || filter["page"] != 0.0 {
+				t.Errorf("search filter %v lacks page 0 and a size in 1..1000", filter)
 			}
+			if filter["query"] != `dbotMirrorId:"issue-1"` {
+				t.Errorf("search query %v, want dbotMirrorId:\"issue-1\"", filter["query"])
+			}
+			req := reqs[1]
+			if req.Path != tc.wantPath {
+				t.Errorf("path %s, want %s", req.Path, tc.wantPath)
+			}
+			body := decoded(t, req)
 			var ev struct {
 				Incident map[string]any `json:"incident"`
 			}
@@ -348,17 +221,17 @@ func TestXSOARWireFormat(t *testing.T) {
 				t.Errorf("stored mapping %+v, want {1 1}", ref)
 			}
 			if tc.golden != "" {
-				golden(t, tc.golden, req.body)
+				golden(t, tc.golden, req.Body)
 			}
 		})
 	}
 }
 
+// TestXSOARCreateThenUpdate also holds issue 16 item 3: createInvestigation goes with a create only
+// (it is documented for creation; the test XSOAR counts updates that carry it).
 func TestXSOARCreateThenUpdate(t *testing.T) {
-	fx := newFakeXSOAR(t, "the-api-key", "", false)
-	srv := httptest.NewServer(fx)
-	defer srv.Close()
-	x, st := newTestXSOAR(t, srv.URL, nil)
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key"})
+	x, st := newTestXSOAR(t, url, nil)
 	items := itemsOf(
 		testEvent(t, "created", "A", "OPEN", 0),
 		testEvent(t, "created", "B", "OPEN", 0),
@@ -368,29 +241,37 @@ func TestXSOARCreateThenUpdate(t *testing.T) {
 	if n, err := x.Deliver(context.Background(), items); n != 4 || err != nil {
 		t.Fatalf("Deliver = %d, %v; want 4, nil", n, err)
 	}
-	fx.mu.Lock()
-	defer fx.mu.Unlock()
-	if len(fx.incidents) != 2 {
-		t.Fatalf("XSOAR holds %d incidents, want 2", len(fx.incidents))
+	checkOneIncidentPerIssue(t, sim, 2)
+	a, _ := sim.Incident("1")
+	if a.Version != 3 || a.Label("status") != "RESOLVED" {
+		t.Errorf("incident 1: version %d status %s, want 3 RESOLVED", a.Version, a.Label("status"))
 	}
-	a := fx.incidents["1"]
-	if a.version != 3 || labelValue(a.body, "status") != "RESOLVED" {
-		t.Errorf("incident 1: version %d status %s, want 3 RESOLVED", a.version, labelValue(a.body, "status"))
+	posts := incidentPosts(sim.Requests())
+	if len(posts) != 4 {
+		t.Fatalf("%d incident requests, want 4", len(posts))
 	}
 	for i, want := range []struct {
 		id      string
 		version float64
 	}{{"", 0}, {"", 0}, {"1", 1}, {"1", 2}} {
-		var body map[string]any
-		_ = json.Unmarshal(fx.requests[i].body, &body)
+		body := decoded(t, posts[i])
 		id, _ := body["id"].(string)
 		v, _ := body["version"].(float64)
 		if id != want.id || v != want.version {
 			t.Errorf("request %d: id %q version %v, want %q %v", i, id, v, want.id, want.version)
 		}
 		if body["rawJSON"] == nil || body["name"] == nil || body["customFields"] == nil {
-			t.Errorf("request %d is not the full incident body: %s", i, fx.requests[i].body)
+			t.Errorf("request %d is not the full incident body: %s", i, posts[i].Body)
 		}
+		ci, ok := body["createInvestigation"]
+		if create := want.id == ""; create && ci != true {
+			t.Errorf("create %d: createInvestigation %v, want true", i, ci)
+		} else if !create && ok {
+			t.Errorf("update %d carries createInvestigation %v: it is for creation only", i, ci)
+		}
+	}
+	if n := sim.Stats().UpdatesWithCreateInvestigation; n != 0 {
+		t.Errorf("%d updates carried createInvestigation, want 0", n)
 	}
 	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 3}) {
 		t.Errorf("mapping of A %+v, want {1 3}", ref)
@@ -401,41 +282,145 @@ func TestXSOARCreateThenUpdate(t *testing.T) {
 }
 
 func TestXSOARVersionConflictRefreshes(t *testing.T) {
-	fx := newFakeXSOAR(t, "the-api-key", "", false)
-	srv := httptest.NewServer(fx)
-	defer srv.Close()
-	x, st := newTestXSOAR(t, srv.URL, nil)
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key"})
+	x, st := newTestXSOAR(t, url, nil)
 	ctx := context.Background()
 	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil {
 		t.Fatal(err)
 	}
-	fx.mu.Lock()
-	fx.incidents["1"].version = 5 // an analyst edited the incident
-	fx.mu.Unlock()
+	if err := sim.Edit("1", 4); err != nil { // an analyst edited the incident
+		t.Fatal(err)
+	}
 	if n, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "RESOLVED", 1))); n != 1 || err != nil {
 		t.Fatalf("Deliver = %d, %v; want 1, nil", n, err)
 	}
-	fx.mu.Lock()
-	defer fx.mu.Unlock()
-	if fx.searches != 1 {
-		t.Errorf("%d searches, want 1", fx.searches)
+	stats := sim.Stats()
+	if stats.Conflicts != 1 || stats.Searches != 2 || stats.SearchesWithoutSize != 0 {
+		t.Errorf("stats %+v, want 1 conflict and 2 searches (look-up, refresh), all with a size", stats)
 	}
-	if v := fx.incidents["1"].version; v != 6 {
-		t.Errorf("incident version %d, want 6", v)
+	if inc, _ := sim.Incident("1"); inc.Version != 6 || inc.Label("status") != "RESOLVED" {
+		t.Errorf("incident version %d status %s, want 6 RESOLVED", inc.Version, inc.Label("status"))
 	}
 	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 6}) {
 		t.Errorf("mapping %+v, want {1 6}", ref)
 	}
-	if len(fx.incidents) != 1 {
-		t.Errorf("%d incidents, want 1", len(fx.incidents))
+	checkOneIncidentPerIssue(t, sim, 1)
+}
+
+// TestXSOARPlaybookBumpsVersion is issue 16 item 1: the playbook that createInvestigation starts
+// edits every new incident, so the first update conflicts; the refresh must search with a size (or
+// XSOAR finds nothing and a second incident is created) and update the one incident in place.
+func TestXSOARPlaybookBumpsVersion(t *testing.T) {
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key", PlaybookEdits: 1})
+	x, st := newTestXSOAR(t, url, nil)
+	items := itemsOf(
+		testEvent(t, "created", "A", "OPEN", 0),
+		testEvent(t, "created", "B", "OPEN", 0),
+		testEvent(t, "updated", "A", "IN_PROGRESS", 1),
+		testEvent(t, "updated", "B", "RESOLVED", 1),
+		testEvent(t, "updated", "A", "RESOLVED", 2),
+	)
+	if n, err := x.Deliver(context.Background(), items); n != 5 || err != nil {
+		t.Fatalf("Deliver = %d, %v; want 5, nil", n, err)
+	}
+	checkOneIncidentPerIssue(t, sim, 2)
+	stats := sim.Stats()
+	if stats.Creates != 2 || stats.Conflicts != 2 || stats.SearchesWithoutSize != 0 {
+		t.Errorf("stats %+v, want 2 creates, 2 conflicts (first update of each), no search without size", stats)
+	}
+	// A: created (1), playbook (2), update after the refresh (3), update (4). B: 1, 2, 3.
+	for _, want := range []struct {
+		issue, id, status string
+		version           int64
+	}{{"A", "1", "RESOLVED", 4}, {"B", "2", "RESOLVED", 3}} {
+		inc, ok := sim.Incident(want.id)
+		if !ok || inc.MirrorID() != want.issue || inc.Version != want.version || inc.Label("status") != want.status {
+			t.Errorf("incident %s: %+v, want issue %s at version %d, status %s", want.id, inc, want.issue, want.version, want.status)
+		}
+		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{want.id, want.version}) {
+			t.Errorf("mapping of %s %+v, want {%s %d}", want.issue, ref, want.id, want.version)
+		}
 	}
 }
 
+// TestXSOARLostStoreAdoptsIncidents is issue 16 item 2: with a new (or wiped) store, the sink finds
+// each issue's incident in XSOAR by dbotMirrorId and updates it in place instead of creating a
+// second one.
+func TestXSOARLostStoreAdoptsIncidents(t *testing.T) {
+	const odd = `odd "id" \ with quotes`
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key", PlaybookEdits: 1})
+	ctx := context.Background()
+	first, _ := newTestXSOAR(t, url, nil)
+	if _, err := first.Deliver(ctx, itemsOf(
+		testEvent(t, "created", "A", "OPEN", 0),
+		testEvent(t, "created", "B", "OPEN", 0),
+		testEvent(t, "created", odd, "OPEN", 0),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	checkOneIncidentPerIssue(t, sim, 3)
+
+	// XSOAR already holds two incidents of D (an earlier duplicate): the oldest is adopted.
+	if _, err := first.Deliver(ctx, itemsOf(testEvent(t, "created", "D", "OPEN", 0))); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := newTestXSOAR(t, url, nil)
+	if _, err := fresh.post(ctx, mustEvent(t, testEvent(t, "created", "D", "OPEN", 0)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Incidents()); n != 5 {
+		t.Fatalf("setup: %d incidents, want 5", n)
+	}
+
+	// A new store: nothing maps issue → incident any more.
+	x, st := newTestXSOAR(t, url, nil)
+	n, err := x.Deliver(ctx, itemsOf(
+		testEvent(t, "created", "A", "OPEN", 0), // the created feed replays after a store loss
+		testEvent(t, "updated", "B", "RESOLVED", 1),
+		testEvent(t, "updated", odd, "IN_PROGRESS", 1),
+		testEvent(t, "updated", "D", "RESOLVED", 1),
+		testEvent(t, "created", "E", "OPEN", 0), // a new issue is still created
+	))
+	if n != 5 || err != nil {
+		t.Fatalf("Deliver = %d, %v; want 5, nil", n, err)
+	}
+	stats := sim.Stats()
+	if stats.Creates != 6 || stats.UpdatesWithCreateInvestigation != 0 || stats.SearchesWithoutSize != 0 {
+		t.Errorf("stats %+v, want 6 creates (A, B, odd, D twice, E), no update with createInvestigation, no search without size", stats)
+	}
+	// Each adopted incident was created (1), edited by its playbook (2) and updated in place (3). E
+	// is new: created (1, the version the sink keeps) and edited by its playbook (2).
+	for _, want := range []struct {
+		issue, id, status   string
+		version, mapVersion int64
+	}{{"A", "1", "OPEN", 3, 3}, {"B", "2", "RESOLVED", 3, 3}, {odd, "3", "IN_PROGRESS", 3, 3}, {"D", "4", "RESOLVED", 3, 3}, {"E", "6", "OPEN", 2, 1}} {
+		inc, ok := sim.Incident(want.id)
+		if !ok || inc.MirrorID() != want.issue || inc.Version != want.version || inc.Label("status") != want.status {
+			t.Errorf("incident %s: version %d, issue %q, status %s; want version %d, issue %q, status %s",
+				want.id, inc.Version, inc.MirrorID(), inc.Label("status"), want.version, want.issue, want.status)
+		}
+		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{want.id, want.mapVersion}) {
+			t.Errorf("new store's mapping of %q %+v, want {%s %d}", want.issue, ref, want.id, want.mapVersion)
+		}
+	}
+	if dup, _ := sim.Incident("5"); dup.Version != 2 {
+		t.Errorf("the younger duplicate of D is at version %d, want 2 (untouched)", dup.Version)
+	}
+}
+
+// mustEvent parses an event line.
+func mustEvent(t *testing.T, line []byte) eventLine {
+	t.Helper()
+	ev, err := parseEvent(store.OutboxItem{Seq: 1, Data: line})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
 func TestXSOARMissingOrExistingMapping(t *testing.T) {
-	fx := newFakeXSOAR(t, "the-api-key", "", false)
-	srv := httptest.NewServer(fx)
-	defer srv.Close()
-	x, st := newTestXSOAR(t, srv.URL, nil)
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key"})
+	x, st := newTestXSOAR(t, url, nil)
 	ctx := context.Background()
 	// An update whose create went to the dead letter creates the incident.
 	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "IN_PROGRESS", 1))); err != nil {
@@ -448,10 +433,9 @@ func TestXSOARMissingOrExistingMapping(t *testing.T) {
 	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil {
 		t.Fatal(err)
 	}
-	fx.mu.Lock()
-	defer fx.mu.Unlock()
-	if len(fx.incidents) != 1 || fx.incidents["1"].version != 2 {
-		t.Errorf("%d incidents (version %d), want 1 at version 2", len(fx.incidents), fx.incidents["1"].version)
+	checkOneIncidentPerIssue(t, sim, 1)
+	if inc, _ := sim.Incident("1"); inc.Version != 2 {
+		t.Errorf("incident at version %d, want 2", inc.Version)
 	}
 }
 
@@ -471,6 +455,9 @@ func TestXSOARFailures(t *testing.T) {
 		{name: "429", fail: []int{429}, retryAfter: 3 * time.Second},
 		{name: "500", fail: []int{500}},
 		{name: "503", fail: []int{503}},
+		// The look-up before a create succeeds; the create itself fails.
+		{name: "create 400", fail: []int{0, 400}, permanent: true},
+		{name: "create 503", fail: []int{0, 503}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -478,17 +465,13 @@ func TestXSOARFailures(t *testing.T) {
 			if tc.key != "" {
 				want = tc.key
 			}
-			fx := newFakeXSOAR(t, want, "", false)
-			srv := httptest.NewServer(fx)
-			defer srv.Close()
-			x, _ := newTestXSOAR(t, srv.URL, func(c *config.Sink) { c.APIKey = key })
+			sim, url := startXSOAR(t, xsoarsim.Options{Key: want})
+			x, _ := newTestXSOAR(t, url, func(c *config.Sink) { c.APIKey = key })
 			ctx := context.Background()
 			if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil && tc.key == "" {
 				t.Fatal(err)
 			}
-			fx.mu.Lock()
-			fx.fail = tc.fail
-			fx.mu.Unlock()
+			sim.FailNext(tc.fail...)
 			n, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "B", "OPEN", 0)))
 			if n != 0 || err == nil {
 				t.Fatalf("Deliver = %d, %v; want 0 and an error", n, err)
@@ -529,11 +512,9 @@ func TestXSOARFailures(t *testing.T) {
 // TestXSOARAdvancedKeyFreshPerAttempt: a retry carries a new nonce, timestamp and signature (the
 // receiver refuses a reused nonce).
 func TestXSOARAdvancedKeyFreshPerAttempt(t *testing.T) {
-	fx := newFakeXSOAR(t, "adv-key", "42", true)
-	fx.fail = []int{503}
-	srv := httptest.NewServer(fx)
-	defer srv.Close()
-	x, st := newTestXSOAR(t, srv.URL, func(c *config.Sink) { c.APIKey, c.APIKeyID, c.AdvancedKey = "adv-key", "42", true })
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "adv-key", KeyID: "42", Advanced: true})
+	sim.FailNext(503)
+	x, st := newTestXSOAR(t, url, func(c *config.Sink) { c.APIKey, c.APIKeyID, c.AdvancedKey = "adv-key", "42", true })
 	clock := time.UnixMilli(1_700_000_000_000)
 	x.now = func() time.Time { clock = clock.Add(time.Millisecond); return clock }
 	items := itemsOf(testEvent(t, "created", "A", "OPEN", 0))
@@ -543,16 +524,15 @@ func TestXSOARAdvancedKeyFreshPerAttempt(t *testing.T) {
 	if n, err := x.Deliver(context.Background(), items); n != 1 || err != nil {
 		t.Fatalf("retry: %d, %v; want 1, nil", n, err)
 	}
-	fx.mu.Lock()
-	defer fx.mu.Unlock()
-	r0, r1 := fx.requests[0].header, fx.requests[1].header
+	reqs := sim.Requests()
+	r0, r1 := reqs[0].Header, reqs[1].Header
 	for _, h := range []string{"x-xdr-nonce", "x-xdr-timestamp", "Authorization"} {
 		if r0.Get(h) == "" || r0.Get(h) == r1.Get(h) {
 			t.Errorf("%s not fresh per attempt: %q then %q", h, r0.Get(h), r1.Get(h))
 		}
 	}
-	if r1.Get("x-xdr-timestamp") != strconv.FormatInt(clock.UnixMilli(), 10) {
-		t.Errorf("timestamp %s, want the clock's %d", r1.Get("x-xdr-timestamp"), clock.UnixMilli())
+	if last := reqs[len(reqs)-1].Header; last.Get("x-xdr-timestamp") != strconv.FormatInt(clock.UnixMilli(), 10) {
+		t.Errorf("timestamp %s, want the clock's %d", last.Get("x-xdr-timestamp"), clock.UnixMilli())
 	}
 	if mapping(t, st, "A") == nil {
 		t.Errorf("no mapping after the successful retry")

@@ -1,0 +1,509 @@
+// Package xsoarsim is the test XSOAR receiver: an in-process Cortex XSOAR REST API (create, update
+// and search incidents) written from XSOAR's public documentation, for the tests of the xsoar sink
+// and of the whole app. It is an http.Handler; serve it with httptest.NewServer.
+//
+// What it does, each with its public source:
+//   - Authentication as XSOAR 6 ("Authorization: <key>"), XSOAR 8 standard keys (plus
+//     "x-xdr-auth-id") and XSOAR 8 advanced keys (Authorization = hex(sha256(key + nonce +
+//     timestamp)), 64-alphanumeric "x-xdr-nonce", unix-ms "x-xdr-timestamp", a nonce never reused),
+//     as WIZ_API.md §8 gathers them from the XSOAR 6/8 API docs. A refusal is a 401 that echoes
+//     the Authorization it got, so tests prove the sink redacts it.
+//   - POST <prefix>/incident without "id" creates an incident: ids "1", "2", … and version 1. XSOAR
+//     does not deduplicate (WIZ_API.md §8).
+//   - POST <prefix>/incident with "id" and "version" updates it when version is the current one and
+//     bumps it; otherwise 409 "version conflict" (XSOAR 8 "Create or update an incident": "To update
+//     an existing incident, you must update the version parameter"; optimistic locking). The
+//     conflict's status is not documented: 409 here, and the sink also takes a 400 naming "version".
+//   - A create with "createInvestigation": true starts the incident type's playbook, which changes
+//     the incident and so bumps its version (XSOAR 6/8 "Create or update an incident"; WIZ_API.md
+//     §10). Options.PlaybookEdits makes that deterministic: the edits land right after the create
+//     is answered, before the next request is served.
+//   - "createInvestigation" is documented for creation only; the docs do not say an update carrying
+//     it is refused, so it is accepted and counted (Stats.UpdatesWithCreateInvestigation).
+//   - POST <prefix>/incidents/search {"filter": {"id": [...], "query": "...", "page", "size",
+//     "sort"}} answers {"total": n, "data": [incident, ...]}. Without "size" (or with 0) no
+//     incident comes back, and size is capped at 1000 (demisto-py docs/IncidentFilter.md: "Size is
+//     limited to 1000, if not passed it defaults to 0, and no results will return"). The query
+//     understands field:"value" terms joined by AND, on top-level fields (dbotMirrorId, name, type…)
+//     and customFields; anything else is refused with 400 rather than guessed.
+//   - Injected failures (FailNext) answer the next requests before anything else; a 429 carries
+//     "Retry-After: 3".
+package xsoarsim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefix8 is the path prefix of the XSOAR 8 / XSIAM public API; XSOAR 6 has none.
+const Prefix8 = "/xsoar/public/v1"
+
+// maxSearchSize is the largest page /incidents/search returns (demisto-py docs/IncidentFilter.md).
+const maxSearchSize = 1000
+
+// Options configure a Server.
+type Options struct {
+	// Key is the API key every request must carry.
+	Key string
+	// KeyID is the XSOAR 8 API key id; empty means XSOAR 6 (no prefix, no x-xdr-auth-id).
+	KeyID string
+	// Advanced makes it an XSOAR 8 advanced key (signed, nonce and timestamp per request).
+	Advanced bool
+	// PlaybookEdits is how many times the playbook started by "createInvestigation": true changes a
+	// new incident, each change bumping its version. 0: no playbook.
+	PlaybookEdits int
+	// OnAccept, when set, is called with each created or updated incident body as accepted, in
+	// order, with the server's lock held: it must not call the Server.
+	OnAccept func(body map[string]any)
+}
+
+// Incident is one incident as XSOAR holds it.
+type Incident struct {
+	ID      string
+	Version int64
+	// Body is the last accepted request body, decoded (a copy the caller owns).
+	Body map[string]any
+}
+
+// Label returns the value of the first label of typ, "" if none.
+func (i Incident) Label(typ string) string {
+	labels, _ := i.Body["labels"].([]any)
+	for _, l := range labels {
+		m, _ := l.(map[string]any)
+		if m["type"] == typ {
+			s, _ := m["value"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// MirrorID returns the incident's dbotMirrorId (wizfetch puts the Wiz issue id there).
+func (i Incident) MirrorID() string {
+	s, _ := i.Body["dbotMirrorId"].(string)
+	return s
+}
+
+// Request is one request as received.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// Stats counts what the server did.
+type Stats struct {
+	Creates   int // incidents created
+	Updates   int // incidents updated
+	Conflicts int // updates refused for a stale version
+	Searches  int // /incidents/search requests answered
+	// SearchesWithoutSize counts searches that returned nothing because size was missing or 0.
+	SearchesWithoutSize int
+	// UpdatesWithCreateInvestigation counts updates that carried "createInvestigation".
+	UpdatesWithCreateInvestigation int
+}
+
+type incident struct {
+	version int64
+	created time.Time      // answered as "created"
+	body    []byte         // the last accepted body
+	fields  map[string]any // body decoded, for searches (never handed out)
+}
+
+// Server is a test XSOAR. Create it with New.
+type Server struct {
+	opt    Options
+	prefix string
+
+	mu        sync.Mutex
+	nextID    int
+	incidents map[string]*incident
+	order     []string // incident ids in creation order
+	requests  []Request
+	nonces    map[string]bool
+	fail      []int
+	stats     Stats
+}
+
+// New returns a test XSOAR that accepts the credentials of o.
+func New(o Options) *Server {
+	s := &Server{opt: o, incidents: map[string]*incident{}, nonces: map[string]bool{}}
+	if o.KeyID != "" {
+		s.prefix = Prefix8
+	}
+	return s
+}
+
+// Prefix is the API path prefix the server answers under: Prefix8 for XSOAR 8, "" for XSOAR 6.
+func (s *Server) Prefix() string { return s.prefix }
+
+// FailNext makes the next len(statuses) requests fail with these statuses, in order, before
+// authentication or anything else; a 0 lets its request through.
+func (s *Server) FailNext(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = append(s.fail, statuses...)
+}
+
+// nextFailureLocked pops the status to inject into this request, 0 for none.
+func (s *Server) nextFailureLocked() int {
+	if len(s.fail) == 0 {
+		return 0
+	}
+	status := s.fail[0]
+	s.fail = s.fail[1:]
+	return status
+}
+
+// Edit changes incident id n times, as an analyst or a playbook would, bumping its version.
+func (s *Server) Edit(id string, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc := s.incidents[id]
+	if inc == nil {
+		return fmt.Errorf("edit incident %s: no such incident", id)
+	}
+	inc.version += int64(n)
+	return nil
+}
+
+// Incidents returns every incident in creation order.
+func (s *Server) Incidents() []Incident {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Incident, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, s.exportLocked(id))
+	}
+	return out
+}
+
+// Incident returns incident id.
+func (s *Server) Incident(id string) (Incident, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.incidents[id] == nil {
+		return Incident{}, false
+	}
+	return s.exportLocked(id), true
+}
+
+// Requests returns every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = Request{Method: r.Method, Path: r.Path, Header: r.Header.Clone(), Body: append([]byte(nil), r.Body...)}
+	}
+	return out
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Server) exportLocked(id string) Incident {
+	inc := s.incidents[id]
+	var body map[string]any
+	_ = json.Unmarshal(inc.body, &body) // stored only after it decoded
+	return Incident{ID: id, Version: inc.version, Body: body}
+}
+
+var alnum64 = regexp.MustCompile(`^[A-Za-z0-9]{64}$`)
+
+// authenticateLocked returns why h is refused, "" when it is accepted.
+func (s *Server) authenticateLocked(h http.Header) string {
+	if s.opt.KeyID == "" {
+		if h.Get("x-xdr-auth-id") != "" {
+			return "unexpected x-xdr-auth-id for XSOAR 6"
+		}
+		if h.Get("Authorization") != s.opt.Key {
+			return "bad key " + h.Get("Authorization")
+		}
+		return ""
+	}
+	if h.Get("x-xdr-auth-id") != s.opt.KeyID {
+		return "bad x-xdr-auth-id"
+	}
+	if !s.opt.Advanced {
+		if h.Get("Authorization") != s.opt.Key {
+			return "bad key " + h.Get("Authorization")
+		}
+		return ""
+	}
+	nonce, ts := h.Get("x-xdr-nonce"), h.Get("x-xdr-timestamp")
+	if !alnum64.MatchString(nonce) {
+		return "nonce is not 64 alphanumerics"
+	}
+	if _, err := strconv.ParseInt(ts, 10, 64); err != nil || len(ts) != 13 {
+		return "timestamp is not unix milliseconds"
+	}
+	sum := sha256.Sum256([]byte(s.opt.Key + nonce + ts))
+	if h.Get("Authorization") != hex.EncodeToString(sum[:]) {
+		return "bad advanced signature " + h.Get("Authorization")
+	}
+	if s.nonces[nonce] {
+		return "nonce reused"
+	}
+	s.nonces[nonce] = true
+	return ""
+}
+
+// answer writes status and a JSON body.
+func answer(w http.ResponseWriter, status int, v any) {
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	w.Header().Set("Content-Type", "application/json")
+	if status := s.nextFailureLocked(); status != 0 {
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "3")
+		}
+		answer(w, status, map[string]any{"id": "error", "status": status, "detail": "injected failure"})
+		return
+	}
+	if err != nil {
+		answer(w, http.StatusBadRequest, map[string]any{"detail": "read body: " + err.Error()})
+		return
+	}
+	if reason := s.authenticateLocked(r.Header); reason != "" {
+		answer(w, http.StatusUnauthorized, map[string]any{"id": "unauthorized", "status": 401, "detail": reason})
+		return
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		answer(w, http.StatusBadRequest, map[string]any{"detail": "want POST application/json"})
+		return
+	}
+	if r.ContentLength != int64(len(body)) || len(r.TransferEncoding) != 0 {
+		w.WriteHeader(http.StatusLengthRequired)
+		return
+	}
+	var req map[string]any
+	if err := json.Unmarshal(body, &req); err != nil || req == nil {
+		answer(w, http.StatusBadRequest, map[string]any{"detail": "bad JSON"})
+		return
+	}
+	switch r.URL.Path {
+	case s.prefix + "/incident":
+		s.serveIncidentLocked(w, req, body)
+	case s.prefix + "/incidents/search":
+		s.serveSearchLocked(w, req)
+	default:
+		answer(w, http.StatusNotFound, map[string]any{"detail": "no such endpoint"})
+	}
+}
+
+// serveIncidentLocked creates (no id) or updates (id and current version) an incident.
+func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, body []byte) {
+	id, _ := req["id"].(string)
+	creating := id == ""
+	var inc *incident
+	if creating {
+		s.nextID++
+		id = strconv.Itoa(s.nextID)
+		inc = &incident{version: 1, created: time.Now().UTC()}
+		s.incidents[id] = inc
+		s.order = append(s.order, id)
+		s.stats.Creates++
+	} else {
+		inc = s.incidents[id]
+		if inc == nil {
+			answer(w, http.StatusBadRequest, map[string]any{"detail": "Could not find incident " + id})
+			return
+		}
+		if _, ok := req["createInvestigation"]; ok {
+			s.stats.UpdatesWithCreateInvestigation++
+		}
+		v, _ := req["version"].(float64)
+		if int64(v) != inc.version {
+			s.stats.Conflicts++
+			answer(w, http.StatusConflict, map[string]any{
+				"detail": fmt.Sprintf("version conflict: got %d, incident is at %d", int64(v), inc.version)})
+			return
+		}
+		inc.version++
+		s.stats.Updates++
+	}
+	inc.body = append([]byte(nil), body...)
+	inc.fields = req
+	if s.opt.OnAccept != nil {
+		var cp map[string]any
+		_ = json.Unmarshal(body, &cp) // decoded once already
+		s.opt.OnAccept(cp)
+	}
+	out := make(map[string]any, len(req)+3)
+	for k, v := range req {
+		out[k] = v
+	}
+	out["id"], out["version"], out["created"] = id, inc.version, inc.created.Format(time.RFC3339Nano)
+	answer(w, http.StatusOK, out)
+	// The playbook runs after the create is answered; holding the lock makes its edits land before
+	// the next request, deterministically.
+	if start, _ := req["createInvestigation"].(bool); start && creating {
+		inc.version += int64(s.opt.PlaybookEdits)
+	}
+}
+
+// serveSearchLocked answers /incidents/search.
+func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
+	s.stats.Searches++
+	filter, _ := req["filter"].(map[string]any)
+	var ids map[string]bool
+	if list, ok := filter["id"].([]any); ok {
+		ids = map[string]bool{}
+		for _, x := range list {
+			if id, ok := x.(string); ok {
+				ids[id] = true
+			}
+		}
+	}
+	var terms []queryTerm
+	if q, _ := filter["query"].(string); strings.TrimSpace(q) != "" {
+		var err error
+		if terms, err = parseQuery(q); err != nil {
+			answer(w, http.StatusBadRequest, map[string]any{"detail": err.Error()})
+			return
+		}
+	}
+	asc := true
+	if sorts, _ := filter["sort"].([]any); len(sorts) > 0 {
+		if o, _ := sorts[0].(map[string]any); o != nil {
+			if f, _ := o["field"].(string); f == "created" || f == "id" {
+				asc, _ = o["asc"].(bool)
+			}
+		}
+	}
+	var matches []map[string]any
+	for i := range s.order {
+		id := s.order[i]
+		if !asc {
+			id = s.order[len(s.order)-1-i]
+		}
+		if ids != nil && !ids[id] {
+			continue
+		}
+		inc := s.incidents[id]
+		if !matchAll(inc.fields, terms) {
+			continue
+		}
+		obj := make(map[string]any, len(inc.fields)+3)
+		for k, v := range inc.fields {
+			obj[k] = v // encoded before the lock is released: sharing the values is safe
+		}
+		obj["id"], obj["version"], obj["created"] = id, inc.version, inc.created.Format(time.RFC3339Nano)
+		matches = append(matches, obj)
+	}
+	size, _ := filter["size"].(float64)
+	page, _ := filter["page"].(float64)
+	if size <= 0 {
+		s.stats.SearchesWithoutSize++
+	}
+	size = min(size, maxSearchSize)
+	data := []map[string]any{}
+	if size > 0 && page >= 0 {
+		from := int(page) * int(size)
+		for i := from; i < len(matches) && i < from+int(size); i++ {
+			data = append(data, matches[i])
+		}
+	}
+	answer(w, http.StatusOK, map[string]any{"total": len(matches), "data": data})
+}
+
+// queryTerm is one field:"value" term of a search query.
+type queryTerm struct{ field, value string }
+
+// termRE matches one term: a field name, a colon, then a quoted value (with \" and \\ escapes) or a
+// bare word.
+var termRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_.]*):("(?:[^"\\]|\\.)*"|[^\s"()]+)`)
+
+// parseQuery reads field:"value" terms joined by whitespace or AND (the subset wizfetch sends).
+func parseQuery(q string) ([]queryTerm, error) {
+	var out []queryTerm
+	rest := strings.TrimSpace(q)
+	for rest != "" {
+		if len(out) > 0 {
+			if len(rest) > 4 && strings.EqualFold(rest[:4], "and ") {
+				rest = strings.TrimSpace(rest[4:])
+			}
+		}
+		m := termRE.FindStringSubmatch(rest)
+		if m == nil {
+			return nil, fmt.Errorf("unsupported query %q: the test XSOAR understands field:\"value\" terms joined by AND", q)
+		}
+		v := m[2]
+		if strings.HasPrefix(v, `"`) {
+			var err error
+			if v, err = unquote(v); err != nil {
+				return nil, fmt.Errorf("query %q: %w", q, err)
+			}
+		}
+		out = append(out, queryTerm{field: m[1], value: v})
+		rest = strings.TrimSpace(rest[len(m[0]):])
+	}
+	return out, nil
+}
+
+// unquote undoes the backslash escapes of a quoted query value.
+func unquote(s string) (string, error) {
+	s = s[1 : len(s)-1]
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			if i+1 == len(s) {
+				return "", errors.New("dangling backslash")
+			}
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String(), nil
+}
+
+// matchAll reports whether obj has every term's value in a top-level field or a customField of that
+// name (field names compare case-insensitively).
+func matchAll(obj map[string]any, terms []queryTerm) bool {
+	for _, t := range terms {
+		if !matchField(obj, t) {
+			custom, _ := obj["customFields"].(map[string]any)
+			if !matchField(custom, t) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func matchField(obj map[string]any, t queryTerm) bool {
+	for k, v := range obj {
+		if strings.EqualFold(k, t.field) {
+			s, ok := v.(string)
+			if !ok {
+				s = fmt.Sprint(v)
+			}
+			return s == t.value
+		}
+	}
+	return false
+}
