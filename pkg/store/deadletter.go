@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,6 +23,22 @@ type deadHeader struct {
 	Reason   string    `json:"reason"`
 	FailedAt time.Time `json:"failed_at"`
 	Attempts int       `json:"attempts"`
+}
+
+// MaxReasonLen bounds a dead letter's reason in bytes: reasons come from receivers and networks,
+// and the store keeps them for as long as the dead letter.
+const MaxReasonLen = 2048
+
+// clipReason cuts reason to MaxReasonLen bytes on a rune boundary. Callers mask secrets first.
+func clipReason(reason string) string {
+	if len(reason) <= MaxReasonLen {
+		return reason
+	}
+	cut := MaxReasonLen
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + "…"
 }
 
 // MoveToDeadLetter atomically removes event seq from sink's outbox and files it as a dead letter,
@@ -46,7 +63,7 @@ func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempt
 		if err != nil {
 			return err
 		}
-		header, err := json.Marshal(deadHeader{Reason: reason, FailedAt: s.now(), Attempts: attempts})
+		header, err := json.Marshal(deadHeader{Reason: clipReason(reason), FailedAt: s.now(), Attempts: attempts})
 		if err != nil {
 			return err
 		}
