@@ -59,4 +59,3 @@ func TestWriteHealthFollowsFailingCommits(t *testing.T) {
 		t.Fatalf("still unhealthy after a successful commit: %v", err)
 	}
 }
-
