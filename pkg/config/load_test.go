@@ -440,7 +440,7 @@ sinks:
   - {name: a, type: xsoar, url: "https://x.example.com", api_key_env: K}
   - {name: b, type: xsoar, url: "https://x.example.com", api_key_env: K, create_investigation: false, max_pending: 5}
   - {name: c, type: splunk_hec, url: "https://s.example.com", token_env: T, batch: 7}
-  - {name: d, type: webhook, url: "https://w.example.com", retry_for: 2h}
+  - {name: d, type: webhook, url: "https://w.example.com", secret_env: S, retry_for: 2h}
 `
 	cfg, _, err := LoadBytes([]byte(y))
 	if err != nil {

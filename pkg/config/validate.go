@@ -312,6 +312,13 @@ func validateSinks(v *validator, sinks []Sink) {
 			if s.AdvancedKey && strings.TrimSpace(s.APIKeyID) == "" {
 				v.add(p+".api_key_id", "required when advanced_key is true")
 			}
+		case SinkWebhook:
+			// The webhook sink signs every request the Standard Webhooks way (WIZ_API.md §8): it
+			// cannot send without the signing key. A Bearer token alone authenticates the sender
+			// but not the body, and receivers that verify webhook-signature would refuse it.
+			if s.Secret == "" && s.SecretFile == "" && s.SecretEnv == "" {
+				v.add(p+".secret", "required for a webhook sink: the Standard Webhooks signing key, whsec_<base64> (set secret, secret_file or secret_env)")
+			}
 		case SinkSplunkHEC:
 			if s.Token == "" && s.TokenFile == "" && s.TokenEnv == "" {
 				v.add(p+".token", "required for a splunk_hec sink (set token, token_file or token_env)")

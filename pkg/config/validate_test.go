@@ -121,7 +121,16 @@ func TestValidateRules(t *testing.T) {
 			c.Sinks = []Sink{s}
 		},
 			nil, []string{"sinks[0].insecure_skip_verify: TLS certificates of h.example.com are not verified"}},
-		{"webhook secret format is not checked", func(c *Config) { s := sinkOf(SinkWebhook, "https://x"); s.Secret = "plain"; c.Sinks = []Sink{s} }, nil, nil},
+		{"webhook secret format is not checked", func(c *Config) {
+			s := sinkOf(SinkWebhook, "https://x")
+			s.Secret, s.SecretEnv = "plain", ""
+			c.Sinks = []Sink{s}
+		}, nil, nil},
+		{"webhook secret", func(c *Config) {
+			s := sinkOf(SinkWebhook, "https://x")
+			s.SecretEnv, s.BearerToken = "", "bearer-only"
+			c.Sinks = []Sink{s}
+		}, []string{"sinks[0].secret: required for a webhook sink: the Standard Webhooks signing key, whsec_<base64> (set secret, secret_file or secret_env)"}, nil},
 		// server
 		{"listen host:port", func(c *Config) { c.Server.Listen = "8080" }, []string{`server.listen: "8080" is not host:port (e.g. 127.0.0.1:8080)`}, nil},
 		{"listen port", func(c *Config) { c.Server.Listen = "127.0.0.1:99999" }, []string{`server.listen: port "99999" is not a number from 0 to 65535`}, nil},
@@ -186,6 +195,8 @@ func sinkOf(typ, url string) Sink {
 		s.APIKeyEnv = "XSOAR_KEY"
 	case SinkSplunkHEC:
 		s.TokenEnv = "HEC_TOKEN"
+	case SinkWebhook:
+		s.SecretEnv = "HOOK_SECRET"
 	}
 	return s
 }

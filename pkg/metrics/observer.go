@@ -7,7 +7,8 @@ import (
 )
 
 // WizObserver returns the wiz.Observer of one instance's client: HTTP attempts by endpoint and
-// status code, their duration, retries by reason and token refreshes by result.
+// status code, their duration, retries by reason and token refreshes by result; the cause of the
+// retries under way goes to the watched status tracker (OnRetrying).
 func (m *Metrics) WizObserver(instance string) wiz.Observer {
 	return wizObserver{m: m, instance: instance}
 }
@@ -29,6 +30,16 @@ func (o wizObserver) OnRequest(endpoint string, status int, d time.Duration) {
 // OnRetry implements wiz.Observer.
 func (o wizObserver) OnRetry(reason string) {
 	o.m.apiRetries.WithLabelValues(o.instance, retryLabel(reason)).Inc()
+}
+
+// OnRetrying implements wiz.Observer: the cause goes to the status tracker being watched
+// (WatchStatus), so that /v1/status and the status page show at once why the instance's requests
+// are being retried (an unreachable proxy, say), not only after the retry budget. The cause is
+// free text: it never becomes a label.
+func (o wizObserver) OnRetrying(_, cause string) {
+	if t := o.m.statusWatch.Load(); t != nil {
+		t.WizRetrying(o.instance, cause)
+	}
 }
 
 // OnTokenRefresh implements wiz.Observer.

@@ -125,21 +125,27 @@ func (r *Redactor) String(s string) string {
 	return s
 }
 
-// URL renders a URL for humans: url.URL.Redacted semantics (the password shown as xxxxx), with the
-// query's values masked as well. An unparsable URL is shown as "(invalid URL)".
+// URL renders a URL for humans: url.URL.Redacted semantics (the password shown as xxxxx), with every
+// query value shown as ***. A URL without a scheme ("user:pass@proxy:3128") parses as an opaque URL
+// whose user info Redacted does not see: everything before its last "@" is masked instead. An
+// unparsable URL is shown as "(invalid URL)".
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(invalid URL)"
 	}
-	if q := u.Query(); len(q) > 0 {
-		for k, vs := range q {
-			for i := range vs {
-				vs[i] = Mask
-			}
-			q[k] = vs
+	if u.Opaque != "" {
+		if i := strings.LastIndexByte(u.Opaque, '@'); i >= 0 {
+			u.Opaque = "xxxxx" + u.Opaque[i:]
 		}
-		u.RawQuery = q.Encode()
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, _ := strings.Cut(p, "=")
+			parts[i] = k + "=" + Mask
+		}
+		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.Redacted()
 }

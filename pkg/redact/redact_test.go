@@ -94,8 +94,11 @@ func TestURLSecretsAndURL(t *testing.T) {
 			t.Fatalf("URL shows %q: %s", s, shown)
 		}
 	}
-	if !strings.Contains(shown, "hec.example.com:8088/services") {
-		t.Fatalf("URL lost the host and path: %s", shown)
+	if !strings.Contains(shown, "hec.example.com:8088/services") || !strings.Contains(shown, "token=***") {
+		t.Fatalf("URL lost the host and path, or garbled the mask: %s", shown)
+	}
+	if got := URL("user:s3cret@proxy.example:3128"); strings.Contains(got, "s3cret") || !strings.Contains(got, "@proxy.example:3128") {
+		t.Fatalf("URL of a schemeless proxy: %s", got)
 	}
 }
 

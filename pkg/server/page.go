@@ -47,9 +47,11 @@ type pageData struct {
 }
 
 type pageInstance struct {
-	Name      string
-	Incidents int
-	Feeds     []pageFeed
+	Name          string
+	Incidents     int
+	Feeds         []pageFeed
+	Retrying      string // why Wiz requests are being retried ("" when they are not)
+	RetryingSince string
 }
 
 type pageFeed struct {
@@ -121,7 +123,8 @@ func buildPage(doc StatusDoc) pageData {
 		}
 	}
 	for _, inst := range doc.Instances {
-		pi := pageInstance{Name: inst.Name, Incidents: inst.Incidents}
+		pi := pageInstance{Name: inst.Name, Incidents: inst.Incidents, Retrying: inst.Retrying,
+			RetryingSince: ago(inst.RetryingSince, now)}
 		for _, f := range inst.Feeds {
 			pi.Feeds = append(pi.Feeds, buildFeed(f, now))
 		}

@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/status"
@@ -32,6 +34,10 @@ type InstanceDoc struct {
 	Name      string        `json:"name"`
 	Incidents int           `json:"incidents"`
 	Feeds     []status.Feed `json:"feeds"`
+	// Retrying is why the tenant's Wiz requests are being retried right now ("" when they are
+	// not), from the first failed attempt on; RetryingSince is when the retries began.
+	Retrying      string    `json:"retrying,omitempty"`
+	RetryingSince time.Time `json:"retrying_since,omitzero"`
 }
 
 // StoreDoc is the part of the store's statistics worth showing an operator.
@@ -93,7 +99,26 @@ func (s *Server) statusDoc() StatusDoc {
 		last := &doc.Instances[len(doc.Instances)-1]
 		last.Feeds = append(last.Feeds, f)
 	}
+	addRetrying(&doc, snap.Retrying, stats)
 	return doc
+}
+
+// addRetrying puts each retrying instance's cause on its document, adding the document of an
+// instance without feeds (push-only).
+func addRetrying(doc *StatusDoc, retrying []status.Retrying, stats *store.Stats) {
+	for _, r := range retrying {
+		i := slices.IndexFunc(doc.Instances, func(d InstanceDoc) bool { return d.Name == r.Instance })
+		if i < 0 {
+			inst := InstanceDoc{Name: r.Instance, Feeds: []status.Feed{}}
+			if stats != nil {
+				inst.Incidents = stats.Incidents[r.Instance]
+			}
+			doc.Instances = append(doc.Instances, inst)
+			i = len(doc.Instances) - 1
+		}
+		doc.Instances[i].Retrying, doc.Instances[i].RetryingSince = r.Cause, r.Since
+	}
+	sort.SliceStable(doc.Instances, func(i, j int) bool { return doc.Instances[i].Name < doc.Instances[j].Name })
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {

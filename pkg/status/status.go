@@ -49,6 +49,16 @@ type Sink struct {
 	LastError    string    `json:"last_error,omitempty"`
 }
 
+// Retrying is a Wiz tenant whose requests are being retried right now.
+type Retrying struct {
+	Instance string `json:"instance"`
+	// Cause is why the last attempt failed, as the wiz client reports it (secrets masked), e.g.
+	// "token request: proxyconnect tcp: dial tcp 10.0.0.1:3128: connect: connection refused".
+	Cause string `json:"cause"`
+	// Since is when the retries began.
+	Since time.Time `json:"since"`
+}
+
 // Sample is one minute of history: events emitted in it and the largest feed lag at its end.
 type Sample struct {
 	At         time.Time `json:"at"`
@@ -66,6 +76,8 @@ type Snapshot struct {
 	Feeds     []Feed    `json:"feeds"`
 	Sinks     []Sink    `json:"sinks"`
 	History   []Sample  `json:"history"`
+	// Retrying lists the instances whose Wiz requests are being retried, by instance name.
+	Retrying []Retrying `json:"retrying,omitempty"`
 }
 
 // Tracker is safe for concurrent use.
@@ -78,6 +90,7 @@ type Tracker struct {
 	sinks     map[string]*Sink
 	pausedBy  string
 	history   []Sample
+	retrying  map[string]*Retrying
 }
 
 // New returns an empty tracker; now nil uses time.Now.
@@ -85,7 +98,8 @@ func New(version string, now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tracker{now: now, version: version, startedAt: now(), feeds: map[[2]string]*Feed{}, sinks: map[string]*Sink{}}
+	return &Tracker{now: now, version: version, startedAt: now(), feeds: map[[2]string]*Feed{},
+		sinks: map[string]*Sink{}, retrying: map[string]*Retrying{}}
 }
 
 // AddFeed registers a feed so it shows before its first fetch.
@@ -109,6 +123,7 @@ func (t *Tracker) Reset() {
 	defer t.mu.Unlock()
 	t.feeds = map[[2]string]*Feed{}
 	t.sinks = map[string]*Sink{}
+	t.retrying = map[string]*Retrying{}
 	t.pausedBy = ""
 }
 
@@ -158,6 +173,23 @@ func (t *Tracker) FetchDone(instance, name string, res feed.Result, err error) {
 		f.Backlog = res.Backlog
 	}
 	t.sample(now).Events += int64(res.Emitted())
+}
+
+// WizRetrying records why the Wiz requests of instance are being retried; cause "" records that
+// they no longer are. It is fed by the wiz client's observer on every retry, so an unreachable
+// proxy or a failing Wiz shows at once, not only when the retry budget is spent.
+func (t *Tracker) WizRetrying(instance, cause string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cause == "" {
+		delete(t.retrying, instance)
+		return
+	}
+	if r := t.retrying[instance]; r != nil {
+		r.Cause = cause
+		return
+	}
+	t.retrying[instance] = &Retrying{Instance: instance, Cause: cause, Since: t.now()}
 }
 
 // SetPaused records fetching paused by back-pressure from a sink ("" resumes).
@@ -236,6 +268,10 @@ func (t *Tracker) Snapshot() Snapshot {
 		}
 		return snap.Feeds[i].Feed < snap.Feeds[j].Feed
 	})
+	for _, r := range t.retrying {
+		snap.Retrying = append(snap.Retrying, *r)
+	}
 	sort.Slice(snap.Sinks, func(i, j int) bool { return snap.Sinks[i].Name < snap.Sinks[j].Name })
+	sort.Slice(snap.Retrying, func(i, j int) bool { return snap.Retrying[i].Instance < snap.Retrying[j].Instance })
 	return snap
 }

@@ -61,3 +61,36 @@ func TestTrackerRecordsFetchesDeliveriesAndHistory(t *testing.T) {
 		t.Fatalf("reset kept state: %+v", s)
 	}
 }
+
+// WizRetrying shows an instance's retry cause at once, keeps when the retries began while the
+// cause changes, and forgets it when the retries end (cause "") or the tracker is reset.
+func TestWizRetrying(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	tr := New("v1", func() time.Time { return now })
+	if s := tr.Snapshot(); len(s.Retrying) != 0 {
+		t.Fatalf("retrying before any retry: %+v", s.Retrying)
+	}
+	began := now
+	tr.WizRetrying("eu", "token request: proxyconnect tcp: connection refused")
+	tr.WizRetrying("default", "graphql request: HTTP 503 Service Unavailable")
+	now = now.Add(time.Minute)
+	tr.WizRetrying("eu", "token request: i/o timeout")
+
+	s := tr.Snapshot()
+	want := []Retrying{
+		{Instance: "default", Cause: "graphql request: HTTP 503 Service Unavailable", Since: began},
+		{Instance: "eu", Cause: "token request: i/o timeout", Since: began},
+	}
+	if len(s.Retrying) != len(want) || s.Retrying[0] != want[0] || s.Retrying[1] != want[1] {
+		t.Fatalf("retrying = %+v, want %+v", s.Retrying, want)
+	}
+
+	tr.WizRetrying("default", "")
+	if s := tr.Snapshot(); len(s.Retrying) != 1 || s.Retrying[0].Instance != "eu" {
+		t.Fatalf("after default recovered: %+v", s.Retrying)
+	}
+	tr.Reset()
+	if s := tr.Snapshot(); len(s.Retrying) != 0 {
+		t.Fatalf("after Reset: %+v", s.Retrying)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/redact"
 )
 
 // Audiences of the two identity providers Wiz uses (WIZ_API.md §1).
@@ -115,9 +116,12 @@ type tokenSource struct {
 	audience   string
 	clientID   string
 	secretFile string
-	now        func() time.Time
-	log        *slog.Logger
-	obs        Observer
+	// proxySecrets are the password and query values of wiz.proxy (redact.URLSecrets): masked in
+	// every error and cause like the client secret and the access token.
+	proxySecrets []string
+	now          func() time.Time
+	log          *slog.Logger
+	obs          Observer
 
 	sem chan struct{} // held while a refresh is in flight
 
@@ -177,6 +181,18 @@ func (s *tokenSource) Invalidate(token string) {
 	}
 }
 
+// redactor masks the tenant's secrets: the client secret, the cached access token, the proxy's
+// password and query values, and extra (e.g. the token a failed request was sent with).
+func (s *tokenSource) redactor(extra ...string) *redact.Redactor {
+	s.mu.Lock()
+	secrets := append([]string{s.secret, s.token}, s.proxySecrets...)
+	s.mu.Unlock()
+	return redact.New(append(secrets, extra...)...)
+}
+
+// mask masks the tenant's secrets in text (see redactor).
+func (s *tokenSource) mask(text string) string { return s.redactor().String(text) }
+
 // ExpiresAt returns when the cached token expires (zero when none is cached).
 func (s *tokenSource) ExpiresAt() time.Time {
 	s.mu.Lock()
@@ -189,8 +205,9 @@ func (s *tokenSource) refresh(ctx context.Context) (string, error) {
 	if s.life.Err() != nil {
 		return "", &APIError{Class: ErrTransient, Op: "token request", Message: errClosed.Error()}
 	}
-	// The request follows the caller's cancellation and the client's lifetime.
-	rctx, cancel := context.WithCancel(context.WithValue(ctx, oauth2.HTTPClient, s.httpClient))
+	// The request follows the caller's cancellation and the client's lifetime. Its body bound is
+	// the token endpoint's, whatever request (an issues page, say) needed the token.
+	rctx, cancel := context.WithCancel(context.WithValue(withBodyLimit(ctx, maxTokenBody), oauth2.HTTPClient, s.httpClient))
 	defer cancel()
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
@@ -259,6 +276,9 @@ func (s *tokenSource) fetch(ctx context.Context, secret string) (*oauth2.Token, 
 		return tok, nil
 	}
 	op := "token request to " + s.authURL
+	// Server text is masked before it is shortened, so that no prefix of a secret survives the
+	// cut; the secret this request carried is masked in every encoding a server may echo it in.
+	r := s.redactor(secret)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -274,22 +294,19 @@ func (s *tokenSource) fetch(ctx context.Context, secret string) (*oauth2.Token, 
 		if status == http.StatusTooManyRequests || status >= 500 {
 			class, hint = ErrTransient, ""
 		}
-		return nil, &APIError{Class: class, HTTPStatus: status, Code: re.ErrorCode,
-			Message: redact(shorten(msg), secret) + hint, Op: op}
+		return nil, &APIError{Class: class, HTTPStatus: status, Code: shorten(r.String(re.ErrorCode)),
+			Message: shorten(r.String(msg)) + hint, Op: op, masked: true}
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 	}
-	// Network failure after the transport's retries, or an unparsable 2xx body.
-	return nil, &APIError{Class: ErrTransient, Op: op, Message: redact(shorten(err.Error()), secret)}
-}
-
-// redact removes the secret from text that came from elsewhere (a server may echo it).
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
+	if apiErr, ok := errors.AsType[*APIError](err); ok { // from the transport: a redirect
+		e := *apiErr
+		e.Op, e.Message, e.masked = op, shorten(r.String(e.Message)), true
+		return nil, &e
 	}
-	return strings.ReplaceAll(s, secret, "***")
+	// Network failure after the transport's retries, or an unparsable or oversized 2xx body.
+	return nil, &APIError{Class: ErrTransient, Op: op, Message: shorten(r.String(err.Error())), masked: true}
 }
 
 // readSecretFile reads a secret file, trimming surrounding whitespace (a trailing newline).

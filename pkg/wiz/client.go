@@ -17,6 +17,8 @@ import (
 
 	graphql "github.com/hasura/go-graphql-client"
 	"golang.org/x/time/rate"
+
+	"github.com/wizfetch/wizfetch/pkg/redact"
 )
 
 // Client talks to one Wiz tenant. It is safe for concurrent use; every caller shares its token
@@ -93,23 +95,28 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	userAgent := "wizfetch/" + strings.TrimPrefix(defaultString(opts.Version, "dev"), "v")
 
 	tokenRT := &retryTransport{base: base, endpoint: "token", timeout: opts.Timeout, retryFor: opts.RetryFor,
-		userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}
+		userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics, maxBody: maxTokenBody}
 	tokens := &tokenSource{
-		life:       ctx,
-		httpClient: &http.Client{Transport: tokenRT},
-		authURL:    authURL,
-		audience:   audience,
-		clientID:   opts.ClientID,
-		secretFile: opts.ClientSecretFile,
-		now:        opts.now,
-		log:        log,
-		obs:        opts.Metrics,
-		sem:        make(chan struct{}, 1),
-		secret:     secret,
+		life:         ctx,
+		httpClient:   &http.Client{Transport: tokenRT, CheckRedirect: noRedirects},
+		authURL:      authURL,
+		audience:     audience,
+		clientID:     opts.ClientID,
+		secretFile:   opts.ClientSecretFile,
+		proxySecrets: redact.URLSecrets(opts.Proxy),
+		now:          opts.now,
+		log:          log,
+		obs:          opts.Metrics,
+		sem:          make(chan struct{}, 1),
+		secret:       secret,
 	}
-	gqlRetry := &retryTransport{base: base, endpoint: "graphql", limiter: limiter,
-		timeout: opts.Timeout, retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics}
-	gqlHTTP := &http.Client{Transport: &authTransport{tokens: tokens, next: gqlRetry}}
+	tokenRT.mask = tokens.mask
+	gqlRetry := &retryTransport{base: base, endpoint: "graphql", limiter: limiter, timeout: opts.Timeout,
+		retryFor: opts.RetryFor, userAgent: userAgent, backoff: opts.backoff, log: log, obs: opts.Metrics,
+		maxBody: maxOperationBody, mask: tokens.mask}
+	// Redirects are never followed (noRedirects, and retryTransport turns a 3xx into an error):
+	// authTransport adds the token to every request it sends, a redirected one included.
+	gqlHTTP := &http.Client{Transport: &authTransport{tokens: tokens, next: gqlRetry}, CheckRedirect: noRedirects}
 	return &Client{
 		apiURL:   apiURL,
 		authURL:  authURL,

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	graphql "github.com/hasura/go-graphql-client"
+
+	"github.com/wizfetch/wizfetch/pkg/redact"
 )
 
 // Error classes. Every error returned by Client methods matches at most one of them with errors.Is;
@@ -43,10 +45,14 @@ type APIError struct {
 	HTTPStatus int
 	// Code is the GraphQL extensions.code (or the OAuth2 error code for token failures).
 	Code string
-	// Message is the server's message, shortened.
+	// Message is the server's message, with the tenant's secrets masked, shortened.
 	Message string
 	// Op names what failed, e.g. "IssuesTable" or "token request to https://auth.app.wiz.io/oauth/token".
 	Op string
+
+	// masked: Message is final (masked, then shortened). Until then it holds the server's whole
+	// text: masking must come before shortening, or a cut could keep a prefix of a secret.
+	masked bool
 }
 
 // Error renders e.g. "wiz IssuesTable: bad request: HTTP 400 BAD_USER_INPUT: invalid filter".
@@ -91,6 +97,21 @@ func IsRetryable(err error) bool { return errors.Is(err, ErrTransient) }
 
 const maxMessageLen = 500
 
+// scrub finishes an error on its way out of the client: the server text of an *APIError is masked
+// with r, then shortened. Every Client method that reaches Wiz returns its errors through scrub
+// (callWithRetries; token errors are finished where they arise, tokenSource.fetch). Other errors
+// carry no server text. The error is copied, never changed in place.
+func scrub(err error, r *redact.Redactor) error {
+	apiErr, ok := err.(*APIError)
+	if !ok || apiErr.masked {
+		return err
+	}
+	e := *apiErr
+	e.Code, e.Message, e.masked = shorten(r.String(e.Code)), shorten(r.String(e.Message)), true
+	return &e
+}
+
+// shorten cuts text to maxMessageLen bytes; mask secrets first (scrub).
 func shorten(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) <= maxMessageLen {
@@ -226,7 +247,12 @@ func classify(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("wiz %s: %w", op, errNoSlot)
 	}
 	var apiErr *APIError
-	if errors.As(err, &apiErr) { // token failures surface through the transport
+	if errors.As(err, &apiErr) { // token failures and redirects surface through the transport
+		if apiErr.Op == "" {
+			e := *apiErr
+			e.Op = op
+			return &e
+		}
 		return apiErr
 	}
 	var netErr graphql.NetworkError
@@ -238,7 +264,7 @@ func classify(ctx context.Context, op string, err error) error {
 		if lib, ok := libraryCode(gqlErrs[0]); ok {
 			// Failures inside the library: transport error (after our retries) or an
 			// undecodable (e.g. truncated) body.
-			return &APIError{Class: ErrTransient, Code: lib, Message: shorten(libraryMessage(gqlErrs[0])), Op: op}
+			return &APIError{Class: ErrTransient, Code: lib, Message: libraryMessage(gqlErrs[0]), Op: op}
 		}
 		wire := make([]wireError, len(gqlErrs))
 		for i, g := range gqlErrs {
@@ -249,7 +275,7 @@ func classify(ctx context.Context, op string, err error) error {
 		}
 		return gqlError(op, wire)
 	}
-	return &APIError{Class: ErrTransient, Message: shorten(err.Error()), Op: op}
+	return &APIError{Class: ErrTransient, Message: err.Error(), Op: op}
 }
 
 // statusError classifies a GraphQL response with an HTTP status other than 200 by its status,
@@ -261,9 +287,9 @@ func statusError(op string, status int, body []byte) *APIError {
 	}
 	if json.Unmarshal(body, &resp) == nil && len(resp.Errors) > 0 {
 		_, code, msg := pickError(resp.Errors)
-		e.Code, e.Message = code, shorten(msg)
+		e.Code, e.Message = code, msg
 	} else {
-		e.Message = shorten(http.StatusText(status))
+		e.Message = http.StatusText(status)
 	}
 	return e
 }
@@ -271,7 +297,7 @@ func statusError(op string, status int, body []byte) *APIError {
 // gqlError classifies the GraphQL errors of a response by the most decisive of them.
 func gqlError(op string, errs []wireError) *APIError {
 	class, code, msg := pickError(errs)
-	return &APIError{Class: class, Code: code, Message: shorten(msg), Op: op}
+	return &APIError{Class: class, Code: code, Message: msg, Op: op}
 }
 
 // libraryCode reports whether a graphql.Error was produced by the library itself rather than by

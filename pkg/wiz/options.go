@@ -72,6 +72,12 @@ type Observer interface {
 	OnRequest(endpoint string, status int, d time.Duration)
 	// OnRetry is called before each retry with a short bounded reason ("429", "503", "network").
 	OnRetry(reason string)
+	// OnRetrying is called before each retry with its cause, e.g. "token request: proxyconnect
+	// tcp: dial tcp 10.0.0.1:3128: connect: connection refused" (secrets masked, shortened), so
+	// that an operator sees at once why requests to endpoint ("graphql" or "token") are failing,
+	// not only after the retry budget; and with cause "" when a retried request of endpoint has
+	// ended, retrying no more (its result, if a failure, reaches the caller as an error).
+	OnRetrying(endpoint, cause string)
 	// OnTokenRefresh is called after each token request.
 	OnTokenRefresh(ok bool)
 }
@@ -102,4 +108,5 @@ type nopObserver struct{}
 
 func (nopObserver) OnRequest(string, int, time.Duration) {}
 func (nopObserver) OnRetry(string)                       {}
+func (nopObserver) OnRetrying(string, string)            {}
 func (nopObserver) OnTokenRefresh(bool)                  {}

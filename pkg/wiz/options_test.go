@@ -46,7 +46,10 @@ type recordingObserver struct {
 	mu       sync.Mutex
 	requests []string
 	retries  []string
+	causes   []string // OnRetrying calls: "endpoint: cause"
 	refresh  []bool
+	// onCause, when set, receives each OnRetrying cause (tests waiting for the first one).
+	onCause chan<- string
 }
 
 func (r *recordingObserver) OnRequest(endpoint string, status int, _ time.Duration) {
@@ -59,6 +62,19 @@ func (r *recordingObserver) OnRetry(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.retries = append(r.retries, reason)
+}
+
+func (r *recordingObserver) OnRetrying(endpoint, cause string) {
+	r.mu.Lock()
+	r.causes = append(r.causes, endpoint+": "+cause)
+	ch := r.onCause
+	r.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- cause:
+		default:
+		}
+	}
 }
 
 func (r *recordingObserver) OnTokenRefresh(ok bool) {

@@ -2,7 +2,6 @@ package wiz
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,8 +21,11 @@ import (
 // drain), but the response is read once into a buffer of its Content-Length and decoded in one
 // validating pass (decodeResponse). Every other operation goes through the library.
 
-// maxResponseBytes bounds the body of one issues page (500 large issues come to a few MiB).
-const maxResponseBytes = 256 << 20
+// maxPageBytes bounds the body of one issues page: Wiz's largest page, 500 issues (WIZ_API.md §2),
+// at a generous 128 KiB each — an issue with its rule, projects, entity snapshot, tags and notes
+// is a few KiB; notes are capped at ~1500 characters each — is 62.5 MiB. A larger body is not a
+// page wizfetch asked for, and must fail before it costs the daemon its memory.
+const maxPageBytes = 64 << 20
 
 // presizeLimit is the largest Content-Length readBody trusts to size its buffer before any byte has
 // arrived; a larger body grows its buffer as it comes (so a lying header costs nothing up front).
@@ -41,7 +43,7 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 		return nil, &APIError{Class: ErrBadRequest, Op: issuesOp, Code: graphql.ErrGraphQLEncode, Message: shorten(err.Error())}
 	}
 	page, err := callWithRetries(ctx, c, issuesOp, func(ctx context.Context) (*Page, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL, bytes.NewReader(payload))
+		req, err := http.NewRequestWithContext(withBodyLimit(ctx, maxPageBytes), http.MethodPost, c.apiURL, bytes.NewReader(payload))
 		if err != nil {
 			return nil, classify(ctx, issuesOp, err)
 		}
@@ -52,7 +54,7 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 			if ctx.Err() != nil || errors.Is(err, errNoSlot) || errors.As(err, &apiErr) {
 				return nil, classify(ctx, issuesOp, err)
 			}
-			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrRequestError, Op: issuesOp, Message: shorten(err.Error())}
+			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrRequestError, Op: issuesOp, Message: err.Error()}
 		}
 		body, err := readBody(resp)
 		if ctx.Err() != nil {
@@ -63,7 +65,7 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 			return nil, statusError(issuesOp, resp.StatusCode, body)
 		}
 		if err != nil {
-			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: shorten(err.Error())}
+			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: err.Error()}
 		}
 		return decodeResponse(body, sizeHint)
 	})
@@ -85,36 +87,28 @@ func hasCursor(vars map[string]any) bool {
 }
 
 // readBody reads and closes a response body: into one buffer of its Content-Length when that is
-// known (and at most presizeLimit), gunzipped when the server compressed it without being asked. On
-// an error it returns what it read.
+// known (and at most presizeLimit). The transport has bounded the body (maxPageBytes, a smaller
+// bound for an error body) and gunzipped it if the server compressed it without being asked
+// (boundedBody). On an error it returns what it read.
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	var r io.Reader = resp.Body
 	n := resp.ContentLength
-	if resp.Header.Get("Content-Encoding") == "gzip" {
-		gr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			return nil, fmt.Errorf("read gzip response: %w", err)
-		}
-		defer gr.Close()
-		r, n = gr, -1
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		n = min(n, maxErrorBody) // the transport reads no more of it (boundedBody)
 	}
-	if n > maxResponseBytes {
-		return nil, fmt.Errorf("response of %d bytes is larger than %d", n, maxResponseBytes)
+	if n > maxPageBytes {
+		return nil, fmt.Errorf("read response: %w", &bodyTooLargeError{Limit: maxPageBytes})
 	}
 	if n >= 0 && n <= presizeLimit {
 		buf := make([]byte, n)
-		if k, err := io.ReadFull(r, buf); err != nil {
+		if k, err := io.ReadFull(resp.Body, buf); err != nil {
 			return buf[:k], fmt.Errorf("read response: %w", err)
 		}
 		return buf, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
+	buf, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return buf, fmt.Errorf("read response: %w", err)
-	}
-	if len(buf) > maxResponseBytes {
-		return nil, fmt.Errorf("response is larger than %d bytes", maxResponseBytes)
 	}
 	return buf, nil
 }
@@ -227,7 +221,8 @@ func (r *nodeReader) wireErrors(dst *[]wireError) error {
 // callWithRetries runs call (which returns classified errors) with the retries that answers inside
 // an HTTP 200 need, beyond the transport's: throttling (RATE_LIMIT_EXCEEDED) is retried with
 // backoff as a 429 is (retryThrottled); when Wiz rejects the token a call was sent with (ErrAuth),
-// the token is invalidated, refreshed, and the call runs once more.
+// the token is invalidated, refreshed, and the call runs once more. A failure comes back scrubbed:
+// the tenant's secrets masked in its server text, which is then shortened.
 func callWithRetries[T any](ctx context.Context, c *Client, op string, call func(context.Context) (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
 		used := &usedToken{}
@@ -241,6 +236,7 @@ func callWithRetries[T any](ctx context.Context, c *Client, op string, call func
 			c.tokens.Invalidate(used.token)
 			continue
 		}
-		return v, err
+		// A server may echo the request: mask the token it carried as well as the cached one.
+		return v, scrub(err, c.tokens.redactor(used.token))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/certpool"
+	"github.com/wizfetch/wizfetch/pkg/redact"
 	"golang.org/x/time/rate"
 )
 
@@ -49,7 +50,7 @@ func baseTransport(opts Options) (http.RoundTripper, error) {
 	if opts.Proxy != "" {
 		u, err := url.Parse(opts.Proxy)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("wiz.proxy: %q is not an absolute URL", redactURL(opts.Proxy))
+			return nil, fmt.Errorf("wiz.proxy: %q is not an absolute URL (scheme://[user:password@]host:port)", shownProxy(opts.Proxy))
 		}
 		tr.Proxy = http.ProxyURL(u)
 	}
@@ -63,19 +64,27 @@ func baseTransport(opts Options) (http.RoundTripper, error) {
 	return tr, nil
 }
 
-// redactURL drops a password from a URL (proxy URLs may carry credentials).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
+// shownProxy renders a wiz.proxy that did not parse as an absolute URL, for its error: nothing of
+// what precedes the last "@" but the scheme. redact.URL (url.URL.Redacted) is not enough there: it
+// keeps the password of an opaque "user:password@host:3128", which parses with scheme "user".
+func shownProxy(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return redact.URL(raw)
 	}
-	return u.Redacted()
+	scheme := ""
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
+		scheme = raw[:i+3]
+	}
+	return scheme + redact.Mask + "@" + raw[at+1:]
 }
 
 // retryTransport paces, times out and retries requests to one endpoint. It buffers the request
 // body so every attempt replays it with a Content-Length, retries 429, 500, 502, 503, 504 and
 // network errors with full-jitter exponential backoff (a Retry-After header is a minimum), and
-// gives up after retryFor, returning the last response or error for the caller to classify.
+// gives up after retryFor, returning the last response or error for the caller to classify. It
+// never follows a redirect (a 3xx is an error naming the target: redirectError) and bounds every
+// response body it hands back (boundedBody).
 type retryTransport struct {
 	base      http.RoundTripper
 	endpoint  string        // "graphql" or "token", for logs and metrics
@@ -86,6 +95,11 @@ type retryTransport struct {
 	backoff   func(attempt int) time.Duration
 	log       *slog.Logger
 	obs       Observer
+	// maxBody bounds a 2xx body unless the request's context sets another bound (withBodyLimit).
+	maxBody int64
+	// mask hides the tenant's secrets (client secret, access token, proxy password) in the causes
+	// it logs and reports; nil masks nothing.
+	mask func(string) string
 }
 
 type noRetryKey struct{}
@@ -124,21 +138,52 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reason != "" && onlyThrottle && reason != "429" {
 			reason = ""
 		}
-		if reason == "" {
-			return finish(resp, cancel, err)
+		wait, retry := time.Duration(0), reason != ""
+		if retry {
+			wait, retry = t.retryWait(reason, attempt, start, retryAfter)
 		}
-		wait, ok := t.retryWait(reason, attempt, start, retryAfter)
-		if !ok {
-			return finish(resp, cancel, err)
+		if !retry {
+			if attempt > 0 {
+				t.obs.OnRetrying(t.endpoint, "") // no longer retrying, whatever the outcome
+			}
+			if err == nil && isRedirect(resp.StatusCode) {
+				rerr := t.redirectError(req, resp)
+				_ = drainAndClose(resp.Body, cancel)
+				cancel()
+				return nil, rerr
+			}
+			return t.finish(ctx, resp, cancel, err)
 		}
+		cause := t.attemptCause(resp, err)
 		if resp != nil {
 			_ = drainAndClose(resp.Body, cancel)
 		}
 		cancel()
-		if err := t.pause(ctx, reason, attempt, wait); err != nil {
+		if err := t.pause(ctx, reason, cause, attempt, wait); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// attemptCause describes why an attempt failed, for the retry log line and the status page: the
+// network error or the HTTP status, masked (mask) and then shortened.
+func (t *retryTransport) attemptCause(resp *http.Response, err error) string {
+	var cause string
+	if err != nil {
+		cause = err.Error()
+	} else {
+		cause = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	return t.maskCause(cause)
+}
+
+// maskCause prefixes cause with the endpoint, masks the tenant's secrets in it, then shortens it
+// (in that order, so that no prefix of a secret survives the cut).
+func (t *retryTransport) maskCause(cause string) string {
+	if t.mask != nil {
+		cause = t.mask(cause)
+	}
+	return shorten(t.endpoint + " request: " + cause)
 }
 
 // retryWait returns how long to wait before retry number attempt+1 of a request first sent at
@@ -154,11 +199,13 @@ func (t *retryTransport) retryWait(reason string, attempt int, start time.Time, 
 	return wait, true
 }
 
-// pause counts and logs a retry for reason (the retry metric's label: "429", "503", "network"),
-// then waits, or returns early with ctx's error.
-func (t *retryTransport) pause(ctx context.Context, reason string, attempt int, wait time.Duration) error {
+// pause counts, reports and logs a retry for reason (the retry metric's label: "429", "503",
+// "network") and cause (attemptCause: what an operator needs to see at once, e.g. an unreachable
+// proxy, rather than after the retry budget), then waits, or returns early with ctx's error.
+func (t *retryTransport) pause(ctx context.Context, reason, cause string, attempt int, wait time.Duration) error {
 	t.obs.OnRetry(reason)
-	t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason,
+	t.obs.OnRetrying(t.endpoint, cause)
+	t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason, "cause", cause,
 		"attempt", attempt+1, "wait", wait.Round(time.Millisecond))
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -180,14 +227,17 @@ func retryThrottled[T any](ctx context.Context, t *retryTransport, op string, ca
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		v, err := call(ctx)
-		if err == nil || !throttledInBody(err) || ctx.Err() != nil {
+		wait, retry := time.Duration(0), err != nil && throttledInBody(err) && ctx.Err() == nil
+		if retry {
+			wait, retry = t.retryWait("429", attempt, start, 0)
+		}
+		if !retry {
+			if attempt > 0 {
+				t.obs.OnRetrying(t.endpoint, "")
+			}
 			return v, err
 		}
-		wait, ok := t.retryWait("429", attempt, start, 0)
-		if !ok {
-			return v, err
-		}
-		if perr := t.pause(ctx, "429", attempt, wait); perr != nil {
+		if perr := t.pause(ctx, "429", t.maskCause(err.Error()), attempt, wait); perr != nil {
 			var zero T
 			return zero, fmt.Errorf("wiz %s: %w", op, perr)
 		}
@@ -217,19 +267,26 @@ func (t *retryTransport) attempt(ctx context.Context, req *http.Request, body []
 	return resp, cancel, err
 }
 
-// finish hands the response back with its body tied to the attempt's context.
-func finish(resp *http.Response, cancel context.CancelFunc, err error) (*http.Response, error) {
+// finish hands the response back with its body bounded (boundedBody) and tied to the attempt's
+// context.
+func (t *retryTransport) finish(ctx context.Context, resp *http.Response, cancel context.CancelFunc, err error) (*http.Response, error) {
 	if err != nil || resp == nil {
 		cancel()
 		return resp, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	limit := t.maxBody
+	if n, ok := ctx.Value(bodyLimitKey{}).(int64); ok {
+		limit = n
+	}
+	raw := resp.Body
+	resp.Body = &cancelOnClose{Reader: boundedBody(resp, limit), raw: raw, cancel: cancel}
 	return resp, nil
 }
 
 type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+	io.Reader                    // the bounded body the caller reads (boundedBody)
+	raw       io.ReadCloser      // the connection's body, drained on Close
+	cancel    context.CancelFunc // ends the attempt's context
 }
 
 // Close reads what the caller left of the body (up to drainLimit) before closing it: net/http
@@ -238,7 +295,7 @@ type cancelOnClose struct {
 // this every request would open a new connection (and, against Wiz, a new TLS session). A rest
 // that does not come within drainTimeout is given up, with the connection.
 func (c *cancelOnClose) Close() error {
-	err := drainAndClose(c.ReadCloser, c.cancel)
+	err := drainAndClose(c.raw, c.cancel)
 	c.cancel()
 	return err
 }
