@@ -1,8 +1,12 @@
-// Package backoff computes retry delays: exponential, capped, with jitter.
+// Package backoff computes retry delays — exponential, capped, with jitter — and reads the delays a
+// server asks for (Retry-After). It is the one place wizfetch's retry timing comes from.
 package backoff
 
 import (
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,4 +21,39 @@ func Delay(base, max time.Duration, n int) time.Duration {
 		d = max
 	}
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// FullJitter is the wait before retry number attempt (0-based) of a request to a remote API: a
+// uniformly random delay in [0, min(max, base·2^attempt)) ("full jitter", which spreads the retries of
+// many clients throttled together best).
+func FullJitter(base, max time.Duration, attempt int) time.Duration {
+	d := max
+	if attempt < 32 && base<<attempt > 0 {
+		d = min(base<<attempt, max)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
+
+// RetryAfter reads a Retry-After header value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date,
+// relative to now. Anything else, and a time in the past, is zero.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -19,6 +20,43 @@ func TestDelayGrowsAndIsCapped(t *testing.T) {
 			if d := Delay(time.Second, time.Minute, tc.n); d < tc.min || d > tc.max {
 				t.Fatalf("Delay(n=%d) = %v, want within [%v, %v]", tc.n, d, tc.min, tc.max)
 			}
+		}
+	}
+}
+
+func TestFullJitterBounds(t *testing.T) {
+	base, max := 500*time.Millisecond, 30*time.Second
+	for attempt := range 70 {
+		limit := max
+		if attempt < 16 {
+			limit = min(base<<attempt, max)
+		}
+		for range 50 {
+			if d := FullJitter(base, max, attempt); d < 0 || d >= limit {
+				t.Fatalf("attempt %d: %v outside [0, %v)", attempt, d, limit)
+			}
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"2", 2 * time.Second},
+		{" 10 ", 10 * time.Second},
+		{"-1", 0},
+		{"0", 0},
+		{"soon", 0},
+		{now.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second},
+		{now.Add(-3 * time.Second).Format(http.TimeFormat), 0},
+	}
+	for _, tt := range tests {
+		if got := RetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -125,14 +125,20 @@ func (r *Redactor) String(s string) string {
 	return s
 }
 
-// URL renders a URL for humans: url.URL.Redacted semantics (the password shown as xxxxx), with every
-// query value shown as ***. A URL without a scheme ("user:pass@proxy:3128") parses as an opaque URL
+// URL renders a URL for humans: url.URL.Redacted semantics (the password shown as xxxxx), with a
+// user name that comes without a password (often a token) shown as xxxxx too, and every query
+// value shown as ***. A URL without a scheme ("user:pass@proxy:3128") parses as an opaque URL
 // whose user info Redacted does not see: everything before its last "@" is masked instead. An
 // unparsable URL is shown as "(invalid URL)".
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(invalid URL)"
+	}
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			u.User = url.User("xxxxx") // a user name alone is often a token; Redacted's own mark
+		}
 	}
 	if u.Opaque != "" {
 		if i := strings.LastIndexByte(u.Opaque, '@'); i >= 0 {

@@ -97,6 +97,9 @@ func TestURLSecretsAndURL(t *testing.T) {
 	if !strings.Contains(shown, "hec.example.com:8088/services") || !strings.Contains(shown, "token=***") {
 		t.Fatalf("URL lost the host and path, or garbled the mask: %s", shown)
 	}
+	if got := URL("https://tok3n@hooks.example/x"); got != "https://xxxxx@hooks.example/x" {
+		t.Fatalf("URL of a token user name: %s", got)
+	}
 	if got := URL("user:s3cret@proxy.example:3128"); strings.Contains(got, "s3cret") || !strings.Contains(got, "@proxy.example:3128") {
 		t.Fatalf("URL of a schemeless proxy: %s", got)
 	}

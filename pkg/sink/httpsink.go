@@ -11,11 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/redact"
@@ -149,7 +149,7 @@ type response struct {
 // retrying cannot help; a network failure is a plain (retryable) error. The response is returned
 // with the error when there was one.
 func (h *httpSender) do(ctx context.Context, method, rawURL string, header http.Header, body []byte) (*response, error) {
-	shown := redactURL(rawURL)
+	shown := redact.URL(rawURL)
 	// The transport may still be writing the body when Do returns (a receiver can answer before it
 	// has read it all), while the caller reuses its buffers for the next batch: send a copy.
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(bytes.Clone(body)))
@@ -188,7 +188,7 @@ func (h *httpSender) do(ctx context.Context, method, rawURL string, header http.
 		URL:        shown,
 		Status:     res.StatusCode,
 		Reason:     reasonOf(masked),
-		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: backoff.RetryAfter(res.Header.Get("Retry-After"), time.Now()),
 		body:       string(masked[:min(len(masked), maxMatchBody)]),
 	}
 	if res.StatusCode >= 300 && res.StatusCode < 400 {
@@ -237,34 +237,6 @@ func oneLine(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date (relative to now).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// redactURL renders u as scheme://host/path: no user info, query or fragment, which may carry
-// credentials.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "<invalid URL>"
-	}
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }
 
 // joinURL appends path to base's path, with exactly one slash between them; base's query is kept.

@@ -84,23 +84,6 @@ func TestHTTPSenderTimeout(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0}, {"5", 5 * time.Second}, {"-1", 0}, {"soon", 0},
-		{"Wed, 01 Jan 2025 00:00:30 GMT", 30 * time.Second},
-		{"Tue, 31 Dec 2024 23:00:00 GMT", 0},
-	}
-	for _, tc := range tests {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestReasonOf(t *testing.T) {
 	tests := []struct{ body, want string }{
 		{`{"text":"Invalid token","code":4}`, "Invalid token"},

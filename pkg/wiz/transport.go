@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/certpool"
+	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/redact"
 	"golang.org/x/time/rate"
 )
@@ -27,13 +27,9 @@ const (
 	backoffCap  = 30 * time.Second
 )
 
-// jitterBackoff returns a random delay in [0, min(cap, base*2^attempt)) ("full jitter").
+// jitterBackoff is the transport's retry delay (full jitter between backoffBase and backoffCap).
 func jitterBackoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt < 16 {
-		d = min(backoffBase<<attempt, backoffCap)
-	}
-	return rand.N(d)
+	return backoff.FullJitter(backoffBase, backoffCap, attempt)
 }
 
 // baseTransport builds the transport every request finally goes through: the caller's
@@ -328,7 +324,7 @@ func retryReason(ctx context.Context, resp *http.Response, err error) (string, t
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return strconv.Itoa(resp.StatusCode), parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return strconv.Itoa(resp.StatusCode), backoff.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return "", 0
 }
@@ -343,25 +339,6 @@ func permanentNetError(err error) bool {
 	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
 }
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		if d := at.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
 
 // authTransport adds the bearer token to GraphQL requests. The attempt record in the context
 // tells the client which token a rejected request carried.

@@ -23,42 +23,6 @@ import (
 	"time"
 )
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"2", 2 * time.Second},
-		{" 10 ", 10 * time.Second},
-		{"-1", 0},
-		{"soon", 0},
-		{now.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second},
-		{now.Add(-3 * time.Second).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := parseRetryAfter(tt.in, now); got != tt.want {
-				t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestJitterBackoffBounds(t *testing.T) {
-	for attempt := range 20 {
-		limit := backoffCap
-		if attempt < 16 {
-			limit = min(backoffBase<<attempt, backoffCap)
-		}
-		for range 50 {
-			if d := jitterBackoff(attempt); d < 0 || d >= limit {
-				t.Fatalf("attempt %d: backoff %v outside [0, %v)", attempt, d, limit)
-			}
-		}
-	}
-}
 
 func TestRetries(t *testing.T) {
 	tests := []struct {
