@@ -7,7 +7,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/wizfetch/wizfetch/pkg/cli"
@@ -41,12 +40,11 @@ func run() int {
 	}()
 
 	return cli.Main(ctx, cli.Env{
-		Args:     os.Args[1:],
-		Stdout:   os.Stdout,
-		Stderr:   os.Stderr,
-		Getenv:   os.Getenv,
-		Reload:   reload,
-		Version:  version,
-		MaxProcs: runtime.GOMAXPROCS,
+		Args:    os.Args[1:],
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Getenv:  os.Getenv,
+		Reload:  reload,
+		Version: version,
 	})
 }

@@ -30,10 +30,6 @@ type Env struct {
 	Getenv  func(string) string
 	Reload  <-chan struct{}
 	Version string
-	// MaxProcs is runtime.GOMAXPROCS in the real process; `run` uses it to give the daemon one
-	// more P than the default (see extraProc). Nil (as in tests, which share one process) leaves
-	// GOMAXPROCS alone.
-	MaxProcs func(n int) int
 }
 
 // ExitError carries the exit code a failure should produce.

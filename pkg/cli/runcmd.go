@@ -38,7 +38,6 @@ Exit codes: 0 ok, 1 runtime failure (a non-retryable API error, or 5 failures in
 			case untilIdle:
 				mode = schedule.UntilIdle
 			}
-			extraProc(env)
 			stopHooks, err := bench.StartChildHooks(env.Getenv) // WIZFETCH_BENCH_STATS, WIZFETCH_CPUPROFILE
 			if err != nil {
 				return failure(err)
@@ -81,19 +80,4 @@ func appError(err error) error {
 	default:
 		return failure(fmt.Errorf("%w", err))
 	}
-}
-
-// extraProc gives the daemon one more P than Go's default (the CPUs it may use, cgroup limits
-// included), unless GOMAXPROCS is set. A page commit spends about a third of its time in fdatasync,
-// and when the call returns the committing goroutine needs a P again: with as many Ps as CPUs both
-// are usually busy mapping and delivering later pages, and the commit — the pipeline's critical
-// path — waits for one to come free. With one more, it runs at once and the kernel shares the CPUs.
-// Measured on 2 CPUs (BENCHMARKS.md): run --until-idle of 50k issues, median wall -4 to -6 %;
-// two more Ps did no better than the default. An explicit GOMAXPROCS also stops Go from updating
-// the default when the cgroup limit changes; set GOMAXPROCS in the environment to keep that.
-func extraProc(env *Env) {
-	if env.MaxProcs == nil || env.Getenv("GOMAXPROCS") != "" {
-		return
-	}
-	env.MaxProcs(env.MaxProcs(0) + 1)
 }
