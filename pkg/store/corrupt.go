@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrCorrupt means the store file is damaged (truncated, overwritten, or inconsistent). It is not
@@ -56,8 +57,8 @@ func guard(path string, fn func() error) (err error) {
 // damaged reports whether an error of bolt.Open means the file's header is damaged (rather than
 // the file being locked, missing or unreadable).
 func damaged(err error) bool {
-	return errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
-		errors.Is(err, bolt.ErrVersionMismatch) || strings.Contains(err.Error(), "file size too small")
+	return errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrVersionMismatch) || strings.Contains(err.Error(), "file size too small")
 }
 
 // clipCause keeps a panic message readable (bbolt's can list page contents).

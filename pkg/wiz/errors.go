@@ -219,7 +219,7 @@ type wireError struct {
 }
 
 // pickError chooses the most decisive of a response's GraphQL errors.
-func pickError(errs []wireError) (class error, code, message string) {
+func pickError(errs []wireError) (code, message string, class error) {
 	class = ErrTransient
 	best := -1
 	for _, e := range errs {
@@ -231,7 +231,7 @@ func pickError(errs []wireError) (class error, code, message string) {
 	if len(errs) > 1 {
 		message = fmt.Sprintf("%s (and %d more errors)", message, len(errs)-1)
 	}
-	return class, code, message
+	return code, message, class
 }
 
 // classify turns an error from graphql.Client.ExecRaw into a classified error. ctx is the caller's
@@ -286,7 +286,7 @@ func statusError(op string, status int, body []byte) *APIError {
 		Errors []wireError `json:"errors"`
 	}
 	if json.Unmarshal(body, &resp) == nil && len(resp.Errors) > 0 {
-		_, code, msg := pickError(resp.Errors)
+		code, msg, _ := pickError(resp.Errors)
 		e.Code, e.Message = code, msg
 	} else {
 		e.Message = http.StatusText(status)
@@ -296,7 +296,7 @@ func statusError(op string, status int, body []byte) *APIError {
 
 // gqlError classifies the GraphQL errors of a response by the most decisive of them.
 func gqlError(op string, errs []wireError) *APIError {
-	class, code, msg := pickError(errs)
+	code, msg, class := pickError(errs)
 	return &APIError{Class: class, Code: code, Message: msg, Op: op}
 }
 
