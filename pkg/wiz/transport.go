@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"github.com/wizfetch/wizfetch/pkg/backoff"
+	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"github.com/wizfetch/wizfetch/pkg/redact"
 	"golang.org/x/time/rate"
 )
@@ -338,7 +338,6 @@ func permanentNetError(err error) bool {
 	var invalid x509.CertificateInvalidError
 	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
 }
-
 
 // authTransport adds the bearer token to GraphQL requests. The attempt record in the context
 // tells the client which token a rejected request carried.

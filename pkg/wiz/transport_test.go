@@ -23,7 +23,6 @@ import (
 	"time"
 )
 
-
 func TestRetries(t *testing.T) {
 	tests := []struct {
 		name      string
