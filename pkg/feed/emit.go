@@ -10,7 +10,7 @@ import (
 )
 
 // EmitInput is one event to commit: the issue as fetched, its mapped incident JSON, and the incident's
-// previous record (nil for a `created`).
+// previous record (nil for a `created`), as found by id (store.Tx.FindIncident).
 type EmitInput struct {
 	Instance string
 	Kind     string // incident.KindCreated or incident.KindUpdated
@@ -62,11 +62,14 @@ func emit(tx *store.Tx, in EmitInput, prepared *preparedEvent) error {
 	}
 	rec := in.Previous
 	if rec == nil {
-		rec = &store.IncidentRecord{Instance: in.Instance, IssueID: is.ID, FirstSeen: in.Now}
+		// An incident is keyed by the createdAt it is first seen with (no later than now +
+		// MaxClockSkew); a known one keeps its key whatever createdAt Wiz sends later (the store
+		// finds it by id: store.Tx.FindIncident).
+		rec = &store.IncidentRecord{Instance: in.Instance, IssueID: is.ID, FirstSeen: in.Now,
+			CreatedAt: incidentKeyTime(is.CreatedAt, in.Now)}
 	}
 	rec.Status = is.Status
 	rec.StatusChangedAt = is.StatusChangedAt
-	rec.CreatedAt = is.CreatedAt
 	rec.Incident = in.Incident
 	rec.PackedIncident = in.Packed
 	rec.Version++

@@ -7,9 +7,13 @@
 // filter; emits `updated` on a status change, or `created` for an issue the created feed skipped).
 //
 // Why it is safe:
-//   - Dedup: the created feed's key is the issue id, and the incident stored under it is the mark; the
-//     updates feed keeps marks of (issue id, statusChangedAt).
-//   - The watermark is only ever a timestamp Wiz returned, compared as time.Time (microseconds).
+//   - Dedup: the created feed's key is the issue id, and the incident stored under it is the mark (found
+//     by id whatever createdAt a node carries: store.Tx.FindIncident); the updates feed keeps marks of
+//     (issue id, statusChangedAt).
+//   - The watermark is only ever a timestamp Wiz returned, compared as time.Time (microseconds), and
+//     never one beyond now + MaxClockSkew (guard.go).
+//   - A node that cannot be an incident (a required field null, too large once clipped, a mapping
+//     that fails) is recorded and skipped in the page's transaction: the window moves on (guard.go).
 //   - A window pins after = watermark - overlap and walks endCursor; Wiz's after is exclusive and
 //     timestamps tie, so the overlap re-reads the boundary and the dedup marks drop what was seen.
 //   - Every decision (is this issue known? did its status change?) is taken inside the page's write
@@ -46,7 +50,7 @@ const (
 	ReasonDuplicate       = "duplicate"        // dedup mark already present (overlap re-read)
 	ReasonKnown           = "known"            // created feed: an incident already exists
 	ReasonStatusUnchanged = "status_unchanged" // updates feed: same status as the last event
-	ReasonNotMatching     = "not_matching"     // updates feed: unknown issue outside the created feed's filters
+	ReasonNotMatching     = "not_matching"     // unknown issue outside the created feed's filters (also a node Wiz should have filtered out)
 	ReasonOutsideWindow   = "outside_window"   // created before the first-run start
 	ReasonNoTimestamp     = "no_timestamp"     // the feed's timestamp is null
 	ReasonStale           = "stale"            // older than the change the incident already reflects
@@ -114,6 +118,17 @@ type Result struct {
 	Restarts  int  // window restarts after a rejected cursor
 	Watermark time.Time
 	Duration  time.Duration
+	// Rejected counts the nodes that could not be incidents, by reason (RejectIncomplete,
+	// RejectTooLarge, RejectMapping); each is recorded in the store (store.RejectedIssue).
+	Rejected map[string]int
+	// FutureTimestamps counts the nodes whose feed timestamp was beyond now + MaxClockSkew: the
+	// watermark ignored them.
+	FutureTimestamps int
+	// Clipped counts the incidents with strings clipped to their bound (incident.MaxFieldBytes).
+	Clipped int
+	// NullNodes counts the null nodes Wiz returned, and NullPages the pages whose nodes list was null.
+	NullNodes int
+	NullPages int
 }
 
 // add merges one committed page's counts.
@@ -124,6 +139,13 @@ func (r *Result) add(d Result) {
 	for k, v := range d.Ignored {
 		r.Ignored[k] += v
 	}
+	for k, v := range d.Rejected {
+		r.Rejected[k] += v
+	}
+	r.FutureTimestamps += d.FutureTimestamps
+	r.Clipped += d.Clipped
+	r.NullNodes += d.NullNodes
+	r.NullPages += d.NullPages
 }
 
 // Emitted is the number of events this fetch committed.
@@ -159,12 +181,15 @@ func (f *Feed) Instance() string { return f.opt.Instance }
 // closes or max_per_fetch events have been committed. Each page is committed before the next request.
 func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 	start := f.opt.Now()
-	res.Ignored = map[string]int{}
+	res.Ignored, res.Rejected = map[string]int{}, map[string]int{}
 	defer func() { res.Duration = f.opt.Now().Sub(start) }()
 
 	cp, err := f.checkpoint()
 	if err != nil {
 		return res, err
+	}
+	if f.healWatermark(&cp, start) {
+		f.dropStream() // it reads a window pinned past the new one
 	}
 	res.Watermark = cp.Watermark
 	limit := f.opt.Fetch.MaxPerFetch
@@ -219,7 +244,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		incidents := mapIncidents()
 		// The page's decisions land in next and delta, and count only once the transaction commits.
 		next := cp
-		delta := Result{Ignored: map[string]int{}}
+		delta := Result{Ignored: map[string]int{}, Rejected: map[string]int{}}
 		var pr pageResult
 		kept := false
 		err = f.opt.Store.Update(func(tx *store.Tx) error {
@@ -240,6 +265,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
 		}
 		stoppedMidPage := pr.stopped
+		pr.notes.log(f.log, res.Pages)
 		cp = next
 		res.add(delta)
 		emitted = res.Emitted()
@@ -412,9 +438,18 @@ func (f *Feed) order() *wiz.IssueOrder {
 // mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
 type mapped struct {
 	buf     *pageBuffers    // what json and packed share; recycled once the page is committed
-	json    [][]byte        // the incidents' JSON; the store copies what it keeps (see Tx.KeepLines)
+	json    [][]byte        // the incidents' JSON (nil for a rejected node); the store copies what it keeps (see Tx.KeepLines)
 	packed  [][]byte        // store.AppendPackedIncident of json[i], handed to the store as is
 	created []preparedEvent // the created feed's: each issue's created event, as far as it is known before the commit
+	notes   []nodeNote      // nil when no node was rejected or clipped, else one per issue
+}
+
+// note returns what mapping found about issue i.
+func (m mapped) note(i int) nodeNote {
+	if i < len(m.notes) {
+		return m.notes[i]
+	}
+	return nodeNote{}
 }
 
 // preparedEvent is what the mapper computes of an issue's `created` event ahead of the commit (which
@@ -436,7 +471,9 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	packed := make([][]byte, len(page.Issues))
 	size := 0
 	for _, raw := range page.Raw {
-		size += 2*len(raw) + 2048 // rawJSON is the node escaped as a string, plus the mapped fields
+		// rawJSON is the node escaped as a string (at most incident.MaxRawJSONBytes before
+		// escaping), plus the mapped fields.
+		size += 2*min(len(raw), incident.MaxRawJSONBytes) + 2048
 	}
 	var bufs *pageBuffers
 	select {
@@ -452,16 +489,32 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 	if f.opt.Name == Created { // the updates feed seldom emits a created event: it computes its own
 		created = make([]preparedEvent, len(page.Issues))
 	}
+	var notes []nodeNote
+	note := func(i int, n nodeNote) {
+		if notes == nil {
+			notes = make([]nodeNote, len(page.Issues))
+		}
+		notes[i] = n
+	}
 	for i := range page.Issues {
 		is := &page.Issues[i]
-		inc := f.opt.Mapper.MapCompact(is, page.Raw[i], f.opt.Classifier.Classify(is), &fields)
+		var raw []byte
+		if i < len(page.Raw) {
+			raw = page.Raw[i]
+		}
+		if rej := checkIssue(is); rej != nil {
+			note(i, nodeNote{rej: rej})
+			continue
+		}
 		start := len(buf)
-		var err error
-		buf, err = inc.AppendJSON(buf)
-		if err != nil {
-			// Map only produces encodable values; keep the issue rather than lose it.
-			f.log.Error("encode incident", "issue_id", is.ID, "err", err)
-			buf = append(buf[:start], "{}"...)
+		var clipped int
+		var rej *rejection
+		if buf, clipped, rej = encodeIncident(f.opt.Mapper, f.opt.Classifier, buf, is, raw, &fields); rej != nil {
+			note(i, nodeNote{rej: rej})
+			continue
+		}
+		if clipped > 0 {
+			note(i, nodeNote{clipped: clipped})
 		}
 		out[i] = buf[start:len(buf):len(buf)]
 		pstart := len(pk)
@@ -477,7 +530,7 @@ func (f *Feed) mapPage(page *wiz.Page) mapped {
 		}
 	}
 	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], eventArenaPerIssue*len(page.Issues)), heads
-	return mapped{buf: bufs, json: out, packed: packed, created: created}
+	return mapped{buf: bufs, json: out, packed: packed, created: created, notes: notes}
 }
 
 // eventArena is the buffer a page's event lines are built in (nil: each line gets its own).
@@ -508,7 +561,10 @@ const eventArenaPerIssue = 384
 // maxPooledBuffers keeps an unusually large page's buffers out of the free list.
 const maxPooledBuffers = 12 << 20
 
-type pageResult struct{ stopped bool }
+type pageResult struct {
+	stopped bool
+	notes   pageNotes // logged once the page has committed
+}
 
 // commitPage takes every decision for one page inside tx and advances the checkpoint. budget is how
 // many events this page may still emit.
@@ -525,6 +581,19 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		createdStart, haveCreatedStart = ccp.FirstStart, ok && !ccp.FirstStart.IsZero()
 	}
 
+	// Timestamps beyond horizon do not move the watermark (guard.go).
+	horizon := now.Add(MaxClockSkew)
+	rejectedBefore, err := tx.RejectedCount(f.opt.Instance)
+	if err != nil {
+		return pr, err
+	}
+	hasRejected := rejectedBefore > 0 // whether a processed issue may have a rejected-issue record to clear
+	pr.notes.nullPage, pr.notes.null = page.NodesNull, page.NullNodes
+	if page.NodesNull {
+		res.NullPages++
+	}
+	res.NullNodes += page.NullNodes
+
 	emitted := 0
 	pageStart := time.Time{} // the earliest timestamp a re-read of this page can return
 	for i := range page.Issues {
@@ -540,15 +609,49 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		} else if is.StatusChangedAt != nil {
 			ts = *is.StatusChangedAt
 		}
+		if ts.After(horizon) {
+			// The next window would start past every issue still to come.
+			res.FutureTimestamps++
+			pr.notes.future = append(pr.notes.future, futureNote{id: is.ID, ts: ts})
+		} else if !ts.IsZero() {
+			if pageStart.IsZero() || ts.Before(pageStart) {
+				pageStart = ts
+			}
+			if ts.After(cp.Watermark) {
+				cp.Watermark = ts
+			}
+		}
+		if n := incidents.note(i); n.rej != nil {
+			// Not an incident: recorded, and nothing else (no mark, no incident) is written, so a
+			// good version of the issue, later, is processed as any other node.
+			var raw []byte
+			if i < len(page.Raw) {
+				raw = page.Raw[i]
+			}
+			recorded, err := recordRejected(tx, f.opt.Instance, f.opt.Name, is, raw, n.rej, now)
+			if err != nil {
+				return pr, err
+			}
+			hasRejected = hasRejected || recorded
+			res.Rejected[n.rej.reason]++
+			pr.notes.rejected = append(pr.notes.rejected, rejectedNote{id: is.ID, reason: n.rej.reason, detail: n.rej.detail, recorded: recorded})
+			continue
+		} else if n.clipped > 0 {
+			res.Clipped++
+			nodeBytes := 0
+			if i < len(page.Raw) {
+				nodeBytes = len(page.Raw[i])
+			}
+			pr.notes.clipped = append(pr.notes.clipped, clippedNote{id: is.ID, strings: n.clipped, nodeBytes: nodeBytes})
+		}
 		if ts.IsZero() {
 			res.Ignored[ReasonNoTimestamp]++
 			continue
 		}
-		if pageStart.IsZero() || ts.Before(pageStart) {
-			pageStart = ts
-		}
-		if ts.After(cp.Watermark) {
-			cp.Watermark = ts
+		if hasRejected {
+			if _, err := tx.DeleteRejected(f.opt.Instance, is.ID); err != nil {
+				return pr, err
+			}
 		}
 		var rec *store.IncidentRecord
 		var known bool
@@ -556,7 +659,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		if f.opt.Name == Created {
 			// The created feed's dedup key is the issue id, and every issue it ever emitted has an
 			// incident under that id: the incident is the mark (one lookup, no extra writes).
-			if known, err = tx.HasIncidentAt(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
+			if known, err = tx.KnownIssue(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
 				return pr, err
 			}
 		} else {
@@ -569,10 +672,12 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 				res.Ignored[ReasonDuplicate]++
 				continue
 			}
-			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, ts); err != nil {
+			// A future statusChangedAt's mark is kept no later than horizon, so that pruning
+			// reaches it.
+			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, notLater(ts, horizon)); err != nil {
 				return pr, err
 			}
-			if rec, known, err = tx.IncidentAt(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
+			if rec, known, err = tx.FindIncident(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
 				return pr, err
 			}
 		}
@@ -582,9 +687,11 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			res.Ignored[ReasonKnown]++
 		case f.opt.Name == Created && !is.CreatedAt.After(cp.FirstStart):
 			res.Ignored[ReasonOutsideWindow]++
+		case f.opt.Name == Created && !matchesEnumFilters(f.opt.Fetch, is):
+			res.Ignored[ReasonNotMatching]++
 		case f.opt.Name == Created:
 			kind = incident.KindCreated
-		case known && isStale(rec, is):
+		case known && isStale(rec, is, horizon):
 			// A push (or the other feed) already committed a newer change of this issue while this
 			// page was in flight: never step the incident back.
 			res.Ignored[ReasonStale]++
@@ -654,8 +761,11 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 }
 
 // isStale reports whether the fetched issue is older than the change its incident already reflects.
-func isStale(rec *store.IncidentRecord, is *wiz.Issue) bool {
-	return rec.StatusChangedAt != nil && is.StatusChangedAt != nil && is.StatusChangedAt.Before(*rec.StatusChangedAt)
+// A change the incident holds from beyond horizon (now + MaxClockSkew) is bogus, and would make every
+// real change look stale for good: it makes nothing stale.
+func isStale(rec *store.IncidentRecord, is *wiz.Issue, horizon time.Time) bool {
+	return rec.StatusChangedAt != nil && is.StatusChangedAt != nil && !rec.StatusChangedAt.After(horizon) &&
+		is.StatusChangedAt.Before(*rec.StatusChangedAt)
 }
 
 // earliest is the earlier of two times, ignoring zero ones.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -114,6 +115,8 @@ type fixture struct {
 	source IssueSource
 	// prefetch sets Options.Prefetch on the feeds the fixture builds.
 	prefetch bool
+	// logger, when set, is the feeds' logger.
+	logger *slog.Logger
 }
 
 func newFixture(t *testing.T, max int) *fixture {
@@ -156,6 +159,7 @@ func (fx *fixture) feed(name string) *Feed {
 		Source: src, Store: fx.store, Classifier: cls, Mapper: mapper,
 		Now:      func() time.Time { return fx.now },
 		Prefetch: fx.prefetch,
+		Logger:   fx.logger,
 	})
 	if err != nil {
 		fx.t.Fatal(err)

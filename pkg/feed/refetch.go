@@ -22,6 +22,7 @@ const (
 	PushUnchanged   = "unchanged"    // known issue, same status as its last event
 	PushNotMatching = "not_matching" // unknown issue outside the created feed's filters or window
 	PushNotFound    = "not_found"    // Wiz does not return the issue (deleted, or not visible to us)
+	PushRejected    = "rejected"     // the issue cannot be an incident (guard.go): recorded, no event
 )
 
 // IssueGetter fetches one issue by id.
@@ -71,32 +72,50 @@ func (r *Refetcher) Process(ctx context.Context, issueID string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("refetch issue %s of %s: %w", issueID, r.opt.Instance, err)
 	}
-	inc := r.opt.Mapper.Map(is, raw, r.opt.Classifier.Classify(is))
-	incJSON, err := inc.AppendJSON(nil)
-	if err != nil {
-		return "", fmt.Errorf("encode incident %s: %w", issueID, err)
+	rej := checkIssue(is)
+	var incJSON []byte
+	clipped := 0
+	if rej == nil {
+		incJSON, clipped, rej = encodeIncident(r.opt.Mapper, r.opt.Classifier, nil, is, raw, nil)
 	}
 	var outcome string
 	err = r.opt.Store.Update(func(tx *store.Tx) error {
+		if rej != nil {
+			outcome = PushRejected
+			_, err := recordRejected(tx, r.opt.Instance, "push", is, raw, rej, r.opt.Now().UTC())
+			return err
+		}
 		outcome, err = r.decide(tx, is, incJSON)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("commit pushed issue %s of %s: %w", issueID, r.opt.Instance, err)
 	}
+	switch {
+	case rej != nil:
+		r.opt.Logger.Warn("pushed issue rejected: not an incident (recorded with its raw node)", "instance", r.opt.Instance,
+			"issue_id", clipID(issueID), "reason", rej.reason, "detail", rej.detail)
+	case clipped > 0:
+		r.opt.Logger.Warn("incident clipped: strings over the size bound cut (the full issue: wizfetch issue get)",
+			"instance", r.opt.Instance, "issue_id", clipID(issueID), "clipped_strings", clipped, "node_bytes", len(raw))
+	}
 	return outcome, nil
 }
 
 func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string, error) {
 	now := r.opt.Now().UTC()
+	horizon := now.Add(MaxClockSkew)
 	inst := r.opt.Instance
-	rec, known, err := tx.IncidentAt(inst, is.ID, is.CreatedAt)
+	rec, known, err := tx.FindIncident(inst, is.ID, is.CreatedAt)
 	if err != nil {
+		return "", err
+	}
+	if _, err := tx.DeleteRejected(inst, is.ID); err != nil {
 		return "", err
 	}
 	kind := ""
 	switch {
-	case known && isStale(rec, is):
+	case known && isStale(rec, is, horizon):
 		return PushUnchanged, nil
 	case known && rec.Status != is.Status:
 		kind = incident.KindUpdated
@@ -119,7 +138,7 @@ func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string,
 	// Leave the mark a pull of the same change would leave, so the updates feed skips it cleanly (the
 	// created feed skips it because the incident now exists).
 	if is.StatusChangedAt != nil {
-		if err := tx.PutMark(inst, Updates, markKey(is), *is.StatusChangedAt); err != nil {
+		if err := tx.PutMark(inst, Updates, markKey(is), notLater(*is.StatusChangedAt, horizon)); err != nil {
 			return "", err
 		}
 	}

@@ -56,8 +56,11 @@ func FuzzMap(f *testing.F) {
 			return
 		}
 		inc := mapper.Map(&issue, data, "Wiz Issue")
-		if inc.RawJSON != string(data) {
-			t.Fatal("rawJSON is not the input bytes")
+		if inc.RawJSON != string(data) && inc.Clipped() == 0 {
+			t.Fatal("rawJSON is not the input bytes, and nothing was clipped")
+		}
+		if len(inc.RawJSON) > incident.MaxRawJSONBytes || !json.Valid([]byte(inc.RawJSON)) {
+			t.Fatalf("rawJSON of %d bytes, valid %v", len(inc.RawJSON), json.Valid([]byte(inc.RawJSON)))
 		}
 		ev := incident.NewEvent("default", incident.KindCreated, &issue, inc, now)
 		line, err := ev.AppendJSON(nil)

@@ -45,6 +45,8 @@ type Incident struct {
 	// builtin, set by MapCompact, holds the built-in custom fields (sorted by key) that Map would
 	// have put into CustomFields; a key in CustomFields wins over the same key here.
 	builtin []CustomField
+	// clipped counts the strings the mapper clipped (see Clipped).
+	clipped int
 }
 
 // SeverityScore converts a Wiz severity to XSOAR's scale: CRITICAL 4, HIGH 3, MEDIUM 2, LOW 1,

@@ -178,6 +178,11 @@ func checkPath(path string) (err error) {
 // modified while the incident is in use. incidentType comes from pkg/classify. A nil issue maps as
 // an empty one. Map never fails: missing data leaves fields empty.
 //
+// Every string is kept within its bound (clip.go): a string longer than MaxFieldBytes is cut and
+// marked, rawJSON becomes a copy with its long strings cut (or, above MaxRawJSONBytes, a small stub),
+// and Incident.Clipped counts what was cut. mapping.fields and the "as sent" timestamps still read
+// the whole node.
+//
 // The rule everything rule-derived comes from (name, details, the sourceRule* labels, framework
 // labels, wizdetails, wizissueresolutionrecommendation) is issue.Rule(): the first of sourceRules,
 // else the deprecated sourceRule (WIZ_API.md §10). Name is "<rule name> - <id>"; a rule with an empty
@@ -237,24 +242,33 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 		rawJSON = unsafe.String(unsafe.SliceData(raw), len(raw)) // see the doc: raw is not modified
 		sent = rawJSON
 	} else if b, err := json.Marshal(issue); err == nil {
-		rawJSON = string(b)
+		raw, rawJSON = b, string(b)
+	}
+	// mapping.fields and the "as sent" timestamps read the node whole; the incident keeps it within
+	// MaxRawJSONBytes.
+	keptRaw := rawJSON
+	clippedRaw, clipped := clipRawJSON(raw, issue)
+	if clipped > 0 {
+		keptRaw = clippedRaw
 	}
 	rule := issue.Rule()
 	size := len(m.fields)
 	if scratch == nil {
 		size += len(builtinCustomFields)
 	}
+	name, nameClipped := incidentName(rule, issue.ID)
 	inc := Incident{
-		Name:         incidentName(rule, issue.ID),
+		Name:         name,
 		Type:         incidentType,
 		Severity:     SeverityScore(issue.Severity),
 		Occurred:     asSent(issue.SentCreatedAt(), sent, "createdAt", &issue.CreatedAt),
 		Labels:       labels(issue, rule),
 		CustomFields: make(map[string]any, size),
-		RawJSON:      rawJSON,
+		RawJSON:      keptRaw,
 		DbotMirrorID: issue.ID,
 
 		customFieldOrder: m.keyOrder,
+		clipped:          nameClipped,
 	}
 	if rule != nil {
 		inc.Details = rule.Description
@@ -274,10 +288,13 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 		}
 		inc.CustomFields[f.cliName] = nativeValue(r)
 	}
+	inc.clipped += clipped + clipIncident(&inc, issue.ID)
 	return inc
 }
 
-func incidentName(rule *wiz.SourceRule, id string) string {
+// incidentName is "<rule name> - <id>", the rule name clipped to MaxFieldBytes (the id is bounded
+// by the feeds, wiz.MaxIDBytes).
+func incidentName(rule *wiz.SourceRule, id string) (string, int) {
 	name := noRuleName
 	if rule != nil {
 		if rule.Name != "" {
@@ -286,7 +303,11 @@ func incidentName(rule *wiz.SourceRule, id string) string {
 			name = rule.ID
 		}
 	}
-	return name + " - " + id
+	name, clipped := clipString(name, id)
+	if clipped {
+		return name + " - " + id, 1
+	}
+	return name + " - " + id, 0
 }
 
 // asSent returns a timestamp exactly as Wiz sent it: decoded (what the page decoder kept, see
@@ -296,12 +317,15 @@ func asSent(decoded, raw, key string, t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
 	}
-	if decoded != "" {
+	if decoded != "" && len(decoded) <= maxTimestampBytes {
 		return decoded
 	}
-	if r := gjson.Get(raw, key); r.Type == gjson.String && r.Str != "" {
-		return r.Str
+	if decoded == "" {
+		if r := gjson.Get(raw, key); r.Type == gjson.String && r.Str != "" && len(r.Str) <= maxTimestampBytes {
+			return r.Str
+		}
 	}
+	// (A timestamp sent with a fraction of a second thousands of digits long is valid RFC 3339.)
 	return t.UTC().Format(microLayout)
 }
 

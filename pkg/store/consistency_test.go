@@ -107,6 +107,19 @@ func checkConsistency(t *testing.T, s *Store) {
 			t.Errorf("%d due index entries for %d queued refetches", n, want[counterRefetch])
 		}
 
+		// Rejected-issue records are counted per instance (the bucket exists once one was made).
+		if rejected := btx.Bucket(bucketRejected); rejected != nil {
+			_ = rejected.ForEach(func(k, v []byte) error {
+				inst, _, _ := splitKey2(k)
+				want[rejectedCounter(inst)]++
+				var r RejectedIssue
+				if err := json.Unmarshal(v, &r); err != nil || r.Instance != inst {
+					t.Errorf("rejected issue %q: instance %q, %v", k, r.Instance, err)
+				}
+				return nil
+			})
+		}
+
 		for k, n := range want {
 			if counters[k] != n {
 				t.Errorf("counter %q = %d, data says %d", k, counters[k], n)

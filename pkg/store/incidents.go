@@ -345,8 +345,11 @@ func (tx *Tx) putIncident(rec *IncidentRecord, count bool, enqueue func(docSeq u
 		if err := tx.dropDoc(docs, &h); err != nil {
 			return fmt.Errorf("drop the previous incident JSON: %w", err)
 		}
-	} else if count {
-		tx.addCounter(incidentCounter(rec.Instance), 1)
+	} else {
+		if count {
+			tx.addCounter(incidentCounter(rec.Instance), 1)
+		}
+		tx.noteIncident(rec.Instance, rec.IssueID)
 	}
 	head := incidentHead{
 		version: rec.Version, status: rec.Status, lastEventID: rec.LastEventID,

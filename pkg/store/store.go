@@ -71,6 +71,8 @@ type Store struct {
 	recent recentCache
 	// writes remembers whether the last commit failed (writehealth.go).
 	writes writeHealth
+	// ids finds incidents by issue id whatever their createdAt (identity.go).
+	ids issueIndex
 }
 
 // Bucket names (see the package doc for their contents).

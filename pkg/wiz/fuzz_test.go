@@ -34,6 +34,16 @@ func FuzzDecodePage(f *testing.F) {
 		if page.HasNextPage && page.EndCursor == "" {
 			t.Fatal("hasNextPage without a cursor was accepted")
 		}
+		if page.NullNodes < 0 || page.NodesNull && (page.NullNodes > 0 || len(page.Issues) > 0) {
+			t.Fatalf("null nodes %d, nodes null %v, %d issues", page.NullNodes, page.NodesNull, len(page.Issues))
+		}
+		// Defects never panics, and an issue it passes is one an incident can be keyed by.
+		for i := range page.Issues {
+			is := &page.Issues[i]
+			if is.Defects() == nil && (is.ID == "" || len(is.ID) > MaxIDBytes || is.CreatedAt.IsZero() || is.Status == "") {
+				t.Fatalf("issue %q passes Defects", is.ID)
+			}
+		}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The fuzzer rarely builds well-formed nodes with repeated and case-folded keys at depth; this
@@ -190,6 +191,68 @@ func TestDecodeSourceRules(t *testing.T) {
 		if len(back.SourceRules) != len(is.SourceRules) || back.Rule() == nil || back.Rule().ID != tt.wantRule.ID ||
 			!strings.Contains(string(b), `"sourceRules":`) {
 			t.Errorf("issue %s: marshalled as %s, sourceRules did not round-trip", is.ID, b)
+		}
+	}
+}
+
+// Degraded answers (WIZ_API.md §3): a null nodes list and null nodes decode to an empty or shorter
+// page, and the page says so (the feeds log it at WARN).
+func TestDecodeNullNodes(t *testing.T) {
+	for _, tc := range []struct {
+		data      string
+		issues    int
+		nullNodes int
+		nodesNull bool
+	}{
+		{`{"issues":{"nodes":null,"pageInfo":{"hasNextPage":false}}}`, 0, 0, true},
+		{`{"issues":{"nodes":[null,{"id":"x"},null],"pageInfo":{"hasNextPage":false}}}`, 1, 2, false},
+		{`{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}`, 0, 0, false},
+		{`{"issues":{"nodes":null,"nodes":[null],"pageInfo":{"hasNextPage":false}}}`, 0, 1, false},
+	} {
+		page, err := walkResponse([]byte(`{"data":`+tc.data+`}`), 10)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.data, err)
+		}
+		if len(page.Issues) != tc.issues || page.NullNodes != tc.nullNodes || page.NodesNull != tc.nodesNull {
+			t.Fatalf("%s: %d issues, %d null nodes, nodes null %v", tc.data, len(page.Issues), page.NullNodes, page.NodesNull)
+		}
+	}
+}
+
+// A node with every field null decodes to an empty issue, which Defects rejects field by field.
+func TestIssueDefects(t *testing.T) {
+	var all Issue
+	r := &nodeReader{data: []byte(`{"id":null,"type":null,"createdAt":null,"status":null,"severity":null,"sourceRule":null}`)}
+	if err := r.decodeIssueNode(&all, &nodeArena{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(all.Defects(), "; "); got != "id is null; createdAt is null; status is null; severity is null; type is null" {
+		t.Fatalf("all-null node: %s", got)
+	}
+	good := Issue{ID: "00000000-0000-4000-8000-000000000001", Type: "CLOUD_CONFIGURATION", Status: "OPEN",
+		Severity: "HIGH", CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if d := good.Defects(); d != nil {
+		t.Fatalf("complete issue: %v", d)
+	}
+	future := good
+	future.Type = "SOME_NEW_TYPE" // a value Wiz may add
+	if d := future.Defects(); d != nil {
+		t.Fatalf("new enum value: %v", d)
+	}
+	for _, tc := range []struct {
+		mutate func(*Issue)
+		want   string
+	}{
+		{func(i *Issue) { i.ID = strings.Repeat("a", MaxIDBytes+1) }, "id is longer than 256 bytes"},
+		{func(i *Issue) { i.ID = "a\x00b" }, "id holds control characters or invalid UTF-8"},
+		{func(i *Issue) { i.ID = "a\xffb" }, "id holds control characters or invalid UTF-8"},
+		{func(i *Issue) { i.Status = "open now" }, "status is not an enum value"},
+		{func(i *Issue) { i.Severity = strings.Repeat("H", 65) }, "severity is not an enum value"},
+	} {
+		is := good
+		tc.mutate(&is)
+		if got := strings.Join(is.Defects(), "; "); got != tc.want {
+			t.Fatalf("got %q, want %q", got, tc.want)
 		}
 	}
 }

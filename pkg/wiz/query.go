@@ -156,6 +156,10 @@ type Page struct {
 	// HasNextPage and EndCursor are the page's pageInfo.
 	HasNextPage bool
 	EndCursor   string
+	// NullNodes counts the nodes that were JSON null (left out of Issues), and NodesNull says the
+	// nodes list itself was null: degraded answers the feeds log at WARN (WIZ_API.md §3).
+	NullNodes int
+	NodesNull bool
 }
 
 // IssueFilters is the wire form of IssueFilter (the GraphQL input type IssueFilters).
@@ -287,6 +291,7 @@ func decodeNodes(r *nodeReader, page *Page, sizeHint int, arena *nodeArena) erro
 	switch r.peek() {
 	case 'n':
 		if r.null() {
+			page.NodesNull = true
 			return nil
 		}
 	case '[':
@@ -297,8 +302,10 @@ func decodeNodes(r *nodeReader, page *Page, sizeHint int, arena *nodeArena) erro
 			page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
 			page.Raw = make([]json.RawMessage, 0, min(sizeHint, MaxPageSize))
 		}
+		page.NullNodes, page.NodesNull = 0, false
 		return r.array(func(i int) error {
 			if r.null() {
+				page.NullNodes++
 				return nil
 			}
 			start := r.pos

@@ -2,7 +2,9 @@ package wiz
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Issue is one Wiz issue as selected by the issues query (WIZ_API.md §3). Every pointer or slice may be
@@ -46,6 +48,68 @@ func (i *Issue) Rule() *SourceRule {
 		return &i.SourceRules[0]
 	}
 	return i.SourceRule
+}
+
+// MaxIDBytes bounds the issue id wizfetch accepts. Wiz's ids are UUIDs (36 bytes); an id becomes part
+// of store keys (bbolt refuses keys over 32 KiB, and would refuse the page's whole commit) and of
+// every event line, so a longer one is not an issue wizfetch can keep.
+const MaxIDBytes = 256
+
+// maxEnumBytes bounds a status, severity or type value: Wiz's are short upper-case words.
+const maxEnumBytes = 64
+
+// Defects lists what keeps the issue from being an incident, or nil when nothing does: a required
+// field that is null or missing (id, type, createdAt, status, severity — real Wiz data has nulls,
+// WIZ_API.md §3, and an incident with status "" would pass every status filter and then stand for
+// the issue for good), an id longer than MaxIDBytes, not UTF-8 or with control characters, and an
+// enum value that no Wiz enum has the shape of (more than 64 bytes, or other than letters, digits and
+// "_"). An enum value Wiz may add later (a new type, say) passes.
+func (i *Issue) Defects() []string {
+	var out []string
+	switch {
+	case i.ID == "":
+		out = append(out, "id is null")
+	case len(i.ID) > MaxIDBytes:
+		out = append(out, "id is longer than "+strconv.Itoa(MaxIDBytes)+" bytes")
+	case !utf8.ValidString(i.ID) || hasControl(i.ID):
+		out = append(out, "id holds control characters or invalid UTF-8")
+	}
+	if i.CreatedAt.IsZero() {
+		out = append(out, "createdAt is null")
+	}
+	for _, f := range [...]struct{ name, v string }{{"status", i.Status}, {"severity", i.Severity}, {"type", i.Type}} {
+		switch {
+		case f.v == "":
+			out = append(out, f.name+" is null")
+		case !enumShaped(f.v):
+			out = append(out, f.name+" is not an enum value")
+		}
+	}
+	return out
+}
+
+// hasControl reports whether s holds an ASCII control character (NUL included).
+func hasControl(s string) bool {
+	for j := 0; j < len(s); j++ {
+		if s[j] < 0x20 || s[j] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// enumShaped reports whether v looks like a GraphQL enum value: 1 to 64 letters, digits or "_".
+func enumShaped(v string) bool {
+	if len(v) == 0 || len(v) > maxEnumBytes {
+		return false
+	}
+	for j := 0; j < len(v); j++ {
+		c := v[j]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // SourceRule is the union Control | CloudEventRule | CloudConfigurationRule, flattened; Typename

@@ -1,0 +1,218 @@
+package store
+
+import (
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+)
+
+// An issue's identity is its id. Incidents are keyed by (createdAt, id) for the created feed's sake
+// (see the package doc), and Wiz never changes an issue's createdAt — but when a node comes back
+// with another one (a bogus 2999-01-01 later corrected, say), a lookup by (createdAt, id) alone
+// misses the incident, and the issue would look new: a second `created` with the same event_id
+// (issue 17). FindIncident and KnownIssue find the incident by id whatever createdAt the caller has.
+//
+// A persistent id index would cost every new incident a write at a random place of a B-tree (a
+// backfill would dirty a leaf per issue, the cost the createdAt key was chosen to avoid). Instead
+// the store keeps, in memory, the 64-bit hashes of the (instance, issue id) of every incident: the
+// set answers "certainly no incident of that id" for the new issues that make nearly every miss, in
+// a map lookup and a binary search, and only a hit — an incident stored under another createdAt,
+// or, once in 2^64, a collision — walks the index heads by id (Tx.Incident). What such a walk finds
+// is remembered (moved), so a node that keeps a changed createdAt costs one walk per process.
+//
+// The set is built from the incidents index by the first write transaction that needs it, and then
+// kept in step by putIncident, the only writer of heads; it is only built in write transactions,
+// which bbolt serialises, so no commit can slip between the walk and the set. A rolled-back
+// transaction or a pruned incident leaves its hash behind: a false "maybe", which only costs a walk.
+// Memory: 8 bytes per incident.
+type issueIndex struct {
+	mu     sync.Mutex
+	built  bool
+	seed   maphash.Seed
+	sorted []uint64            // hashes, ascending
+	recent map[uint64]struct{} // hashes added since the last merge into sorted
+	// moved remembers, for issues found under another createdAt than the one asked for, the
+	// createdAt their incident is keyed by (instance NUL issue id -> createdAt).
+	moved map[string]time.Time
+}
+
+// maxMoved bounds issueIndex.moved: past it the memory is dropped (and rebuilt walk by walk).
+const maxMoved = 4096
+
+func (x *issueIndex) hash(instance, issueID string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(x.seed)
+	h.WriteString(instance)
+	h.WriteByte(sep)
+	h.WriteString(issueID)
+	return h.Sum64()
+}
+
+// add records an incident of (instance, issueID); before the set is built there is nothing to do
+// (the build reads the index).
+func (x *issueIndex) add(instance, issueID string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.built {
+		return
+	}
+	x.addLocked(x.hash(instance, issueID))
+}
+
+func (x *issueIndex) addLocked(h uint64) {
+	if _, ok := slices.BinarySearch(x.sorted, h); ok {
+		return
+	}
+	x.recent[h] = struct{}{}
+	if len(x.recent) >= 1024 && len(x.recent)*8 >= len(x.sorted) {
+		x.merge()
+	}
+}
+
+// merge moves recent into sorted, merging from the back in place.
+func (x *issueIndex) merge() {
+	add := make([]uint64, 0, len(x.recent))
+	for h := range x.recent {
+		add = append(add, h)
+	}
+	slices.Sort(add)
+	old := len(x.sorted)
+	x.sorted = slices.Grow(x.sorted, len(add))[:old+len(add)]
+	i, j := old-1, len(add)-1
+	for w := len(x.sorted) - 1; j >= 0; w-- {
+		if i >= 0 && x.sorted[i] > add[j] {
+			x.sorted[w] = x.sorted[i]
+			i--
+		} else {
+			x.sorted[w] = add[j]
+			j--
+		}
+	}
+	clear(x.recent)
+}
+
+// mayHave reports whether (instance, issueID) may have an incident; false is certain. It builds
+// the set first when tx can (a write transaction); ok is false when it cannot, and the caller
+// must look the issue up by walking.
+func (x *issueIndex) mayHave(tx *Tx, instance, issueID string) (maybe, ok bool, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.built {
+		if !tx.btx.Writable() {
+			return false, false, nil
+		}
+		if err := x.build(tx); err != nil {
+			return false, false, err
+		}
+	}
+	h := x.hash(instance, issueID)
+	if _, hit := x.recent[h]; hit {
+		return true, true, nil
+	}
+	_, hit := slices.BinarySearch(x.sorted, h)
+	return hit, true, nil
+}
+
+// build fills the set from the incidents index, as tx sees it.
+func (x *issueIndex) build(tx *Tx) error {
+	b, err := tx.bucket(bucketIncidents)
+	if err != nil {
+		return err
+	}
+	x.seed = maphash.MakeSeed()
+	x.sorted = make([]uint64, 0, b.Stats().KeyN)
+	x.recent = map[uint64]struct{}{}
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		instance, _, issueID, err := splitIncidentKey(k)
+		if err != nil {
+			return fmt.Errorf("index incident ids: %w", err)
+		}
+		x.sorted = append(x.sorted, x.hash(instance, issueID))
+	}
+	slices.Sort(x.sorted)
+	x.sorted = slices.Compact(x.sorted)
+	x.built = true
+	return nil
+}
+
+func (x *issueIndex) movedTo(instance, issueID string) (time.Time, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t, ok := x.moved[instance+"\x00"+issueID]
+	return t, ok
+}
+
+func (x *issueIndex) setMoved(instance, issueID string, createdAt time.Time, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	key := instance + "\x00" + issueID
+	if !ok {
+		delete(x.moved, key)
+		return
+	}
+	if x.moved == nil || len(x.moved) >= maxMoved {
+		x.moved = map[string]time.Time{}
+	}
+	x.moved[key] = createdAt
+}
+
+// noteIncident keeps the id set in step with a new incident head (putIncident). The migration's
+// transactions (before Open returns) have no store, and need not: the set is built later.
+func (tx *Tx) noteIncident(instance, issueID string) {
+	if tx.store != nil {
+		tx.store.ids.add(instance, issueID)
+	}
+}
+
+// FindIncident returns a copy of the record of the issue issueID of instance, looked up by id: at
+// createdAt first (IncidentAt, the hot path), else wherever it is keyed (see issueIndex). rec.CreatedAt
+// is the createdAt the incident is keyed by, which callers must keep when they write it back.
+func (tx *Tx) FindIncident(instance, issueID string, createdAt time.Time) (*IncidentRecord, bool, error) {
+	rec, ok, err := tx.IncidentAt(instance, issueID, createdAt)
+	if ok || err != nil {
+		return rec, ok, err
+	}
+	return tx.findMoved(instance, issueID)
+}
+
+// KnownIssue reports whether the issue issueID of instance has an incident, whatever its createdAt:
+// FindIncident without decoding the incident in the common case.
+func (tx *Tx) KnownIssue(instance, issueID string, createdAt time.Time) (bool, error) {
+	ok, err := tx.HasIncidentAt(instance, issueID, createdAt)
+	if ok || err != nil {
+		return ok, err
+	}
+	_, ok, err = tx.findMoved(instance, issueID)
+	return ok, err
+}
+
+// findMoved finds the incident of an issue that is not keyed by the createdAt the caller has.
+func (tx *Tx) findMoved(instance, issueID string) (*IncidentRecord, bool, error) {
+	x := &tx.store.ids
+	maybe, indexed, err := x.mayHave(tx, instance, issueID)
+	if err != nil {
+		return nil, false, fmt.Errorf("read incident: %w", err)
+	}
+	if indexed && !maybe {
+		return nil, false, nil
+	}
+	if at, ok := x.movedTo(instance, issueID); ok {
+		rec, found, err := tx.IncidentAt(instance, issueID, at)
+		if found || err != nil {
+			return rec, found, err
+		}
+	}
+	rec, found, err := tx.Incident(instance, issueID)
+	if err != nil {
+		return nil, false, err
+	}
+	if found {
+		x.setMoved(instance, issueID, rec.CreatedAt, true)
+	} else {
+		x.setMoved(instance, issueID, time.Time{}, false)
+	}
+	return rec, found, nil
+}
