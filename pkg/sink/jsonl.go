@@ -25,34 +25,6 @@ type JSONL struct {
 	log   *slog.Logger
 	dirty bool // the tail must be reconciled before the next write
 	buf   []byte
-	// uncached is the file offset below which written lines have been dropped from the page cache
-	// (see dropWritten).
-	uncached int64
-}
-
-// The JSONL file is written once and read by others (a SIEM agent tailing it, a batch job): the
-// daemon never reads it back, so once a batch is on disk its pages only crowd the page cache — a
-// 1M-issue backfill writes 3.6 GB — and every new write then pays for reclaiming (or, on a VM,
-// first touching) memory: the write syscalls cost 13× more per byte at 1M issues than at 50k. So
-// after each fsync the sink advises the kernel to drop what it wrote, except the last keepCached
-// bytes, which a tailing reader is about to read (posix_fadvise DONTNEED; a hint, Linux only).
-const (
-	keepCached = 8 << 20
-	dropStep   = 8 << 20 // drop in steps of at least this much: one syscall per few batches
-)
-
-// dropWritten advises the kernel to drop the file's pages below end - keepCached.
-func (j *JSONL) dropWritten(end int64) {
-	if end < j.uncached {
-		j.uncached = 0 // truncated behind our back (copytruncate): start over
-	}
-	if upto := end - keepCached; upto-j.uncached >= dropStep {
-		if err := dropPageCache(j.file, j.uncached, upto-j.uncached); err != nil {
-			j.log.Debug("drop written lines from the page cache", "err", err)
-			return
-		}
-		j.uncached = upto
-	}
 }
 
 // OpenJSONL opens (creating it 0600, and its directory 0700) the file at path for appending. The
@@ -117,7 +89,6 @@ func (j *JSONL) Deliver(_ context.Context, items []store.OutboxItem) (int, error
 		j.dirty = true
 		return done, fmt.Errorf("jsonl sink %s: fsync %s: %w", j.name, j.path, err)
 	}
-	j.dropWritten(size + int64(len(j.buf)))
 	if cap(j.buf) > 4<<20 {
 		j.buf = nil // don't pin a huge buffer after a burst
 	}
@@ -143,6 +114,8 @@ func (j *JSONL) reconcile(items []store.OutboxItem) (int, error) {
 }
 
 // repairTail truncates an incomplete last line and returns the event_id of the last complete line.
+// It reads the file backwards a chunk at a time and keeps nothing but offsets, then reads only the
+// start of the last line: a huge last line (written before incidents were clipped) costs no memory.
 func (j *JSONL) repairTail() (string, error) {
 	size, err := j.file.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -151,44 +124,65 @@ func (j *JSONL) repairTail() (string, error) {
 	if size == 0 {
 		return "", nil
 	}
-	// Read backwards in chunks until the last complete line is in hand.
-	const chunk = 64 << 10
-	var tail []byte
-	off := size
-	for {
-		n := int64(chunk)
-		if off < n {
-			n = off
-		}
-		off -= n
-		b := make([]byte, n)
-		if _, err := j.file.ReadAt(b, off); err != nil {
-			return "", fmt.Errorf("jsonl sink %s: read tail: %w", j.name, err)
-		}
-		tail = append(b, tail...)
-		end := len(tail)
-		if tail[end-1] != '\n' {
-			cut := bytes.LastIndexByte(tail, '\n')
-			if cut < 0 && off > 0 {
-				continue
-			}
-			// A torn write: drop the partial line.
-			keep := off + int64(cut+1)
-			j.log.Warn("cutting a torn last line", "bytes", size-keep)
-			if err := j.file.Truncate(keep); err != nil {
-				return "", fmt.Errorf("jsonl sink %s: truncate torn line: %w", j.name, err)
-			}
-			if err := j.file.Sync(); err != nil {
-				return "", fmt.Errorf("jsonl sink %s: fsync: %w", j.name, err)
-			}
-			return j.repairTail()
-		}
-		start := bytes.LastIndexByte(tail[:end-1], '\n')
-		if start < 0 && off > 0 {
-			continue
-		}
-		return eventID(tail[start+1 : end-1]), nil
+	lastNL, err := j.lastNewline(size)
+	if err != nil {
+		return "", err
 	}
+	if lastNL != size-1 {
+		// A torn write: drop the partial line.
+		keep := lastNL + 1
+		j.log.Warn("cutting a torn last line", "bytes", size-keep)
+		if err := j.file.Truncate(keep); err != nil {
+			return "", fmt.Errorf("jsonl sink %s: truncate torn line: %w", j.name, err)
+		}
+		if err := j.file.Sync(); err != nil {
+			return "", fmt.Errorf("jsonl sink %s: fsync: %w", j.name, err)
+		}
+		if keep == 0 {
+			return "", nil
+		}
+		size = keep
+	}
+	prev, err := j.lastNewline(size - 1)
+	if err != nil {
+		return "", err
+	}
+	return j.lineEventID(prev+1, size-1)
+}
+
+// lastNewline returns the offset of the last '\n' before end, or -1 when there is none.
+func (j *JSONL) lastNewline(end int64) (int64, error) {
+	const chunk = 64 << 10
+	b := make([]byte, chunk)
+	for end > 0 {
+		n := min(int64(chunk), end)
+		off := end - n
+		if _, err := j.file.ReadAt(b[:n], off); err != nil {
+			return 0, fmt.Errorf("jsonl sink %s: read tail: %w", j.name, err)
+		}
+		if i := bytes.LastIndexByte(b[:n], '\n'); i >= 0 {
+			return off + int64(i), nil
+		}
+		end = off
+	}
+	return -1, nil
+}
+
+// lineEventID reads the event_id of the line in [start, end). event_id is the first member of every
+// line this sink writes (DESIGN.md §6), so only the line's first bytes are read.
+func (j *JSONL) lineEventID(start, end int64) (string, error) {
+	dec := json.NewDecoder(io.NewSectionReader(j.file, start, end-start))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", nil
+	}
+	if key, err := dec.Token(); err != nil || key != "event_id" {
+		return "", nil
+	}
+	var id string
+	if err := dec.Decode(&id); err != nil {
+		return "", nil
+	}
+	return id, nil
 }
 
 // eventID extracts event_id from an event line ("" if there is none).

@@ -209,12 +209,16 @@ func (tx *Tx) OutboxSinks() ([]string, error) {
 }
 
 // Outbox returns up to limit events of sink with a sequence number above afterSeq, oldest first
-// (limit <= 0: all of them). Writers are serialised and take sequence numbers in commit order, so
+// (limit <= 0: all of them), stopping early once MaxBatchBytes of data are read. Writers are serialised and take sequence numbers in commit order, so
 // a dispatcher may keep afterSeq as a cursor without missing events committed later.
 func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, error) {
 	items, _, err := s.OutboxInto(sink, afterSeq, limit, nil)
 	return items, err
 }
+
+// MaxBatchBytes bounds the event data one outbox read returns (beyond its first event): a batch of
+// large events must not cost a sink hundreds of megabytes.
+const MaxBatchBytes = 8 << 20
 
 // OutboxInto is Outbox with the events' data appended to buf (which it returns, grown) instead of
 // each getting its own allocation: a dispatcher passes the same buffer, truncated, for every batch.
@@ -238,8 +242,9 @@ func (s *Store) OutboxInto(sink string, afterSeq uint64, limit int, buf []byte) 
 			return nil
 		}
 		var span, docSpan mappedSpan
+		base := len(buf)
 		for k, v = c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
-			if limit > 0 && len(out) >= limit {
+			if limit > 0 && len(out) >= limit || len(out) > 0 && len(buf)-base >= MaxBatchBytes {
 				break
 			}
 			start := len(buf)
