@@ -351,7 +351,7 @@ func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.R
 		}
 		attrs := []any{
 			"pages", res.Pages, "fetched", res.Fetched, "created", res.Created, "updated", res.Updated,
-			"ignored", sum(res.Ignored), "backlog", res.Backlog, "duration_ms", res.Duration.Milliseconds(),
+			"ignored", sum(res.Ignored), "rejected", sum(res.Rejected), "backlog", res.Backlog, "duration_ms", res.Duration.Milliseconds(),
 			"watermark", formatTime(res.Watermark),
 		}
 		if err != nil {

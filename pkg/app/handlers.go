@@ -137,6 +137,8 @@ func pushResult(outcome string) string {
 		return metrics.PushResultOK
 	case feed.PushNotFound:
 		return metrics.PushResultNotFound
+	case feed.PushRejected:
+		return metrics.PushResultRejected
 	case "error":
 		return metrics.PushResultError
 	default: // unchanged, not matching, unknown instance

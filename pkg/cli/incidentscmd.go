@@ -37,7 +37,7 @@ func viewOf(r *store.IncidentRecord, withIncident bool) incidentView {
 }
 
 func newIncidentsCommand(env *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "incidents", Short: "List, show and replay incidents; list dead letters"}
+	cmd := &cobra.Command{Use: "incidents", Short: "List, show and replay incidents; list dead letters and rejected issues"}
 	var instance, status string
 	var limit int
 	list := &cobra.Command{
@@ -128,7 +128,7 @@ func newIncidentsCommand(env *Env) *cobra.Command {
 	}
 	show.Flags().StringVar(&instance, "instance", "", "only this instance")
 
-	cmd.AddCommand(list, show, newReplayCommand(env), newDeadLetterCommand(env))
+	cmd.AddCommand(list, show, newReplayCommand(env), newDeadLetterCommand(env), newRejectedCommand(env))
 	return cmd
 }
 

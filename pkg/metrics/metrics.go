@@ -43,6 +43,12 @@ type Metrics struct {
 	windowRestarts   *prometheus.CounterVec
 	lastFetchSuccess *prometheus.GaugeVec
 
+	issuesRejected   *prometheus.CounterVec
+	futureTimestamps *prometheus.CounterVec
+	incidentsClipped *prometheus.CounterVec
+	nullNodes        *prometheus.CounterVec
+	nullPages        *prometheus.CounterVec
+
 	deliveries      *prometheus.CounterVec
 	eventsDelivered *prometheus.CounterVec
 	deadLettered    *prometheus.CounterVec
@@ -111,6 +117,27 @@ func New(version string) *Metrics {
 		Help: "Unix time of the last successful fetch of a feed.",
 	}, instFeed)
 
+	m.issuesRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_issues_rejected_total",
+		Help: "Issues a feed could not turn into an incident, by reason (incomplete, too_large, mapping_failed); each is recorded in the store (`wizfetch incidents rejected`).",
+	}, []string{"instance", "feed", "reason"})
+	m.futureTimestamps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_future_timestamps_total",
+		Help: "Issues whose feed timestamp lay beyond now plus the allowed clock skew; the watermark ignored them.",
+	}, instFeed)
+	m.incidentsClipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_incidents_clipped_total",
+		Help: "Incidents with strings cut to their size bound.",
+	}, instFeed)
+	m.nullNodes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_null_nodes_total",
+		Help: "Null nodes in the pages Wiz returned.",
+	}, instFeed)
+	m.nullPages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wizfetch_null_pages_total",
+		Help: "Pages Wiz returned with a null nodes list.",
+	}, instFeed)
+
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wizfetch_deliveries_total",
 		Help: "Delivery attempts of a sink by result (ok, error).",
@@ -150,6 +177,7 @@ func New(version string) *Metrics {
 		m.apiRequests, m.apiDuration, m.apiRetries, m.tokenRefreshes,
 		m.fetchDuration, m.fetchFailures, m.issuesFetched, m.eventsEmitted, m.updatesIgnored,
 		m.windowRestarts, m.lastFetchSuccess,
+		m.issuesRejected, m.futureTimestamps, m.incidentsClipped, m.nullNodes, m.nullPages,
 		m.deliveries, m.eventsDelivered, m.deadLettered,
 		m.pushReceived, m.pushRejected, m.pushProcessed,
 		newScrapeCollector(m),
@@ -161,8 +189,10 @@ func New(version string) *Metrics {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // FetchDone records one fetch of a feed: its duration, the issues it read, the events it emitted by
-// kind, the issues it ignored by reason, window restarts, and either a failure or the time of this
-// success (wizfetch_fetch_last_success_timestamp_seconds). err's text is never used.
+// kind, the issues it ignored by reason, the issues it rejected by reason, future timestamps,
+// clipped incidents, null nodes and pages, window restarts, and either a failure or the time of
+// this success (wizfetch_fetch_last_success_timestamp_seconds). A failed fetch still counts what
+// its committed pages did. err's text is never used.
 func (m *Metrics) FetchDone(instance, feedName string, res feed.Result, err error) {
 	m.fetchDuration.WithLabelValues(instance, feedName).Observe(res.Duration.Seconds())
 	if res.Fetched > 0 {
@@ -179,6 +209,15 @@ func (m *Metrics) FetchDone(instance, feedName string, res feed.Result, err erro
 			m.updatesIgnored.WithLabelValues(instance, ignoredLabel(reason)).Add(float64(n))
 		}
 	}
+	for reason, n := range res.Rejected {
+		if n > 0 {
+			m.issuesRejected.WithLabelValues(instance, feedName, rejectedLabel(reason)).Add(float64(n))
+		}
+	}
+	addIfPositive(m.futureTimestamps, res.FutureTimestamps, instance, feedName)
+	addIfPositive(m.incidentsClipped, res.Clipped, instance, feedName)
+	addIfPositive(m.nullNodes, res.NullNodes, instance, feedName)
+	addIfPositive(m.nullPages, res.NullPages, instance, feedName)
 	if res.Restarts > 0 {
 		m.windowRestarts.WithLabelValues(instance, feedName).Add(float64(res.Restarts))
 	}
@@ -221,8 +260,8 @@ func (m *Metrics) PushProcessed(instance, result string) {
 }
 
 // WatchStore makes every scrape read the outbox depth and dead-letter count of each named sink, the
-// refetch queue depth and the stored incidents per instance from st (one short read transaction per
-// scrape). Calling it again (after a reload changed the sinks) replaces the previous store and list.
+// refetch queue depth, and the stored incidents and rejected-issue records per instance from st (two
+// short read transactions per scrape). Calling it again (after a reload changed the sinks) replaces the previous store and list.
 func (m *Metrics) WatchStore(st *store.Store, sinks []string) {
 	if st == nil {
 		m.storeWatch.Store(nil)
@@ -235,6 +274,13 @@ func (m *Metrics) WatchStore(st *store.Store, sinks []string) {
 // failures and backlog, and whether fetching is paused. Calling it again replaces the tracker.
 func (m *Metrics) WatchStatus(t *status.Tracker) {
 	m.statusWatch.Store(t)
+}
+
+// addIfPositive adds n to the counter of labels; a zero count makes no series.
+func addIfPositive(c *prometheus.CounterVec, n int, labels ...string) {
+	if n > 0 {
+		c.WithLabelValues(labels...).Add(float64(n))
+	}
 }
 
 func resultLabel(ok bool) string {
@@ -259,6 +305,7 @@ const (
 	PushResultError    = "error"     // refetch or processing failed (will be retried)
 	PushResultNotFound = "not_found" // Wiz no longer has the issue
 	PushResultIgnored  = "ignored"   // processed, no event (unchanged or outside the filters)
+	PushResultRejected = "rejected"  // the issue cannot be an incident: recorded (`wizfetch incidents rejected`), no event
 )
 
 // oneOf returns s when it is one of allowed, else "other".
@@ -277,7 +324,11 @@ func pushRejectLabel(reason string) string {
 }
 
 func pushResultLabel(result string) string {
-	return oneOf(result, PushResultOK, PushResultError, PushResultNotFound, PushResultIgnored)
+	return oneOf(result, PushResultOK, PushResultError, PushResultNotFound, PushResultIgnored, PushResultRejected)
+}
+
+func rejectedLabel(reason string) string {
+	return oneOf(reason, feed.RejectIncomplete, feed.RejectTooLarge, feed.RejectMapping)
 }
 
 func ignoredLabel(reason string) string {

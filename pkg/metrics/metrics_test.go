@@ -343,7 +343,9 @@ func exercised(t *testing.T) *Metrics {
 	m := New("1.2.3")
 	leak := errors.New("POST https://api.wiz.io/graphql?client_secret=" + secret)
 	m.FetchDone("default", "created", feed.Result{Fetched: 1, Created: 1, Updated: 1, Restarts: 1,
-		Ignored: map[string]int{"reason " + secret: 1, feed.ReasonKnown: 1}}, nil)
+		Ignored:          map[string]int{"reason " + secret: 1, feed.ReasonKnown: 1},
+		Rejected:         map[string]int{"reason " + secret: 1, feed.RejectIncomplete: 1},
+		FutureTimestamps: 1, Clipped: 1, NullNodes: 1, NullPages: 1}, nil)
 	m.FetchDone("default", "updates", feed.Result{}, leak)
 	m.Delivery("file", 1, nil)
 	m.Delivery("file", 0, leak)
@@ -381,6 +383,11 @@ func TestLabelAllowlists(t *testing.T) {
 		{"push reject secret", pushRejectLabel(secret), "other"},
 		{"push result", pushResultLabel(PushResultNotFound), "not_found"},
 		{"push result empty", pushResultLabel(""), "other"},
+		{"push result rejected", pushResultLabel(PushResultRejected), "rejected"},
+		{"rejected incomplete", rejectedLabel(feed.RejectIncomplete), "incomplete"},
+		{"rejected too large", rejectedLabel(feed.RejectTooLarge), "too_large"},
+		{"rejected mapping", rejectedLabel(feed.RejectMapping), "mapping_failed"},
+		{"rejected free text", rejectedLabel("decode: " + secret), "other"},
 		{"code 0", codeLabel(0), "none"},
 		{"code 200", codeLabel(200), "200"},
 	}
@@ -390,5 +397,113 @@ func TestLabelAllowlists(t *testing.T) {
 				t.Errorf("got %q, want %q", tc.got, tc.want)
 			}
 		})
+	}
+}
+
+// FetchDone counts what the feed could not process: rejected issues by reason (free text folded
+// into "other"), future timestamps, clipped incidents, null nodes and null pages; zero counts make
+// no series, and a failed fetch still counts what its committed pages did.
+func TestFetchDoneCountsRejectionsAndAnomalies(t *testing.T) {
+	m := New("1.2.3")
+	m.FetchDone("default", "created", feed.Result{
+		Fetched: 9, FutureTimestamps: 2, Clipped: 1, NullNodes: 3, NullPages: 1,
+		Rejected: map[string]int{feed.RejectIncomplete: 2, feed.RejectTooLarge: 1, feed.RejectMapping: 0},
+	}, nil)
+	m.FetchDone("default", "created", feed.Result{Rejected: map[string]int{feed.RejectIncomplete: 1}}, errors.New("boom"))
+	m.FetchDone("eu", "updates", feed.Result{
+		Clipped: 4, Rejected: map[string]int{feed.RejectMapping: 1, "panic: " + secret: 1},
+	}, nil)
+
+	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(`
+# HELP wizfetch_issues_rejected_total Issues a feed could not turn into an incident, by reason (incomplete, too_large, mapping_failed); each is recorded in the store (`+"`wizfetch incidents rejected`"+`).
+# TYPE wizfetch_issues_rejected_total counter
+wizfetch_issues_rejected_total{feed="created",instance="default",reason="incomplete"} 3
+wizfetch_issues_rejected_total{feed="created",instance="default",reason="too_large"} 1
+wizfetch_issues_rejected_total{feed="updates",instance="eu",reason="mapping_failed"} 1
+wizfetch_issues_rejected_total{feed="updates",instance="eu",reason="other"} 1
+# HELP wizfetch_future_timestamps_total Issues whose feed timestamp lay beyond now plus the allowed clock skew; the watermark ignored them.
+# TYPE wizfetch_future_timestamps_total counter
+wizfetch_future_timestamps_total{feed="created",instance="default"} 2
+# HELP wizfetch_incidents_clipped_total Incidents with strings cut to their size bound.
+# TYPE wizfetch_incidents_clipped_total counter
+wizfetch_incidents_clipped_total{feed="created",instance="default"} 1
+wizfetch_incidents_clipped_total{feed="updates",instance="eu"} 4
+# HELP wizfetch_null_nodes_total Null nodes in the pages Wiz returned.
+# TYPE wizfetch_null_nodes_total counter
+wizfetch_null_nodes_total{feed="created",instance="default"} 3
+# HELP wizfetch_null_pages_total Pages Wiz returned with a null nodes list.
+# TYPE wizfetch_null_pages_total counter
+wizfetch_null_pages_total{feed="created",instance="default"} 1
+`), "wizfetch_issues_rejected_total", "wizfetch_future_timestamps_total", "wizfetch_incidents_clipped_total",
+		"wizfetch_null_nodes_total", "wizfetch_null_pages_total")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// A pushed issue that cannot be an incident has its own push_processed_total result.
+func TestPushProcessedRejected(t *testing.T) {
+	m := New("1.2.3")
+	m.PushProcessed("default", PushResultRejected)
+	m.PushProcessed("default", PushResultRejected)
+	if got := testutil.ToFloat64(m.pushProcessed.WithLabelValues("default", "rejected")); got != 2 {
+		t.Fatalf("push_processed_total{result=rejected} = %v, want 2", got)
+	}
+	if n := testutil.CollectAndCount(m.pushProcessed); n != 1 {
+		t.Fatalf("push_processed_total has %d series, want 1 (no \"other\")", n)
+	}
+}
+
+// wizfetch_rejected_issues is read from the store at scrape time: one series per instance with
+// records, and 0 for every instance the status tracker has a feed of.
+func TestWatchStoreRejectedIssues(t *testing.T) {
+	st := openStore(t)
+	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	put := func(instance, id string) {
+		t.Helper()
+		err := st.Update(func(tx *store.Tx) error {
+			_, err := tx.PutRejected(store.RejectedIssue{Instance: instance, IssueID: id, Feed: "created",
+				Reason: feed.RejectIncomplete, LastSeen: now}, []byte(`{"id":"`+id+`"}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("default", "a")
+	put("default", "b")
+	put("default", "a") // the same issue again: one record
+	put("gone", "c")    // an instance no longer configured keeps its records
+
+	m := New("1.2.3")
+	m.WatchStore(st, nil)
+	tr := status.New("1.2.3", func() time.Time { return now })
+	tr.AddFeed("default", "created")
+	tr.AddFeed("eu", "created")
+	m.WatchStatus(tr)
+	const head = `
+# HELP wizfetch_rejected_issues Rejected-issue records held in the store, per instance (see ` + "`wizfetch incidents rejected`" + `).
+# TYPE wizfetch_rejected_issues gauge
+`
+	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(head+`
+wizfetch_rejected_issues{instance="default"} 2
+wizfetch_rejected_issues{instance="eu"} 0
+wizfetch_rejected_issues{instance="gone"} 1
+`), "wizfetch_rejected_issues")
+	if err != nil {
+		t.Error(err)
+	}
+
+	// A good version of the issue removes its record: the next scrape shows it.
+	if err := st.Update(func(tx *store.Tx) error { _, err := tx.DeleteRejected("default", "a"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	m.WatchStatus(status.New("1.2.3", nil)) // no feeds: only instances with records
+	err = testutil.GatherAndCompare(m.Registry(), strings.NewReader(head+`
+wizfetch_rejected_issues{instance="default"} 1
+wizfetch_rejected_issues{instance="gone"} 1
+`), "wizfetch_rejected_issues")
+	if err != nil {
+		t.Error(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wizfetch/wizfetch/pkg/status"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
@@ -21,6 +22,7 @@ type scrapeCollector struct {
 	m *Metrics
 
 	descOutboxDepth, descDeadLetters, descRefetchDepth, descIncidents, descStoreSize *prometheus.Desc
+	descRejected                                                                     *prometheus.Desc
 	descLag, descWatermark, descConsecutiveFailures, descBacklog, descPaused         *prometheus.Desc
 }
 
@@ -35,6 +37,8 @@ func newScrapeCollector(m *Metrics) *scrapeCollector {
 			"Pushed issues waiting to be refetched.", nil, nil),
 		descIncidents: prometheus.NewDesc("wizfetch_incidents_stored",
 			"Incidents held in the store, per instance.", []string{"instance"}, nil),
+		descRejected: prometheus.NewDesc("wizfetch_rejected_issues",
+			"Rejected-issue records held in the store, per instance (see `wizfetch incidents rejected`).", []string{"instance"}, nil),
 		descStoreSize: prometheus.NewDesc("wizfetch_store_size_bytes",
 			"Size of the bbolt store file.", nil, nil),
 		descLag: prometheus.NewDesc("wizfetch_watermark_lag_seconds",
@@ -53,18 +57,23 @@ func newScrapeCollector(m *Metrics) *scrapeCollector {
 // Describe implements prometheus.Collector.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.descOutboxDepth, c.descDeadLetters, c.descRefetchDepth, c.descIncidents,
-		c.descStoreSize, c.descLag, c.descWatermark, c.descConsecutiveFailures, c.descBacklog, c.descPaused} {
+		c.descRejected, c.descStoreSize, c.descLag, c.descWatermark, c.descConsecutiveFailures, c.descBacklog, c.descPaused} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	var snap *status.Snapshot
+	if t := c.m.statusWatch.Load(); t != nil {
+		s := t.Snapshot()
+		snap = &s
+	}
 	if w := c.m.storeWatch.Load(); w != nil {
 		c.collectStore(ch, w)
+		c.collectRejected(ch, w, snap)
 	}
-	if t := c.m.statusWatch.Load(); t != nil {
-		snap := t.Snapshot()
+	if snap != nil {
 		for _, f := range snap.Feeds {
 			if !f.Watermark.IsZero() {
 				ch <- prometheus.MustNewConstMetric(c.descLag, prometheus.GaugeValue, f.LagSeconds, f.Instance, f.Feed)
@@ -100,6 +109,33 @@ func (c *scrapeCollector) collectStore(ch chan<- prometheus.Metric, w *storeWatc
 	slices.Sort(instances)
 	for _, inst := range instances {
 		ch <- prometheus.MustNewConstMetric(c.descIncidents, prometheus.GaugeValue, float64(st.Incidents[inst]), inst)
+	}
+}
+
+// collectRejected reads the rejected-issue records per instance (counters: one short read
+// transaction). Every instance with records is reported, and every instance with a feed in snap
+// (nil: none) with 0 when it has none, so that an alert on the gauge sees a series before the first
+// rejection.
+func (c *scrapeCollector) collectRejected(ch chan<- prometheus.Metric, w *storeWatch, snap *status.Snapshot) {
+	counts, err := w.store.RejectedCounts()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.descRejected, fmt.Errorf("read store for metrics: %w", err))
+		return
+	}
+	instances := make([]string, 0, len(counts))
+	for inst := range counts {
+		instances = append(instances, inst)
+	}
+	if snap != nil {
+		for _, f := range snap.Feeds {
+			if !slices.Contains(instances, f.Instance) {
+				instances = append(instances, f.Instance)
+			}
+		}
+	}
+	slices.Sort(instances)
+	for _, inst := range instances {
+		ch <- prometheus.MustNewConstMetric(c.descRejected, prometheus.GaugeValue, float64(counts[inst]), inst)
 	}
 }
 

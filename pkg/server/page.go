@@ -49,6 +49,7 @@ type pageData struct {
 type pageInstance struct {
 	Name          string
 	Incidents     int
+	Rejected      int // rejected-issue records in the store
 	Feeds         []pageFeed
 	Retrying      string // why Wiz requests are being retried ("" when they are not)
 	RetryingSince string
@@ -66,6 +67,9 @@ type pageFeed struct {
 	Created     int64
 	Updated     int64
 	Ignored     int64
+	Rejected    int64
+	Future      int64 // issues with a timestamp from the future
+	Clipped     int64
 	Failures    int
 	LastError   string
 }
@@ -123,8 +127,8 @@ func buildPage(doc StatusDoc) pageData {
 		}
 	}
 	for _, inst := range doc.Instances {
-		pi := pageInstance{Name: inst.Name, Incidents: inst.Incidents, Retrying: inst.Retrying,
-			RetryingSince: ago(inst.RetryingSince, now)}
+		pi := pageInstance{Name: inst.Name, Incidents: inst.Incidents, Rejected: inst.RejectedIssues,
+			Retrying: inst.Retrying, RetryingSince: ago(inst.RetryingSince, now)}
 		for _, f := range inst.Feeds {
 			pi.Feeds = append(pi.Feeds, buildFeed(f, now))
 		}
@@ -149,7 +153,8 @@ func buildFeed(f status.Feed, now time.Time) pageFeed {
 	pf := pageFeed{
 		Name: f.Feed, Backlog: f.Backlog, LastSuccess: ago(f.LastSuccess, now),
 		Fetches: f.Fetches, Issues: f.IssuesFetched, Created: f.Created, Updated: f.Updated,
-		Ignored: f.Ignored, Failures: f.ConsecutiveFailures, LastError: f.LastError,
+		Ignored: f.Ignored, Rejected: f.Rejected, Future: f.FutureTimestamps, Clipped: f.Clipped,
+		Failures: f.ConsecutiveFailures, LastError: f.LastError,
 		Watermark: "—", Lag: "—", State: "idle",
 	}
 	if !f.Watermark.IsZero() {

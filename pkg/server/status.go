@@ -11,8 +11,9 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
-// StatusDoc is the body of GET /v1/status: the tracker's snapshot with the feeds grouped by instance
-// and the sinks' pending and dead-letter counts read from the store.
+// StatusDoc is the body of GET /v1/status: the tracker's snapshot with the feeds grouped by instance,
+// and the sinks' pending and dead-letter counts and each instance's rejected issues read from the
+// store.
 type StatusDoc struct {
 	Version       string          `json:"version"`
 	StartedAt     time.Time       `json:"started_at"`
@@ -31,9 +32,12 @@ type StatusDoc struct {
 
 // InstanceDoc is one Wiz tenant's feeds.
 type InstanceDoc struct {
-	Name      string        `json:"name"`
-	Incidents int           `json:"incidents"`
-	Feeds     []status.Feed `json:"feeds"`
+	Name      string `json:"name"`
+	Incidents int    `json:"incidents"`
+	// RejectedIssues is how many issues of the tenant the store holds as rejected (they could not
+	// be incidents: GET /v1/rejected-issues lists them).
+	RejectedIssues int           `json:"rejected_issues"`
+	Feeds          []status.Feed `json:"feeds"`
 	// Retrying is why the tenant's Wiz requests are being retried right now ("" when they are
 	// not), from the first failed attempt on; RetryingSince is when the retries began.
 	Retrying      string    `json:"retrying,omitempty"`
@@ -87,38 +91,49 @@ func (s *Server) statusDoc() StatusDoc {
 			}
 		}
 	}
+	var rejected map[string]int
+	if stats != nil {
+		var err error
+		if rejected, err = s.opt.Store.RejectedCounts(); err != nil {
+			s.log.Warn("read rejected issues for status", "err", err)
+			doc.StoreError = err.Error()
+		}
+	}
+	newInstance := func(name string) InstanceDoc {
+		inst := InstanceDoc{Name: name, Feeds: []status.Feed{}, RejectedIssues: rejected[name]}
+		if stats != nil {
+			inst.Incidents = stats.Incidents[name]
+		}
+		return inst
+	}
 	// Snapshot feeds are sorted by instance then feed, so grouping is one pass.
 	for _, f := range snap.Feeds {
 		if n := len(doc.Instances); n == 0 || doc.Instances[n-1].Name != f.Instance {
-			inst := InstanceDoc{Name: f.Instance, Feeds: []status.Feed{}}
-			if stats != nil {
-				inst.Incidents = stats.Incidents[f.Instance]
-			}
-			doc.Instances = append(doc.Instances, inst)
+			doc.Instances = append(doc.Instances, newInstance(f.Instance))
 		}
 		last := &doc.Instances[len(doc.Instances)-1]
 		last.Feeds = append(last.Feeds, f)
 	}
-	addRetrying(&doc, snap.Retrying, stats)
+	for _, r := range snap.Retrying {
+		i := instanceIndex(&doc, r.Instance, newInstance)
+		doc.Instances[i].Retrying, doc.Instances[i].RetryingSince = r.Cause, r.Since
+	}
+	// An instance without feeds (push-only, or no longer configured) still shows its rejected issues.
+	for name := range rejected {
+		instanceIndex(&doc, name, newInstance)
+	}
+	sort.SliceStable(doc.Instances, func(i, j int) bool { return doc.Instances[i].Name < doc.Instances[j].Name })
 	return doc
 }
 
-// addRetrying puts each retrying instance's cause on its document, adding the document of an
-// instance without feeds (push-only).
-func addRetrying(doc *StatusDoc, retrying []status.Retrying, stats *store.Stats) {
-	for _, r := range retrying {
-		i := slices.IndexFunc(doc.Instances, func(d InstanceDoc) bool { return d.Name == r.Instance })
-		if i < 0 {
-			inst := InstanceDoc{Name: r.Instance, Feeds: []status.Feed{}}
-			if stats != nil {
-				inst.Incidents = stats.Incidents[r.Instance]
-			}
-			doc.Instances = append(doc.Instances, inst)
-			i = len(doc.Instances) - 1
-		}
-		doc.Instances[i].Retrying, doc.Instances[i].RetryingSince = r.Cause, r.Since
+// instanceIndex returns the index of the document of the instance name, adding one made by
+// newInstance when there is none.
+func instanceIndex(doc *StatusDoc, name string, newInstance func(string) InstanceDoc) int {
+	if i := slices.IndexFunc(doc.Instances, func(d InstanceDoc) bool { return d.Name == name }); i >= 0 {
+		return i
 	}
-	sort.SliceStable(doc.Instances, func(i, j int) bool { return doc.Instances[i].Name < doc.Instances[j].Name })
+	doc.Instances = append(doc.Instances, newInstance(name))
+	return len(doc.Instances) - 1
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {

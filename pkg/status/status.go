@@ -34,6 +34,12 @@ type Feed struct {
 	Created             int64     `json:"created"`
 	Updated             int64     `json:"updated"`
 	Ignored             int64     `json:"ignored"`
+	// Rejected counts the issues the feed could not turn into incidents (recorded in the store:
+	// `wizfetch incidents rejected`), FutureTimestamps those whose timestamp lay beyond the allowed
+	// clock skew (the watermark ignored them), Clipped the incidents with strings cut to their bound.
+	Rejected         int64 `json:"rejected"`
+	FutureTimestamps int64 `json:"future_timestamps"`
+	Clipped          int64 `json:"clipped"`
 }
 
 // Sink is the state of one sink. Pending and DeadLetters are filled from the store by the reader.
@@ -160,6 +166,11 @@ func (t *Tracker) FetchDone(instance, name string, res feed.Result, err error) {
 	for _, n := range res.Ignored {
 		f.Ignored += int64(n)
 	}
+	for _, n := range res.Rejected {
+		f.Rejected += int64(n)
+	}
+	f.FutureTimestamps += int64(res.FutureTimestamps)
+	f.Clipped += int64(res.Clipped)
 	if !res.Watermark.IsZero() {
 		f.Watermark = res.Watermark
 	}

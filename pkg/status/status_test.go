@@ -94,3 +94,50 @@ func TestWizRetrying(t *testing.T) {
 		t.Fatalf("after Reset: %+v", s.Retrying)
 	}
 }
+
+// FetchDone adds up, per feed, the issues rejected (every reason), the future timestamps and the
+// clipped incidents, failed fetches included (their committed pages counted).
+func TestTrackerCountsRejectionsAndAnomalies(t *testing.T) {
+	tests := []struct {
+		name                      string
+		results                   []feed.Result
+		errs                      []error
+		rejected, future, clipped int64
+	}{
+		{name: "none", results: []feed.Result{{Fetched: 5}}, errs: []error{nil}},
+		{
+			name: "every reason",
+			results: []feed.Result{{Rejected: map[string]int{
+				feed.RejectIncomplete: 2, feed.RejectTooLarge: 1, feed.RejectMapping: 1,
+			}, FutureTimestamps: 3, Clipped: 2}},
+			errs:     []error{nil},
+			rejected: 4, future: 3, clipped: 2,
+		},
+		{
+			name: "summed over fetches, failed ones included",
+			results: []feed.Result{
+				{Rejected: map[string]int{feed.RejectIncomplete: 1}, Clipped: 1},
+				{Rejected: map[string]int{feed.RejectIncomplete: 2}, FutureTimestamps: 1},
+			},
+			errs:     []error{nil, errors.New("fetch page 2: HTTP 503")},
+			rejected: 3, future: 1, clipped: 1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New("v1", nil)
+			for i, res := range tc.results {
+				tr.FetchDone("default", feed.Created, res, tc.errs[i])
+			}
+			s := tr.Snapshot()
+			if len(s.Feeds) != 1 {
+				t.Fatalf("feeds: %+v", s.Feeds)
+			}
+			f := s.Feeds[0]
+			if f.Rejected != tc.rejected || f.FutureTimestamps != tc.future || f.Clipped != tc.clipped {
+				t.Fatalf("rejected %d, future %d, clipped %d; want %d, %d, %d",
+					f.Rejected, f.FutureTimestamps, f.Clipped, tc.rejected, tc.future, tc.clipped)
+			}
+		})
+	}
+}
