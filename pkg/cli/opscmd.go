@@ -83,7 +83,7 @@ func loadOpsConfig(cmd *cobra.Command, env *Env) (*config.Config, error) {
 
 func printJSON(w io.Writer, body []byte) error {
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
 		_, err = w.Write(body)
 		return err
 	}
