@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,21 +40,33 @@ func TestWriteHealthFollowsFailingCommits(t *testing.T) {
 	if health == nil || !strings.Contains(health.Error(), "store writes fail") {
 		t.Fatalf("WriteHealth = %v after a failed commit", health)
 	}
-	// An idle store (no commit tried for a while) probes with a small write of its own.
+	// The disk frees up (bbolt reads MaxSize at each allocation). The last commit's failure still
+	// tells until a commit is tried: nothing wrote, and the probe is not due yet.
+	st.db.MaxSize = 0
+	if st.WriteHealth() == nil {
+		t.Fatal("healthy again before any write was tried")
+	}
+	// An idle store (no commit tried for probeAfter) probes with a small write of its own.
 	now = now.Add(probeAfter)
 	if err := st.WriteHealth(); err != nil {
 		t.Fatalf("the probe did not clear the failure: %v", err)
 	}
-	now = now.Add(time.Second)
-	for i := 64; i < 128 && st.WriteHealth() == nil; i++ {
-		_ = st.Update(func(tx *Tx) error { return tx.PutSinkState("s", fmt.Sprint("k", i), big) })
+	// Full again; then a real commit after space is back clears the failure at once.
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if st.WriteHealth() == nil {
-		t.Fatal("the store never failed again")
+	st.db.MaxSize = int(fi.Size())
+	failed = nil
+	for i := 64; i < 128 && failed == nil; i++ {
+		failed = st.Update(func(tx *Tx) error { return tx.PutSinkState("s", fmt.Sprint("k", i), big) })
 	}
-	// A small commit fits in the pages freed by earlier transactions: the store takes writes again.
+	if failed == nil || st.WriteHealth() == nil {
+		t.Fatalf("the store did not fail again: %v", failed)
+	}
+	st.db.MaxSize = 0
 	if err := st.Update(func(tx *Tx) error { return tx.PutSinkState("s", "tiny", []byte("x")) }); err != nil {
-		t.Fatalf("a small commit after the failure: %v", err)
+		t.Fatalf("a commit with space back: %v", err)
 	}
 	if err := st.WriteHealth(); err != nil {
 		t.Fatalf("still unhealthy after a successful commit: %v", err)
