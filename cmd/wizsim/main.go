@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		secret    = fs.String("client-secret", "wizsim-secret", "accepted client secret")
 		live      = fs.Float64("live", 0, "live mode: status changes per second, plus half as many new issues (0 = static)")
 		expiresIn = fs.Duration("expires-in", 24*time.Hour, "access token lifetime")
+		latency   = fs.Duration("latency", 0, "base time every /graphql answer takes (e.g. 800ms; 0 = at once)")
+		perIssue  = fs.Duration("latency-per-issue", 0, "extra time per issue node answered (e.g. 4ms)")
 		verbose   = fs.Bool("v", false, "debug logging")
 	)
 	fs.Usage = func() {
@@ -58,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if *latency < 0 || *perIssue < 0 {
+		fmt.Fprintln(stderr, "wizsim: --latency and --latency-per-issue must not be negative")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -72,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sim, err := wizsim.New(wizsim.Options{
 		Issues: *issues, Seed: *seed, Days: *days, Auth: *auth, ClientID: *clientID, ClientSecret: *secret,
 		ExpiresIn: *expiresIn, Rate: *rate, Faults: *faults, Live: *live, Logger: logger,
+		Latency: *latency, LatencyPerIssue: *perIssue,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "wizsim: %v\n", err)

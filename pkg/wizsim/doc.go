@@ -43,6 +43,13 @@
 // status change hides the whole issue rather than serving its old status). Changes made through
 // SetStatus, AddIssue and the mutations are visible at once; live mode uses lags below 3 s.
 //
+// # Latency
+//
+// Options.Latency and Options.LatencyPerIssue (wizsim --latency, --latency-per-issue) make every
+// /graphql answer wait the base latency plus the per-node cost of the issues it returns, as Wiz's
+// pages take seconds; a request cancelled meanwhile gets nothing. Options.Rate (--rate) answers 429
+// above that many requests per second per token.
+//
 // # Faults
 //
 // A fault spec (Options.Faults, SetFaults, wizsim --faults) is a semicolon-separated list of faults,

@@ -179,7 +179,14 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadRequest, CodeBadUserInput, "request body must be JSON with a query", false)
 		return
 	}
-	status, out := s.execute(&req, post == FaultPartial)
+	status, out, nodes := s.execute(&req, post == FaultPartial)
+	if !s.wait(r, s.opts.Latency+time.Duration(nodes)*s.opts.LatencyPerIssue) {
+		s.putBody(out)
+		if r.Context().Err() == nil {
+			writeErrors(w, http.StatusServiceUnavailable, CodeInternal, "server shutting down", false)
+		}
+		return
+	}
 	if post == FaultMalformed && status == http.StatusOK {
 		out = out[:len(out)/2]
 	}
@@ -188,6 +195,23 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
 	s.putBody(out)
+}
+
+// wait sleeps d (the latency model), and reports false when the request or the server ended first.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-s.closing:
+		return false
+	}
 }
 
 // maxPooledBody keeps an unusually large response's buffer out of the pool.
@@ -210,9 +234,9 @@ func (s *Server) putBody(b []byte) {
 	s.bodies.Put(&b)
 }
 
-// execute runs a request and returns the HTTP status and body. partial adds an INTERNAL error next to
-// successful data.
-func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
+// execute runs a request and returns the HTTP status, the body and how many issue nodes it holds.
+// partial adds an INTERNAL error next to successful data.
+func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte, int) {
 	cd := s.document(req.Query)
 	if len(cd.errs) > 0 {
 		b := []byte(`{"errors":[`)
@@ -222,11 +246,11 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
 			}
 			b = appendError(b, CodeValidationFailed, e.Message)
 		}
-		return http.StatusOK, append(b, `],"data":null}`...)
+		return http.StatusOK, append(b, `],"data":null}`...), 0
 	}
 	op := cd.doc.Operations.ForName(req.OperationName)
 	if op == nil {
-		return http.StatusOK, errorBody(CodeBadUserInput, fmt.Sprintf("unknown operation %q", req.OperationName), true)
+		return http.StatusOK, errorBody(CodeBadUserInput, fmt.Sprintf("unknown operation %q", req.OperationName), true), 0
 	}
 	vars, err := validator.VariableValues(s.schema, op, req.Variables)
 	if err != nil {
@@ -238,7 +262,7 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
 				msg = ge.Path.String() + ": " + msg
 			}
 		}
-		return http.StatusOK, errorBody(CodeBadUserInput, msg, true)
+		return http.StatusOK, errorBody(CodeBadUserInput, msg, true), 0
 	}
 	p := &projector{schema: s.schema, vars: vars}
 	root := "Query"
@@ -246,7 +270,7 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
 	case ast.Mutation:
 		root = "Mutation"
 	case ast.Subscription:
-		return http.StatusOK, errorBody(CodeBadUserInput, "subscriptions are not supported", true)
+		return http.StatusOK, errorBody(CodeBadUserInput, "subscriptions are not supported", true), 0
 	}
 	b := s.getBody()
 	if partial {
@@ -272,10 +296,10 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte) {
 			b, xerr = s.execMutation(b, p, name, c.fields)
 		}
 		if xerr != nil {
-			return xerr.status, errorBody(xerr.code, xerr.msg, xerr.status == http.StatusOK)
+			return xerr.status, errorBody(xerr.code, xerr.msg, xerr.status == http.StatusOK), p.nodes
 		}
 	}
-	return http.StatusOK, append(b, "}}"...)
+	return http.StatusOK, append(b, "}}"...), p.nodes
 }
 
 // isFast reports whether a nodes selection has the standard shape, so pre-serialised bytes answer it.
@@ -342,6 +366,7 @@ func (s *Server) execIssues(b []byte, p *projector, cd *cachedDoc, fields []*ast
 	}
 	s.mu.RUnlock()
 	s.stats.served(len(pg.nodes))
+	p.nodes += len(pg.nodes)
 	size := 256
 	for _, r := range raws {
 		size += len(r) + 1

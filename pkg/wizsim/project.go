@@ -15,6 +15,7 @@ import (
 type projector struct {
 	schema *ast.Schema
 	vars   map[string]any
+	nodes  int // issue nodes answered so far (the latency model charges per node)
 }
 
 // collected is one response key with every field selected under it.

@@ -203,6 +203,12 @@ func parseIssueArgs(args map[string]any) (*issueQuery, error) {
 			if len(list) == 0 {
 				return nil, fmt.Errorf("filterBy.%s: %w", name, errEmptyList)
 			}
+			if name == "id" && len(list) > maxFirst {
+				// IssueFilters.id takes a list (terraform-provider-wiz types it []string, WIZ_API.md
+				// §10); Wiz documents no bound, but no page can hold more than first's 500 issues, so
+				// a longer list could never be answered whole: refused, the safe assumption.
+				return nil, fmt.Errorf("filterBy.id: %d ids, at most %d (one page) may be asked for at once", len(list), maxFirst)
+			}
 			set := make(map[string]bool, len(list))
 			for _, s := range list {
 				set[s] = true

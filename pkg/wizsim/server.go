@@ -32,6 +32,11 @@ type Options struct {
 	Rate         float64          // requests/s per token enforced with 429; 0 = unlimited
 	Faults       string           // fault spec, same syntax as --faults; "" = none
 	Live         float64          // live mode: status changes per second (plus half as many new issues); 0 = static
+	// Latency and LatencyPerIssue model how long Wiz takes to answer: every /graphql answer waits
+	// Latency plus LatencyPerIssue for each issue node it returns (WIZ_API.md: pages take seconds;
+	// heavy queries over a minute). Zero: answer at once.
+	Latency         time.Duration
+	LatencyPerIssue time.Duration
 	Now          func() time.Time // injected clock; nil = time.Now. Visibility, expiry, rate and live use it.
 	Logger       *slog.Logger     // nil = discard
 }
