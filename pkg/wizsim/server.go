@@ -22,23 +22,23 @@ import (
 
 // Options configure a simulator. Zero values take the documented defaults.
 type Options struct {
-	Issues       int              // number of generated issues (default 1000 when 0)
-	Seed         int64            // generator and fault RNG seed
-	Days         int              // history spread in days (default 7)
-	Auth         string           // "cognito" (default, audience wiz-api) or "auth0" (audience beyond-api)
-	ClientID     string           // default "wizsim-client"
-	ClientSecret string           // default "wizsim-secret"
-	ExpiresIn    time.Duration    // token lifetime (default 24h)
-	Rate         float64          // requests/s per token enforced with 429; 0 = unlimited
-	Faults       string           // fault spec, same syntax as --faults; "" = none
-	Live         float64          // live mode: status changes per second (plus half as many new issues); 0 = static
+	Issues       int           // number of generated issues (default 1000 when 0)
+	Seed         int64         // generator and fault RNG seed
+	Days         int           // history spread in days (default 7)
+	Auth         string        // "cognito" (default, audience wiz-api) or "auth0" (audience beyond-api)
+	ClientID     string        // default "wizsim-client"
+	ClientSecret string        // default "wizsim-secret"
+	ExpiresIn    time.Duration // token lifetime (default 24h)
+	Rate         float64       // requests/s per token enforced with 429; 0 = unlimited
+	Faults       string        // fault spec, same syntax as --faults; "" = none
+	Live         float64       // live mode: status changes per second (plus half as many new issues); 0 = static
 	// Latency and LatencyPerIssue model how long Wiz takes to answer: every /graphql answer waits
 	// Latency plus LatencyPerIssue for each issue node it returns (WIZ_API.md: pages take seconds;
 	// heavy queries over a minute). Zero: answer at once.
 	Latency         time.Duration
 	LatencyPerIssue time.Duration
-	Now          func() time.Time // injected clock; nil = time.Now. Visibility, expiry, rate and live use it.
-	Logger       *slog.Logger     // nil = discard
+	Now             func() time.Time // injected clock; nil = time.Now. Visibility, expiry, rate and live use it.
+	Logger          *slog.Logger     // nil = discard
 }
 
 // IssueState is what a test needs about one issue to compute expected query results.
