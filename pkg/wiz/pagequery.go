@@ -12,14 +12,13 @@ import (
 	graphql "github.com/hasura/go-graphql-client"
 )
 
-// Issue pages take their own path to the same endpoint. go-graphql-client decodes a response with
-// encoding/json into {Data json.RawMessage; Errors; Extensions}: it reads the body into a growing
-// buffer, scans all of it once to find where the value ends, scans it again to decode it and copies
-// data out. For a page of issues that is about a third of wizfetch's CPU per issue, all of it before
-// wizfetch's own decoder walks the same bytes once more. So IssuesTable requests are built with the
-// library's request payload type and sent through the same transports (token, rate limit, retries,
-// drain), but the response is read once into a buffer of its Content-Length and decoded in one
-// validating pass (decodeResponse). Every other operation goes through the library.
+// Issue pages take their own path to the same endpoint: the request is go-graphql-client's payload
+// (GraphQLRequestPayload) sent through the client's transports (token, rate limit, retries, body
+// bound, drain), and the body is read whole and decoded in one call (decodeResponse, decodeJSON).
+// The library's ExecRaw would stream the body into its decoder and stop at the end of the first
+// JSON value, so a page followed by anything else would pass as valid, and it would copy the data
+// out before anything decodes it; decoding the whole body validates it exactly as json.Valid does.
+// Every other operation goes through ExecRaw (Client.exec).
 
 // maxPageBytes bounds the body of one issues page: Wiz's largest page, 500 issues (WIZ_API.md §2),
 // at a generous 128 KiB each — an issue with its rule, projects, entity snapshot, tags and notes
@@ -34,10 +33,9 @@ const presizeLimit = 8 << 20
 // issuesOp is the operation name of IssuesQuery.
 const issuesOp = "IssuesTable"
 
-// queryPage runs IssuesQuery with vars and decodes the page; sizeHint is the page size asked for.
-// A BAD_USER_INPUT answer to a page requested with an `after` cursor is ErrCursorRejected
-// (cursorRejected).
-func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint int) (*Page, error) {
+// queryPage runs IssuesQuery with vars and decodes the page (decodeResponse). A BAD_USER_INPUT
+// answer to a page requested with an `after` cursor is ErrCursorRejected (cursorRejected).
+func (c *Client) queryPage(ctx context.Context, vars map[string]any) (*Page, error) {
 	payload, err := json.Marshal(graphql.GraphQLRequestPayload{Query: IssuesQuery, Variables: vars, OperationName: issuesOp})
 	if err != nil {
 		return nil, &APIError{Class: ErrBadRequest, Op: issuesOp, Code: graphql.ErrGraphQLEncode, Message: shorten(err.Error())}
@@ -67,7 +65,7 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any, sizeHint in
 		if err != nil {
 			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: err.Error()}
 		}
-		return decodeResponse(body, sizeHint)
+		return decodeResponse(body)
 	})
 	if err != nil {
 		return nil, cursorRejected(err, hasCursor(vars))
@@ -113,109 +111,77 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return buf, nil
 }
 
-// decodeResponse decodes a whole IssuesTable response body, {"data": …, "errors": […]}, in one
-// pass. Errors in the response make it a failure, even with data (as in exec). The body must be one
-// valid JSON object (white space may follow it); the page's strings and raw nodes are slices of it.
-func decodeResponse(body []byte, sizeHint int) (page *Page, err error) {
-	defer func() {
-		// API data must never crash the daemon: a decoder bug becomes an error for this page.
-		if p := recover(); p != nil {
-			page, err = nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: fmt.Sprintf("decode response: decoder panic: %v", p)}
-		}
-	}()
-	return walkResponse(body, sizeHint)
+// pageResponse is the envelope of an IssuesTable response. Each node is kept as its raw bytes
+// (json.RawMessage copies them) and decoded into an Issue only once the response is known to carry
+// no errors.
+type pageResponse struct {
+	Data *struct {
+		Issues *struct {
+			Nodes    *[]json.RawMessage `json:"nodes"`
+			PageInfo struct {
+				HasNextPage bool   `json:"hasNextPage"`
+				EndCursor   string `json:"endCursor"`
+			} `json:"pageInfo"`
+		} `json:"issues"`
+	} `json:"data"`
+	Errors []wireError `json:"errors"`
 }
 
-// responseKeys are the envelope's keys, for case-insensitive matching as encoding/json does.
-var responseKeys = []string{"data", "errors", "extensions"}
-
-// walkResponse is decodeResponse without the safety net (FuzzDecodeResponse calls it).
-func walkResponse(body []byte, sizeHint int) (*Page, error) {
-	r := &nodeReader{data: body}
-	var (
-		page    *Page
-		gqlErrs []wireError
-		dataErr error
-	)
-	err := r.object(responseKeys, func(key string) (bool, error) {
-		switch key {
-		case "data":
-			page = &Page{}
-			if r.null() {
-				page = nil
-				return true, nil
-			}
-			dataErr = r.pageData(page, sizeHint)
-			return true, dataErr
-		case "errors":
-			return true, r.wireErrors(&gqlErrs)
-		}
-		return false, nil
-	})
-	if err == nil && !r.atEnd() {
-		err = r.syntax("data after the response")
+// decodeResponse decodes a whole IssuesTable response body, {"data": …, "errors": […]}: a body
+// that is not valid JSON (json.Valid, nesting limit included) is a transient failure; errors in the
+// response make it a failure, even with data (as in exec); nodes: null and null nodes are counted
+// (Page.NodesNull, Page.NullNodes); every other node is decoded into an Issue, and its bytes, a
+// copy, kept in Page.Raw.
+func decodeResponse(body []byte) (*Page, error) {
+	var resp pageResponse
+	err := decodeJSON(body, &resp)
+	if err != nil && !wrongType(err) {
+		// Not JSON, or not one JSON value.
+		return nil, decodeError("decode response: %v", err)
 	}
-	if err != nil && dataErr != nil {
-		// The data did not decode; errors after it still say what went wrong better.
-		if errs, ok := responseErrors(body); ok && len(errs) > 0 {
-			return nil, gqlError(issuesOp, errs)
-		}
+	if len(resp.Errors) > 0 {
+		// Whatever became of the data, the errors say best what went wrong.
+		return nil, gqlError(issuesOp, resp.Errors)
 	}
 	if err != nil {
-		if apiErr, ok := errors.AsType[*APIError](err); ok {
-			return nil, apiErr
-		}
-		return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: "decode response: " + shorten(err.Error())}
+		return nil, decodeError("decode response: %v", err)
 	}
-	if len(gqlErrs) > 0 {
-		return nil, gqlError(issuesOp, gqlErrs)
-	}
-	if page == nil {
+	if resp.Data == nil {
 		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "response has no data"}
 	}
+	page := &Page{}
+	issues := resp.Data.Issues
+	if issues == nil {
+		return page, nil
+	}
+	page.HasNextPage, page.EndCursor = issues.PageInfo.HasNextPage, issues.PageInfo.EndCursor
 	if page.HasNextPage && page.EndCursor == "" {
 		return nil, &APIError{Class: ErrTransient, Op: issuesOp, Message: "hasNextPage is true but endCursor is empty"}
+	}
+	if issues.Nodes == nil {
+		page.NodesNull = true
+		return page, nil
+	}
+	nodes := *issues.Nodes
+	page.Issues = make([]Issue, 0, len(nodes))
+	page.Raw = make([]json.RawMessage, 0, len(nodes))
+	for n, raw := range nodes {
+		if string(raw) == "null" {
+			page.NullNodes++
+			continue
+		}
+		page.Issues = append(page.Issues, Issue{})
+		if err := page.Issues[len(page.Issues)-1].UnmarshalJSON(raw); err != nil {
+			return nil, decodeError("node %d of the page: %v", n, err)
+		}
+		page.Raw = append(page.Raw, raw)
 	}
 	return page, nil
 }
 
-// responseErrors reads only the errors of a response, skipping its data.
-func responseErrors(body []byte) ([]wireError, bool) {
-	r := &nodeReader{data: body}
-	var errs []wireError
-	err := r.object(responseKeys, func(key string) (bool, error) {
-		if key == "errors" {
-			return true, r.wireErrors(&errs)
-		}
-		return false, nil
-	})
-	return errs, err == nil
-}
-
-// wireErrors decodes a GraphQL errors list (null is none): each entry's message and
-// extensions.code; a code that is not a string is ignored.
-func (r *nodeReader) wireErrors(dst *[]wireError) error {
-	return slice(r, dst, "errors", func(e *wireError) error {
-		return structValue(r, "errors", func() error {
-			return r.object([]string{"message", "extensions"}, func(key string) (bool, error) {
-				switch key {
-				case "message":
-					return true, r.setString(&e.Message, "errors.message")
-				case "extensions":
-					if r.peek() != '{' {
-						return false, nil
-					}
-					return true, r.object(nil, func(key string) (bool, error) {
-						if key == "code" && r.peek() == '"' {
-							return true, r.setString(&e.Extensions.Code, "errors.extensions.code")
-						}
-						return false, nil
-					})
-				}
-				return false, nil
-			})
-		})
-	})
+// decodeError is the transient failure of a response that does not decode.
+func decodeError(format string, args ...any) *APIError {
+	return &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: shorten(fmt.Sprintf(format, args...))}
 }
 
 // callWithRetries runs call (which returns classified errors) with the retries that answers inside

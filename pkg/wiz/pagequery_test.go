@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
 
 const onePage = `{"issues":{"nodes":[{"id":"i-1","createdAt":"2024-05-01T10:00:00Z"}],"pageInfo":{"hasNextPage":true,"endCursor":"c1"}}}`
 
-// decodeResponse reads the whole envelope in one pass and classifies what it finds as exec (through
-// go-graphql-client) does.
+// decodeResponse validates the whole body as json.Valid does and classifies what it finds as exec
+// (through go-graphql-client) does.
 func TestDecodeResponse(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -34,24 +35,30 @@ func TestDecodeResponse(t *testing.T) {
 			wantClass: ErrBadRequest, wantMsg: "invalid cursor"},
 		{name: "bad data then errors", body: `{"data":{"issues":{"nodes":[{"id":7}]}},"errors":[{"message":"forbidden","extensions":{"code":"FORBIDDEN"}}]}`,
 			wantClass: ErrPermission, wantMsg: "forbidden"},
+		{name: "data of the wrong shape then errors", body: `{"data":{"issues":"x"},"errors":[{"message":"forbidden","extensions":{"code":"FORBIDDEN"}}]}`,
+			wantClass: ErrPermission, wantMsg: "forbidden"},
 		{name: "code that is not a string", body: `{"errors":[{"message":"m","extensions":{"code":5}}]}`, wantClass: ErrTransient, wantMsg: "m"},
 		{name: "null data", body: `{"data":null}`, wantClass: ErrTransient, wantMsg: "response has no data"},
 		{name: "no data", body: `{"extensions":{}}`, wantClass: ErrTransient, wantMsg: "response has no data"},
 		{name: "empty errors", body: `{"data":` + onePage + `,"errors":[]}`, wantIDs: 1},
-		{name: "data after the response", body: `{"data":` + onePage + `}{}`, wantClass: ErrTransient, wantMsg: "data after the response"},
-		{name: "NUL after the response", body: `{"data":` + onePage + "}\x00", wantClass: ErrTransient, wantMsg: "data after the response"},
+		{name: "data after the response", body: `{"data":` + onePage + `}{}`, wantClass: ErrTransient, wantMsg: "after top-level value"},
+		{name: "NUL after the response", body: `{"data":` + onePage + "}\x00", wantClass: ErrTransient, wantMsg: "after top-level value"},
 		{name: "truncated", body: `{"data":` + onePage[:40], wantClass: ErrTransient, wantMsg: "unexpected end"},
 		{name: "invalid literal in a skipped value", body: `{"data":` + onePage + `,"extensions":{"a":tru}}`, wantClass: ErrTransient},
 		{name: "invalid number in a node", body: `{"data":{"issues":{"nodes":[{"id":"x","severity_score":01}]}}}`, wantClass: ErrTransient},
 		{name: "control character in a skipped string", body: "{\"data\":{\"issues\":{\"nodes\":[{\"id\":\"x\",\"other\":\"a\tb\"}]}}}", wantClass: ErrTransient},
 		{name: "bad escape in a skipped string", body: `{"data":{"issues":{"nodes":[{"id":"x","other":"\q"}]}}}`, wantClass: ErrTransient},
 		{name: "not an object", body: `[]`, wantClass: ErrTransient},
+		{name: "issues not an object", body: `{"data":{"issues":[]}}`, wantClass: ErrTransient, wantMsg: "cannot unmarshal array"},
+		{name: "nodes not a list", body: `{"data":{"issues":{"nodes":{}}}}`, wantClass: ErrTransient, wantMsg: "cannot unmarshal object"},
+		{name: "node of the wrong shape", body: `{"data":{"issues":{"nodes":[null,{"id":7}]}}}`, wantClass: ErrTransient, wantMsg: "node 1 of the page"},
+		{name: "bad timestamp", body: `{"data":{"issues":{"nodes":[{"id":"x","createdAt":"yesterday"}]}}}`, wantClass: ErrTransient, wantMsg: "parsing time"},
 		{name: "empty", body: ``, wantClass: ErrTransient},
 		{name: "cursor missing", body: `{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":true}}}}`, wantClass: ErrTransient, wantMsg: "endCursor is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			page, err := decodeResponse([]byte(tt.body), 10)
+			page, err := decodeResponse([]byte(tt.body))
 			if tt.wantClass != nil {
 				if !errors.Is(err, tt.wantClass) {
 					t.Fatalf("err = %v, want class %v", err, tt.wantClass)
@@ -74,33 +81,33 @@ func TestDecodeResponse(t *testing.T) {
 	}
 }
 
-// skip accepts exactly what json.Valid accepts, including at encoding/json's nesting limit.
-func TestSkipMatchesJSONValid(t *testing.T) {
-	cases := []string{
+// A body is accepted only if json.Valid accepts it, at encoding/json's nesting limit too: a
+// malformed page is a transient failure, never a partial page.
+func TestDecodeResponseAsStrictAsJSONValid(t *testing.T) {
+	values := []string{
 		`0`, `-0`, `-0.5e-3`, `1E+9`, `01`, `1.`, `.5`, `-`, `1e`, `+1`, `--1`, `0x1`,
 		`true`, `tru`, `truex`, `nul`, `null `, `false`,
 		`""`, `"\u00e9\n\/"`, `"\u00g0"`, `"\x"`, "\"a\x01\"", "\"\xff\"", `"abc`,
 		`[]`, `[1,]`, `[,1]`, `[1 2]`, `{}`, `{"a":1,}`, `{"a" 1}`, `{1:2}`, `{"a":}`, `{"a":1}}`,
 		` [ { "a" : [ 1 , "b" , null ] } ] `, "", " ",
-		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
-		strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
-		strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
 	}
-	for _, c := range cases {
-		if got, want := skipsWhole([]byte(c)), json.Valid([]byte(c)); got != want {
-			name := c
-			if len(name) > 40 {
-				name = name[:40] + "…"
+	// The same value skipped as an unknown field of a node, of the envelope, and after the page.
+	wraps := []func(v string) string{
+		func(v string) string { return `{"data":{"issues":{"nodes":[{"id":"x","junk":` + v + `}]}}}` },
+		func(v string) string { return `{"data":{"issues":{"nodes":[]}},"extensions":` + v + `}` },
+		func(v string) string { return `{"data":{"issues":{"nodes":[]}}}` + v },
+	}
+	for _, v := range values {
+		for i, wrap := range wraps {
+			body := []byte(wrap(v))
+			_, err := decodeResponse(body)
+			if valid := json.Valid(body); valid != (err == nil) {
+				t.Errorf("wrap %d of %q: json.Valid %v, decodeResponse error %v", i, v, valid, err)
+			} else if err != nil && !errors.Is(err, ErrTransient) {
+				t.Errorf("wrap %d of %q: %v, want a transient failure", i, v, err)
 			}
-			t.Errorf("skip(%q) = %v, json.Valid = %v", name, got, want)
 		}
 	}
-}
-
-// skipsWhole reports whether skip consumes data as one value followed only by white space.
-func skipsWhole(data []byte) bool {
-	r := &nodeReader{data: data}
-	return r.skip() == nil && r.atEnd()
 }
 
 // A page the server gzips without being asked (as go-graphql-client also allows) is read, and
@@ -148,15 +155,23 @@ func TestQueryPageShortBody(t *testing.T) {
 	}
 }
 
-// FuzzDecodeResponse feeds arbitrary bodies to the response decoder: it must never panic, and what
-// it accepts must be valid JSON (raw nodes are written out as they are).
+// FuzzDecodeResponse feeds arbitrary bodies to the response decoder: it must never panic, it accepts
+// exactly what json.Valid accepts (raw nodes are written out as they are), and a body it refuses
+// is a classified failure.
 func FuzzDecodeResponse(f *testing.F) {
 	f.Add([]byte(`{"data":` + onePage + `}`))
 	f.Add([]byte(`{"data":null,"errors":[{"message":"m","extensions":{"code":"UNAUTHENTICATED"}}]}`))
 	f.Add([]byte(`{"data":{"issues":{"nodes":[{"id":"x","entitySnapshot":{"a":[1,-2.5e3,"\u00e9"]}}]}},"extensions":null}`))
+	f.Add([]byte(`{"data":{"issues":{"nodes":[null,{"id":"x"}]}}} x`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		page, err := walkResponse(body, 1) // not decodeResponse, whose recover would hide a panic
+		page, err := decodeResponse(body)
 		if err != nil {
+			if _, ok := errors.AsType[*APIError](err); !ok {
+				t.Fatalf("unclassified error %v", err)
+			}
+			if !json.Valid(body) && !errors.Is(err, ErrTransient) {
+				t.Fatalf("invalid JSON failed as %v, want a transient failure", err)
+			}
 			return
 		}
 		if !json.Valid(body) {
@@ -173,32 +188,124 @@ func FuzzDecodeResponse(f *testing.F) {
 	})
 }
 
-// FuzzSkip holds skip to json.Valid on any input.
-func FuzzSkip(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2,{"b":null}]}`, `"\ud800"`, `-1.5e+10`, `[tru]`, `{"a":1,}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := skipsWhole(data), json.Valid(data); got != want {
-			t.Fatalf("skip accepts %v, json.Valid %v: %q", got, want, data)
-		}
-	})
-}
-
-// The nesting limit counts from the top of the response, as json.Valid's does, however deep in a
-// node the decoder starts skipping.
+// The nesting limit is json.Valid's, counted from the top of the response.
 func TestResponseNestingLimit(t *testing.T) {
 	// envelope, data, issues, nodes and the node are 5 levels; junk adds k more.
 	for _, k := range []int{9995, 9996} {
 		body := `{"data":{"issues":{"nodes":[{"id":"x","junk":` + strings.Repeat("[", k) + strings.Repeat("]", k) + `}]}}}`
-		_, err := walkResponse([]byte(body), 1)
+		_, err := decodeResponse([]byte(body))
 		if valid := json.Valid([]byte(body)); (err == nil) != valid {
 			t.Errorf("depth %d: decoder error %v, json.Valid %v", 5+k, err, valid)
 		}
 		body = `{"data":null,"extensions":` + strings.Repeat("[", k+4) + strings.Repeat("]", k+4) + `}`
-		_, err = walkResponse([]byte(body), 1)
+		_, err = decodeResponse([]byte(body))
 		if valid := json.Valid([]byte(body)); valid != (err == nil || strings.Contains(err.Error(), "no data")) {
 			t.Errorf("envelope depth %d: decoder error %v, json.Valid %v", 5+k, err, valid)
+		}
+	}
+}
+
+// Raw holds each node's exact bytes, and they are the caller's: a copy, not a view of the body.
+func TestDecodeRawNodesAreCopies(t *testing.T) {
+	const node = `{"id":"i-1", "createdAt":"2024-05-01T10:00:00.000001Z","brandNew":{"a":[1,2]}}`
+	body := []byte(`{"data":{"issues":{"nodes":[ ` + node + ` ],"pageInfo":{"hasNextPage":false}}}}`)
+	page, err := decodeResponse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Raw) != 1 || string(page.Raw[0]) != node {
+		t.Fatalf("raw = %q, want the node as sent", page.Raw)
+	}
+	clear(body)
+	if string(page.Raw[0]) != node || page.Issues[0].SentCreatedAt() != "2024-05-01T10:00:00.000001Z" || page.Issues[0].ID != "i-1" {
+		t.Fatalf("the page changed with the body: raw %q, issue %+v", page.Raw[0], page.Issues[0])
+	}
+}
+
+// TestDecodeSourceRules decodes a page whose nodes carry the rule in sourceRules (sourceRule null, or
+// a differing sourceRule): the list reaches the struct, the raw node keeps it byte for byte, and
+// Rule() is the list's first rule.
+func TestDecodeSourceRules(t *testing.T) {
+	const ruleA = `{"__typename":"CloudConfigurationRule","id":"ccr-1","name":"Bucket versioning","description":"d","remediationInstructions":"enable it","serviceType":"AWS"}`
+	const ruleB = `{"__typename":"Control","id":"wc-id-7","name":"Exposed VM","description":"old","resolutionRecommendation":"r","securitySubCategories":[]}`
+	nodes := []string{
+		`{"id":"a","sourceRule":null,"sourceRules":[` + ruleA + `]}`,
+		`{"id":"b","sourceRule":` + ruleB + `,"sourceRules":[` + ruleA + `,` + ruleB + `]}`,
+		`{"id":"c","sourceRule":` + ruleB + `,"sourceRules":null}`,
+	}
+	body := `{"data":{"issues":{"nodes":[` + strings.Join(nodes, ",") + `],"pageInfo":{"hasNextPage":false}}}}`
+	page, err := decodeResponse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Issues) != len(nodes) {
+		t.Fatalf("decoded %d issues, want %d", len(page.Issues), len(nodes))
+	}
+	var wantA, wantB SourceRule
+	if err := json.Unmarshal([]byte(ruleA), &wantA); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(ruleB), &wantB); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		wantList []SourceRule
+		wantRule SourceRule
+	}{
+		{wantList: []SourceRule{wantA}, wantRule: wantA},
+		{wantList: []SourceRule{wantA, wantB}, wantRule: wantA},
+		{wantList: nil, wantRule: wantB},
+	}
+	for i, tt := range tests {
+		is := &page.Issues[i]
+		if !reflect.DeepEqual(is.SourceRules, tt.wantList) {
+			t.Errorf("issue %s: sourceRules = %+v, want %+v", is.ID, is.SourceRules, tt.wantList)
+		}
+		if r := is.Rule(); r == nil || !reflect.DeepEqual(*r, tt.wantRule) {
+			t.Errorf("issue %s: Rule() = %+v, want %+v", is.ID, r, tt.wantRule)
+		}
+		if string(page.Raw[i]) != nodes[i] {
+			t.Errorf("issue %s: raw = %s, want the node as sent", is.ID, page.Raw[i])
+		}
+		// The struct marshals back with the list, so an issue without raw bytes keeps it too.
+		b, err := json.Marshal(is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Issue
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if len(back.SourceRules) != len(is.SourceRules) || back.Rule() == nil || back.Rule().ID != tt.wantRule.ID ||
+			!strings.Contains(string(b), `"sourceRules":`) {
+			t.Errorf("issue %s: marshalled as %s, sourceRules did not round-trip", is.ID, b)
+		}
+	}
+}
+
+// Degraded answers (WIZ_API.md §3): a null nodes list and null nodes decode to an empty or shorter
+// page, and the page says so (the feeds log it at WARN).
+func TestDecodeNullNodes(t *testing.T) {
+	for _, tc := range []struct {
+		data      string
+		issues    int
+		nullNodes int
+		nodesNull bool
+	}{
+		{`{"issues":{"nodes":null,"pageInfo":{"hasNextPage":false}}}`, 0, 0, true},
+		{`{"issues":{"pageInfo":{"hasNextPage":false}}}`, 0, 0, true},
+		{`{"issues":{"nodes":[null,{"id":"x"},null],"pageInfo":{"hasNextPage":false}}}`, 1, 2, false},
+		{`{"issues":{"nodes":[ null ,null],"pageInfo":{"hasNextPage":false}}}`, 0, 2, false},
+		{`{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}`, 0, 0, false},
+		{`{"issues":{"nodes":null,"nodes":[null],"pageInfo":{"hasNextPage":false}}}`, 0, 1, false},
+		{`{"issues":null}`, 0, 0, false},
+	} {
+		page, err := decodeResponse([]byte(`{"data":` + tc.data + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.data, err)
+		}
+		if len(page.Issues) != tc.issues || len(page.Raw) != tc.issues || page.NullNodes != tc.nullNodes || page.NodesNull != tc.nodesNull {
+			t.Fatalf("%s: %d issues, %d raw, %d null nodes, nodes null %v", tc.data, len(page.Issues), len(page.Raw), page.NullNodes, page.NodesNull)
 		}
 	}
 }

@@ -151,13 +151,13 @@ type IssueOrder struct {
 type Page struct {
 	// Issues are the decoded nodes, in the same order as Raw.
 	Issues []Issue
-	// Raw holds each node's exact JSON bytes (owned by the caller).
+	// Raw holds each node's exact JSON bytes, unknown fields included: a copy, the caller's.
 	Raw []json.RawMessage
 	// HasNextPage and EndCursor are the page's pageInfo.
 	HasNextPage bool
 	EndCursor   string
 	// NullNodes counts the nodes that were JSON null (left out of Issues), and NodesNull says the
-	// nodes list itself was null: degraded answers the feeds log at WARN (WIZ_API.md §3).
+	// nodes list itself was null or missing: degraded answers the feeds log at WARN (WIZ_API.md §3).
 	NullNodes int
 	NodesNull bool
 }
@@ -242,83 +242,7 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 		return nil, &APIError{Class: ErrBadRequest, Op: "IssuesTable",
 			Message: fmt.Sprintf("first must be between 1 and %d, got %d", MaxPageSize, first)}
 	}
-	return c.queryPage(ctx, issuesVariables(f, order, first, after), first)
-}
-
-// pageData decodes the data object of an IssuesTable response into page, in one pass: nodes: null
-// is an empty page and null nodes are skipped; every node is decoded into an Issue (nodedecode.go)
-// and its bytes, a slice of the response, kept as Raw.
-func (r *nodeReader) pageData(page *Page, sizeHint int) error {
-	var arena nodeArena
-	return r.object(nil, func(key string) (bool, error) {
-		if key != "issues" {
-			return false, nil
-		}
-		switch r.peek() {
-		case 'n':
-			if r.null() {
-				return true, nil
-			}
-		case '{':
-			return true, r.object(nil, func(key string) (bool, error) {
-				switch key {
-				case "nodes":
-					return true, decodeNodes(r, page, sizeHint, &arena)
-				case "pageInfo":
-					if r.null() {
-						return true, nil
-					}
-					return true, r.object(nil, func(key string) (bool, error) {
-						switch key {
-						case "hasNextPage":
-							return true, r.setBool(&page.HasNextPage, "pageInfo.hasNextPage")
-						case "endCursor":
-							return true, r.setString(&page.EndCursor, "pageInfo.endCursor")
-						}
-						return false, nil
-					})
-				}
-				return false, nil
-			})
-		}
-		return true, &APIError{Class: ErrTransient, Op: issuesOp, Message: "decode response: issues is not an object"}
-	})
-}
-
-// decodeNodes decodes the nodes list into page: each issue, and its bytes as a slice of the
-// response (null nodes are skipped).
-func decodeNodes(r *nodeReader, page *Page, sizeHint int, arena *nodeArena) error {
-	switch r.peek() {
-	case 'n':
-		if r.null() {
-			page.NodesNull = true
-			return nil
-		}
-	case '[':
-		// A repeated nodes key replaces the nodes before it (as encoding/json would).
-		page.Issues, page.Raw = page.Issues[:0], page.Raw[:0]
-		if sizeHint > 0 && page.Issues == nil {
-			// Issue is large: growing the slice by doubling would copy every decoded issue again.
-			page.Issues = make([]Issue, 0, min(sizeHint, MaxPageSize))
-			page.Raw = make([]json.RawMessage, 0, min(sizeHint, MaxPageSize))
-		}
-		page.NullNodes, page.NodesNull = 0, false
-		return r.array(func(i int) error {
-			if r.null() {
-				page.NullNodes++
-				return nil
-			}
-			start := r.pos
-			page.Issues = append(page.Issues, Issue{})
-			if err := r.decodeIssueNode(&page.Issues[len(page.Issues)-1], arena); err != nil {
-				return &APIError{Class: ErrTransient, Op: "IssuesTable",
-					Message: fmt.Sprintf("decode issue %d of the page: %s", i, shorten(err.Error()))}
-			}
-			page.Raw = append(page.Raw, json.RawMessage(r.data[start:r.pos:r.pos]))
-			return nil
-		})
-	}
-	return &APIError{Class: ErrTransient, Op: "IssuesTable", Message: "decode response: nodes is not a list"}
+	return c.queryPage(ctx, issuesVariables(f, order, first, after))
 }
 
 // Issue fetches one issue by id with the same query (first: 1, filterBy: {id}). It returns an

@@ -2,6 +2,7 @@ package wiz
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -26,18 +27,69 @@ type Issue struct {
 	ServiceTickets  []Ticket     `json:"serviceTickets"`
 	Notes           []Note       `json:"notes"`
 
-	// createdAtSent and dueAtSent are the timestamps' strings exactly as Wiz sent them, kept by
-	// the page decoder (see SentCreatedAt).
+	// createdAtSent and dueAtSent are the timestamps' strings exactly as Wiz sent them (see
+	// SentCreatedAt), kept by UnmarshalJSON.
 	createdAtSent, dueAtSent string
 }
 
-// SentCreatedAt returns createdAt exactly as Wiz sent it when the issue was decoded from an issues
-// page, else "" (the issue was built another way; its raw JSON then tells).
+// SentCreatedAt returns createdAt exactly as it was sent when the issue was decoded from JSON (an
+// issues page, a stored raw node), else "" (the issue was built another way, or createdAt was null).
 func (i *Issue) SentCreatedAt() string { return i.createdAtSent }
 
-// SentDueAt returns dueAt exactly as Wiz sent it when the issue was decoded from an issues page and
-// dueAt was set, else "".
+// SentDueAt returns dueAt exactly as it was sent when the issue was decoded from JSON and dueAt
+// was set, else "".
 func (i *Issue) SentDueAt() string { return i.dueAtSent }
+
+// issueFields is Issue without its methods, for UnmarshalJSON to decode into.
+type issueFields Issue
+
+// UnmarshalJSON decodes an issue as encoding/json decodes the plain struct (decodeJSON), and keeps
+// createdAt and dueAt as sent besides (SentCreatedAt, SentDueAt): the incident mapper passes Wiz's
+// own strings on, so that a timestamp is never re-rendered with another precision or zone.
+func (i *Issue) UnmarshalJSON(b []byte) error {
+	// The outer createdAt and dueAt shadow the embedded struct's (the shallowest field of a name
+	// wins), so they are decoded once, into sentTime.
+	w := struct {
+		issueFields
+		CreatedAt sentTime  `json:"createdAt"`
+		DueAt     *sentTime `json:"dueAt"`
+	}{issueFields: issueFields(*i), CreatedAt: sentTime{i.CreatedAt, i.createdAtSent}}
+	if i.DueAt != nil {
+		w.DueAt = &sentTime{*i.DueAt, i.dueAtSent}
+	}
+	err := decodeJSON(b, &w)
+	*i = Issue(w.issueFields)
+	i.CreatedAt, i.createdAtSent = w.CreatedAt.t, w.CreatedAt.sent
+	i.DueAt, i.dueAtSent = nil, ""
+	if w.DueAt != nil {
+		i.DueAt, i.dueAtSent = &w.DueAt.t, w.DueAt.sent
+	}
+	if err != nil {
+		return fmt.Errorf("decode issue: %w", err)
+	}
+	return nil
+}
+
+// sentTime is a timestamp decoded as time.Time decodes it (RFC 3339, Wiz's microseconds kept),
+// with the string it was sent as.
+type sentTime struct {
+	t    time.Time
+	sent string
+}
+
+// UnmarshalJSON implements json.Unmarshaler; null leaves the value as it is, as for time.Time.
+func (s *sentTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if err := s.t.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	// time.Time accepts only a quoted string without escapes: the text between the quotes is
+	// what was sent.
+	s.sent = string(b[1 : len(b)-1])
+	return nil
+}
 
 // Rule returns the issue's source rule: the first of sourceRules, else the deprecated sourceRule,
 // else nil. Wiz deprecated sourceRule in favour of the list (WIZ_API.md §10), may leave it null while

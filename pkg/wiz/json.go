@@ -1,0 +1,26 @@
+package wiz
+
+import (
+	"errors"
+
+	gojson "github.com/goccy/go-json"
+)
+
+// Issue pages are decoded with github.com/goccy/go-json rather than encoding/json. Both decode the
+// same values, validate the whole input by the same grammar and nesting limit (json.Valid's), and
+// treat unknown, repeated and case-folded keys alike (TestDecodeResponseAsStrictAsJSONValid and
+// FuzzIssueUnmarshal hold the two together); go-json does it in one pass with fewer reflective steps,
+// several times faster on a page of issues, the bulk of what wizfetch decodes (BENCHMARKS.md).
+// Everything else in the package uses encoding/json.
+
+// decodeJSON decodes data into v as encoding/json's Unmarshal does.
+func decodeJSON(data []byte, v any) error {
+	return gojson.Unmarshal(data, v)
+}
+
+// wrongType reports whether err from decodeJSON is only a value of the wrong Go type: the input was
+// valid JSON, and the rest of it was decoded.
+func wrongType(err error) bool {
+	_, ok := errors.AsType[*gojson.UnmarshalTypeError](err)
+	return ok
+}
