@@ -9,17 +9,12 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // DefaultType is the incident type used when classify.default_type is empty. It is the type the Wiz
 // XSOAR pack's classifier maps every issue to (WIZ_API.md §6).
 const DefaultType = "Wiz Issue"
-
-// SourceRuleTypes returns the GraphQL typenames of an issue's source rule (WIZ_API.md §3), the values
-// a rule's source_rule_type may hold.
-func SourceRuleTypes() []string {
-	return []string{"Control", "CloudEventRule", "CloudConfigurationRule"}
-}
 
 // Classifier maps issues to incident types. It is immutable after New and safe for concurrent use.
 type Classifier struct {
@@ -57,16 +52,16 @@ func New(cfg config.Classify) (*Classifier, error) {
 			errs = append(errs, fmt.Errorf("%s.incident_type: must not be empty", key))
 		}
 		var err error
-		if compiled.issueType, err = enumList(key+".issue_type", r.IssueType, wiz.IssueTypes()); err != nil {
+		if compiled.issueType, err = enumList(key+".issue_type", r.IssueType, wizdef.IssueTypes()); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.severity, err = enumList(key+".severity", r.Severity, wiz.Severities()); err != nil {
+		if compiled.severity, err = enumList(key+".severity", r.Severity, wizdef.Severities()); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.status, err = enumList(key+".status", r.Status, wiz.Statuses()); err != nil {
+		if compiled.status, err = enumList(key+".status", r.Status, wizdef.Statuses()); err != nil {
 			errs = append(errs, err)
 		}
-		if compiled.sourceRuleType, err = enumList(key+".source_rule_type", r.SourceRuleType, SourceRuleTypes()); err != nil {
+		if compiled.sourceRuleType, err = enumList(key+".source_rule_type", r.SourceRuleType, wizdef.SourceRuleTypes()); err != nil {
 			errs = append(errs, err)
 		}
 		if compiled.cloudPlatform, err = freeList(key+".cloud_platform", r.CloudPlatform); err != nil {

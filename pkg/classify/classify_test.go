@@ -6,6 +6,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 func threat() *wiz.Issue {
@@ -117,7 +118,7 @@ func TestDefaultConfigMapsEveryIssueToWizIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range wiz.IssueTypes() {
+	for _, typ := range wizdef.IssueTypes() {
 		t.Run(typ, func(t *testing.T) {
 			i := threat()
 			i.Type = typ

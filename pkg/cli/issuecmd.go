@@ -12,6 +12,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 	"github.com/wizfetch/wizfetch/pkg/writeback"
 )
 
@@ -22,9 +23,9 @@ func newIssueCommand(env *Env) *cobra.Command {
 		Short: "Read a Wiz issue or change it: resolve, reject, reopen, in-progress, note, due dates",
 		Long: `Read a Wiz issue or change it through Wiz's API, with the same client, credentials and rate
 limit as the daemon. Issue ids are UUIDs. Wiz accepts these resolution reasons:
-  resolve: ` + strings.Join(wiz.ResolveReasons(), ", ") + `
-  reject:  ` + strings.Join(wiz.RejectReasons(), ", ") + `
-Only THREAT_DETECTION issues can be resolved; reject other issues instead. Notes are cut to ` + fmt.Sprint(wiz.MaxNoteLen) + `
+  resolve: ` + strings.Join(wizdef.ResolveReasons(), ", ") + `
+  reject:  ` + strings.Join(wizdef.RejectReasons(), ", ") + `
+Only ` + wizdef.TypeThreatDetection + ` issues can be resolved; reject other issues instead. Notes are cut to ` + fmt.Sprint(wiz.MaxNoteLen) + `
 characters, marker included. Every change writes an audit line (JSON) to stderr.`,
 	}
 	cmd.PersistentFlags().String("instance", "", "the instance (tenant) to use; required when several are configured")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/cli"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
@@ -70,7 +71,7 @@ func startIssueSim(t *testing.T) *issueSim {
 			s.open[is.Type] = append(s.open[is.Type], is.ID)
 		}
 	}
-	for _, typ := range wiz.IssueTypes() {
+	for _, typ := range wizdef.IssueTypes() {
 		if len(s.open[typ]) < 3 {
 			t.Fatalf("only %d open %s issues in the simulator", len(s.open[typ]), typ)
 		}

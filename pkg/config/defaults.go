@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
+)
 
 // Sink types (Sink.Type).
 const (
@@ -14,23 +18,9 @@ const (
 	SinkSplunkHEC = "splunk_hec"
 )
 
-// IssueStatuses returns Wiz's issue statuses (WIZ_API.md §3), in a fresh slice.
-func IssueStatuses() []string { return []string{"OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"} }
-
-// IssueSeverities returns Wiz's issue severities, in a fresh slice.
-func IssueSeverities() []string {
-	return []string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
-}
-
-// IssueTypes returns Wiz's issue types, in a fresh slice.
-func IssueTypes() []string {
-	return []string{"TOXIC_COMBINATION", "THREAT_DETECTION", "CLOUD_CONFIGURATION"}
-}
-
-// SourceRuleTypes returns the __typename values of an issue's sourceRule, in a fresh slice.
-func SourceRuleTypes() []string {
-	return []string{"Control", "CloudEventRule", "CloudConfigurationRule"}
-}
+// IssueStatuses returns Wiz's issue statuses, in a fresh slice. It is wizdef.Statuses, kept for
+// callers outside this package; new code uses pkg/wizdef, where every Wiz enum is defined.
+func IssueStatuses() []string { return wizdef.Statuses() }
 
 // SinkTypes returns the known sink types, in a fresh slice.
 func SinkTypes() []string { return []string{SinkJSONL, SinkXSOAR, SinkWebhook, SinkSplunkHEC} }
@@ -61,7 +51,7 @@ func Default() *Config {
 			Overlap:     Duration(5 * time.Minute),
 			CatchUp:     true,
 			Updates:     true,
-			Status:      []string{"OPEN", "IN_PROGRESS"},
+			Status:      []string{wizdef.StatusOpen, wizdef.StatusInProgress},
 			Severity:    []string{},
 			Type:        []string{},
 			ProjectIDs:  []string{},

@@ -15,6 +15,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // EnvPrefix prefixes every environment override: WIZFETCH_<SECTION>_<KEY>.
@@ -58,7 +60,7 @@ func Load(path string) (*Config, []string, error) {
 //     their env overrides) and replaces only the keys it sets — a list or map it sets replaces the
 //     inherited one, a null inherits. Without `instances:`, one instance named "default" is a copy
 //     of the top level;
-//  4. fills derived values: an empty wiz.auth_url becomes DefaultAuthURL(api_url), and an api_url
+//  4. fills derived values: an empty wiz.auth_url becomes wizdef.DefaultAuthURL(api_url), and an api_url
 //     without a path gets "/graphql";
 //  5. validates (see Validate).
 //
@@ -371,7 +373,7 @@ func (c *Config) normalise() {
 	fill := func(w *Wiz) {
 		w.APIURL = withGraphQLPath(w.APIURL)
 		if w.AuthURL == "" && w.APIURL != "" {
-			w.AuthURL = DefaultAuthURL(w.APIURL)
+			w.AuthURL = wizdef.DefaultAuthURL(w.APIURL)
 		}
 	}
 	for i := range c.Instances {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and the expected lines of testdata/config")
@@ -208,7 +210,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Wiz.APIURL = "https://api.us1.app.wiz.io/graphql"
-	want.Wiz.AuthURL = DefaultAuthURLCommercial
+	want.Wiz.AuthURL = wizdef.AuthURLCommercial
 	want.Instances = []Instance{want.topLevelInstance(DefaultInstanceName)}
 	if !reflect.DeepEqual(cfg, want) {
 		a, _ := cfg.ShowYAML()
@@ -388,7 +390,7 @@ func TestInstances(t *testing.T) {
 		t.Fatalf("fed = %+v", fed)
 	}
 	// Derived per instance, never from another tenant.
-	if prod.Wiz.AuthURL != DefaultAuthURLCommercial || fed.Wiz.AuthURL != DefaultAuthURLFedRAMP || fed.Wiz.APIURL != "https://api.us1.app.wiz.us/graphql" {
+	if prod.Wiz.AuthURL != wizdef.AuthURLCommercial || fed.Wiz.AuthURL != wizdef.AuthURLFedRAMP || fed.Wiz.APIURL != "https://api.us1.app.wiz.us/graphql" {
 		t.Fatalf("auth urls %q %q, api %q", prod.Wiz.AuthURL, fed.Wiz.AuthURL, fed.Wiz.APIURL)
 	}
 	if prod.Wiz.ClientSecretEnv != "WIZ_PROD_SECRET" || fed.Wiz.ClientSecretFile != "/run/secrets/fed" || fed.Wiz.ClientSecretEnv != "" {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // ValidationError lists every problem of a config, one line each, "<key>: <reason>", e.g.
@@ -180,7 +182,7 @@ func validateWiz(v *validator, p string, w Wiz) {
 	if w.AuthURL != "" {
 		if reason := checkHTTPSURL(w.AuthURL); reason != "" {
 			v.add(p+".auth_url", "%q %s", w.AuthURL, reason)
-		} else if _, known := AudienceFor(w.AuthURL); !known && w.Audience == "" {
+		} else if _, known := wizdef.AudienceFor(w.AuthURL); !known && w.Audience == "" {
 			v.add(p+".audience", "required because %q is not a known Wiz token host", hostOf(w.AuthURL))
 		}
 	}
@@ -216,9 +218,9 @@ func validateFetch(v *validator, p string, f Fetch) {
 	if f.Overlap.D() < 0 {
 		v.add(p+".overlap", "%s must not be negative", f.Overlap)
 	}
-	enumList(v, p+".status", f.Status, IssueStatuses())
-	enumList(v, p+".severity", f.Severity, IssueSeverities())
-	enumList(v, p+".type", f.Type, IssueTypes())
+	enumList(v, p+".status", f.Status, wizdef.Statuses())
+	enumList(v, p+".severity", f.Severity, wizdef.Severities())
+	enumList(v, p+".type", f.Type, wizdef.IssueTypes())
 	nonEmptyList(v, p+".project_ids", f.ProjectIDs)
 }
 
@@ -231,10 +233,10 @@ func validateClassify(v *validator, p string, c Classify) {
 		if strings.TrimSpace(r.IncidentType) == "" {
 			v.add(rp+".incident_type", "required")
 		}
-		enumList(v, rp+".issue_type", r.IssueType, IssueTypes())
-		enumList(v, rp+".severity", r.Severity, IssueSeverities())
-		enumList(v, rp+".status", r.Status, IssueStatuses())
-		enumList(v, rp+".source_rule_type", r.SourceRuleType, SourceRuleTypes())
+		enumList(v, rp+".issue_type", r.IssueType, wizdef.IssueTypes())
+		enumList(v, rp+".severity", r.Severity, wizdef.Severities())
+		enumList(v, rp+".status", r.Status, wizdef.Statuses())
+		enumList(v, rp+".source_rule_type", r.SourceRuleType, wizdef.SourceRuleTypes())
 		nonEmptyList(v, rp+".cloud_platform", r.CloudPlatform)
 		nonEmptyList(v, rp+".project_ids", r.ProjectIDs)
 	}

@@ -1,9 +1,10 @@
-// Package push receives Wiz pushes: the webhook that Wiz automation rules POST to
-// (/v1/wiz/webhook, or /v1/wiz/webhook/{instance} with several tenants). A push is only a
-// notification (WIZ_API.md §7): the handler authenticates it, bounds and parses the body, and puts
-// the issue id on the durable refetch queue; a worker elsewhere re-fetches the issue over GraphQL
-// and runs it through the feeds' dedup and pipeline. The handler answers 202 as soon as the queue
-// has committed the item, so a push survives a crash or a Wiz outage.
+// Package push is the HTTP receiver of Wiz pushes: it turns each POST of a Wiz automation rule
+// (/v1/wiz/webhook, or /v1/wiz/webhook/{instance} with several tenants) into an item on the
+// durable refetch queue. A push is only a notification (WIZ_API.md §7): the handler authenticates
+// it, bounds and parses the body, and queues the issue id; the refetch worker, not this package,
+// re-fetches the issue over GraphQL and runs it through the feeds' dedup and pipeline. The handler
+// answers 202 as soon as the queue has committed the item, so a push survives a crash or a Wiz
+// outage.
 package push
 
 import (

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // Paging bounds of GET /v1/incidents.
@@ -19,17 +20,6 @@ const (
 	DefaultIncidentLimit = 50
 	MaxIncidentLimit     = 1000
 )
-
-// issueStatusList names the values the status filter accepts (Wiz issue statuses).
-const issueStatusList = "OPEN, IN_PROGRESS, RESOLVED, REJECTED"
-
-func isIssueStatus(s string) bool {
-	switch s {
-	case "OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED":
-		return true
-	}
-	return false
-}
 
 // IncidentDoc is one stored incident as the API shows it.
 type IncidentDoc struct {
@@ -93,8 +83,8 @@ func parseIncidentQuery(r *http.Request) (incidentQuery, error) {
 	if v := q.Get("status"); v != "" {
 		for _, st := range strings.Split(v, ",") {
 			st = strings.ToUpper(strings.TrimSpace(st))
-			if !isIssueStatus(st) {
-				return out, &badParam{"status", fmt.Sprintf("%q is not one of %s", st, issueStatusList)}
+			if !wizdef.IsStatus(st) {
+				return out, &badParam{"status", fmt.Sprintf("%q is not one of %s", st, strings.Join(wizdef.Statuses(), ", "))}
 			}
 			out.statuses = append(out.statuses, st)
 		}

@@ -15,21 +15,15 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/redact"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
-// Audiences of the two identity providers Wiz uses (WIZ_API.md §1).
+// Audiences of the two identity providers Wiz uses, for Options.Audience: aliases of wizdef's,
+// where the token hosts and their audiences are defined (WIZ_API.md §1).
 const (
-	AudienceCognito = config.AudienceCognito
-	AudienceAuth0   = config.AudienceAuth0
-)
-
-// Default token endpoints (Cognito). The host knowledge behind them lives in pkg/config (wizurl.go).
-const (
-	DefaultAuthURL        = config.DefaultAuthURLCommercial
-	DefaultAuthURLGov     = config.DefaultAuthURLGov
-	DefaultAuthURLFedRAMP = config.DefaultAuthURLFedRAMP
+	AudienceCognito = wizdef.AudienceCognito
+	AudienceAuth0   = wizdef.AudienceAuth0
 )
 
 // parseLooseURL parses a URL an operator typed: the scheme may be missing (https is assumed),
@@ -68,7 +62,7 @@ func AudienceFor(authURL, override string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("wiz.auth_url: %w", err)
 	}
-	if aud, ok := config.AudienceFor(u.String()); ok { // the one table of WIZ_API.md §1
+	if aud, ok := wizdef.AudienceFor(u.String()); ok {
 		return aud, nil
 	}
 	return "", fmt.Errorf("wiz.auth_url: unknown token endpoint host %q: set wiz.audience (%q for Cognito, %q for Auth0)",
@@ -76,9 +70,9 @@ func AudienceFor(authURL, override string) (string, error) {
 }
 
 // DefaultAuthURLFor returns the Cognito token endpoint matching a GraphQL API URL: FedRAMP
-// (*.app.wiz.us), AWS GovCloud (*.gov.wiz.io) or commercial (config.DefaultAuthURL).
+// (*.app.wiz.us), AWS GovCloud (*.gov.wiz.io) or commercial; see wizdef.DefaultAuthURL.
 func DefaultAuthURLFor(apiURL string) string {
-	return config.DefaultAuthURL(apiURL)
+	return wizdef.DefaultAuthURL(apiURL)
 }
 
 // normalizeAuthURL adds a missing scheme and lower-cases scheme and host.

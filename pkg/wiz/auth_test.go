@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 func TestAudienceFor(t *testing.T) {
@@ -52,25 +54,6 @@ func TestAudienceFor(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("AudienceFor(%q, %q) = %q, %v; want %q", tt.url, tt.override, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestDefaultAuthURLFor(t *testing.T) {
-	tests := []struct{ api, want string }{
-		{"https://api.us1.app.wiz.io/graphql", DefaultAuthURL},
-		{"https://api.eu17.app.wiz.io", DefaultAuthURL},
-		{"https://api.us1.app.wiz.us/graphql", DefaultAuthURLFedRAMP},
-		{"API.US3.APP.WIZ.US", DefaultAuthURLFedRAMP},
-		{"https://api.usgov1.gov.wiz.io/graphql", DefaultAuthURLGov},
-		{"api.usgov2.gov.wiz.io", DefaultAuthURLGov},
-		{"http://127.0.0.1:8080/graphql", DefaultAuthURL},
-	}
-	for _, tt := range tests {
-		t.Run(tt.api, func(t *testing.T) {
-			if got := DefaultAuthURLFor(tt.api); got != tt.want {
-				t.Errorf("DefaultAuthURLFor(%q) = %q, want %q", tt.api, got, tt.want)
 			}
 		})
 	}
@@ -407,7 +390,7 @@ func TestNewValidatesOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AuthURL() != DefaultAuthURL || c.Audience() != AudienceCognito || c.APIURL() != "https://api.us1.app.wiz.io/graphql" {
+	if c.AuthURL() != wizdef.AuthURLCommercial || c.Audience() != AudienceCognito || c.APIURL() != "https://api.us1.app.wiz.io/graphql" {
 		t.Errorf("defaults: auth %q audience %q api %q", c.AuthURL(), c.Audience(), c.APIURL())
 	}
 }

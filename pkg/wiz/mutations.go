@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // Write-back mutations (WIZ_API.md §5 and §10), shaped like the Wiz XSOAR pack's.
@@ -62,37 +64,12 @@ const (
 	NoteTruncatedSuffix = "... [truncated]"
 )
 
-// RejectReasons are the resolution reasons Wiz accepts when an issue is set REJECTED. The other
-// values of the resolutionReason enum are "unsupported" for write-back (Wiz pack release notes
-// 2.0.3, PR #43959; WIZ_API.md §10).
-func RejectReasons() []string {
-	return []string{"FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"}
-}
-
-// ResolveReasons are the resolution reasons Wiz accepts when an issue (a THREAT_DETECTION: no
-// other type may be resolved by API) is set RESOLVED (Wiz pack release notes 2.0.3, PR #43959).
-func ResolveReasons() []string {
-	return []string{"OBJECT_DELETED", "ISSUE_FIXED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"}
-}
-
-// ReasonsFor returns the resolution reasons Wiz accepts with a change to status (RESOLVED or
-// REJECTED, any letter case), or nil for a status that takes no reason.
-func ReasonsFor(status string) []string {
-	switch strings.ToUpper(status) {
-	case "RESOLVED":
-		return ResolveReasons()
-	case "REJECTED":
-		return RejectReasons()
-	}
-	return nil
-}
-
 // IssuePatch is a change to one issue. Only THREAT_DETECTION issues may be set RESOLVED by the
-// API; others must be REJECTED (with a ResolutionReason).
+// API (wizdef.Resolvable); others must be REJECTED (with a ResolutionReason).
 type IssuePatch struct {
-	Status           string     // OPEN, IN_PROGRESS, RESOLVED, REJECTED; empty: unchanged
+	Status           string     // one of wizdef.Statuses; empty: unchanged
 	Note             string     // only with Status RESOLVED or REJECTED and a ResolutionReason
-	ResolutionReason string     // with RESOLVED: ResolveReasons; with REJECTED: RejectReasons
+	ResolutionReason string     // with RESOLVED: wizdef.ResolveReasons; with REJECTED: wizdef.RejectReasons
 	DueAt            *time.Time // set the due date
 	ClearDueAt       bool       // remove the due date (exclusive with DueAt)
 }
@@ -143,7 +120,7 @@ func (c *Client) UpdateIssue(ctx context.Context, id string, patch IssuePatch) (
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "DueAt and ClearDueAt are exclusive"}
 	case status == "" && patch.Note == "" && reason == "" && patch.DueAt == nil && !patch.ClearDueAt:
 		return nil, &APIError{Class: ErrBadRequest, Op: op, Message: "empty patch"}
-	case patch.Note != "" && (ReasonsFor(status) == nil || reason == ""):
+	case patch.Note != "" && (!wizdef.Closed(status) || reason == ""):
 		return nil, &APIError{Class: ErrBadRequest, Op: op,
 			Message: "a note goes in the patch only with status RESOLVED or REJECTED and a resolution reason; add it with CreateIssueNote"}
 	}

@@ -26,7 +26,7 @@ type Options struct {
 	APIURL string
 	// AuthURL is the OAuth2 token endpoint; empty picks the Cognito endpoint matching APIURL's
 	// host (auth.app.wiz.us for *.app.wiz.us, auth.gov.wiz.io for *.gov.wiz.io, else
-	// auth.app.wiz.io; see DefaultAuthURLFor).
+	// auth.app.wiz.io; see wizdef.DefaultAuthURL).
 	AuthURL string
 	// ClientID is the service account's client id.
 	ClientID string

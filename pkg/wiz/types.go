@@ -244,20 +244,3 @@ type Note struct {
 	User           *Person    `json:"user"`
 	ServiceAccount *Person    `json:"serviceAccount"`
 }
-
-// Severities are Wiz's issue severities (WIZ_API.md §3), lowest first. Each call returns a new slice.
-func Severities() []string { return []string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"} }
-
-// Statuses are Wiz's issue statuses.
-func Statuses() []string { return []string{"OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"} }
-
-// IssueTypes are Wiz's issue types.
-func IssueTypes() []string {
-	return []string{"TOXIC_COMBINATION", "THREAT_DETECTION", "CLOUD_CONFIGURATION"}
-}
-
-// ResolutionReasons are the reasons Wiz accepts when an issue is resolved or rejected.
-func ResolutionReasons() []string {
-	return []string{"OBJECT_DELETED", "ISSUE_FIXED", "CONTROL_CHANGED", "CONTROL_DISABLED",
-		"CONTROL_DELETED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX", "DETECTION_EXPIRED"}
-}

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // audiences by auth mode (WIZ_API.md §1).
-var audiences = map[string]string{"cognito": "wiz-api", "auth0": "beyond-api"}
+var audiences = map[string]string{"cognito": wizdef.AudienceCognito, "auth0": wizdef.AudienceAuth0}
 
 // token is an issued access token.
 type token struct {
@@ -119,7 +121,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *token {
 		s.auth.mu.Unlock()
 	}
 	if t == nil || !s.now().Before(t.expires) {
-		writeErrors(w, http.StatusUnauthorized, "UNAUTHENTICATED", "unauthenticated: missing, invalid or expired access token", false)
+		writeErrors(w, http.StatusUnauthorized, CodeUnauthenticated, "unauthenticated: missing, invalid or expired access token", false)
 		return nil
 	}
 	return t

@@ -15,9 +15,11 @@
 //     an empty list filter answers HTTP 400 with BAD_USER_INPUT, like Wiz.
 //     Mutations follow the Wiz XSOAR pack (WIZ_API.md §5, §10): updateIssue takes
 //     input {id, patch, override} with patch and override of type UpdateIssuePatch (a variable of
-//     any other named input type fails validation); reject accepts FALSE_POSITIVE, EXCEPTION and
-//     WONT_FIX, resolve (THREAT_DETECTION only) also OBJECT_DELETED and ISSUE_FIXED; patch.note
-//     only together with RESOLVED or REJECTED and a reason; every refusal is BAD_USER_INPUT.
+//     any other named input type fails validation); reject and resolve (THREAT_DETECTION only)
+//     accept the reasons of wizdef.ReasonsFor (reject FALSE_POSITIVE, EXCEPTION and WONT_FIX,
+//     resolve also OBJECT_DELETED and ISSUE_FIXED); patch.note only together with RESOLVED or
+//     REJECTED and a reason; every refusal is BAD_USER_INPUT. The enums and reasons come from
+//     pkg/wizdef, as the client's do.
 //   - GET /_sim/stats: the Stats counters as JSON.
 //
 // # Query semantics

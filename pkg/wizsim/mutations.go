@@ -10,27 +10,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
-// maxNoteLen is the longest note Wiz accepts (WIZ_API.md §5: "notes over ~1500 characters are
-// rejected"; the Wiz pack truncates to 1400 to stay under it, PR #43959).
-const maxNoteLen = 1500
-
-// reasonsFor lists the resolution reasons updateIssue accepts per target status; the other values
-// of IssueResolutionReason (DETECTION_EXPIRED, CONTROL_CHANGED, CONTROL_DISABLED, CONTROL_DELETED)
-// are "unsupported" and answered with BAD_USER_INPUT (Wiz pack release notes 2.0.3, "Removed
-// unsupported values", PR #43959, WZ-100065). Deliberately not shared with pkg/wiz: the simulator is
-// the reference the client is tested against (pkg/wiz's TestReasonsAgreeWithSimulator holds the
-// two equal), and pkg/wiz's tests import this package.
-var reasonsFor = map[string][]string{
-	"REJECTED": {"FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"},
-	"RESOLVED": {"OBJECT_DELETED", "ISSUE_FIXED", "FALSE_POSITIVE", "EXCEPTION", "WONT_FIX"},
-}
-
-// checkReason refuses a resolution reason that a change to status does not accept.
+// checkReason refuses a resolution reason that a change to status does not accept
+// (wizdef.ReasonsFor): the other values of IssueResolutionReason are "unsupported" and answered
+// with BAD_USER_INPUT, as Wiz does.
 func checkReason(status, reason string) *execError {
-	allowed, ok := reasonsFor[status]
-	if reason == "" || !ok || slices.Contains(allowed, reason) {
+	allowed := wizdef.ReasonsFor(status)
+	if reason == "" || allowed == nil || slices.Contains(allowed, reason) {
 		return nil
 	}
 	return userError("resolutionReason %s is not supported for status %s; supported: %s", reason, status, strings.Join(allowed, ", "))
@@ -48,8 +37,8 @@ func checkUUID(what, id string) *execError {
 }
 
 func checkNote(text string) *execError {
-	if n := utf8.RuneCountInString(text); n > maxNoteLen {
-		return userError("note is too long: %d characters, the maximum is %d", n, maxNoteLen)
+	if n := utf8.RuneCountInString(text); n > wizdef.MaxNoteLen {
+		return userError("note is too long: %d characters, the maximum is %d", n, wizdef.MaxNoteLen)
 	}
 	return nil
 }
@@ -94,7 +83,7 @@ func (s *Server) updateIssue(in map[string]any) (map[string]any, *execError) {
 	// reopen and in-progress change the status alone and add the note with createIssueNote (Wiz.py
 	// reopen_issue, _set_status). What Wiz does with any other note is not public: refusing it makes
 	// a client that depends on it fail here rather than in production.
-	if note != "" && (reasonsFor[status] == nil || reason == "") {
+	if note != "" && (!wizdef.Closed(status) || reason == "") {
 		return nil, userError("patch.note is accepted only with status RESOLVED or REJECTED and a resolutionReason; add other notes with createIssueNote")
 	}
 	if e := checkReason(status, reason); e != nil {
@@ -130,7 +119,7 @@ func (s *Server) updateIssue(in map[string]any) (map[string]any, *execError) {
 	if iss == nil {
 		return nil, notFound("issue %s not found", id)
 	}
-	if status == "RESOLVED" && iss.typ != "THREAT_DETECTION" {
+	if status == wizdef.StatusResolved && !wizdef.Resolvable(iss.typ) {
 		return nil, userError("changing to resolved status is not allowed")
 	}
 	if status == "" {
@@ -141,7 +130,7 @@ func (s *Server) updateIssue(in map[string]any) (map[string]any, *execError) {
 	now := micro(s.now())
 	if status != "" && status != iss.status {
 		s.changeStatusLocked(iss, status, reason, now, now)
-	} else if reason != "" && (iss.status == "RESOLVED" || iss.status == "REJECTED") {
+	} else if reason != "" && wizdef.Closed(iss.status) {
 		iss.resolutionReason = reason
 	}
 	if note != "" {
@@ -210,10 +199,10 @@ func (s *Server) deleteIssueNote(in map[string]any) (map[string]any, *execError)
 func (s *Server) changeStatusLocked(iss *issue, status, reason string, at, visible time.Time) {
 	if reason == "" {
 		switch status {
-		case "RESOLVED":
-			reason = "ISSUE_FIXED"
-		case "REJECTED":
-			reason = "WONT_FIX"
+		case wizdef.StatusResolved:
+			reason = wizdef.ReasonIssueFixed
+		case wizdef.StatusRejected:
+			reason = wizdef.ReasonWontFix
 		}
 	}
 	s.idx[orderStatusChangedAt] = removeSorted(s.idx[orderStatusChangedAt], orderStatusChangedAt, iss)

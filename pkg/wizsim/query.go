@@ -13,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // Page size limits of issuesV2 (WIZ_API.md §2).
 const (
-	maxFirst     = 500
+	maxFirst     = wizdef.MaxPageSize
 	defaultFirst = 50
 )
 
@@ -43,7 +45,8 @@ func sortKey(i *issue, f orderField) int64 {
 		}
 		return i.statusChangedAt.UnixNano()
 	case orderSeverity:
-		return severityRank[i.severity]
+		rank, _ := wizdef.SeverityRank(i.severity)
+		return int64(rank)
 	default:
 		return i.createdAt.UnixNano()
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 func TestWalkAllPagesSameSet(t *testing.T) {
@@ -104,7 +106,8 @@ func TestExclusiveAfter(t *testing.T) {
 func stateKey(st IssueState, field string) int64 {
 	switch field {
 	case "SEVERITY":
-		return severityRank[st.Severity]
+		rank, _ := wizdef.SeverityRank(st.Severity)
+		return int64(rank)
 	case "STATUS_CHANGED_AT":
 		if st.StatusChangedAt == nil {
 			return 1<<63 - 1

@@ -2,14 +2,18 @@ package wizsim
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // schemaSDL is the subset of Wiz's GraphQL schema the simulator serves (WIZ_API.md §3 and §5). Field and
 // type names follow the real schema where they are public; the client's generated variable types
-// (IssueFilters, IssueOrder) must match these names.
+// (IssueFilters, IssueOrder) must match these names. The issue enums and the source-rule union come
+// from pkg/wizdef (wizdefSDL), where wizfetch defines them once.
 const schemaSDL = `
 scalar DateTime
 scalar JSON
@@ -29,13 +33,6 @@ type Mutation {
   deleteIssueNote(input: DeleteIssueNoteInput!): DeleteIssueNotePayload
 }
 
-enum Severity { INFORMATIONAL LOW MEDIUM HIGH CRITICAL }
-enum IssueStatus { OPEN IN_PROGRESS RESOLVED REJECTED }
-enum IssueType { TOXIC_COMBINATION THREAT_DETECTION CLOUD_CONFIGURATION }
-enum IssueResolutionReason {
-  OBJECT_DELETED ISSUE_FIXED CONTROL_CHANGED CONTROL_DISABLED CONTROL_DELETED
-  FALSE_POSITIVE EXCEPTION WONT_FIX DETECTION_EXPIRED
-}
 enum CloudPlatform { AWS Azure GCP OCI Alibaba vSphere Kubernetes OpenShift AKS EKS GKE OKE }
 enum BusinessImpact { LBI MBI HBI }
 enum IssueOrderField { SEVERITY CREATED_AT STATUS_CHANGED_AT }
@@ -98,8 +95,6 @@ type Issue {
   serviceTickets: [ServiceTicket!]
   notes: [IssueNote!]
 }
-
-union IssueSourceRule = Control | CloudEventRule | CloudConfigurationRule
 
 type Control {
   id: ID!
@@ -283,9 +278,22 @@ const StandardQuery = `query IssuesTable($filterBy: IssueFilters, $first: Int, $
   }
 }`
 
+// wizdefSDL declares the issue enums and the source-rule union with the values of pkg/wizdef.
+func wizdefSDL() string {
+	enum := func(name string, values []string) string {
+		return "enum " + name + " { " + strings.Join(values, " ") + " }\n"
+	}
+	return enum("Severity", wizdef.Severities()) +
+		enum("IssueStatus", wizdef.Statuses()) +
+		enum("IssueType", wizdef.IssueTypes()) +
+		enum("IssueResolutionReason", wizdef.ResolutionReasons()) +
+		"union IssueSourceRule = " + strings.Join(wizdef.SourceRuleTypes(), " | ") + "\n"
+}
+
 // loadSchema parses the SDL subset.
 func loadSchema() (*ast.Schema, error) {
-	s, err := gqlparser.LoadSchema(&ast.Source{Name: "wizsim.graphql", Input: schemaSDL})
+	s, err := gqlparser.LoadSchema(&ast.Source{Name: "wizsim.graphql", Input: schemaSDL},
+		&ast.Source{Name: "wizdef.graphql", Input: wizdefSDL()})
 	if err != nil {
 		return nil, fmt.Errorf("load simulator schema: %w", err)
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // Options configure a simulator. Zero values take the documented defaults.
@@ -305,12 +307,10 @@ func (s *Server) InvalidateCursors() {
 	s.mu.Unlock()
 }
 
-var validStatus = map[string]bool{"OPEN": true, "IN_PROGRESS": true, "RESOLVED": true, "REJECTED": true}
-
 // SetStatus changes an issue's status now: statusChangedAt = now (microseconds), resolvedAt when
 // RESOLVED, visible at once. Unlike the updateIssue mutation it allows RESOLVED for every type.
 func (s *Server) SetStatus(id, status string) error {
-	if !validStatus[status] {
+	if !wizdef.IsStatus(status) {
 		return fmt.Errorf("wizsim: unknown status %q", status)
 	}
 	s.mu.Lock()
@@ -348,15 +348,15 @@ func (s *Server) AddIssue(spec NewIssue) (string, error) {
 	if spec.Type != "" && s.world.rules[spec.Type] == nil {
 		return "", fmt.Errorf("wizsim: unknown issue type %q", spec.Type)
 	}
-	if _, ok := severityRank[spec.Severity]; spec.Severity != "" && !ok {
+	if _, ok := wizdef.SeverityRank(spec.Severity); spec.Severity != "" && !ok {
 		return "", fmt.Errorf("wizsim: unknown severity %q", spec.Severity)
 	}
-	if spec.Status != "" && !validStatus[spec.Status] {
+	if spec.Status != "" && !wizdef.IsStatus(spec.Status) {
 		return "", fmt.Errorf("wizsim: unknown status %q", spec.Status)
 	}
 	now := micro(s.now())
 	iss := s.world.newIssue(spec.Type, spec.Severity, now, projects)
-	if spec.Status != "" && spec.Status != "OPEN" {
+	if spec.Status != "" && spec.Status != wizdef.StatusOpen {
 		s.world.setStatus(iss, spec.Status, "", now)
 	}
 	iss.visibleAt = now.Add(spec.Lag)
@@ -414,18 +414,18 @@ func (s *Server) liveStep(create bool) {
 		iss := all[rng.IntN(len(all))]
 		var next string
 		switch iss.status {
-		case "OPEN":
-			next = pickStatus(rng, []string{"IN_PROGRESS", "REJECTED", "RESOLVED"})
-		case "IN_PROGRESS":
-			next = pickStatus(rng, []string{"REJECTED", "RESOLVED", "OPEN"})
+		case wizdef.StatusOpen:
+			next = pickStatus(rng, []string{wizdef.StatusInProgress, wizdef.StatusRejected, wizdef.StatusResolved})
+		case wizdef.StatusInProgress:
+			next = pickStatus(rng, []string{wizdef.StatusRejected, wizdef.StatusResolved, wizdef.StatusOpen})
 		default:
 			if try < 60 { // prefer open issues; reopen only when few are left
 				continue
 			}
-			next = "OPEN"
+			next = wizdef.StatusOpen
 		}
-		if next == "RESOLVED" && iss.typ != "THREAT_DETECTION" && rng.IntN(2) == 0 {
-			next = "REJECTED"
+		if next == wizdef.StatusResolved && !wizdef.Resolvable(iss.typ) && rng.IntN(2) == 0 {
+			next = wizdef.StatusRejected
 		}
 		s.changeStatusLocked(iss, next, "", now, lag())
 		iss.updatedAt = now

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // Action kinds.
@@ -56,8 +57,8 @@ type Client interface {
 
 // Action is one change to one issue. Which fields apply depends on Kind:
 //
-//	resolve         Reason (required, one of wiz.ResolveReasons()), Note
-//	reject          Reason (required, one of wiz.RejectReasons()) and Note (required)
+//	resolve         Reason (required, one of wizdef.ResolveReasons()), Note
+//	reject          Reason (required, one of wizdef.RejectReasons()) and Note (required)
 //	reopen          Note (added with createIssueNote after the status change)
 //	in-progress     Note (likewise)
 //	note            Text (required)
@@ -181,14 +182,14 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// Reasons returns the resolution reasons Wiz accepts for an action kind: wiz.ResolveReasons for
-// resolve, wiz.RejectReasons for reject, nil for the kinds that take no reason.
+// Reasons returns the resolution reasons Wiz accepts for an action kind: wizdef.ResolveReasons for
+// resolve, wizdef.RejectReasons for reject, nil for the kinds that take no reason.
 func Reasons(kind string) []string {
 	switch kind {
 	case KindResolve:
-		return wiz.ResolveReasons()
+		return wizdef.ResolveReasons()
 	case KindReject:
-		return wiz.RejectReasons()
+		return wizdef.RejectReasons()
 	}
 	return nil
 }
@@ -225,17 +226,17 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 		if err != nil {
 			return Result{}, fmt.Errorf("resolve: %w", err)
 		}
-		if iss.Type != "THREAT_DETECTION" {
+		if !wizdef.Resolvable(iss.Type) {
 			return Result{}, fmt.Errorf("%w: issue %s is %s: only THREAT_DETECTION issues can be resolved; use `reject %s --reason %s --note ...`",
 				ErrNotAllowed, a.IssueID, typeName(iss.Type), a.IssueID, a.Reason)
 		}
-		patch = wiz.IssuePatch{Status: "RESOLVED", ResolutionReason: a.Reason, Note: a.Note}
+		patch = wiz.IssuePatch{Status: wizdef.StatusResolved, ResolutionReason: a.Reason, Note: a.Note}
 	case KindReject:
-		patch = wiz.IssuePatch{Status: "REJECTED", ResolutionReason: a.Reason, Note: a.Note}
+		patch = wiz.IssuePatch{Status: wizdef.StatusRejected, ResolutionReason: a.Reason, Note: a.Note}
 	case KindReopen:
-		patch, note = wiz.IssuePatch{Status: "OPEN"}, a.Note
+		patch, note = wiz.IssuePatch{Status: wizdef.StatusOpen}, a.Note
 	case KindInProgress:
-		patch, note = wiz.IssuePatch{Status: "IN_PROGRESS"}, a.Note
+		patch, note = wiz.IssuePatch{Status: wizdef.StatusInProgress}, a.Note
 	case KindDueDate:
 		due, _ := parseDate(a.DueDate) // validated above
 		patch = wiz.IssuePatch{DueAt: &due}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
@@ -48,7 +49,7 @@ func newSimEnv(t *testing.T) *simEnv {
 			env.byType[is.Type] = append(env.byType[is.Type], is.ID)
 		}
 	}
-	for _, typ := range wiz.IssueTypes() {
+	for _, typ := range wizdef.IssueTypes() {
 		if len(env.byType[typ]) < 4 {
 			t.Fatalf("the simulator has only %d open %s issues", len(env.byType[typ]), typ)
 		}
