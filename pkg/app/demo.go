@@ -13,6 +13,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
@@ -109,7 +110,7 @@ func DemoConfig(apiURL, tokenURL, dir, listen string) *config.Config {
 	cfg := config.Default()
 	cfg.Wiz.APIURL = apiURL
 	cfg.Wiz.AuthURL = tokenURL
-	cfg.Wiz.Audience = "wiz-api"
+	cfg.Wiz.Audience = wizdef.AudienceCognito
 	cfg.Wiz.ClientID = "wizsim-client"
 	cfg.Wiz.ClientSecret = "wizsim-secret"
 	cfg.Wiz.RequestsPerSecond = 20

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
 // IssuesQuery is the issues read of WIZ_API.md §3, with the Wiz XSOAR pack's node selection so
@@ -125,7 +127,7 @@ const sourceRuleSelection = `{
       }`
 
 // MaxPageSize is the largest `first` Wiz accepts for issues.
-const MaxPageSize = 500
+const MaxPageSize = wizdef.MaxPageSize
 
 // IssueFilter selects issues. Empty lists and nil times are left out of the request (Wiz answers
 // HTTP 400 to an empty list). ID selects one issue and is meant to be used alone.
