@@ -6,9 +6,6 @@
 # its generated corpus in the Go build cache. A failing input is written by `go test` to
 # <package>/testdata/fuzz/<FuzzX>/<hash>; commit it as a regression seed once the bug is fixed.
 #
-# Targets run with -tags s2dict_checked, so that the store's S2 encoder checks every load it makes
-# (pkg/store/internal/s2dict).
-#
 # Usage: .ci/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +38,7 @@ for p in "${pairs[@]}"; do
   read -r pkg name <<<"$p"
   echo "== $name ($pkg)"
   t0=$(date +%s)
-  if ! go test -tags s2dict_checked -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" "$pkg"; then
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" "$pkg"; then
     echo "FAIL: $name in $pkg found a failing input; see $pkg/testdata/fuzz/$name/" >&2
     exit 1
   fi

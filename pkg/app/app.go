@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
@@ -106,7 +105,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, started: time.Now()}
+	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m}
 
 	var srv *server.Server
 	if !opt.NoServer {
@@ -187,11 +186,6 @@ type shared struct {
 	tracker *status.Tracker
 	metrics *metrics.Metrics
 	current engineRef
-	// started anchors released to the monotonic clock.
-	started time.Time
-	// released is when the store's mapped pages were last dropped from RSS, in nanoseconds since
-	// started (see releaseStoreMemory).
-	released atomic.Int64
 }
 
 // reload loads, validates and resolves the config file again. Changes that need a restart are refused.

@@ -312,27 +312,6 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 	return out, nil
 }
 
-// releaseEvery is how often, at most, the store's mapped pages are dropped from RSS while feeds
-// commit pages. The pages the dispatcher reads events from (the bulk: some 100 MB/s in a backfill)
-// are dropped as it reads and acknowledges them (pkg/store); this catches the rest (index and tail
-// pages). The madvise walks the whole mapping, so its cost grows with the file: once per committed
-// page cost about 5% of the pipeline's CPU at 1M issues, four times a second is lost in the noise,
-// and kept the 1M-issue peak RSS at 58 MiB (69 MiB at once a second; `wizfetch bench`).
-const releaseEvery = 250 * time.Millisecond
-
-// releaseStoreMemory keeps the daemon's RSS independent of the store's size (see
-// store.ReleaseMemory), at most once per releaseEvery across all feeds.
-func (d *shared) releaseStoreMemory(log *slog.Logger) {
-	now := int64(time.Since(d.started)) // monotonic: a stepped wall clock cannot stall it
-	last := d.released.Load()
-	if now-last < int64(releaseEvery) || !d.released.CompareAndSwap(last, now) {
-		return
-	}
-	if err := d.store.ReleaseMemory(); err != nil {
-		log.Warn("release store memory", "err", err)
-	}
-}
-
 // fetchObserver logs one line per fetch, feeds status and metrics, and wakes the dispatcher when events
 // were committed.
 func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.Result, error) {
@@ -340,9 +319,6 @@ func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.R
 	return func(res feed.Result, err error) {
 		if res.Emitted() > 0 {
 			notify()
-		}
-		if res.Pages > 0 {
-			d.releaseStoreMemory(log)
 		}
 		d.tracker.FetchDone(instance, name, res, err)
 		d.metrics.FetchDone(instance, name, res, err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/incident"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
@@ -180,10 +179,14 @@ its outbox. The running daemon owns the store, so stop it first; the next run de
 					if r.Version <= 1 {
 						kind = incident.KindCreated
 					}
-					line := feed.AppendEvent(nil, feed.EventHeader{
+					ev := incident.Event{
 						EventID: r.LastEventID, Kind: kind, Instance: r.Instance, IssueID: r.IssueID,
-						IssueStatus: r.Status, EmittedAt: now,
-					}, r.Incident)
+						IssueStatus: r.Status, EmittedAt: now.UTC().Format(time.RFC3339), Incident: r.Incident,
+					}
+					line, err := ev.Line()
+					if err != nil {
+						return fmt.Errorf("event line of issue %s: %w", r.IssueID, err)
+					}
 					if _, err := tx.Enqueue(sinkName, line); err != nil {
 						return err
 					}

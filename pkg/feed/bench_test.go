@@ -20,7 +20,6 @@ type pageSource struct {
 	raw  []byte
 	base time.Time
 	n    int
-	size int
 }
 
 func (p *pageSource) Issues(_ context.Context, _ wiz.IssueFilter, _ *wiz.IssueOrder, first int, _ string) (*wiz.Page, error) {

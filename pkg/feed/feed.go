@@ -1,6 +1,7 @@
-// Package feed pulls one feed of one Wiz tenant into the store: it keeps the window, cursor, overlap
-// and dedup logic of DESIGN.md §2–§3 and commits every page, with its events, in one bbolt write
-// transaction.
+// Package feed turns Wiz issues into committed events: it pulls one feed of one Wiz tenant (the
+// window, cursor, overlap and dedup logic of DESIGN.md §2–§3), maps every page's issues to incidents
+// and commits the page, with its incidents and events, in one bbolt write transaction; a pushed
+// issue (refetch.go) goes through the same decisions.
 //
 // A feed is either the created feed (createdAt after, CREATED_AT ASC, status/severity/type/project
 // filters; emits `created`) or the updates feed (statusChangedAt after, STATUS_CHANGED_AT ASC, no status
@@ -29,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/classify"
@@ -100,10 +100,6 @@ type Feed struct {
 	opt    Options
 	log    *slog.Logger
 	stream *pageStream // with Options.Prefetch: the pages of the open window, fetched ahead
-	// bufs is a free list of the buffers mapPage encodes a page into: one page is committing, up to
-	// three are mapped ahead in the stream. (A sync.Pool would not do: it is emptied at every GC
-	// cycle, which runs every few pages.)
-	bufs chan *pageBuffers
 }
 
 // Result summarises one fetch.
@@ -168,7 +164,7 @@ func New(opt Options) (*Feed, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{opt: opt, bufs: make(chan *pageBuffers, 4), log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
+	return &Feed{opt: opt, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
 }
 
 // Name is the feed's name (Created or Updates).
@@ -246,21 +242,11 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		next := cp
 		delta := Result{Ignored: map[string]int{}, Rejected: map[string]int{}}
 		var pr pageResult
-		kept := false
 		err = f.opt.Store.Update(func(tx *store.Tx) error {
 			var err error
 			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
-			if err == nil {
-				// The sinks may read the page's lines from these buffers (store.Tx.KeepLines),
-				// which the store hands back once it is done with them.
-				tx.KeepLines(func() { f.recycle(incidents) })
-				kept = true
-			}
 			return err
 		})
-		if !kept {
-			f.recycle(incidents)
-		}
 		if err != nil {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
 		}
@@ -433,371 +419,4 @@ func (f *Feed) order() *wiz.IssueOrder {
 		return &wiz.IssueOrder{Field: "CREATED_AT", Direction: "ASC"}
 	}
 	return &wiz.IssueOrder{Field: "STATUS_CHANGED_AT", Direction: "ASC"}
-}
-
-// mapped is a page's incidents, mapped and compressed for the store, index for index with its issues.
-type mapped struct {
-	buf     *pageBuffers    // what json and packed share; recycled once the page is committed
-	json    [][]byte        // the incidents' JSON (nil for a rejected node); the store copies what it keeps (see Tx.KeepLines)
-	packed  [][]byte        // store.AppendPackedIncident of json[i], handed to the store as is
-	created []preparedEvent // the created feed's: each issue's created event, as far as it is known before the commit
-	notes   []nodeNote      // nil when no node was rejected or clipped, else one per issue
-}
-
-// note returns what mapping found about issue i.
-func (m mapped) note(i int) nodeNote {
-	if i < len(m.notes) {
-		return m.notes[i]
-	}
-	return nodeNote{}
-}
-
-// preparedEvent is what the mapper computes of an issue's `created` event ahead of the commit (which
-// only adds emitted_at): its id (a SHA-1 UUID) and the line up to emitted_at.
-type preparedEvent struct {
-	id   string
-	head []byte
-}
-
-// pageBuffers are the buffers one page's incidents, their compressed form, their outbox values and
-// their prepared event heads are encoded into (about 1 MiB, 300 KiB, 80 KiB and 50 KiB), kept for
-// the next page instead of being allocated for every page.
-type pageBuffers struct{ json, packed, events, heads []byte }
-
-// mapPage classifies, maps and compresses every node outside the transaction (pure CPU work, done
-// by the stream's mapper while earlier pages commit when prefetching).
-func (f *Feed) mapPage(page *wiz.Page) mapped {
-	out := make([][]byte, len(page.Issues))
-	packed := make([][]byte, len(page.Issues))
-	size := 0
-	for _, raw := range page.Raw {
-		// rawJSON is the node escaped as a string (at most incident.MaxRawJSONBytes before
-		// escaping), plus the mapped fields.
-		size += 2*min(len(raw), incident.MaxRawJSONBytes) + 2048
-	}
-	var bufs *pageBuffers
-	select {
-	case bufs = <-f.bufs:
-	default:
-		bufs = &pageBuffers{}
-	}
-	buf := slices.Grow(bufs.json[:0], size)
-	pk := bufs.packed[:0]
-	heads := bufs.heads[:0]
-	var fields []incident.CustomField // MapCompact's scratch, reused for every issue
-	var created []preparedEvent
-	if f.opt.Name == Created { // the updates feed seldom emits a created event: it computes its own
-		created = make([]preparedEvent, len(page.Issues))
-	}
-	var notes []nodeNote
-	note := func(i int, n nodeNote) {
-		if notes == nil {
-			notes = make([]nodeNote, len(page.Issues))
-		}
-		notes[i] = n
-	}
-	for i := range page.Issues {
-		is := &page.Issues[i]
-		var raw []byte
-		if i < len(page.Raw) {
-			raw = page.Raw[i]
-		}
-		if rej := checkIssue(is); rej != nil {
-			note(i, nodeNote{rej: rej})
-			continue
-		}
-		start := len(buf)
-		var clipped int
-		var rej *rejection
-		if buf, clipped, rej = encodeIncident(f.opt.Mapper, f.opt.Classifier, buf, is, raw, &fields); rej != nil {
-			note(i, nodeNote{rej: rej})
-			continue
-		}
-		if clipped > 0 {
-			note(i, nodeNote{clipped: clipped})
-		}
-		out[i] = buf[start:len(buf):len(buf)]
-		pstart := len(pk)
-		pk = store.AppendPackedIncident(pk, out[i])
-		packed[i] = pk[pstart:len(pk):len(pk)]
-		if created != nil {
-			id := incident.EventID(f.opt.Instance, is.ID, incident.KindCreated, nil)
-			hstart := len(heads)
-			heads = appendEventHead(heads, EventHeader{
-				EventID: id, Kind: incident.KindCreated, Instance: f.opt.Instance, IssueID: is.ID, IssueStatus: is.Status,
-			})
-			created[i] = preparedEvent{id: id, head: heads[hstart:len(heads):len(heads)]}
-		}
-	}
-	bufs.json, bufs.packed, bufs.events, bufs.heads = buf, pk, slices.Grow(bufs.events[:0], eventArenaPerIssue*len(page.Issues)), heads
-	return mapped{buf: bufs, json: out, packed: packed, created: created, notes: notes}
-}
-
-// eventArena is the buffer a page's event lines are built in (nil: each line gets its own).
-func (m mapped) eventArena() *[]byte {
-	if m.buf == nil {
-		return nil
-	}
-	return &m.buf.events
-}
-
-// recycle keeps a committed (or abandoned) page's buffers for the next page: nothing refers to them
-// once the transaction has ended (the store copied, or bbolt wrote out, what it keeps).
-func (f *Feed) recycle(m mapped) {
-	if m.buf == nil || cap(m.buf.json)+cap(m.buf.packed)+cap(m.buf.events)+cap(m.buf.heads) > maxPooledBuffers {
-		return
-	}
-	select {
-	case f.bufs <- m.buf:
-	default:
-	}
-}
-
-// eventArenaPerIssue is the room a page's event arena starts with per issue: the outbox value of a
-// feed's event refers to the stored incident, and holds only the line's prefix and suffix (store
-// codecDocRef), a few hundred bytes.
-const eventArenaPerIssue = 384
-
-// maxPooledBuffers keeps an unusually large page's buffers out of the free list.
-const maxPooledBuffers = 12 << 20
-
-type pageResult struct {
-	stopped bool
-	notes   pageNotes // logged once the page has committed
-}
-
-// commitPage takes every decision for one page inside tx and advances the checkpoint. budget is how
-// many events this page may still emit.
-func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, incidents mapped, budget int, res *Result) (pageResult, error) {
-	var pr pageResult
-	now := f.opt.Now().UTC()
-	var createdStart time.Time // the created feed's first-run start (updates feed only)
-	var haveCreatedStart bool
-	if f.opt.Name == Updates {
-		ccp, ok, err := tx.Checkpoint(f.opt.Instance, Created)
-		if err != nil {
-			return pr, err
-		}
-		createdStart, haveCreatedStart = ccp.FirstStart, ok && !ccp.FirstStart.IsZero()
-	}
-
-	// Timestamps beyond horizon do not move the watermark (guard.go).
-	horizon := now.Add(MaxClockSkew)
-	rejectedBefore, err := tx.RejectedCount(f.opt.Instance)
-	if err != nil {
-		return pr, err
-	}
-	hasRejected := rejectedBefore > 0 // whether a processed issue may have a rejected-issue record to clear
-	pr.notes.nullPage, pr.notes.null = page.NodesNull, page.NullNodes
-	if page.NodesNull {
-		res.NullPages++
-	}
-	res.NullNodes += page.NullNodes
-
-	emitted := 0
-	pageStart := time.Time{} // the earliest timestamp a re-read of this page can return
-	for i := range page.Issues {
-		if emitted >= budget {
-			pr.stopped = true
-			break
-		}
-		is := &page.Issues[i]
-		res.Fetched++
-		var ts time.Time
-		if f.opt.Name == Created {
-			ts = is.CreatedAt
-		} else if is.StatusChangedAt != nil {
-			ts = *is.StatusChangedAt
-		}
-		if ts.After(horizon) {
-			// The next window would start past every issue still to come.
-			res.FutureTimestamps++
-			pr.notes.future = append(pr.notes.future, futureNote{id: is.ID, ts: ts})
-		} else if !ts.IsZero() {
-			if pageStart.IsZero() || ts.Before(pageStart) {
-				pageStart = ts
-			}
-			if ts.After(cp.Watermark) {
-				cp.Watermark = ts
-			}
-		}
-		if n := incidents.note(i); n.rej != nil {
-			// Not an incident: recorded, and nothing else (no mark, no incident) is written, so a
-			// good version of the issue, later, is processed as any other node.
-			var raw []byte
-			if i < len(page.Raw) {
-				raw = page.Raw[i]
-			}
-			recorded, err := recordRejected(tx, f.opt.Instance, f.opt.Name, is, raw, n.rej, now)
-			if err != nil {
-				return pr, err
-			}
-			hasRejected = hasRejected || recorded
-			res.Rejected[n.rej.reason]++
-			pr.notes.rejected = append(pr.notes.rejected, rejectedNote{id: is.ID, reason: n.rej.reason, detail: n.rej.detail, recorded: recorded})
-			continue
-		} else if n.clipped > 0 {
-			res.Clipped++
-			nodeBytes := 0
-			if i < len(page.Raw) {
-				nodeBytes = len(page.Raw[i])
-			}
-			pr.notes.clipped = append(pr.notes.clipped, clippedNote{id: is.ID, strings: n.clipped, nodeBytes: nodeBytes})
-		}
-		if ts.IsZero() {
-			res.Ignored[ReasonNoTimestamp]++
-			continue
-		}
-		if hasRejected {
-			if _, err := tx.DeleteRejected(f.opt.Instance, is.ID); err != nil {
-				return pr, err
-			}
-		}
-		var rec *store.IncidentRecord
-		var known bool
-		var err error
-		if f.opt.Name == Created {
-			// The created feed's dedup key is the issue id, and every issue it ever emitted has an
-			// incident under that id: the incident is the mark (one lookup, no extra writes).
-			if known, err = tx.KnownIssue(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
-				return pr, err
-			}
-		} else {
-			key := markKey(is)
-			seen, err := tx.HasMark(f.opt.Instance, f.opt.Name, key)
-			if err != nil {
-				return pr, err
-			}
-			if seen {
-				res.Ignored[ReasonDuplicate]++
-				continue
-			}
-			// A future statusChangedAt's mark is kept no later than horizon, so that pruning
-			// reaches it.
-			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, notLater(ts, horizon)); err != nil {
-				return pr, err
-			}
-			if rec, known, err = tx.FindIncident(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
-				return pr, err
-			}
-		}
-		var kind string
-		switch {
-		case f.opt.Name == Created && known:
-			res.Ignored[ReasonKnown]++
-		case f.opt.Name == Created && !is.CreatedAt.After(cp.FirstStart):
-			res.Ignored[ReasonOutsideWindow]++
-		case f.opt.Name == Created && !matchesEnumFilters(f.opt.Fetch, is):
-			res.Ignored[ReasonNotMatching]++
-		case f.opt.Name == Created:
-			kind = incident.KindCreated
-		case known && isStale(rec, is, horizon):
-			// A push (or the other feed) already committed a newer change of this issue while this
-			// page was in flight: never step the incident back.
-			res.Ignored[ReasonStale]++
-		case known && rec.Status != is.Status:
-			kind = incident.KindUpdated
-		case known:
-			res.Ignored[ReasonStatusUnchanged]++
-			// Keep the freshest JSON even without an event.
-			rec.Incident, rec.PackedIncident = incidents.json[i], incidents.packed[i]
-			rec.UpdatedAt = now
-			if err := tx.PutIncident(rec); err != nil {
-				return pr, err
-			}
-		case !MatchesCreated(f.opt.Fetch, is):
-			res.Ignored[ReasonNotMatching]++
-		case !haveCreatedStart || !is.CreatedAt.After(createdStart):
-			res.Ignored[ReasonOutsideWindow]++
-		default:
-			kind = incident.KindCreated
-		}
-		if kind == "" {
-			continue
-		}
-		var prepared *preparedEvent
-		if i < len(incidents.created) {
-			prepared = &incidents.created[i]
-		}
-		if err := emit(tx, EmitInput{
-			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents.json[i], Packed: incidents.packed[i],
-			Previous: rec, Sinks: f.opt.Sinks, Now: now, Arena: incidents.eventArena(),
-		}, prepared); err != nil {
-			return pr, err
-		}
-		emitted++
-		if kind == incident.KindCreated {
-			res.Created++
-		} else {
-			res.Updated++
-		}
-	}
-
-	// Marks older than watermark - 2×overlap can go (DESIGN.md §2.3), but while the window is open
-	// never those a re-read could meet: a re-read of this page (after a mid-page stop) starts at its
-	// first item, and a restarted window at watermark - overlap. Pruning a little every page keeps
-	// each commit small, instead of one huge delete when a long backfill's window closes.
-	cutoff := time.Time{}
-	if !cp.Watermark.IsZero() {
-		cutoff = cp.Watermark.Add(-2 * f.opt.Fetch.Overlap.D())
-	}
-	switch {
-	case pr.stopped:
-		// Re-read this page next time: keep the cursor that fetched it.
-		cutoff = earliest(cutoff, pageStart)
-	case page.HasNextPage:
-		cp.Cursor = page.EndCursor
-		cutoff = earliest(cutoff, pageStart)
-	default:
-		cp.WindowAfter, cp.Cursor = time.Time{}, ""
-	}
-	if !cutoff.IsZero() && f.opt.Name == Updates {
-		if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
-			return pr, err
-		}
-	}
-	cp.UpdatedAt = now
-	return pr, tx.PutCheckpoint(f.opt.Instance, f.opt.Name, *cp)
-}
-
-// isStale reports whether the fetched issue is older than the change its incident already reflects.
-// A change the incident holds from beyond horizon (now + MaxClockSkew) is bogus, and would make every
-// real change look stale for good: it makes nothing stale.
-func isStale(rec *store.IncidentRecord, is *wiz.Issue, horizon time.Time) bool {
-	return rec.StatusChangedAt != nil && is.StatusChangedAt != nil && !rec.StatusChangedAt.After(horizon) &&
-		is.StatusChangedAt.Before(*rec.StatusChangedAt)
-}
-
-// earliest is the earlier of two times, ignoring zero ones.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-// markKey is the updates feed's dedup key: issue id and statusChangedAt (DESIGN.md §2.3).
-func markKey(is *wiz.Issue) string {
-	return is.ID + "|" + is.StatusChangedAt.UTC().Format(time.RFC3339Nano)
-}
-
-// MatchesCreated reports whether an issue passes the created feed's filters (status, severity, type,
-// project). Wiz applies them server side; the updates feed (which has no status filter) and pushes use
-// this to decide whether an unknown issue deserves a `created`.
-func MatchesCreated(fc config.Fetch, is *wiz.Issue) bool {
-	if len(fc.Status) > 0 && !slices.Contains(fc.Status, is.Status) {
-		return false
-	}
-	if len(fc.Severity) > 0 && !slices.Contains(fc.Severity, is.Severity) {
-		return false
-	}
-	if len(fc.Type) > 0 && !slices.Contains(fc.Type, is.Type) {
-		return false
-	}
-	if len(fc.ProjectIDs) > 0 && !slices.ContainsFunc(is.Projects, func(p wiz.Project) bool {
-		return slices.Contains(fc.ProjectIDs, p.ID)
-	}) {
-		return false
-	}
-	return true
 }

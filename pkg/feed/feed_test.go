@@ -556,9 +556,10 @@ func TestUpdatesFeedNeverStepsAnIncidentBack(t *testing.T) {
 	}
 }
 
-// A created event's line, part of which the mapper prepares before the commit, is byte for byte the
-// line AppendEvent builds from the event's header and the stored incident.
-func TestPreparedCreatedEventsMatchAppendEvent(t *testing.T) {
+// Every committed event's line is the line incident.Event.Line builds from the event's fields and
+// the incident as the store keeps it (which `incidents replay` re-sends), with the incident's last
+// event id.
+func TestEventLinesHoldTheStoredIncident(t *testing.T) {
 	fx := newFixture(t, 50)
 	for n := 0; n < 120; n++ {
 		is := issue(n, fx.now.Add(-time.Duration(n+1)*time.Minute), []string{"OPEN", "IN_PROGRESS", "RESOLVED"}[n%3])
@@ -573,21 +574,32 @@ func TestPreparedCreatedEventsMatchAppendEvent(t *testing.T) {
 		t.Fatalf("%d events, want 80", len(items))
 	}
 	for _, it := range items {
-		var ev struct {
-			IssueID     string          `json:"issue_id"`
-			IssueStatus string          `json:"issue_status"`
-			EmittedAt   time.Time       `json:"emitted_at"`
-			Incident    json.RawMessage `json:"incident"`
-		}
+		var ev incident.Event
 		if err := json.Unmarshal(it.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
-		want := AppendEvent(nil, EventHeader{
-			EventID: incident.EventID("default", ev.IssueID, incident.KindCreated, nil), Kind: incident.KindCreated,
-			Instance: "default", IssueID: ev.IssueID, IssueStatus: ev.IssueStatus, EmittedAt: ev.EmittedAt,
-		}, ev.Incident)
+		var rec *store.IncidentRecord
+		err := fx.store.View(func(tx *store.Tx) error {
+			var err error
+			rec, _, err = tx.Incident("default", ev.IssueID)
+			return err
+		})
+		if err != nil || rec == nil {
+			t.Fatalf("incident of %s: %v", ev.IssueID, err)
+		}
+		if ev.EventID != incident.EventID("default", ev.IssueID, incident.KindCreated, nil) || rec.LastEventID != ev.EventID {
+			t.Fatalf("event id %s, the incident's last %s", ev.EventID, rec.LastEventID)
+		}
+		ev.Incident = rec.Incident
+		want, err := ev.Line()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if string(it.Data) != string(want) {
 			t.Fatalf("line\n%s\nwant\n%s", it.Data, want)
+		}
+		if _, err := time.Parse(time.RFC3339, ev.EmittedAt); err != nil {
+			t.Fatalf("emitted_at %q: %v", ev.EmittedAt, err)
 		}
 	}
 }

@@ -56,23 +56,21 @@ func checkIssue(is *wiz.Issue) *rejection {
 	return nil
 }
 
-// encodeIncident classifies and maps is and appends its incident's JSON to buf
-// (incident.Mapper.AppendIncident); what goes wrong, a panic included, becomes a rejection with buf
-// unextended. (The stream maps pages on a goroutine of its own, where a panic would end the
-// process.)
-func encodeIncident(m *incident.Mapper, c *classify.Classifier, buf []byte, is *wiz.Issue, raw []byte, fields *[]incident.CustomField) (out []byte, clipped int, rej *rejection) {
-	start := len(buf)
+// encodeIncident classifies and maps is and returns its incident's JSON (incident.Mapper.MapJSON);
+// what goes wrong, a panic included, becomes a rejection. (The stream maps pages on a goroutine of
+// its own, where a panic would end the process.)
+func encodeIncident(m *incident.Mapper, c *classify.Classifier, is *wiz.Issue, raw []byte) (out []byte, clipped int, rej *rejection) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, clipped, rej = buf[:start], 0, &rejection{reason: RejectMapping, detail: clipDetail(fmt.Sprintf("panic: %v", p))}
+			out, clipped, rej = nil, 0, &rejection{reason: RejectMapping, detail: clipDetail(fmt.Sprintf("panic: %v", p))}
 		}
 	}()
-	out, clipped, err := m.AppendIncident(buf, is, raw, c.Classify(is), fields)
+	out, clipped, err := m.MapJSON(is, raw, c.Classify(is))
 	switch {
 	case errors.Is(err, incident.ErrTooLarge):
-		return out, 0, &rejection{reason: RejectTooLarge, detail: clipDetail(err.Error())}
+		return nil, 0, &rejection{reason: RejectTooLarge, detail: clipDetail(err.Error())}
 	case err != nil:
-		return out, 0, &rejection{reason: RejectMapping, detail: clipDetail(err.Error())}
+		return nil, 0, &rejection{reason: RejectMapping, detail: clipDetail(err.Error())}
 	}
 	return out, clipped, nil
 }

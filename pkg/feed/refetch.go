@@ -76,7 +76,7 @@ func (r *Refetcher) Process(ctx context.Context, issueID string) (string, error)
 	var incJSON []byte
 	clipped := 0
 	if rej == nil {
-		incJSON, clipped, rej = encodeIncident(r.opt.Mapper, r.opt.Classifier, nil, is, raw, nil)
+		incJSON, clipped, rej = encodeIncident(r.opt.Mapper, r.opt.Classifier, is, raw)
 	}
 	var outcome string
 	err = r.opt.Store.Update(func(tx *store.Tx) error {

@@ -52,51 +52,38 @@ func BenchmarkClassifyAndMap(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendJSON encodes one event (the JSONL sink's per-event cost).
-func BenchmarkAppendJSON(b *testing.B) {
-	issue, raw := loadIssue(b, "control-toxic-combination.json")
-	m, err := incident.NewMapper(benchMapping, commercial)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ev := incident.NewEvent("default", incident.KindCreated, issue, m.Map(issue, raw, "Wiz Issue"), time.Now())
-	buf := make([]byte, 0, 16<<10)
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if buf, err = ev.AppendJSON(buf[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.SetBytes(int64(len(buf)))
-}
-
-// BenchmarkMapAndEncode is what the feed's mapper does per issue without mapping.fields: map, then
-// encode, through Map (every built-in custom field boxed into the map) or MapCompact.
-func BenchmarkMapAndEncode(b *testing.B) {
+// BenchmarkMapJSON is what the feed's mapper does per issue: map, then marshal (encoding/json).
+func BenchmarkMapJSON(b *testing.B) {
 	issue, raw := loadIssue(b, "control-toxic-combination.json")
 	m, err := incident.NewMapper(config.Mapping{}, commercial)
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, 0, 64<<10)
-	b.Run("Map", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			inc := m.Map(issue, raw, "Wiz Issue")
-			if buf, err = inc.AppendJSON(buf[:0]); err != nil {
-				b.Fatal(err)
-			}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := m.MapJSON(issue, raw, "Wiz Issue"); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("MapCompact", func(b *testing.B) {
-		var scratch []incident.CustomField
-		b.ReportAllocs()
-		for b.Loop() {
-			inc := m.MapCompact(issue, raw, "Wiz Issue", &scratch)
-			if buf, err = inc.AppendJSON(buf[:0]); err != nil {
-				b.Fatal(err)
-			}
+	}
+}
+
+// BenchmarkEventLine builds one event line from the incident's JSON (once per event, at commit).
+func BenchmarkEventLine(b *testing.B) {
+	issue, raw := loadIssue(b, "control-toxic-combination.json")
+	m, err := incident.NewMapper(benchMapping, commercial)
+	if err != nil {
+		b.Fatal(err)
+	}
+	incJSON, _, err := m.MapJSON(issue, raw, "Wiz Issue")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := incident.NewEvent("default", incident.KindCreated, issue, incJSON, time.Now())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(incJSON)))
+	for b.Loop() {
+		if _, err := ev.Line(); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
 }

@@ -3,7 +3,6 @@ package incident
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -31,7 +30,7 @@ const (
 	// gets MaxIncidentBytes of it, the rest is the event's own fields (issue ids are at most
 	// wiz.MaxIDBytes, statuses 64 bytes).
 	MaxEventBytes = 2 << 20
-	// MaxIncidentBytes bounds an incident's JSON. AppendIncident first replaces a larger incident's
+	// MaxIncidentBytes bounds an incident's JSON. MapJSON first replaces a larger incident's
 	// rawJSON by the small object above; an incident still larger (thousands of projects, say) is
 	// refused with ErrTooLarge, and the caller records the issue instead.
 	MaxIncidentBytes = MaxEventBytes - 8<<10
@@ -41,7 +40,7 @@ const (
 // any length, so a longer one is formatted from the parsed time instead.
 const maxTimestampBytes = 64
 
-// ErrTooLarge is returned by AppendIncident for an issue whose incident stays above
+// ErrTooLarge is returned by MapJSON for an issue whose incident stays above
 // MaxIncidentBytes even with its rawJSON replaced.
 var ErrTooLarge = errors.New("incident too large")
 
@@ -77,9 +76,6 @@ func clipIncident(inc *Incident, issueID string) int {
 	clip(&inc.Occurred)
 	for i := range inc.Labels {
 		clip(&inc.Labels[i].Value)
-	}
-	for i := range inc.builtin {
-		clip(&inc.builtin[i].Str)
 	}
 	for k, v := range inc.CustomFields {
 		if c, clipped := clipValue(v, issueID); clipped > 0 {
@@ -237,13 +233,14 @@ func hex4At(b []byte, i int) (rune, bool) {
 	return rune(r), err == nil
 }
 
-// appendStringContent appends s escaped as inside a JSON string, without the quotes.
+// appendStringContent appends s escaped as inside a JSON string (by encoding/json), without the
+// quotes.
 func appendStringContent(dst []byte, s string) []byte {
-	start := len(dst)
-	dst = appendString(dst, s)
-	// appendString wrote '"' + content + '"': drop the quotes.
-	copy(dst[start:], dst[start+1:len(dst)-1])
-	return dst[:len(dst)-2]
+	quoted, err := json.Marshal(s)
+	if err != nil { // a string always marshals
+		return dst
+	}
+	return append(dst, quoted[1:len(quoted)-1]...)
 }
 
 // rawStub is the rawJSON of an issue whose node is too large even with its strings clipped: what
@@ -275,41 +272,6 @@ func rawStub(issue *wiz.Issue, size int) string {
 		return `{"wizfetchClipped":"clipped"}`
 	}
 	return string(b)
-}
-
-// AppendIncident maps issue as MapCompact does and appends the incident's JSON to dst, keeping it
-// within MaxIncidentBytes: a larger incident is encoded again with the stub as its rawJSON (see
-// MaxRawJSONBytes), and one still larger fails with ErrTooLarge, dst unextended. clipped counts the
-// strings the mapper clipped (0: the incident is whole). An encoding error (a customFields value
-// encoding/json refuses) is returned as is, dst unextended.
-func (m *Mapper) AppendIncident(dst []byte, issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) (out []byte, clipped int, err error) {
-	if issue == nil {
-		issue = &wiz.Issue{}
-	}
-	inc := m.MapCompact(issue, raw, incidentType, scratch)
-	start := len(dst)
-	out, err = inc.AppendJSON(dst)
-	if err != nil {
-		return dst, 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
-	}
-	clipped = inc.clipped
-	if len(out)-start <= MaxIncidentBytes {
-		return out, clipped, nil
-	}
-	size := len(inc.RawJSON)
-	if raw != nil {
-		size = len(raw)
-	}
-	inc.RawJSON = rawStub(issue, size)
-	out, err = inc.AppendJSON(out[:start])
-	if err != nil {
-		return out[:start], 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
-	}
-	if len(out)-start > MaxIncidentBytes {
-		return out[:start], 0, fmt.Errorf("incident of issue %.64q is %d bytes, above %d even without its raw JSON: %w",
-			issue.ID, len(out)-start, MaxIncidentBytes, ErrTooLarge)
-	}
-	return out, clipped + 1, nil
 }
 
 // Clipped counts the strings the mapper clipped to keep the incident within its bounds (see

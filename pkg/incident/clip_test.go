@@ -138,39 +138,38 @@ func TestMapClipsEveryString(t *testing.T) {
 		t.Fatal(err)
 	}
 	bound := MaxFieldBytes + len(ClipMarker(len(raw), issue.ID))
-	for _, inc := range []Incident{m.Map(issue, raw, "Wiz Issue"), m.MapCompact(issue, raw, "Wiz Issue", nil)} {
-		b, err := inc.AppendJSON(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back map[string]any
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatal(err)
-		}
-		var walk func(path string, v any)
-		walk = func(path string, v any) {
-			switch v := v.(type) {
-			case string:
-				if len(v) > bound && path != ".name" && path != ".rawJSON" {
-					t.Fatalf("%s: %d bytes", path, len(v))
-				}
-			case []any:
-				for _, x := range v {
-					walk(path+"[]", x)
-				}
-			case map[string]any:
-				for k, x := range v {
-					walk(path+"."+k, x)
-				}
+	inc := m.Map(issue, raw, "Wiz Issue")
+	b, err := json.Marshal(&inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case string:
+			if len(v) > bound && path != ".name" && path != ".rawJSON" {
+				t.Fatalf("%s: %d bytes", path, len(v))
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		case map[string]any:
+			for k, x := range v {
+				walk(path+"."+k, x)
 			}
 		}
-		walk("", back)
-		if n := len(back["name"].(string)); n > bound+len(" - id-1") {
-			t.Fatalf("name: %d bytes", n)
-		}
-		if inc.Clipped() == 0 || !json.Valid([]byte(inc.RawJSON)) || len(inc.RawJSON) > MaxRawJSONBytes {
-			t.Fatalf("clipped %d, rawJSON %d bytes", inc.Clipped(), len(inc.RawJSON))
-		}
+	}
+	walk("", back)
+	if n := len(back["name"].(string)); n > bound+len(" - id-1") {
+		t.Fatalf("name: %d bytes", n)
+	}
+	if inc.Clipped() == 0 || !json.Valid([]byte(inc.RawJSON)) || len(inc.RawJSON) > MaxRawJSONBytes {
+		t.Fatalf("clipped %d, rawJSON %d bytes", inc.Clipped(), len(inc.RawJSON))
 	}
 }
 
@@ -199,9 +198,9 @@ func TestRawJSONStub(t *testing.T) {
 	}
 }
 
-// AppendIncident keeps the incident within MaxIncidentBytes, with the stub as rawJSON if need be,
-// and refuses one that stays larger.
-func TestAppendIncidentBounds(t *testing.T) {
+// MapJSON keeps the incident within MaxIncidentBytes, with the stub as rawJSON if need be, and
+// refuses one that stays larger.
+func TestMapJSONBounds(t *testing.T) {
 	m, _ := NewMapper(config.Mapping{}, "")
 	issue := &wiz.Issue{ID: "id-1", Type: "T", Status: "OPEN", Severity: "LOW", CreatedAt: time.Now()}
 	// 60000 labels of ~60 bytes: the incident is over the bound with or without its rawJSON.
@@ -209,23 +208,23 @@ func TestAppendIncidentBounds(t *testing.T) {
 		issue.ServiceTickets = append(issue.ServiceTickets, wiz.Ticket{URL: "https://tickets.example.com/" + strings.Repeat("t", 20)})
 	}
 	raw, _ := json.Marshal(issue)
-	out, _, err := m.AppendIncident([]byte("x"), issue, raw, "Wiz Issue", nil)
-	if !errors.Is(err, ErrTooLarge) || string(out) != "x" {
+	out, _, err := m.MapJSON(issue, raw, "Wiz Issue")
+	if !errors.Is(err, ErrTooLarge) || out != nil {
 		t.Fatalf("err %v, %d bytes", err, len(out))
 	}
 	// 12000 of them: too large with the rawJSON (escaped, ~1 MiB), fine with the stub.
 	issue.ServiceTickets = issue.ServiceTickets[:12000]
 	raw, _ = json.Marshal(issue)
-	out, clipped, err := m.AppendIncident(nil, issue, raw, "Wiz Issue", nil)
+	out, clipped, err := m.MapJSON(issue, raw, "Wiz Issue")
 	if err != nil || len(out) > MaxIncidentBytes || clipped == 0 || !strings.Contains(string(out), "wizfetchClipped") {
 		t.Fatalf("err %v, %d bytes, clipped %d", err, len(out), clipped)
 	}
-	// A small issue: whole, as MapCompact encodes it.
+	// A small issue: whole, as json.Marshal encodes Map's incident.
 	issue.ServiceTickets = nil
 	raw, _ = json.Marshal(issue)
-	out, clipped, err = m.AppendIncident(nil, issue, raw, "Wiz Issue", nil)
+	out, clipped, err = m.MapJSON(issue, raw, "Wiz Issue")
 	whole := m.Map(issue, raw, "Wiz Issue")
-	want, _ := whole.AppendJSON(nil)
+	want, _ := json.Marshal(&whole)
 	if err != nil || clipped != 0 || string(out) != string(want) {
 		t.Fatalf("err %v clipped %d:\n%s\n%s", err, clipped, out, want)
 	}

@@ -82,21 +82,27 @@ func TestGolden(t *testing.T) {
 			}
 			issue, raw := loadIssue(t, name)
 			inc := mapper.Map(issue, raw, classifier.Classify(issue))
-			ev := incident.NewEvent("default", incident.KindCreated, issue, inc, emitted)
-
 			if inc.RawJSON != string(raw) {
 				t.Errorf("rawJSON is not the bytes Wiz sent")
 			}
-			line, err := ev.AppendJSON(nil)
+			incJSON, clipped, err := mapper.MapJSON(issue, raw, classifier.Classify(issue))
+			if err != nil || clipped != 0 {
+				t.Fatalf("MapJSON: clipped %d, %v", clipped, err)
+			}
+			if std, _ := json.Marshal(&inc); !bytes.Equal(incJSON, std) {
+				t.Errorf("MapJSON differs from json.Marshal of Map's incident:\n%s\n%s", incJSON, std)
+			}
+			ev := incident.NewEvent("default", incident.KindCreated, issue, incJSON, emitted)
+			line, err := ev.Line()
 			if err != nil {
-				t.Fatalf("AppendJSON: %v", err)
+				t.Fatalf("Line: %v", err)
 			}
 			std, err := json.Marshal(&ev)
 			if err != nil {
 				t.Fatalf("json.Marshal: %v", err)
 			}
 			if !bytes.Equal(line, std) {
-				t.Errorf("AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
+				t.Errorf("Line differs from json.Marshal:\n%s\n%s", line, std)
 			}
 
 			got, err := json.MarshalIndent(&ev, "", "  ")
@@ -137,8 +143,7 @@ func TestMapConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	encode := func() (string, error) {
-		ev := incident.Event{EventID: "e", Incident: mapper.Map(issue, raw, classifier.Classify(issue))}
-		b, err := ev.AppendJSON(nil)
+		b, _, err := mapper.MapJSON(issue, raw, classifier.Classify(issue))
 		return string(b), err
 	}
 	want, err := encode()

@@ -1,6 +1,7 @@
 // Package incident holds wizfetch's output model: the XSOAR incident every sink renders from
 // (DESIGN.md §6), the mapper that builds it from a Wiz issue with the Wiz XSOAR pack's customFields
-// (WIZ_API.md §6, with the pack's bugs fixed), and the event that carries it through the outbox.
+// (WIZ_API.md §6, with the pack's bugs fixed) and marshals it with encoding/json, and the event that
+// carries it through the outbox, whose line (Event.Line) is built in one place.
 package incident
 
 import (
@@ -38,13 +39,6 @@ type Incident struct {
 	// DbotMirrorID is the Wiz issue id.
 	DbotMirrorID string `json:"dbotMirrorId"`
 
-	// customFieldOrder, set by Mapper.Map, is every key Map may put into CustomFields, sorted:
-	// AppendJSON then writes CustomFields in that order instead of sorting its keys (which cost
-	// more than a microsecond per incident). Keys outside it (a caller's own) fall back to sorting.
-	customFieldOrder []string
-	// builtin, set by MapCompact, holds the built-in custom fields (sorted by key) that Map would
-	// have put into CustomFields; a key in CustomFields wins over the same key here.
-	builtin []CustomField
 	// clipped counts the strings the mapper clipped (see Clipped).
 	clipped int
 }

@@ -2,7 +2,6 @@ package incident
 
 import (
 	"encoding/json"
-	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -210,10 +209,9 @@ func TestMappingFields(t *testing.T) {
 			if !ok || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("%s = %#v (present %v), want %#v", tt.key, got, ok, tt.want)
 			}
-			ev := Event{Incident: inc}
-			line, err := ev.AppendJSON(nil)
+			line, err := json.Marshal(&inc)
 			if err != nil || !json.Valid(line) {
-				t.Errorf("AppendJSON: %v, valid %v", err, json.Valid(line))
+				t.Errorf("json.Marshal: %v, valid %v", err, json.Valid(line))
 			}
 		})
 	}
@@ -373,37 +371,45 @@ func TestNewEvent(t *testing.T) {
 	sca := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
 	issue := &wiz.Issue{ID: "i-1", Status: "RESOLVED", StatusChangedAt: &sca}
 	now := time.Date(2025, 5, 2, 3, 4, 5, 600, time.FixedZone("X", 7200))
-	ev := NewEvent("tenant", KindUpdated, issue, Incident{Name: "n"}, now)
+	ev := NewEvent("tenant", KindUpdated, issue, []byte(`{"name":"n"}`), now)
 	want := Event{EventID: EventID("tenant", "i-1", KindUpdated, &sca), Kind: KindUpdated, Instance: "tenant",
-		IssueID: "i-1", IssueStatus: "RESOLVED", EmittedAt: "2025-05-02T01:04:05Z", Incident: Incident{Name: "n"}}
+		IssueID: "i-1", IssueStatus: "RESOLVED", EmittedAt: "2025-05-02T01:04:05Z", Incident: []byte(`{"name":"n"}`)}
 	if !reflect.DeepEqual(ev, want) {
 		t.Errorf("NewEvent:\n got %+v\nwant %+v", ev, want)
 	}
+	// A created event is one per issue: its id leaves statusChangedAt out.
+	if ev := NewEvent("tenant", KindCreated, issue, []byte(`{}`), now); ev.EventID != EventID("tenant", "i-1", KindCreated, nil) {
+		t.Errorf("created event id %s, want the one without statusChangedAt", ev.EventID)
+	}
 }
 
-func TestAppendJSONMatchesMarshal(t *testing.T) {
+// Line writes what json.Marshal writes for the event, escaping included, with event_id first.
+func TestEventLineMatchesMarshal(t *testing.T) {
 	tricky := "quote\" back\\ <script>&amp; \u2028\u2029 ctl\x00\x01\x1f\b\f\n\r\t bad\xff\xfe utf8 é😀 \x7f"
+	incidentOf := func(inc Incident) []byte {
+		b, err := json.Marshal(&inc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	tests := []struct {
 		name string
 		ev   Event
 	}{
-		{"zero", Event{}},
+		{"empty fields", Event{Incident: []byte(`{}`)}},
 		{"tricky strings", Event{EventID: tricky, Kind: tricky, Instance: tricky, IssueID: tricky, IssueStatus: tricky,
-			EmittedAt: tricky, Incident: Incident{Name: tricky, Type: tricky, Occurred: tricky, Details: tricky,
+			EmittedAt: tricky, Incident: incidentOf(Incident{Name: tricky, Type: tricky, Occurred: tricky, Details: tricky,
 				Labels: []Label{{tricky, tricky}}, RawJSON: tricky, DbotMirrorID: tricky,
-				CustomFields: map[string]any{tricky: tricky}}}},
-		{"values", Event{Incident: Incident{Severity: 0.5, Labels: []Label{}, CustomFields: map[string]any{
-			"s": "x", "b": false, "n": nil, "f": 1e21, "g": 1e-7, "h": -0.000001, "i": 123456789.0, "j": 1.5e300,
-			"ls": []string{"a", "<b>"}, "nills": []string(nil), "la": []any{1.0, "x", nil, []any{}, map[string]any{}},
-			"m": map[string]any{"z": 1.0, "a": map[string]any{"k": []any{true}}}, "num": json.Number("1e999"),
-			"int": 7, "other": struct {
-				A string `json:"a"`
-			}{"<"},
-		}}}},
+				CustomFields: map[string]any{tricky: tricky}})}},
+		{"values", Event{EventID: "e", Incident: incidentOf(Incident{Severity: 0.5, Labels: []Label{}, CustomFields: map[string]any{
+			"s": "x", "b": false, "n": nil, "f": 1e21, "ls": []string{"a", "<b>"}, "num": json.Number("1e999"),
+			"m": map[string]any{"z": 1.0, "a": map[string]any{"k": []any{true}}},
+		}})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.ev.AppendJSON([]byte("prefix"))
+			got, err := tt.ev.Line()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -411,33 +417,21 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(got) != "prefix"+string(want) {
-				t.Errorf("AppendJSON:\n got %s\nwant prefix%s", got, want)
+			if string(got) != string(want) {
+				t.Errorf("Line:\n got %s\nwant %s", got, want)
+			}
+			if !strings.HasPrefix(string(got), `{"event_id":`) {
+				t.Errorf("event_id is not the first member: %.40s", got)
 			}
 		})
 	}
-}
-
-func TestAppendJSONErrors(t *testing.T) {
-	for _, v := range []any{math.NaN(), math.Inf(1), []any{math.Inf(-1)}, map[string]any{"x": math.NaN()}, make(chan int)} {
-		ev := Event{EventID: "e", Incident: Incident{CustomFields: map[string]any{"k": v}}}
-		out, err := ev.AppendJSON([]byte("keep"))
-		if err == nil {
-			t.Errorf("%v: no error", v)
-		}
-		if string(out) != "keep" {
-			t.Errorf("%v: dst not restored: %q", v, out)
-		}
-	}
-	ev := Event{Incident: Incident{Severity: math.NaN()}}
-	if _, err := ev.AppendJSON(nil); err == nil {
-		t.Error("NaN severity: no error")
+	if _, err := (&Event{EventID: "e"}).Line(); err == nil {
+		t.Error("an event without an incident made a line")
 	}
 }
 
-// Every customFields key Map sets is in the mapper's sorted key order, so AppendJSON writes them
-// without sorting (and still byte for byte as json.Marshal does).
-func TestCustomFieldOrderCoversMap(t *testing.T) {
+// A fully populated issue sets every built-in customField, and nothing else without mapping.fields.
+func TestEveryBuiltinCustomField(t *testing.T) {
 	due := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
 	issue := &wiz.Issue{
 		ID: "i", Status: "OPEN", Severity: "HIGH", Type: "TOXIC_COMBINATION", DueAt: &due,
@@ -448,35 +442,20 @@ func TestCustomFieldOrderCoversMap(t *testing.T) {
 		EntitySnapshot: &wiz.Entity{SubscriptionExternalID: "a", SubscriptionName: "an", CloudPlatform: "AWS",
 			ID: "e", ProviderID: "arn", Region: "r", Type: "T", NativeType: "nt"},
 	}
-	m := mustMapper(t, config.Mapping{Fields: map[string]string{"extra": "id", "wizissueid": "status"}}, "")
-	inc := m.Map(issue, nil, "T")
-	if len(inc.CustomFields) != len(builtinCustomFields)+1 {
-		t.Fatalf("a fully populated issue set %d customFields, want every built-in one and extra: %v",
-			len(inc.CustomFields), inc.CustomFields)
-	}
+	inc := mustMapper(t, config.Mapping{}, "").Map(issue, nil, "T")
+	var keys []string
 	for k := range inc.CustomFields {
-		if _, found := slices.BinarySearch(inc.customFieldOrder, k); !found {
-			t.Errorf("customFields key %q is not in the mapper's key order", k)
-		}
+		keys = append(keys, k)
 	}
-	line, err := inc.AppendJSON(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	std, err := json.Marshal(&inc)
-	if err != nil || string(line) != string(std) {
-		t.Fatalf("AppendJSON differs from json.Marshal (%v):\n%s\n%s", err, line, std)
-	}
-	// A key outside the order (a caller's own) falls back to sorting.
-	inc.CustomFields["aaa"] = "first"
-	line, _ = inc.AppendJSON(nil)
-	if std, _ := json.Marshal(&inc); string(line) != string(std) {
-		t.Fatalf("with a foreign key, AppendJSON differs from json.Marshal:\n%s\n%s", line, std)
+	slices.Sort(keys)
+	if !slices.Equal(keys, builtinCustomFields) {
+		t.Fatalf("customFields keys %v, want %v", keys, builtinCustomFields)
 	}
 }
 
-// TestEventIDMatchesUUIDv5 pins EventID to uuid.NewSHA1 (which it computes without allocating)
-// over names of every length class, and checks it allocates only the returned string.
+// TestEventIDMatchesUUIDv5 pins EventID to uuid.NewSHA1 over names of every length class, and pins
+// ids that stores and sinks already hold (computed by the releases before EventID called
+// uuid.NewSHA1): a change here would re-id every delivered event.
 func TestEventIDMatchesUUIDv5(t *testing.T) {
 	sca := time.Date(2025, 5, 1, 10, 0, 0, 123456789, time.FixedZone("X", 3600))
 	long := strings.Repeat("x", 300) // past EventID's stack buffer
@@ -505,14 +484,26 @@ func TestEventIDMatchesUUIDv5(t *testing.T) {
 			t.Errorf("EventID(%.20q, %.20q, %q, %v) = %s, want %s", tc.instance, tc.issue, tc.kind, tc.sca, got, want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { EventID("default", "issue-1", KindUpdated, &sca) }); n > 1 {
-		t.Errorf("EventID allocates %.0f times, want 1 (the id)", n)
+	at := time.Date(2025, 5, 1, 10, 0, 0, 123456000, time.UTC)
+	for _, pin := range []struct {
+		instance, issue, kind string
+		sca                   *time.Time
+		want                  string
+	}{
+		{"default", "issue-1", KindCreated, nil, "be4cf51a-6d94-5405-9a9e-870fa861378d"},
+		{"default", "900937e8-5fef-43c2-8f93-fad1dfabfc2c", KindCreated, nil, "0021e1cb-7d97-555e-bf10-482e87a6fdbc"},
+		{"default", "900937e8-5fef-43c2-8f93-fad1dfabfc2c", KindUpdated, &at, "d466abf9-f754-585e-afb3-9bfd42f72afd"},
+		{"tenant-b", "900937e8-5fef-43c2-8f93-fad1dfabfc2c", KindUpdated, &at, "784b5f66-1638-50eb-93f5-0ab21d8c83d1"},
+	} {
+		if got := EventID(pin.instance, pin.issue, pin.kind, pin.sca); got != pin.want {
+			t.Errorf("EventID(%s, %s, %s, %v) = %s, want the pinned %s", pin.instance, pin.issue, pin.kind, pin.sca, got, pin.want)
+		}
 	}
 }
 
 // TestPreferredRuleFeedsEveryField: whatever the deprecated sourceRule holds, the name, details,
 // labels and rule-derived customFields all come from sourceRules[0] when the list has a rule
-// (WIZ_API.md §10), through Map and MapCompact alike.
+// (WIZ_API.md §10), in the incident's JSON.
 func TestPreferredRuleFeedsEveryField(t *testing.T) {
 	const id = "11111111-2222-4333-8444-555555555555"
 	const listed = `{"__typename":"Control","id":"wc-id-2","name":"Listed rule","description":"listed description",` +
@@ -540,31 +531,28 @@ func TestPreferredRuleFeedsEveryField(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.raw), &issue); err != nil {
 				t.Fatal(err)
 			}
-			var scratch []CustomField
-			for _, inc := range []Incident{m.Map(&issue, []byte(tt.raw), "T"), m.MapCompact(&issue, []byte(tt.raw), "T", &scratch)} {
-				line, err := inc.AppendJSON(nil)
-				if err != nil {
-					t.Fatal(err)
+			line, _, err := m.MapJSON(&issue, []byte(tt.raw), "T")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Name, Details string
+				Labels        []Label
+				CustomFields  map[string]string
+			}
+			if err := json.Unmarshal(line, &out); err != nil {
+				t.Fatalf("decode %s: %v", line, err)
+			}
+			got := map[string]string{"name": out.Name, "details": out.Details,
+				"wizdetails":                       out.CustomFields["wizdetails"],
+				"wizissueresolutionrecommendation": out.CustomFields["wizissueresolutionrecommendation"]}
+			for _, l := range out.Labels {
+				if strings.HasPrefix(l.Type, "sourceRule") {
+					got["label "+l.Type] = l.Value
 				}
-				var out struct {
-					Name, Details string
-					Labels        []Label
-					CustomFields  map[string]string
-				}
-				if err := json.Unmarshal(line, &out); err != nil {
-					t.Fatalf("decode %s: %v", line, err)
-				}
-				got := map[string]string{"name": out.Name, "details": out.Details,
-					"wizdetails":                       out.CustomFields["wizdetails"],
-					"wizissueresolutionrecommendation": out.CustomFields["wizissueresolutionrecommendation"]}
-				for _, l := range out.Labels {
-					if strings.HasPrefix(l.Type, "sourceRule") {
-						got["label "+l.Type] = l.Value
-					}
-				}
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("got  %v\nwant %v", got, want)
-				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %v\nwant %v", got, want)
 			}
 		})
 	}
@@ -621,32 +609,25 @@ func TestCustomFieldJSONTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := mustMapper(t, config.Mapping{}, "")
-	var scratch []CustomField
-	encodings := map[string]Incident{
-		"Map":        m.Map(&issue, []byte(raw), "T"),
-		"MapCompact": m.MapCompact(&issue, []byte(raw), "T", &scratch),
+	line, _, err := m.MapJSON(&issue, []byte(raw), "T")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for how, inc := range encodings {
-		line, err := inc.AppendJSON(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out struct {
-			CustomFields map[string]json.RawMessage `json:"customFields"`
-		}
-		if err := json.Unmarshal(line, &out); err != nil {
-			t.Fatal(err)
-		}
-		for _, tt := range tests {
-			t.Run(how+"/"+tt.cliName, func(t *testing.T) {
-				got := out.CustomFields[tt.cliName]
-				if len(got) == 0 || got[0] != '"' {
-					t.Fatalf("%s = %s, want a JSON string (the pack's field is %s)", tt.cliName, got, tt.packType)
-				}
-				if string(got) != tt.want {
-					t.Errorf("%s = %s, want %s", tt.cliName, got, tt.want)
-				}
-			})
-		}
+	var out struct {
+		CustomFields map[string]json.RawMessage `json:"customFields"`
+	}
+	if err := json.Unmarshal(line, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.cliName, func(t *testing.T) {
+			got := out.CustomFields[tt.cliName]
+			if len(got) == 0 || got[0] != '"' {
+				t.Fatalf("%s = %s, want a JSON string (the pack's field is %s)", tt.cliName, got, tt.packType)
+			}
+			if string(got) != tt.want {
+				t.Errorf("%s = %s, want %s", tt.cliName, got, tt.want)
+			}
+		})
 	}
 }

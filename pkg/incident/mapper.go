@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -26,9 +25,8 @@ const microLayout = "2006-01-02T15:04:05.000000Z07:00"
 // Mapper builds incidents from issues for one Wiz tenant. It is immutable after NewMapper and safe
 // for concurrent use.
 type Mapper struct {
-	appBase  string
-	fields   []fieldPath // mapping.fields sorted by cliName, so application order is deterministic
-	keyOrder []string    // every customFields key Map may set, sorted (see Incident.customFieldOrder)
+	appBase string
+	fields  []fieldPath // mapping.fields sorted by cliName, so application order is deterministic
 }
 
 // builtinCustomFields are the customFields keys Map itself may set, sorted. Every value is a JSON
@@ -96,12 +94,6 @@ func NewMapper(m config.Mapping, apiURL string) (*Mapper, error) {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(mp.fields, func(a, b fieldPath) int { return strings.Compare(a.cliName, b.cliName) })
-	mp.keyOrder = slices.Clone(builtinCustomFields)
-	for _, f := range mp.fields {
-		mp.keyOrder = append(mp.keyOrder, f.cliName)
-	}
-	slices.Sort(mp.keyOrder)
-	mp.keyOrder = slices.Compact(mp.keyOrder)
 	return mp, nil
 }
 
@@ -174,9 +166,8 @@ func checkPath(path string) (err error) {
 // Map builds the incident of one issue. raw is the issue node's JSON exactly as Wiz sent it (it
 // becomes rawJSON, and mapping.fields paths and the "as sent" timestamps are read from it); when raw
 // is nil the issue is marshalled instead and timestamps are formatted in UTC with microseconds.
-// The incident's RawJSON aliases raw (no copy: this runs for every issue), so raw must not be
-// modified while the incident is in use. incidentType comes from pkg/classify. A nil issue maps as
-// an empty one. Map never fails: missing data leaves fields empty.
+// incidentType comes from pkg/classify. A nil issue maps as an empty one. Map never fails: missing
+// data leaves fields empty.
 //
 // Every string is kept within its bound (clip.go): a string longer than MaxFieldBytes is cut and
 // marked, rawJSON becomes a copy with its long strings cut (or, above MaxRawJSONBytes, a small stub),
@@ -211,35 +202,13 @@ func checkPath(path string) (err error) {
 // for float64 is kept as json.Number). A path that matches nothing, or matches JSON null, sets nothing
 // and does not delete the default value.
 func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident {
-	return m.mapIssue(issue, raw, incidentType, nil)
-}
-
-// MapCompact is Map for a caller that only encodes the incident (AppendJSON): the built-in custom
-// fields are kept in scratch, a buffer the caller passes again for the next issue, instead of being
-// put into CustomFields one boxed value at a time (which holds only mapping.fields then). AppendJSON
-// writes the same JSON as for Map's incident. The incident is valid until scratch is reused.
-func (m *Mapper) MapCompact(issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) Incident {
-	if scratch == nil {
-		scratch = new([]CustomField)
-	}
-	return m.mapIssue(issue, raw, incidentType, scratch)
-}
-
-// CustomField is a built-in custom field of a compact incident (MapCompact). Every built-in field is
-// a string (see builtinCustomFields).
-type CustomField struct {
-	Key string
-	Str string
-}
-
-func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scratch *[]CustomField) Incident {
 	if issue == nil {
 		issue = &wiz.Issue{}
 	}
 	// sent is what Wiz sent, for the "as sent" timestamps; rawJSON falls back to the marshalled issue.
 	var rawJSON, sent string
 	if raw != nil {
-		rawJSON = unsafe.String(unsafe.SliceData(raw), len(raw)) // see the doc: raw is not modified
+		rawJSON = string(raw)
 		sent = rawJSON
 	} else if b, err := json.Marshal(issue); err == nil {
 		raw, rawJSON = b, string(b)
@@ -252,10 +221,6 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 		keptRaw = clippedRaw
 	}
 	rule := issue.Rule()
-	size := len(m.fields)
-	if scratch == nil {
-		size += len(builtinCustomFields)
-	}
 	name, nameClipped := incidentName(rule, issue.ID)
 	inc := Incident{
 		Name:         name,
@@ -263,23 +228,13 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 		Severity:     SeverityScore(issue.Severity),
 		Occurred:     asSent(issue.SentCreatedAt(), sent, "createdAt", &issue.CreatedAt),
 		Labels:       labels(issue, rule),
-		CustomFields: make(map[string]any, size),
+		CustomFields: m.customFields(issue, rule, sent),
 		RawJSON:      keptRaw,
 		DbotMirrorID: issue.ID,
-
-		customFieldOrder: m.keyOrder,
-		clipped:          nameClipped,
+		clipped:      nameClipped,
 	}
 	if rule != nil {
 		inc.Details = rule.Description
-	}
-	if scratch != nil {
-		*scratch = m.customFields((*scratch)[:0], issue, rule, sent)
-		inc.builtin = *scratch
-	} else {
-		for _, f := range m.customFields(make([]CustomField, 0, len(builtinCustomFields)), issue, rule, sent) {
-			inc.CustomFields[f.Key] = f.Str
-		}
 	}
 	for _, f := range m.fields {
 		r := gjson.Get(rawJSON, f.path)
@@ -290,6 +245,38 @@ func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string, scr
 	}
 	inc.clipped += clipped + clipIncident(&inc, issue.ID)
 	return inc
+}
+
+// MapJSON maps issue (Map) and returns the incident's JSON, marshalled by encoding/json and kept
+// within MaxIncidentBytes: a larger incident is encoded again with the stub as its rawJSON (see
+// MaxRawJSONBytes), and one still larger fails with ErrTooLarge. clipped counts the strings the
+// mapper clipped (0: the incident is whole). An encoding error (a customFields value encoding/json
+// refuses) is returned as is.
+func (m *Mapper) MapJSON(issue *wiz.Issue, raw []byte, incidentType string) (incidentJSON []byte, clipped int, err error) {
+	if issue == nil {
+		issue = &wiz.Issue{}
+	}
+	inc := m.Map(issue, raw, incidentType)
+	out, err := json.Marshal(&inc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
+	}
+	if len(out) <= MaxIncidentBytes {
+		return out, inc.clipped, nil
+	}
+	size := len(inc.RawJSON)
+	if raw != nil {
+		size = len(raw)
+	}
+	inc.RawJSON = rawStub(issue, size)
+	if out, err = json.Marshal(&inc); err != nil {
+		return nil, 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
+	}
+	if len(out) > MaxIncidentBytes {
+		return nil, 0, fmt.Errorf("incident of issue %.64q is %d bytes, above %d even without its raw JSON: %w",
+			issue.ID, len(out), MaxIncidentBytes, ErrTooLarge)
+	}
+	return out, inc.clipped + 1, nil
 }
 
 // incidentName is "<rule name> - <id>", the rule name clipped to MaxFieldBytes (the id is bounded
@@ -329,29 +316,25 @@ func asSent(decoded, raw, key string, t *time.Time) string {
 	return t.UTC().Format(microLayout)
 }
 
-// customFields appends the built-in custom fields of issue to dst, in key order (builtinCustomFields
-// is sorted): only those with a value.
-func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.SourceRule, raw string) []CustomField {
+// customFields returns the built-in custom fields of issue: only those with a value (see
+// builtinCustomFields).
+func (m *Mapper) customFields(issue *wiz.Issue, rule *wiz.SourceRule, raw string) map[string]any {
+	cf := make(map[string]any, len(builtinCustomFields)+len(m.fields))
 	setString := func(k, v string) {
 		if v != "" {
-			dst = append(dst, CustomField{Key: k, Str: v})
+			cf[k] = v
 		}
 	}
-	// Most issues have one or two projects: the lists stay on the stack, and joining one name
-	// returns it without a copy.
-	var nameBuf, ownerBuf, championBuf [4]string
-	names, owners, champions := nameBuf[:0], ownerBuf[:0], championBuf[:0]
-	if len(issue.Projects) > 0 {
-		for i := range issue.Projects {
-			p := &issue.Projects[i]
-			if p.Name != "" {
-				names = append(names, p.Name)
-			} else if p.ID != "" {
-				names = append(names, p.ID)
-			}
-			owners = appendPeople(owners, p.ProjectOwners)
-			champions = appendPeople(champions, p.SecurityChampions)
+	var names, owners, champions []string
+	for i := range issue.Projects {
+		p := &issue.Projects[i]
+		if p.Name != "" {
+			names = append(names, p.Name)
+		} else if p.ID != "" {
+			names = append(names, p.ID)
 		}
+		owners = appendPeople(owners, p.ProjectOwners)
+		champions = appendPeople(champions, p.SecurityChampions)
 	}
 	e := issue.EntitySnapshot
 	if e == nil {
@@ -364,7 +347,6 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 			recommendation = rule.ResolutionRecommendation
 		}
 	}
-	// In key order: see builtinCustomFields.
 	setString("wizcloudaccount", e.SubscriptionExternalID)
 	setString("wizcloudaccountname", e.SubscriptionName)
 	setString("wizcloudplatform", e.CloudPlatform)
@@ -387,7 +369,7 @@ func (m *Mapper) customFields(dst []CustomField, issue *wiz.Issue, rule *wiz.Sou
 	setString("wizresourcenativetype", e.NativeType)
 	setString("wizresourceregion", e.Region)
 	setString("wizresourcetype", e.Type)
-	return dst
+	return cf
 }
 
 // listSeparator joins the values of a list-valued source into one shortText field.

@@ -27,6 +27,20 @@ import (
 func testEvent(t testing.TB, kind, issueID, status string, n int) []byte {
 	t.Helper()
 	sca := time.Date(2025, 1, 2, 3, 4, 5, n*1000, time.UTC)
+	inc, err := json.Marshal(incident.Incident{
+		Name:         "Rule <A> & B - " + issueID,
+		Type:         "Wiz Issue",
+		Severity:     0.5,
+		Occurred:     "2025-01-01T00:00:00.123456Z",
+		Details:      "a description",
+		Labels:       []incident.Label{{Type: "status", Value: status}},
+		CustomFields: map[string]any{"wizissueid": issueID, "wizcloudplatform": "AWS"},
+		RawJSON:      `{"id":"` + issueID + `","status":"` + status + `","severity":"INFORMATIONAL"}`,
+		DbotMirrorID: issueID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ev := incident.Event{
 		EventID:     incident.EventID("default", issueID, kind, &sca),
 		Kind:        kind,
@@ -34,19 +48,9 @@ func testEvent(t testing.TB, kind, issueID, status string, n int) []byte {
 		IssueID:     issueID,
 		IssueStatus: status,
 		EmittedAt:   time.Date(2025, 1, 2, 3, 4, 5+n, 0, time.UTC).Format(time.RFC3339),
-		Incident: incident.Incident{
-			Name:         "Rule <A> & B - " + issueID,
-			Type:         "Wiz Issue",
-			Severity:     0.5,
-			Occurred:     "2025-01-01T00:00:00.123456Z",
-			Details:      "a description",
-			Labels:       []incident.Label{{Type: "status", Value: status}},
-			CustomFields: map[string]any{"wizissueid": issueID, "wizcloudplatform": "AWS"},
-			RawJSON:      `{"id":"` + issueID + `","status":"` + status + `","severity":"INFORMATIONAL"}`,
-			DbotMirrorID: issueID,
-		},
+		Incident:    inc,
 	}
-	b, err := json.Marshal(ev)
+	b, err := ev.Line()
 	if err != nil {
 		t.Fatal(err)
 	}

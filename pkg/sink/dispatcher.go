@@ -113,25 +113,17 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// maxBatchBuffer bounds the buffer a worker keeps between batches.
-const maxBatchBuffer = 8 << 20
-
 func (d *Dispatcher) work(ctx context.Context, t Target) error {
 	name := t.Sink.Name()
 	log := d.opt.Logger.With("component", "dispatcher", "sink", name)
 	wake := d.wake[name]
 	failures := 0
 	var failingSince time.Time
-	var buf []byte // the batch's event data; reused, as sinks keep nothing after Deliver
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if cap(buf) > maxBatchBuffer {
-			buf = nil // don't pin a huge buffer after a burst of large events
-		}
-		items, b, err := d.store.OutboxInto(name, 0, t.Batch, buf[:0])
-		buf = b
+		items, err := d.store.Outbox(name, 0, t.Batch)
 		if err != nil {
 			return fmt.Errorf("read outbox of sink %s: %w", name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // checkConsistency verifies, white-box, that every index and counter agrees with the data it
@@ -73,6 +74,16 @@ func checkConsistency(t *testing.T, s *Store) {
 		if n := docs.Stats().KeyN; n != referenced {
 			t.Errorf("%d incident documents for %d references (orphans)", n, referenced)
 		}
+		// Every value is in its one stored form: documents S2-compressed JSON, outbox values and
+		// dead letters' payloads the event line.
+		_ = docs.ForEach(func(k, v []byte) error {
+			if len(v) == 0 || v[0] != codecS2 {
+				t.Errorf("document %x is not codec S2", k)
+			} else if _, err := unpack(v); err != nil {
+				t.Errorf("document %x: %v", k, err)
+			}
+			return nil
+		})
 		if n := closed.Stats().KeyN; n != want[counterClosed] {
 			t.Errorf("%d retention index entries for %d closed incidents", n, want[counterClosed])
 		}
@@ -86,7 +97,15 @@ func checkConsistency(t *testing.T, s *Store) {
 				if n := parent.Bucket(name).Stats().KeyN; n > 0 {
 					want[q.prefix+string(name)] = n
 				}
-				return nil
+				return parent.Bucket(name).ForEach(func(k, v []byte) error {
+					if q.prefix == "dead\x00" {
+						_, v, _ = unframe(v)
+					}
+					if _, err := outboxLine(v); err != nil {
+						t.Errorf("%s%s item %x: %v", q.prefix, name, k, err)
+					}
+					return nil
+				})
 			})
 		}
 
@@ -132,7 +151,7 @@ func checkConsistency(t *testing.T, s *Store) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		t.Errorf("consistency check: %v", err)
 	}
 }

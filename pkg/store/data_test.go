@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -827,39 +828,25 @@ func TestConcurrentWritersAndDispatcher(t *testing.T) {
 	}
 }
 
-// An event enqueued as prefix, packed incident and suffix reads back, from the outbox and from the
-// dead letter, as the whole line; it is stored smaller than the line.
-func TestPackedEventRoundTrip(t *testing.T) {
+// An event line enqueued to two sinks reads back, from each outbox and from the dead letter, as the
+// line it was.
+func TestEventLineRoundTrip(t *testing.T) {
 	s := openTest(t)
-	incident := []byte(`{"name":"n","rawJSON":"` + strings.Repeat(`{\"id\":\"x\",\"tags\":{}}`, 40) + `"}`)
-	prefix, suffix := []byte(`{"event_id":"e1","kind":"created","incident":`), []byte(`}`)
-	want := string(prefix) + string(incident) + string(suffix)
-	packed := AppendPackedIncident(nil, incident)
-	var stored int
+	line := []byte(`{"event_id":"e1","kind":"created","incident":{"name":"n","rawJSON":"` + strings.Repeat(`{\"id\":\"x\"}`, 400) + `"}}`)
+	want := string(line)
 	mustUpdate(t, s, func(tx *Tx) error {
-		arena := []byte("earlier events")
-		start := len(arena)
-		arena = AppendPackedEvent(arena, prefix, packed, suffix)
-		stored = len(arena) - start
-		if err := tx.EnqueueOwned([]string{"file", "xsoar"}, arena[start:]); err != nil {
-			return err
+		for _, sink := range []string{"file", "xsoar"} {
+			if _, err := tx.Enqueue(sink, line); err != nil {
+				return err
+			}
 		}
-		// Not compressed: stored as the raw line.
-		raw := AppendPackedEvent(nil, prefix, append([]byte{codecRaw}, incident...), suffix)
-		return tx.EnqueueOwned([]string{"file"}, raw)
+		return nil
 	})
-	if stored >= len(want)/2 {
-		t.Errorf("the packed event takes %d bytes for a %d-byte line", stored, len(want))
-	}
 	for _, sink := range []string{"file", "xsoar"} {
 		items, err := s.Outbox(sink, 0, 0)
-		if err != nil || len(items) == 0 || string(items[0].Data) != want {
-			t.Fatalf("outbox of %s = %d items, %v; want the line first", sink, len(items), err)
+		if err != nil || len(items) != 1 || string(items[0].Data) != want {
+			t.Fatalf("outbox of %s = %d items, %v; want the line", sink, len(items), err)
 		}
-	}
-	items, _ := s.Outbox("file", 0, 0)
-	if len(items) != 2 || string(items[1].Data) != want {
-		t.Fatalf("the raw copy reads back as %q", items[1].Data)
 	}
 	if err := s.MoveToDeadLetter("xsoar", 1, "HTTP 400", 1); err != nil {
 		t.Fatal(err)
@@ -868,41 +855,87 @@ func TestPackedEventRoundTrip(t *testing.T) {
 	if err != nil || len(dls) != 1 || string(dls[0].Data) != want {
 		t.Fatalf("dead letter = %+v, %v", dls, err)
 	}
+	if n, err := s.RequeueAllDeadLetters("xsoar"); err != nil || n != 1 {
+		t.Fatalf("requeue = %d, %v", n, err)
+	}
+	if items, err := s.Outbox("xsoar", 0, 0); err != nil || len(items) != 1 || string(items[0].Data) != want {
+		t.Fatalf("requeued outbox = %+v, %v", items, err)
+	}
 }
 
-// A damaged packed event is an error, never a panic or a wrong line.
-func TestPackedEventDamaged(t *testing.T) {
-	good := AppendPackedEvent(nil, []byte(`{"p":`), AppendPackedIncident(nil, []byte(`{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}`)), []byte(`}`))
+// A queued event line is the line it was, whatever happens to its incident before delivery: a newer
+// version replacing it, the incident pruned, the event dead-lettered and requeued.
+func TestEventLinesOutliveTheirIncident(t *testing.T) {
+	s := openTest(t)
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	closed := created.Add(time.Hour)
+	put := func(doc string, closedAt *time.Time) {
+		mustUpdate(t, s, func(tx *Tx) error {
+			rec := &IncidentRecord{Instance: "default", IssueID: "i1", CreatedAt: created, Status: "OPEN",
+				Incident: []byte(doc), ClosedAt: closedAt}
+			if err := tx.PutIncident(rec); err != nil {
+				return err
+			}
+			_, err := tx.Enqueue("file", []byte(`{"event_id":"`+doc+`"}`))
+			return err
+		})
+	}
+	put(`{"v":1}`, nil)
+	put(`{"v":2}`, &closed)
+	mustUpdate(t, s, func(tx *Tx) error {
+		n, err := tx.PruneClosedIncidents(closed.Add(48 * time.Hour))
+		if n != 1 {
+			return fmt.Errorf("pruned %d incidents, want 1 (%w)", n, err)
+		}
+		return err
+	})
+	if err := s.MoveToDeadLetter("file", 1, "gave up", 3); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RequeueAllDeadLetters("file"); err != nil || n != 1 {
+		t.Fatalf("requeue: %d, %v", n, err)
+	}
+	items, err := s.Outbox("file", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, string(it.Data))
+	}
+	if want := []string{`{"event_id":"{"v":2}"}`, `{"event_id":"{"v":1}"}`}; !slices.Equal(got, want) {
+		t.Fatalf("outbox = %q, want %q", got, want)
+	}
+	checkConsistency(t, s)
+}
+
+// A damaged stored value is an error, never a panic or wrong data; a damaged S2 header declaring
+// 4 GiB is refused before anything is allocated for it.
+func TestDamagedValues(t *testing.T) {
+	good := pack([]byte(`{"a":"` + strings.Repeat("b", 300) + `"}`))
 	for n := 1; n < len(good); n++ {
-		if out, err := unpackAppend(nil, good[:n]); err == nil {
+		if out, err := unpack(good[:n]); err == nil {
 			t.Fatalf("truncated to %d bytes: decoded %q without an error", n, out)
 		}
 	}
-	for _, v := range [][]byte{{codecEvent}, {codecEvent, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, {codecEvent, 5, 'a'}} {
+	for _, v := range [][]byte{nil, {}, {0x07, 'x'}, {codecS2}} {
 		if _, err := unpack(v); err == nil {
 			t.Errorf("unpack(%x) succeeded", v)
 		}
 	}
-	if out, err := unpack(good); err != nil || string(out) != `{"p":{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}}` {
-		t.Fatalf("unpack = %q, %v", out, err)
+	for _, v := range [][]byte{nil, {codecS2, 'x'}, {0x02, 1, '{', 1, '}'}} {
+		if _, err := outboxLine(v); err == nil {
+			t.Errorf("outboxLine(%x) succeeded", v)
+		}
 	}
-	// A damaged header declaring 4 GiB is refused before anything is allocated for it.
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	for _, v := range [][]byte{
-		{codecEvent, 1, '{', 1, '}', 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
-		{codecS2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
-	} {
-		if _, err := unpackAppend(nil, v); err == nil {
-			t.Errorf("unpackAppend(%x) succeeded", v)
-		}
-		if _, err := unpack(v); err == nil {
-			t.Errorf("unpack(%x) succeeded", v)
-		}
+	if _, err := unpack([]byte{codecS2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}); err == nil {
+		t.Error("a value declaring 4 GiB was decoded")
 	}
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
-		t.Errorf("refusing the damaged values allocated %d bytes", grew)
+		t.Errorf("refusing the damaged value allocated %d bytes", grew)
 	}
 }
 
@@ -936,9 +969,8 @@ func TestAckDeletesExactlyTheGivenEvents(t *testing.T) {
 	}
 }
 
-// TestIncidentLookupsAgainstTheTail: lookups above the index's tail skip bbolt (Tx.getIncident),
-// so the tail must follow every write of the transaction, start right in a new one, and never hide
-// an incident of another instance or one below it.
+// TestIncidentLookupsAgainstTheTail: a lookup sees every write of its own transaction and of the
+// ones before, whether the key lies above, at or below the index's tail, and in every instance.
 func TestIncidentLookupsAgainstTheTail(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -67,12 +67,7 @@ func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempt
 		if err != nil {
 			return err
 		}
-		// A dead letter outlives its incident's head: it keeps a copy of the incident, not a
-		// reference (docref.go).
-		if data, err = tx.selfContained(data); err != nil {
-			return fmt.Errorf("outbox %s item %d: %w", sink, seq, err)
-		}
-		// frame copies data before the Delete below invalidates it.
+		// frame copies the value (codec byte and line) before the Delete below invalidates it.
 		if err := dead.Put(seqKey(seq), frame(header, data)); err != nil {
 			return err
 		}
@@ -176,7 +171,7 @@ func (s *Store) requeue(sink string, seqs []uint64) (int, error) {
 			if err != nil {
 				return fmt.Errorf("dead letter %d: %w", seq, err)
 			}
-			// The dead letter keeps the packed value: move it as is (copied before the Delete).
+			// The dead letter keeps the outbox value: move it as is (copied before the Delete).
 			if _, err := tx.append(out, sink, append([]byte(nil), data...)); err != nil {
 				return err
 			}
@@ -216,9 +211,9 @@ func decodeDead(k, v []byte) (DeadLetter, error) {
 	if err := json.Unmarshal(hdr, &h); err != nil {
 		return d, fmt.Errorf("dead letter %d: %w", d.Seq, err)
 	}
-	plain, err := unpack(data)
+	plain, err := outboxLine(data)
 	if err != nil {
-		return d, err
+		return d, fmt.Errorf("dead letter %d: %w", d.Seq, err)
 	}
 	d.Data, d.Reason, d.FailedAt, d.Attempts = plain, h.Reason, h.FailedAt, h.Attempts
 	return d, nil

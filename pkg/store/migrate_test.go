@@ -1,14 +1,23 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -176,11 +185,8 @@ func (s *Store) mustSchema(t *testing.T, want int) {
 	}
 }
 
-// A schema-2 store (no codec-2 outbox values) is read as it is by a read-only open and becomes
-// schema 3 at the first read-write open, its outbox intact; from then on a schema-2 wizfetch is
-// refused rather than failing on the new values.
-// Schemas 2 and 3 lack only newer outbox value formats: a read-only open reads them as they are, and a
-// read-write open just records the current version.
+// Schemas 2 and 3 are schema 4 without some of its value forms: a read-only open refuses them (it
+// cannot read what they may hold), a read-write open migrates them, the outbox intact.
 func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 	for _, old := range []int{2, 3} {
 		t.Run(fmt.Sprintf("schema %d", old), func(t *testing.T) {
@@ -197,13 +203,9 @@ func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 			})
 			s.Close()
 
-			ro, err := Open(path, Options{ReadOnly: true})
-			if err != nil {
-				t.Fatalf("read-only open of a schema-%d store: %v", old, err)
+			if _, err := Open(path, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "read-write once") {
+				t.Fatalf("read-only open of a schema-%d store: %v, want a refusal that says what to do", old, err)
 			}
-			ro.mustSchema(t, old)
-			ro.Close()
-
 			rw, err := Open(path, Options{NoSync: true})
 			if err != nil {
 				t.Fatal(err)
@@ -212,7 +214,327 @@ func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 			if items, err := rw.Outbox("file", 0, 0); err != nil || len(items) != 1 || string(items[0].Data) != `{"event_id":"e1"}` {
 				t.Fatalf("outbox after the upgrade = %v, %v", items, err)
 			}
+			checkConsistency(t, rw)
 			rw.Close()
 		})
+	}
+}
+
+// The value forms of schema 4, written here with the compression library as schema 4 wrote them.
+
+func legacyDict(t *testing.T) *s2.Dict {
+	d := s2.MakeDict(incidentDictV1, nil)
+	if d == nil {
+		t.Fatal("the incident dictionary does not load")
+	}
+	return d
+}
+
+// legacyEvent is a codec-2 (dict false) or codec-5 (dict true) outbox value.
+func legacyEvent(t *testing.T, dict bool, prefix, incident, suffix string) []byte {
+	codec, block := byte(codecEventV4), s2.Encode(nil, []byte(incident))
+	if dict {
+		codec, block = codecEventDictV4, legacyDict(t).Encode(nil, []byte(incident))
+	}
+	v := []byte{codec}
+	v = binary.AppendUvarint(v, uint64(len(prefix)))
+	v = append(v, prefix...)
+	v = binary.AppendUvarint(v, uint64(len(suffix)))
+	v = append(v, suffix...)
+	return append(v, block...)
+}
+
+// legacyDocRef is a codec-3 outbox value referring to incident document seq.
+func legacyDocRef(prefix, suffix string, seq uint64) []byte {
+	v := []byte{codecDocRefV4}
+	v = binary.AppendUvarint(v, uint64(len(prefix)))
+	v = append(v, prefix...)
+	v = binary.AppendUvarint(v, uint64(len(suffix)))
+	v = append(v, suffix...)
+	return binary.AppendUvarint(v, seq)
+}
+
+// legacyHead is a schema-4 head followed by its outbox references.
+func legacyHead(h incidentHead, refs map[string]uint64) []byte {
+	v := appendHead(nil, &h)
+	v = binary.AppendUvarint(v, uint64(len(refs)))
+	for sink, seq := range refs {
+		v = binary.AppendUvarint(v, uint64(len(sink)))
+		v = append(v, sink...)
+		v = binary.BigEndian.AppendUint64(v, seq)
+	}
+	return v
+}
+
+// fillerV4 is how many events by reference writeV4Store puts into the outbox of "hook": enough
+// for several migration batches.
+const fillerV4 = 2*migrateBatch + 7
+
+// writeV4Store writes a schema-4 store holding every value form schema 5 rewrites, and returns the
+// lines the outbox of "file" and "hook" must read back as, and the incidents' JSON by issue id.
+func writeV4Store(t *testing.T, path string) (file, hook []string, incidents map[string]string) {
+	t.Helper()
+	st, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 10, 1, 8, 0, 0, 5000, time.UTC)
+	incidents = map[string]string{}
+	docOf := map[string]uint64{}
+	mustUpdate(t, st, func(tx *Tx) error {
+		// Incidents i0 (codec-4 document, head with references), i1 (codec-1 document) and i2
+		// (codec-0 document, closed).
+		for i, id := range []string{"i0", "i1", "i2"} {
+			doc := fmt.Sprintf(`{"name":"%s","rawJSON":"%s"}`, id, strings.Repeat(`{\"id\":\"x\"}`, 20+i))
+			incidents[id] = doc
+			rec := &IncidentRecord{Instance: "default", IssueID: id, CreatedAt: created.Add(time.Duration(i) * time.Second),
+				Status: "OPEN", Version: 1, LastEventID: "ev-" + id, Incident: []byte(doc)}
+			if id == "i2" {
+				closed := created.Add(time.Hour)
+				rec.Status, rec.ClosedAt = "RESOLVED", &closed
+			}
+			if err := tx.PutIncident(rec); err != nil {
+				return err
+			}
+		}
+		docs, heads := tx.btx.Bucket(bucketIncidentDocs), tx.btx.Bucket(bucketIncidents)
+		c := heads.Cursor()
+		var rewrite [][2][]byte
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			_, _, id, _ := splitIncidentKey(k)
+			h, err := decodeHead(v)
+			if err != nil {
+				return err
+			}
+			docOf[id] = h.docSeq
+			switch id {
+			case "i0":
+				if err := docs.Put(seqKey(h.docSeq), append([]byte{codecS2DictV4}, legacyDict(t).Encode(nil, []byte(incidents[id]))...)); err != nil {
+					return err
+				}
+				rewrite = append(rewrite, [2][]byte{bytes.Clone(k), legacyHead(h, map[string]uint64{"file": 3, "hook": 1})})
+			case "i2":
+				if err := docs.Put(seqKey(h.docSeq), raw([]byte(incidents[id]))); err != nil {
+					return err
+				}
+			}
+		}
+		for _, kv := range rewrite {
+			if err := heads.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		// Outbox "file": one value of each form.
+		put := func(sink string, v []byte) error {
+			b, err := tx.outboxBucket(sink)
+			if err != nil {
+				return err
+			}
+			_, err = tx.append(b, sink, v)
+			return err
+		}
+		prefix := func(id string) string { return `{"event_id":"ev-` + id + `","incident":` }
+		for _, ev := range []struct {
+			v    []byte
+			line string
+		}{
+			{raw([]byte(`{"event_id":"e-raw"}`)), `{"event_id":"e-raw"}`},
+			{legacyEvent(t, false, prefix("i1"), incidents["i1"], "}"), prefix("i1") + incidents["i1"] + "}"},
+			{legacyDocRef(prefix("i0"), "}", docOf["i0"]), prefix("i0") + incidents["i0"] + "}"},
+			{legacyEvent(t, true, prefix("i0"), incidents["i0"], "}"), prefix("i0") + incidents["i0"] + "}"},
+			{legacyDocRef(prefix("i2"), "}", docOf["i2"]), prefix("i2") + incidents["i2"] + "}"},
+			{legacyDocRef(prefix("i1"), "}", docOf["i1"]), prefix("i1") + incidents["i1"] + "}"},
+			{pack([]byte(`{"event_id":"e-s2"}`)), `{"event_id":"e-s2"}`},
+		} {
+			if err := put("file", ev.v); err != nil {
+				return err
+			}
+			file = append(file, ev.line)
+		}
+		// Outbox "hook": many events by reference, spanning migration batches.
+		for i := range fillerV4 {
+			p := fmt.Sprintf(`{"event_id":"hook-%05d","incident":`, i)
+			if err := put("hook", legacyDocRef(p, "}", docOf["i0"])); err != nil {
+				return err
+			}
+			hook = append(hook, p+incidents["i0"]+"}")
+		}
+		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
+	})
+	// A dead letter of "file" holding a codec-5 value (MoveToDeadLetter files the value as it is).
+	if err := st.MoveToDeadLetter("file", 4, "HTTP 400", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return file, hook, incidents
+}
+
+// TestMigrateFromSchema4 opens a schema-4 store whose migration was interrupted after its first
+// batch: the next Open finishes it, every value reads back as it did, and every one is in its
+// schema-5 form.
+func TestMigrateFromSchema4(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v4.db")
+	file, hook, incidents := writeV4Store(t, path)
+	if _, err := Open(path, Options{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of a schema-4 store succeeded")
+	}
+
+	// One bounded batch, then the "crash".
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(startMigrationV4); err != nil {
+		t.Fatal(err)
+	}
+	var done bool
+	if err := db.Update(func(btx *bolt.Tx) error { done, err = migrateBatchV4(btx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if done {
+		t.Fatalf("%d outbox values migrated in one batch of at most %d", len(file)+len(hook), migrateBatch)
+	}
+	batches := 1
+	if err := db.Update(func(btx *bolt.Tx) error { done, err = migrateBatchV4(btx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	batches++
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if done || batches*migrateBatch >= len(file)+len(hook)+3 {
+		t.Fatal("the test store is too small to interrupt its migration")
+	}
+
+	st, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.mustSchema(t, SchemaVersion)
+	checkConsistency(t, st)
+	lines := func(sink string) []string {
+		items, err := st.Outbox(sink, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range items {
+			out = append(out, string(it.Data))
+		}
+		return out
+	}
+	wantFile := append(append([]string(nil), file[:3]...), file[4:]...) // file[3] is the dead letter
+	if got := lines("file"); !slices.Equal(got, wantFile) {
+		t.Errorf("outbox of file after the migration:\n got %q\nwant %q", got, wantFile)
+	}
+	if got := lines("hook"); !slices.Equal(got, hook) {
+		t.Errorf("outbox of hook after the migration: %d lines, want %d (first %.80q)", len(got), len(hook), got[:1])
+	}
+	dls, err := st.DeadLetters("file", 0)
+	if err != nil || len(dls) != 1 || string(dls[0].Data) != file[3] {
+		t.Fatalf("dead letter after the migration = %+v, %v", dls, err)
+	}
+	mustView(t, st, func(tx *Tx) error {
+		return tx.ForEachIncident("default", func(rec *IncidentRecord) error {
+			if string(rec.Incident) != incidents[rec.IssueID] {
+				t.Errorf("incident %s = %.60q, want %.60q", rec.IssueID, rec.Incident, incidents[rec.IssueID])
+			}
+			return nil
+		})
+	})
+	if d, err := st.OutboxDepth("hook"); err != nil || d != fillerV4 {
+		t.Errorf("OutboxDepth(hook) = %d, %v; want %d", d, err, fillerV4)
+	}
+	// From now on the store is written and read in schema 5's forms only.
+	mustUpdate(t, st, func(tx *Tx) error {
+		_, err := tx.Enqueue("file", []byte(`{"event_id":"after"}`))
+		return err
+	})
+	if got := lines("file"); got[len(got)-1] != `{"event_id":"after"}` {
+		t.Errorf("last line %q", got[len(got)-1])
+	}
+	checkConsistency(t, st)
+}
+
+// TestMigrateSchema4Fixture migrates the store a schema-4 release left behind (the fixture of
+// pkg/app's upgrade test, testdata/store/schema4): the result is consistent, every value is in its
+// schema-5 form, and every outbox entry and dead letter reads back as an event line.
+func TestMigrateSchema4Fixture(t *testing.T) {
+	in, err := os.Open("../../testdata/store/schema4/wizfetch.db.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "wizfetch.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.mustSchema(t, SchemaVersion)
+	checkConsistency(t, st)
+	var sinks []string
+	mustView(t, st, func(tx *Tx) error {
+		var err error
+		sinks, err = tx.OutboxSinks()
+		return err
+	})
+	events := 0
+	for _, sink := range sinks {
+		items, err := st.Outbox(sink, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			var ev struct {
+				EventID  string          `json:"event_id"`
+				Incident json.RawMessage `json:"incident"`
+			}
+			if err := json.Unmarshal(it.Data, &ev); err != nil || ev.EventID == "" || len(ev.Incident) == 0 {
+				t.Fatalf("outbox %s item %d is not an event line (%v): %.100s", sink, it.Seq, err, it.Data)
+			}
+			events++
+		}
+	}
+	dls, err := st.DeadLetters("hook", 0)
+	if err != nil || len(dls) != 1 || !json.Valid(dls[0].Data) {
+		t.Fatalf("dead letters of hook: %d, %v", len(dls), err)
+	}
+	if events == 0 {
+		t.Fatal("the fixture's outboxes are empty: nothing was migrated")
+	}
+	n := 0
+	mustView(t, st, func(tx *Tx) error {
+		return tx.ForEachIncident("", func(rec *IncidentRecord) error {
+			if !json.Valid(rec.Incident) {
+				t.Fatalf("incident %s: not JSON", rec.IssueID)
+			}
+			n++
+			return nil
+		})
+	})
+	t.Logf("%d outbox events and %d incidents migrated", events, n)
+}
+
+// The dictionary is part of schema 4's stored format: migrate_v4.go decodes codec-4 and codec-5
+// values with it, so the file must never change.
+func TestIncidentDictionaryNeverChanges(t *testing.T) {
+	sum := sha256.Sum256(incidentDictV1)
+	if got, want := hex.EncodeToString(sum[:]), "1639cb74b8bdabca2e93753d783da6a1df35e0635a9da98784642d5fec64695b"; got != want {
+		t.Fatalf("incident_dict_v1.json changed (sha256 %s, want %s): schema-4 stores could not be migrated", got, want)
 	}
 }

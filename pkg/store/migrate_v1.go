@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Schema 1 → 2 migration. Schema 1 keyed incidents by (instance, issue id) with the JSON inline and
+// Schema 1 → 2 (→ 4) migration. Schema 1 keyed incidents by (instance, issue id) with the JSON inline and
 // indexed closed incidents by ClosedAt; schema 2 keys them by createdAt with the JSON apart (see the
 // package doc). A large store does not fit in memory or in one transaction, so the migration runs in
 // steps that each commit:
@@ -19,7 +19,8 @@ import (
 //     their place. The schema version stays 1.
 //  2. migrateBatchV1, repeated: up to migrateBatch records are rewritten in the schema 2 layout and
 //     deleted from the old bucket in the same transaction. The compressed JSON is moved as is.
-//  3. The last batch, finding the old bucket empty, drops it and records schema 2.
+//  3. The last batch, finding the old bucket empty, drops it, records schema 4 (what it now is) and
+//     starts schema 4's migration to 5 (migrate_v4.go), which Open runs next.
 //
 // A crash anywhere leaves a store the next Open resumes: step 1 is skipped once bucketMigrateV1
 // exists, and every batch is atomic. Read-only opens refuse a store whose schema is still 1.
@@ -77,11 +78,11 @@ func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
 			if !ok {
 				return false, fmt.Errorf("migrate incidents: malformed schema 1 incident key %q", k)
 			}
-			rec, err := decodeIncidentV1(inst, id, v)
+			rec, doc, err := decodeIncidentV1(inst, id, v)
 			if err != nil {
 				return false, fmt.Errorf("migrate incidents: %w", err)
 			}
-			if err := tx.putIncident(rec, false, nil); err != nil {
+			if err := tx.putIncident(rec, doc, false); err != nil {
 				return false, fmt.Errorf("migrate incident %s/%s: %w", inst, id, err)
 			}
 			if err := c.Delete(); err != nil {
@@ -99,10 +100,10 @@ func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
 	if err := btx.DeleteBucket(bucketMigrateV1); err != nil {
 		return false, fmt.Errorf("migrate incidents: %w", err)
 	}
-	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(4))); err != nil {
 		return false, fmt.Errorf("migrate incidents: %w", err)
 	}
-	return true, nil
+	return true, startMigrationV4(btx)
 }
 
 // incidentHeaderV1 is schema 1's JSON header of a stored incident; the packed incident JSON followed
@@ -118,25 +119,27 @@ type incidentHeaderV1 struct {
 	ClosedAt        *time.Time `json:"closed_at,omitempty"`
 }
 
-// decodeIncidentV1 decodes one schema 1 incident value.
-func decodeIncidentV1(instance, issueID string, raw []byte) (*IncidentRecord, error) {
+// decodeIncidentV1 decodes one schema 1 incident value: the record, and its JSON as stored.
+func decodeIncidentV1(instance, issueID string, raw []byte) (*IncidentRecord, []byte, error) {
 	hdr, payload, err := unframe(raw)
 	if err != nil {
-		return nil, fmt.Errorf("decode schema 1 incident %s/%s: %w", instance, issueID, err)
+		return nil, nil, fmt.Errorf("decode schema 1 incident %s/%s: %w", instance, issueID, err)
 	}
 	var h incidentHeaderV1
 	if err := json.Unmarshal(hdr, &h); err != nil {
-		return nil, fmt.Errorf("decode schema 1 incident %s/%s: header: %w", instance, issueID, err)
+		return nil, nil, fmt.Errorf("decode schema 1 incident %s/%s: header: %w", instance, issueID, err)
 	}
 	rec := &IncidentRecord{
 		Instance: instance, IssueID: issueID, Status: h.Status, StatusChangedAt: h.StatusChangedAt,
 		CreatedAt: h.CreatedAt, Version: h.Version, LastEventID: h.LastEventID, FirstSeen: h.FirstSeen,
 		UpdatedAt: h.UpdatedAt, ClosedAt: h.ClosedAt,
 	}
+	// Schema 1 stored the JSON with a codec byte, as schema 2 on does: move it as is, without
+	// decompressing it (migrate_v4.go rewrites any codec schema 5 does not keep). The copy
+	// outlives the cursor that read it.
+	var doc []byte
 	if len(payload) > 0 {
-		// Schema 1 stored the JSON exactly as schema 2 does (codec byte, S2): move it as is, without
-		// decompressing it. The copy outlives the cursor that read it.
-		rec.PackedIncident = append([]byte(nil), payload...)
+		doc = append([]byte(nil), payload...)
 	}
-	return rec, nil
+	return rec, doc, nil
 }

@@ -11,25 +11,22 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 3
-// added the codecEvent outbox value and schema 4 the codecDocRef one: an older wizfetch would fail
-// on them, so it refuses the store instead (a rollback must not stop delivery halfway through an
-// outbox).
-const SchemaVersion = 4
-
-// minReadOnlySchema is the oldest schema a read-only open accepts as it is: schemas 2 and 3 are
-// schema 4 without the newer values, which this code reads as well.
-const minReadOnlySchema = 2
+// SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 5
+// keeps one plain form per value (an outbox value holds its event line, an incident document its
+// S2-compressed JSON); Open migrates older files (migrate_v1.go, migrate_v4.go), and an older
+// wizfetch refuses a schema-5 file rather than misread it.
+const SchemaVersion = 5
 
 // pageSize is the bbolt page size of a new store file (an existing file keeps the one it was created
-// with). Event lines are about 3.6 KiB, so with 4 KiB pages nearly every outbox entry took a page of
-// its own; 16 KiB pages hold several, so a page commit spills and writes a quarter as many pages. It
-// also bounds a bbolt bookkeeping cost that grows with the file: bbolt remembers, for every page it
-// handed out from its freelist, the transaction that took it, until that page is freed again — at 4
-// KiB pages that map reached 18 MiB of heap by the end of a 1M-issue backfill. `wizfetch bench
-// --issues 1000000`: peak RSS 102 MiB with 4 KiB pages, 81 MiB with 16 KiB.
+// with). An event line is about 4 KiB, so with bbolt's default 4 KiB pages nearly every outbox entry
+// took a page (or an overflow run) of its own, half empty; 16 KiB pages hold several, so the file is
+// smaller and so is the part of it the daemon maps and touches (its resident memory as operators
+// see it). It also bounds a bbolt bookkeeping cost that grows with the file: bbolt remembers, for
+// every page it handed out from its freelist, the transaction that took it, until that page is freed
+// again, a map that grows with the number of pages. BENCHMARKS.md has the measurements.
 const pageSize = 16 << 10
 
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
@@ -67,8 +64,6 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
-	// recent serves the sinks the lines of the last few page commits from memory (recent.go).
-	recent recentCache
 	// writes remembers whether the last commit failed (writehealth.go).
 	writes writeHealth
 	// ids finds incidents by issue id whatever their createdAt (identity.go).
@@ -134,7 +129,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: no lock after %s: %w", path, timeout, ErrLocked)
 		}
 		if errors.Is(err, ErrCorrupt) {
@@ -164,27 +159,37 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// openTx checks the schema (read-only) or initialises and migrates the file (read-write).
+// openTx checks the schema (read-only) or initialises and migrates the file (read-write). Each
+// migration step is a transaction of its own, so a large store is migrated in bounded steps and an
+// interrupted migration resumes at the next Open.
 func (s *Store) openTx(readOnly bool) error {
 	db := s.db
-	var err error
 	if readOnly {
-		err = db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
-	} else {
-		err = db.Update(initialize)
-		migrating := false
-		if err == nil {
-			err = db.View(func(btx *bolt.Tx) error { migrating = btx.Bucket(bucketMigrateV1) != nil; return nil })
+		return db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
+	}
+	if err := db.Update(initialize); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		holder []byte // the bucket that exists while the migration runs
+		batch  func(*bolt.Tx) (done bool, err error)
+	}{{bucketMigrateV1, migrateBatchV1}, {bucketMigrateV4, migrateBatchV4}} {
+		running := false
+		if err := db.View(func(btx *bolt.Tx) error { running = btx.Bucket(m.holder) != nil; return nil }); err != nil {
+			return err
 		}
-		for done := !migrating; err == nil && !done; {
-			err = db.Update(func(btx *bolt.Tx) error {
+		for done := !running; !done; {
+			err := db.Update(func(btx *bolt.Tx) error {
 				var err error
-				done, err = migrateBatchV1(btx)
+				done, err = m.batch(btx)
 				return err
 			})
+			if err != nil {
+				return err
+			}
 		}
 	}
-	return err
+	return nil
 }
 
 // initialize creates the buckets of a new file, records the schema version and refuses files it
@@ -216,13 +221,15 @@ func initialize(btx *bolt.Tx) error {
 		}
 	}
 	meta = btx.Bucket(bucketMeta)
-	if version == 1 {
+	switch {
+	case version == 1:
 		// Schema 2 keys incidents by createdAt and keeps their JSON apart; Open finishes the
-		// migration in batches (see migrate_v1.go).
+		// migration in batches (migrate_v1.go), then goes on with schema 4's.
 		return startMigrationV1(btx)
-	}
-	if version == 0 || version == 2 || version == 3 {
-		// New, or schema 2 or 3: 2 → 3 → 4 only add value formats, nothing is rewritten.
+	case version >= 2 && version <= 4:
+		// Schemas 2 to 4 hold values in forms schema 5 no longer reads (migrate_v4.go).
+		return startMigrationV4(btx)
+	case version == 0:
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
@@ -251,7 +258,7 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 		return fmt.Errorf("schema version %d, this wizfetch knows up to %d (upgrade wizfetch): %w",
 			v, SchemaVersion, ErrSchemaTooNew)
 	}
-	if v < minReadOnlySchema && readOnly {
+	if v < SchemaVersion && readOnly {
 		return fmt.Errorf("store has schema version %d; open it read-write once (start the daemon) to migrate it to %d", v, SchemaVersion)
 	}
 	if readOnly {
@@ -266,7 +273,6 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 
 // Close releases the file lock and closes the file. Pending transactions finish first.
 func (s *Store) Close() error {
-	s.recent.dropAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
@@ -281,7 +287,6 @@ func (s *Store) Path() string { return s.path }
 // ErrCorrupt, not a crash (corrupt.go). fn must not do network I/O, must not call other Store methods
 // (they open their own transaction and would deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	var pending *pendingLines
 	var fnErr error
 	err := s.guarded(func() error {
 		return s.db.Update(func(btx *bolt.Tx) error {
@@ -292,7 +297,6 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 				err = tx.flushCounters()
 			}
 			tx.closed = true
-			pending = tx.pending
 			return err
 		})
 	})
@@ -300,7 +304,6 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		// err is bbolt's own: the flush, the commit or the fsync failed (a full disk, an I/O error).
 		s.writes.record(err, s.now())
 	}
-	s.recent.settle(pending, err == nil, s.now())
 	return err
 }
 
@@ -320,47 +323,25 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 // Tx is a typed view of one bbolt transaction. It is only valid inside the function given to
 // Store.Update or Store.View, and is not safe for concurrent use.
 type Tx struct {
-	store   *Store
-	btx     *bolt.Tx
-	closed  bool
-	deltas  map[string]int64        // counter changes, written once before commit
-	outbox  map[string]*bolt.Bucket // per-sink outbox buckets opened in this tx
-	buckets map[string]*bolt.Bucket
-	// absentIncident is the key of the incident a lookup last found missing; putIncident, the only
-	// writer of heads, clears it, so until then the key is still missing and need not be looked up
-	// again.
-	absentIncident []byte
-	// incidentsTail is the largest key of the incidents index as this transaction sees it, read
-	// once (by the first lookup that needs it) and raised by putIncident, the only writer of heads:
-	// a key above it cannot be in the index. The created feed walks issues in createdAt order, so
-	// during a backfill every new issue lands above the tail and needs no lookup. A deletion leaves
-	// it too high, which only costs lookups.
-	incidentsTail      []byte
-	incidentsTailKnown bool
-	// pending is what KeepLines lets the store serve from memory once the transaction commits.
-	pending *pendingLines
+	store  *Store
+	btx    *bolt.Tx
+	closed bool
+	deltas map[string]int64 // counter changes, written once before commit
 }
 
 func newTx(s *Store, btx *bolt.Tx) *Tx {
 	return &Tx{store: s, btx: btx}
 }
 
-// bucket returns a top-level bucket, caching it for the life of the transaction.
+// bucket returns a top-level bucket.
 func (tx *Tx) bucket(name []byte) (*bolt.Bucket, error) {
 	if tx.closed {
 		return nil, ErrTxClosed
-	}
-	if b, ok := tx.buckets[string(name)]; ok {
-		return b, nil
 	}
 	b := tx.btx.Bucket(name)
 	if b == nil {
 		return nil, fmt.Errorf("store is missing bucket %s", name)
 	}
-	if tx.buckets == nil {
-		tx.buckets = make(map[string]*bolt.Bucket, 8)
-	}
-	tx.buckets[string(name)] = b
 	return b, nil
 }
 
@@ -370,7 +351,7 @@ func (tx *Tx) writable() error {
 		return ErrTxClosed
 	}
 	if !tx.btx.Writable() {
-		return bolt.ErrTxNotWritable
+		return berrors.ErrTxNotWritable
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // openTest opens a fresh store in a temp dir; fsync is off unless a test needs durability semantics
@@ -280,7 +280,7 @@ func TestWritesInViewFail(t *testing.T) {
 	err := s.View(func(tx *Tx) error {
 		return tx.PutCheckpoint("default", "created", Checkpoint{})
 	})
-	if !errors.Is(err, bolt.ErrTxNotWritable) {
+	if !errors.Is(err, berrors.ErrTxNotWritable) {
 		t.Errorf("err = %v, want ErrTxNotWritable", err)
 	}
 }
@@ -330,32 +330,6 @@ func TestTimeKeyOrder(t *testing.T) {
 		if got := parseTimeKey(k[:]); !got.Equal(tm) {
 			t.Errorf("parseTimeKey(timeKey(%v)) = %v", tm, got)
 		}
-	}
-}
-
-func TestReleaseMemoryKeepsData(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	big := bytes.Repeat([]byte(`{"event_id":"x","pad":"0123456789"}`), 300)
-	if err := st.Update(func(tx *Tx) error {
-		for i := 0; i < 200; i++ {
-			if _, err := tx.Enqueue("s", big); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ReleaseMemory(); err != nil {
-		t.Fatalf("ReleaseMemory: %v", err)
-	}
-	items, err := st.Outbox("s", 0, 0)
-	if err != nil || len(items) != 200 || !bytes.Equal(items[199].Data, big) {
-		t.Fatalf("after ReleaseMemory: %d items, err %v", len(items), err)
 	}
 }
 
