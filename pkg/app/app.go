@@ -1,6 +1,8 @@
-// Package app wires wizfetch together: config, store, HTTP server, Wiz clients, feeds, schedules, the
-// push pipeline, sinks and the dispatcher, with a LIFO list of cleanups run on stop. It never touches
-// process signals (cmd/wizfetch forwards them), so tests run the whole daemon in-process.
+// Package app wires wizfetch together, and does no work of its own: it builds config, store, HTTP
+// server, Wiz clients, feeds and their schedules, the push receiver and worker (pkg/push), sinks and
+// the dispatcher with explicit dependencies, runs them, and keeps a LIFO list of cleanups run on stop.
+// It never touches process signals (cmd/wizfetch forwards them), so tests run the whole daemon
+// in-process.
 //
 // Lifecycle: the store (and its lock) and the HTTP server live for the whole run; everything that
 // depends on the config (clients, feeds, sinks) is an engine, rebuilt on SIGHUP from a freshly loaded

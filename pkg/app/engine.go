@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/classify"
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
@@ -22,21 +21,20 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
-// engine is everything built from one config: per-instance clients, feeds and push pipelines, the
-// sinks and their dispatcher, and the retention pruner.
+// engine is everything built from one config: per-instance clients and feeds, the push receiver and
+// its worker (pkg/push), the sinks and their dispatcher, and the retention pruner.
 type engine struct {
 	cfg       *config.Config
 	instances map[string]*instanceRuntime
-	push      http.Handler  // the Wiz push receiver of this config
-	actions   http.Handler  // the write-back API of this config
-	wake      chan struct{} // wakes the refetch worker after a push
+	push      http.Handler // the Wiz push receiver of this config
+	actions   http.Handler // the write-back API of this config
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the engine stopped by itself or was stopped
 	err       error
 	stopOnce  sync.Once
 }
 
-// instanceRuntime is one tenant's client and push pipeline.
+// instanceRuntime is one tenant's client and the decider of its pushes (see push.Worker).
 type instanceRuntime struct {
 	name      string
 	client    *wiz.Client
@@ -83,7 +81,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		d.tracker.AddSink(s.Name, s.Type, s.MaxPending)
 	}
 
-	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{})}
 	maxFailures := 0
 	if d.opt.Mode != schedule.Daemon {
 		maxFailures = schedule.MaxConsecutiveFailures
@@ -106,7 +104,8 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		return nil, err
 	}
 	gate := d.backpressureGate(cfg.Sinks)
-	eng.push = d.newPushHandler(cfg, eng.wake)
+	pushes := d.newPushWorker(eng, disp.Notify)
+	eng.push = d.newPushHandler(cfg, pushes.Queue())
 	eng.actions = d.newActionsHandler(cfg, eng)
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -119,7 +118,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	refetchDone := make(chan struct{})
 	go func() {
 		defer close(refetchDone)
-		d.refetchLoop(dispCtx, eng, disp.Notify)
+		pushes.Run(dispCtx)
 	}()
 	pruneDone := make(chan struct{})
 	go func() {
@@ -335,71 +334,6 @@ func (d *shared) fetchObserver(instance, name string, notify func()) func(feed.R
 			return
 		}
 		log.Info("fetch", attrs...)
-	}
-}
-
-// refetchLoop works the push queue: re-fetch each pushed issue and run it through the pipeline;
-// failures are retried with backoff (the queue is in the store, so a restart resumes it).
-func (d *shared) refetchLoop(ctx context.Context, eng *engine, notify func()) {
-	log := d.opt.Logger.With("component", "refetch")
-	base := d.opt.RetryBackoff
-	if base <= 0 {
-		base = time.Second
-	}
-	poll := d.opt.PollEvery
-	if poll <= 0 {
-		poll = time.Second
-	}
-	for {
-		items, err := d.store.RefetchBatch(d.opt.Now(), 50)
-		if err != nil {
-			log.Error("read refetch queue", "err", err)
-		}
-		for _, it := range items {
-			if ctx.Err() != nil {
-				return
-			}
-			rt := eng.instances[it.Instance]
-			if rt == nil {
-				log.Warn("dropping a push for an instance no longer configured", "instance", it.Instance, "issue_id", it.IssueID)
-				d.metrics.PushProcessed(it.Instance, pushResult("unknown_instance"))
-				if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
-					log.Error("complete refetch", "err", err)
-				}
-				continue
-			}
-			outcome, err := rt.refetcher.Process(ctx, it.IssueID)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				it.Attempts++
-				it.NextAttempt = d.opt.Now().Add(backoff.Delay(base, 10*time.Minute, it.Attempts))
-				log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", err)
-				d.metrics.PushProcessed(it.Instance, pushResult("error"))
-				if err := d.store.RetryRefetch(it); err != nil {
-					log.Error("requeue refetch", "err", err)
-				}
-				continue
-			}
-			if err := d.store.CompleteRefetch(it.Instance, it.IssueID); err != nil {
-				log.Error("complete refetch", "err", err)
-			}
-			d.metrics.PushProcessed(it.Instance, pushResult(outcome))
-			log.Info("push processed", "instance", it.Instance, "issue_id", it.IssueID, "outcome", outcome)
-			if outcome == feed.PushCreated || outcome == feed.PushUpdated {
-				notify()
-			}
-		}
-		if len(items) > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-eng.wake:
-		case <-time.After(poll):
-		}
 	}
 }
 

@@ -56,9 +56,30 @@ func (d *shared) actionsHandler() http.Handler {
 	})
 }
 
-// newPushHandler builds the receiver of one engine: pushes go to the durable refetch queue, and the
-// refetch worker is woken at once.
-func (d *shared) newPushHandler(cfg *config.Config, wake chan<- struct{}) http.Handler {
+// newPushWorker builds the refetch worker of one engine (push.Worker): each instance's pushes are
+// decided by its refetcher, and the dispatcher is woken when one committed an event.
+func (d *shared) newPushWorker(eng *engine, notify func()) *push.Worker {
+	refetchers := make(map[string]push.Refetcher, len(eng.instances))
+	for name, rt := range eng.instances {
+		refetchers[name] = rt.refetcher
+	}
+	return push.NewWorker(push.WorkerOptions{
+		Queue:       d.store,
+		Refetchers:  refetchers,
+		Now:         d.opt.Now,
+		Logger:      d.opt.Logger,
+		BaseBackoff: d.opt.RetryBackoff,
+		PollEvery:   d.opt.PollEvery,
+		Observe: func(instance, outcome string) {
+			d.metrics.PushProcessed(instance, pushResult(outcome))
+		},
+		Committed: notify,
+	})
+}
+
+// newPushHandler builds the receiver of one engine: pushes go to the worker's durable refetch queue
+// (push.Worker.Queue), which wakes the worker at once.
+func (d *shared) newPushHandler(cfg *config.Config, queue push.Queue) http.Handler {
 	names := make([]string, 0, len(cfg.Instances))
 	for _, inst := range cfg.Instances {
 		names = append(names, inst.Name)
@@ -66,7 +87,7 @@ func (d *shared) newPushHandler(cfg *config.Config, wake chan<- struct{}) http.H
 	return push.NewHandler(push.Options{
 		Auth:      push.AuthFromConfig(cfg.Server.Webhook),
 		Instances: names,
-		Queue:     wakingQueue{store: d.store, wake: wake},
+		Queue:     queue,
 		Now:       d.opt.Now,
 		Logger:    d.opt.Logger,
 		Observe: func(instance, result string) {
@@ -90,24 +111,6 @@ func (d *shared) newActionsHandler(cfg *config.Config, eng *engine) http.Handler
 		def = cfg.Instances[0].Name
 	}
 	return writeback.NewHandler(clients, def, d.opt.Logger)
-}
-
-// wakingQueue stores a push durably, then wakes the refetch worker.
-type wakingQueue struct {
-	store *store.Store
-	wake  chan<- struct{}
-}
-
-// EnqueueRefetch implements push.Queue, bounded per instance (push.MaxQueuedPerInstance).
-func (q wakingQueue) EnqueueRefetch(item store.RefetchItem) error {
-	if err := q.store.EnqueueRefetchBounded(item, push.MaxQueuedPerInstance); err != nil {
-		return err
-	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
 // pushRejectReason maps the receiver's rejection results onto the metric's bounded label set.
@@ -139,9 +142,9 @@ func pushResult(outcome string) string {
 		return metrics.PushResultNotFound
 	case feed.PushRejected:
 		return metrics.PushResultRejected
-	case "error":
+	case push.OutcomeError:
 		return metrics.PushResultError
-	default: // unchanged, not matching, unknown instance
+	default: // unchanged, not matching, unknown instance (push.OutcomeUnknownInstance)
 		return metrics.PushResultIgnored
 	}
 }

@@ -16,22 +16,19 @@ type pageResult struct {
 }
 
 // commitPage takes every decision for one page inside tx and advances the checkpoint. budget is how
-// many events this page may still emit.
+// many events this page may still emit. What is the same for both feeds (the watermark, the guards,
+// the cursor, pruning) is here; whether an issue is new is the feed's policy (policy.go).
 func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, incidents mapped, budget int, res *Result) (pageResult, error) {
 	var pr pageResult
 	now := f.opt.Now().UTC()
-	var createdStart time.Time // the created feed's first-run start (updates feed only)
-	var haveCreatedStart bool
-	if f.opt.Name == Updates {
-		ccp, ok, err := tx.Checkpoint(f.opt.Instance, Created)
-		if err != nil {
-			return pr, err
-		}
-		createdStart, haveCreatedStart = ccp.FirstStart, ok && !ccp.FirstStart.IsZero()
-	}
-
 	// Timestamps beyond horizon do not move the watermark (guard.go).
 	horizon := now.Add(MaxClockSkew)
+	env := pageEnv{tx: tx, instance: f.opt.Instance, firstStart: cp.FirstStart, now: now, horizon: horizon}
+	decide, err := f.pol.beginPage(env)
+	if err != nil {
+		return pr, err
+	}
+
 	rejectedBefore, err := tx.RejectedCount(f.opt.Instance)
 	if err != nil {
 		return pr, err
@@ -52,12 +49,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		}
 		is := &page.Issues[i]
 		res.Fetched++
-		var ts time.Time
-		if f.opt.Name == Created {
-			ts = is.CreatedAt
-		} else if is.StatusChangedAt != nil {
-			ts = *is.StatusChangedAt
-		}
+		ts := f.pol.timestamp(is)
 		if ts.After(horizon) {
 			// The next window would start past every issue still to come.
 			res.FutureTimestamps++
@@ -77,7 +69,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			if i < len(page.Raw) {
 				raw = page.Raw[i]
 			}
-			recorded, err := recordRejected(tx, f.opt.Instance, f.opt.Name, is, raw, n.rej, now)
+			recorded, err := recordRejected(tx, f.opt.Instance, f.pol.name(), is, raw, n.rej, now)
 			if err != nil {
 				return pr, err
 			}
@@ -102,76 +94,22 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 				return pr, err
 			}
 		}
-		var rec *store.IncidentRecord
-		var known bool
-		var err error
-		if f.opt.Name == Created {
-			// The created feed's dedup key is the issue id, and every issue it ever emitted has an
-			// incident under that id: the incident is the mark (one lookup, no extra writes).
-			if known, err = tx.KnownIssue(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
-				return pr, err
-			}
-		} else {
-			key := markKey(is)
-			seen, err := tx.HasMark(f.opt.Instance, f.opt.Name, key)
-			if err != nil {
-				return pr, err
-			}
-			if seen {
-				res.Ignored[ReasonDuplicate]++
-				continue
-			}
-			// A future statusChangedAt's mark is kept no later than horizon, so that pruning
-			// reaches it.
-			if err := tx.PutMark(f.opt.Instance, f.opt.Name, key, notLater(ts, horizon)); err != nil {
-				return pr, err
-			}
-			if rec, known, err = tx.FindIncident(f.opt.Instance, is.ID, is.CreatedAt); err != nil {
-				return pr, err
-			}
+		v, err := decide(is, ts, incidents.json[i])
+		if err != nil {
+			return pr, err
 		}
-		var kind string
-		switch {
-		case f.opt.Name == Created && known:
-			res.Ignored[ReasonKnown]++
-		case f.opt.Name == Created && !is.CreatedAt.After(cp.FirstStart):
-			res.Ignored[ReasonOutsideWindow]++
-		case f.opt.Name == Created && !matchesEnumFilters(f.opt.Fetch, is):
-			res.Ignored[ReasonNotMatching]++
-		case f.opt.Name == Created:
-			kind = incident.KindCreated
-		case known && isStale(rec, is, horizon):
-			// A push (or the other feed) already committed a newer change of this issue while this
-			// page was in flight: never step the incident back.
-			res.Ignored[ReasonStale]++
-		case known && rec.Status != is.Status:
-			kind = incident.KindUpdated
-		case known:
-			res.Ignored[ReasonStatusUnchanged]++
-			// Keep the freshest JSON even without an event.
-			rec.Incident = incidents.json[i]
-			rec.UpdatedAt = now
-			if err := tx.PutIncident(rec); err != nil {
-				return pr, err
-			}
-		case !MatchesCreated(f.opt.Fetch, is):
-			res.Ignored[ReasonNotMatching]++
-		case !haveCreatedStart || !is.CreatedAt.After(createdStart):
-			res.Ignored[ReasonOutsideWindow]++
-		default:
-			kind = incident.KindCreated
-		}
-		if kind == "" {
+		if v.kind == "" {
+			res.Ignored[v.ignored]++
 			continue
 		}
 		if err := Emit(tx, EmitInput{
-			Instance: f.opt.Instance, Kind: kind, Issue: is, Incident: incidents.json[i],
-			Previous: rec, Sinks: f.opt.Sinks, Now: now,
+			Instance: f.opt.Instance, Kind: v.kind, Issue: is, Incident: incidents.json[i],
+			Previous: v.prev, Sinks: f.opt.Sinks, Now: now,
 		}); err != nil {
 			return pr, err
 		}
 		emitted++
-		if kind == incident.KindCreated {
+		if v.kind == incident.KindCreated {
 			res.Created++
 		} else {
 			res.Updated++
@@ -196,13 +134,13 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 	default:
 		cp.WindowAfter, cp.Cursor = time.Time{}, ""
 	}
-	if !cutoff.IsZero() && f.opt.Name == Updates {
-		if _, err := tx.PruneMarks(f.opt.Instance, f.opt.Name, cutoff); err != nil {
+	if !cutoff.IsZero() {
+		if err := f.pol.prune(env, cutoff); err != nil {
 			return pr, err
 		}
 	}
 	cp.UpdatedAt = now
-	return pr, tx.PutCheckpoint(f.opt.Instance, f.opt.Name, *cp)
+	return pr, tx.PutCheckpoint(f.opt.Instance, f.pol.name(), *cp)
 }
 
 // isStale reports whether the fetched issue is older than the change its incident already reflects.

@@ -1,11 +1,15 @@
 // Package feed turns Wiz issues into committed events: it pulls one feed of one Wiz tenant (the
 // window, cursor, overlap and dedup logic of DESIGN.md §2–§3), maps every page's issues to incidents
-// and commits the page, with its incidents and events, in one bbolt write transaction; a pushed
-// issue (refetch.go) goes through the same decisions.
+// and commits the page, with its incidents and events, in one bbolt write transaction. It also holds
+// the decision for one pushed issue (refetch.go), which shares the feeds' guards and marks; the push
+// flow itself (receiver, queue, worker) is pkg/push's.
 //
 // A feed is either the created feed (createdAt after, CREATED_AT ASC, status/severity/type/project
 // filters; emits `created`) or the updates feed (statusChangedAt after, STATUS_CHANGED_AT ASC, no status
-// filter; emits `updated` on a status change, or `created` for an issue the created feed skipped).
+// filter; emits `updated` on a status change, or `created` for an issue the created feed skipped). The
+// difference is one small policy each (policy.go: createdPolicy, updatesPolicy), chosen by New; Feed
+// (feed.go, commit.go) is what both share, and pageStream (stream.go) fetches ahead to hide Wiz's
+// latency.
 //
 // Why it is safe:
 //   - Dedup: the created feed's key is the issue id, and the incident stored under it is the mark (found
@@ -98,6 +102,7 @@ const maxPrefetchAge = 10 * time.Second
 // Close.
 type Feed struct {
 	opt    Options
+	pol    policy // the created or the updates feed's rules, chosen by New
 	log    *slog.Logger
 	stream *pageStream // with Options.Prefetch: the pages of the open window, fetched ahead
 }
@@ -149,8 +154,9 @@ func (r Result) Emitted() int { return r.Created + r.Updated }
 
 // New validates the options and returns a feed.
 func New(opt Options) (*Feed, error) {
-	if opt.Name != Created && opt.Name != Updates {
-		return nil, fmt.Errorf("feed: unknown feed %q", opt.Name)
+	pol, err := newPolicy(opt.Name, opt.Fetch)
+	if err != nil {
+		return nil, err
 	}
 	if opt.Source == nil || opt.Store == nil || opt.Classifier == nil || opt.Mapper == nil {
 		return nil, errors.New("feed: source, store, classifier and mapper are required")
@@ -164,11 +170,11 @@ func New(opt Options) (*Feed, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{opt: opt, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
+	return &Feed{opt: opt, pol: pol, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
 }
 
 // Name is the feed's name (Created or Updates).
-func (f *Feed) Name() string { return f.opt.Name }
+func (f *Feed) Name() string { return f.pol.name() }
 
 // Instance is the instance the feed belongs to.
 func (f *Feed) Instance() string { return f.opt.Instance }
@@ -221,11 +227,11 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 				cp.WindowAfter, cp.Cursor = restart, ""
 				continue
 			}
-			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, err)
+			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.pol.name(), err)
 		}
 		if page.HasNextPage && page.EndCursor == "" {
 			f.dropStream()
-			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.opt.Name, ErrMissingCursor)
+			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.pol.name(), ErrMissingCursor)
 		}
 		if f.stream != nil {
 			if emitted > 0 && len(page.Issues) > limit-emitted {
@@ -248,7 +254,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			return err
 		})
 		if err != nil {
-			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.opt.Name, err)
+			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.pol.name(), err)
 		}
 		stoppedMidPage := pr.stopped
 		pr.notes.log(f.log, res.Pages)
@@ -277,7 +283,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 // otherwise it is requested and mapped on the spot.
 func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, func() mapped, error) {
 	if !f.opt.Prefetch {
-		page, err := f.opt.Source.Issues(ctx, f.filter(after), f.order(), first, cursor)
+		page, err := f.opt.Source.Issues(ctx, f.pol.filter(after), f.pol.order(), first, cursor)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -352,20 +358,20 @@ func (f *Feed) checkpoint() (store.Checkpoint, error) {
 	// (freelist and meta) that bbolt spends on every read-write commit, even an empty one.
 	var found bool
 	err := f.opt.Store.View(func(tx *store.Tx) error {
-		got, ok, err := tx.Checkpoint(f.opt.Instance, f.opt.Name)
+		got, ok, err := tx.Checkpoint(f.opt.Instance, f.pol.name())
 		if ok && !got.FirstStart.IsZero() {
 			cp, found = got, true
 		}
 		return err
 	})
 	if err != nil {
-		return cp, fmt.Errorf("load checkpoint of %s/%s: %w", f.opt.Instance, f.opt.Name, err)
+		return cp, fmt.Errorf("load checkpoint of %s/%s: %w", f.opt.Instance, f.pol.name(), err)
 	}
 	if found {
 		return cp, nil
 	}
 	err = f.opt.Store.Update(func(tx *store.Tx) error {
-		got, ok, err := tx.Checkpoint(f.opt.Instance, f.opt.Name)
+		got, ok, err := tx.Checkpoint(f.opt.Instance, f.pol.name())
 		if err != nil {
 			return err
 		}
@@ -374,16 +380,13 @@ func (f *Feed) checkpoint() (store.Checkpoint, error) {
 			return nil
 		}
 		now := f.opt.Now().UTC()
-		got.FirstStart = now.Add(-f.opt.Fetch.Overlap.D())
-		if f.opt.Name == Created {
-			got.FirstStart = now.Add(-f.opt.Fetch.Lookback.D())
-		}
+		got.FirstStart = f.pol.firstStart(now)
 		got.UpdatedAt = now
 		cp = got
-		return tx.PutCheckpoint(f.opt.Instance, f.opt.Name, got)
+		return tx.PutCheckpoint(f.opt.Instance, f.pol.name(), got)
 	})
 	if err != nil {
-		return cp, fmt.Errorf("load checkpoint of %s/%s: %w", f.opt.Instance, f.opt.Name, err)
+		return cp, fmt.Errorf("load checkpoint of %s/%s: %w", f.opt.Instance, f.pol.name(), err)
 	}
 	return cp, nil
 }
@@ -399,24 +402,4 @@ func (f *Feed) windowStart(cp store.Checkpoint) time.Time {
 		return cp.FirstStart
 	}
 	return after
-}
-
-func (f *Feed) filter(after time.Time) wiz.IssueFilter {
-	fc := f.opt.Fetch
-	flt := wiz.IssueFilter{Severity: fc.Severity, Type: fc.Type, ProjectIDs: fc.ProjectIDs}
-	a := after
-	if f.opt.Name == Created {
-		flt.Status = fc.Status
-		flt.CreatedAfter = &a
-	} else {
-		flt.StatusChangedAfter = &a
-	}
-	return flt
-}
-
-func (f *Feed) order() *wiz.IssueOrder {
-	if f.opt.Name == Created {
-		return &wiz.IssueOrder{Field: "CREATED_AT", Direction: "ASC"}
-	}
-	return &wiz.IssueOrder{Field: "STATUS_CHANGED_AT", Direction: "ASC"}
 }

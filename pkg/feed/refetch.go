@@ -46,7 +46,8 @@ type RefetcherOptions struct {
 // Refetcher turns a Wiz push into events: a push is only a notification (its fields are operator-edited
 // strings), so the issue is fetched again by id and run through the same in-transaction decisions as
 // the feeds. A repeated push, or a pull of the same change, finds the incident already at that status
-// and emits nothing.
+// and emits nothing. It is the decision step of the push flow, whose home is pkg/push: push.Worker
+// drains the refetch queue and calls Process, and nothing else does.
 type Refetcher struct {
 	opt RefetcherOptions
 }

@@ -54,7 +54,7 @@ func (f *Feed) startStream(ctx context.Context, after time.Time, cursor string, 
 		defer close(s.pages)
 		defer close(toMap)
 		for {
-			page, err := f.opt.Source.Issues(sctx, f.filter(after), f.order(), first, cursor)
+			page, err := f.opt.Source.Issues(sctx, f.pol.filter(after), f.pol.order(), first, cursor)
 			sp := &streamPage{cursor: cursor, fetchedAt: time.Now(), page: page, err: err, mapped: make(chan struct{})}
 			select {
 			case toMap <- sp:

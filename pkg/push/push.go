@@ -1,10 +1,16 @@
-// Package push is the HTTP receiver of Wiz pushes: it turns each POST of a Wiz automation rule
-// (/v1/wiz/webhook, or /v1/wiz/webhook/{instance} with several tenants) into an item on the
-// durable refetch queue. A push is only a notification (WIZ_API.md §7): the handler authenticates
-// it, bounds and parses the body, and queues the issue id; the refetch worker, not this package,
-// re-fetches the issue over GraphQL and runs it through the feeds' dedup and pipeline. The handler
-// answers 202 as soon as the queue has committed the item, so a push survives a crash or a Wiz
-// outage.
+// Package push is the home of Wiz pushes: everything a push does, from the POST to the committed
+// event, starts here.
+//
+//  1. The receiver (push.go, payload.go): each POST of a Wiz automation rule (/v1/wiz/webhook, or
+//     /v1/wiz/webhook/{instance} with several tenants) is authenticated, bounded and parsed, and its
+//     issue id is stored on the durable refetch queue (Worker.Queue). It answers 202 as soon as the
+//     queue has committed the item, so a push survives a crash or a Wiz outage.
+//  2. The worker (worker.go): drains the queue, hands each item to its instance's Refetcher, removes
+//     it once decided, and retries a failure with backoff.
+//  3. The decision (feed.Refetcher, behind the Refetcher interface): a push is only a notification
+//     (WIZ_API.md §7), so the issue is re-fetched by id over GraphQL and run, in one store
+//     transaction, through the same guards, dedup marks and created/updated rules as the feeds. It
+//     lives in pkg/feed because it shares their internals; only the worker calls it.
 package push
 
 import (
