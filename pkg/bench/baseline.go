@@ -53,15 +53,17 @@ type envelope struct {
 }
 
 // baseline pulls every issue created after `after` with the pipeline's query, filter, order and
-// page size, as fast as a bare net/http client can, and returns the node count and wall time
-// (token included).
-func baseline(ctx context.Context, baseURL string, after time.Time, pageSize int) (int, time.Duration, error) {
+// page size, as fast as a bare net/http client can at requestsPerSecond (paced as wizfetch's client
+// paces itself, wiz.NewLimiter; 0 = unpaced), and returns the node count and wall time (token
+// included).
+func baseline(ctx context.Context, baseURL string, after time.Time, pageSize int, requestsPerSecond float64) (int, time.Duration, error) {
 	client := &http.Client{
 		Timeout:   baselineRequestTimeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true},
 	}
 	defer client.CloseIdleConnections()
 
+	pacer := wiz.NewLimiter(requestsPerSecond) // unlimited when 0
 	start := time.Now()
 	token, err := fetchToken(ctx, client, baseURL+"/oauth/token")
 	if err != nil {
@@ -81,6 +83,9 @@ func baseline(ctx context.Context, baseURL string, after time.Time, pageSize int
 		})
 		if err != nil {
 			return 0, 0, fmt.Errorf("encode page %d request: %w", page, err)
+		}
+		if err := pacer.Wait(ctx); err != nil {
+			return 0, 0, fmt.Errorf("page %d: wait for the pacer: %w", page, err)
 		}
 		env, err := postPage(ctx, client, baseURL+"/graphql", token, body)
 		if err != nil {

@@ -5,6 +5,34 @@
 // allocations are its own. It prints a small table and one summary line:
 //
 //	bench: ratio=0.83 pipeline=41234/s baseline=49876/s peak_rss_mib=63.2
+//
+// # At the API's pace
+//
+// With an APIModel (`--rate R --latency D --latency-per-issue P`) the simulator answers 429 above R
+// requests per second per token and delays every answer by D + P × its issue nodes, as Wiz takes
+// seconds per page; the pipeline's config says `wiz.requests_per_second: R` and the baseline paces
+// itself the same way (a limiter of burst 1), so neither is ever throttled. The report then also
+// prints the API bound of the run and the pipeline's wall time over it:
+//
+//	api_bound_s=800.0 pipeline_wall_s=812.3 over_bound=1.02
+//
+// The bound is max(pages ÷ R, Σ page latencies), where pages = ⌈issues ÷ page size⌉ at the pipeline's
+// page size and a page's latency is D + P × its issues (so Σ = pages × D + issues × P).
+//
+// What it means: the pages of a window are a cursor chain (each request sends the previous page's
+// endCursor), so the pipeline's one feed has one request in flight at a time. While catching up the
+// feed prefetches (pkg/feed/stream.go: the next request starts as soon as a page arrives, and up to
+// three pages wait ahead of the page being committed), which overlaps a request's latency with the
+// mapping and committing of earlier pages, never with another request's latency. For such
+// sequential requests Σ page latencies is a hard floor of the wall time. The rate term is a floor up
+// to one request interval: the pacer lets the first request go at once, so n requests whose
+// latencies are L₁…Lₙ take at least Σᵢ₍ᵢ<ₙ₎ max(1/R, Lᵢ) + Lₙ, which the bound exceeds by at most
+// 1/R − Lₙ (and not at all when every page takes 1/R or longer). over_bound is then how close the
+// pipeline comes to the fastest any sequential client could be: what it has above 1.00 is its process
+// start, token, the gaps between requests, the last page's commit and delivery. A client that
+// requested pages in parallel (several windows at once) could go below Σ page latencies, and the
+// bound would no longer be a floor. Without a model the bench prints no bound and runs as fast as
+// the simulator answers.
 package bench
 
 import (
@@ -69,6 +97,10 @@ type Options struct {
 	CPUProfile string
 	// MemProfile, when set, makes the first pipeline run write an allocation profile to this path.
 	MemProfile string
+	// API is the simulated Wiz's pace (rate limit and latency), which the bench's simulator applies
+	// and both clients pace themselves to. With SimURL it must describe that simulator: the bench
+	// cannot set it there, but paces its clients and computes the API bound from it.
+	API APIModel
 	// Logger reports progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -100,6 +132,9 @@ type Result struct {
 	CPU time.Duration
 	// TotalAllocMiB is the pipeline child's cumulative heap allocation.
 	TotalAllocMiB float64
+	// APIBound is the API bound of the pipeline's pull (APIModel.Bound of the issues the baseline
+	// pulled at the pipeline's page size); 0 without an API model.
+	APIBound time.Duration
 }
 
 // withDefaults fills zero fields and validates the rest.
@@ -140,6 +175,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Runs < 1 || o.Runs > MaxRuns {
 		errs = append(errs, fmt.Errorf("--runs: %d is not between 1 and %d", o.Runs, MaxRuns))
 	}
+	errs = append(errs, o.API.validate()...)
 	if o.WizfetchBinary == "" {
 		errs = append(errs, errors.New("the wizfetch executable is not set"))
 	}
@@ -173,8 +209,10 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 		sim = &simProcess{url: o.SimURL}
 		log.Info("using a running simulator", "url", sim.url)
 	} else {
-		log.Info("starting the simulator", "issues", o.Issues, "seed", o.Seed)
-		if sim, err = startSim(ctx, o.SimBinary, o.Issues, o.Seed, filepath.Join(dir, "sim.log")); err != nil {
+		log.Info("starting the simulator", "issues", o.Issues, "seed", o.Seed, "rate", o.API.Rate,
+			"latency", o.API.Latency, "latency_per_issue", o.API.LatencyPerIssue)
+		spec := simSpec{issues: o.Issues, seed: o.Seed, api: o.API}
+		if sim, err = startSim(ctx, o.SimBinary, spec, filepath.Join(dir, "sim.log")); err != nil {
 			return Result{}, err
 		}
 		log.Info("simulator ready", "url", sim.url)
@@ -192,16 +230,19 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	// One pull first, not counted, warms the simulator (its heap and garbage collector settle over
 	// the first pulls) and the connection. Then baseline and pipeline runs alternate, so that both
 	// see the machine in the same state (on a shared VM its speed drifts over minutes); each side
-	// counts its best run.
-	n, wall, err := baseline(ctx, sim.url, after, o.PageSize)
-	if err != nil {
-		return Result{}, fmt.Errorf("warm-up pull: %w", err)
+	// counts its best run. At the API's pace the API, not the machine, sets the speed, and a warm-up
+	// would take as long as a run: there is none.
+	if !o.API.active() {
+		n, wall, err := baseline(ctx, sim.url, after, o.PageSize, 0)
+		if err != nil {
+			return Result{}, fmt.Errorf("warm-up pull: %w", err)
+		}
+		log.Info("warm-up pull (not counted)", "issues", n, "wall", wall)
 	}
-	log.Info("warm-up pull (not counted)", "issues", n, "wall", wall)
 	var best pipelineResult
 	var peakRSS int64
 	for i := range o.Runs {
-		n, wall, err := baseline(ctx, sim.url, after, o.PageSize)
+		n, wall, err := baseline(ctx, sim.url, after, o.PageSize, o.API.Rate)
 		if err != nil {
 			return Result{}, fmt.Errorf("baseline run %d: %w", i+1, err)
 		}
@@ -215,7 +256,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 			return Result{}, fmt.Errorf("create %s: %w", runDir, err)
 		}
 		log.Info("running the pipeline", "run", i+1, "dir", runDir)
-		spec := pipelineSpec{binary: o.WizfetchBinary, dir: runDir, simURL: sim.url, pageSize: res.PipelinePageSize}
+		spec := pipelineSpec{binary: o.WizfetchBinary, dir: runDir, simURL: sim.url, pageSize: res.PipelinePageSize, rate: o.API.Rate}
 		if i == 0 {
 			spec.cpuProfile, spec.memProfile = o.CPUProfile, o.MemProfile
 		}
@@ -248,6 +289,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	res.Ratio = res.PipelinePerSec / res.BaselinePerSec
 	res.AllocsPerIssue = float64(best.stats.Mallocs) / float64(res.Events)
 	res.CPUPerIssueMs = float64(res.CPU) / float64(time.Millisecond) / float64(res.Events)
+	if o.API.active() {
+		res.APIBound = o.API.Bound(res.BaselineIssues, res.PipelinePageSize)
+	}
 
 	if err := report(out, o, res); err != nil {
 		return res, fmt.Errorf("write report: %w", err)
@@ -297,6 +341,11 @@ func report(out io.Writer, o Options, r Result) error {
 		r.CPU.Round(time.Millisecond), r.TotalAllocMiB, r.PeakRSSMiB)
 	if r.BaselineIssues != r.Events {
 		fmt.Fprintf(out, "note: the baseline pulled %d issues and the pipeline wrote %d events\n", r.BaselineIssues, r.Events)
+	}
+	if o.API.active() {
+		fmt.Fprintf(out, "api: %g requests/s (0 = unlimited), latency %s + %s per issue; bound = max(pages ÷ rate, Σ page latencies) over %d pages of %d\n",
+			o.API.Rate, o.API.Latency, o.API.LatencyPerIssue, pages(r.BaselineIssues, r.PipelinePageSize), r.PipelinePageSize)
+		fmt.Fprintln(out, BoundLine(r))
 	}
 	fmt.Fprintf(out, "cpu_ms_per_issue=%.4f allocs_per_issue=%.0f\n", r.CPUPerIssueMs, r.AllocsPerIssue)
 	_, err := fmt.Fprintln(out, SummaryLine(r))

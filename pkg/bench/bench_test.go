@@ -130,7 +130,7 @@ func TestRunAgainstARunningSimulator(t *testing.T) {
 	bin := buildWizfetch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sim, err := startSim(ctx, bin, 1500, 3, filepath.Join(t.TempDir(), "sim.log"))
+	sim, err := startSim(ctx, bin, simSpec{issues: 1500, seed: 3}, filepath.Join(t.TempDir(), "sim.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestLineWatcher(t *testing.T) {
 // config contract breaks this test rather than the bench.
 func TestPipelineConfigIsValid(t *testing.T) {
 	dir := t.TempDir()
-	cfg, _, err := config.LoadBytes([]byte(pipelineConfig(dir, "http://127.0.0.1:9", 150)))
+	cfg, _, err := config.LoadBytes([]byte(pipelineConfig(dir, "http://127.0.0.1:9", 150, 0)))
 	if err != nil {
 		t.Fatalf("config does not load: %v", err)
 	}
@@ -291,6 +291,16 @@ func TestPipelineConfigIsValid(t *testing.T) {
 	}
 	if cfg.Store.Path != filepath.Join(dir, "wizfetch.db") || cfg.Server.Listen != "127.0.0.1:0" {
 		t.Errorf("store %q listen %q", cfg.Store.Path, cfg.Server.Listen)
+	}
+	if got := cfg.Instances[0].Wiz.RequestsPerSecond; got != unthrottledRPS {
+		t.Errorf("requests_per_second = %v without a rate, want %d", got, unthrottledRPS)
+	}
+	cfg, _, err = config.LoadBytes([]byte(pipelineConfig(dir, "http://127.0.0.1:9", 150, 2.5)))
+	if err != nil {
+		t.Fatalf("config with a rate does not load: %v", err)
+	}
+	if got := cfg.Instances[0].Wiz.RequestsPerSecond; got != 2.5 {
+		t.Errorf("requests_per_second = %v, want the API rate 2.5", got)
 	}
 }
 
@@ -310,7 +320,7 @@ func TestBaselineCountsEveryIssue(t *testing.T) {
 	defer sim.Close()
 	for _, pageSize := range []int{1, 200, 500} {
 		t.Run(fmt.Sprint("page ", pageSize), func(t *testing.T) {
-			n, wall, err := baseline(context.Background(), sim.URL(), genAt.Add(-lookback), pageSize)
+			n, wall, err := baseline(context.Background(), sim.URL(), genAt.Add(-lookback), pageSize, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,7 +330,7 @@ func TestBaselineCountsEveryIssue(t *testing.T) {
 		})
 	}
 	t.Run("bad page size is an error", func(t *testing.T) {
-		if _, _, err := baseline(context.Background(), sim.URL(), genAt.Add(-lookback), 501); err == nil {
+		if _, _, err := baseline(context.Background(), sim.URL(), genAt.Add(-lookback), 501, 0); err == nil {
 			t.Fatal("want an error for first = 501")
 		}
 	})

@@ -20,6 +20,7 @@ type pipelineSpec struct {
 	dir        string
 	simURL     string
 	pageSize   int
+	rate       float64 // wiz.requests_per_second; 0 = unthrottled
 	cpuProfile string
 	memProfile string
 }
@@ -33,18 +34,26 @@ type pipelineResult struct {
 	stats       ChildStats
 }
 
+// unthrottledRPS is the pipeline's wiz.requests_per_second without an API rate: far above what the
+// simulator answers, so the client never waits for its pacer.
+const unthrottledRPS = 1000
+
 // pipelineConfig renders the child's config: every status (so every issue is emitted), no updates
-// feed, the largest page the contract allows, an unthrottled client, lookback 8d (the simulator
-// spans 7 days), a JSONL sink and a store in dir, and an HTTP server on a free loopback port.
-func pipelineConfig(dir, simURL string, pageSize int) string {
+// feed, the largest page the contract allows, a client paced at rate (unthrottled when 0), lookback
+// 8d (the simulator spans 7 days), a JSONL sink and a store in dir, and an HTTP server on a free
+// loopback port.
+func pipelineConfig(dir, simURL string, pageSize int, rate float64) string {
 	q := strconv.Quote
+	if rate <= 0 {
+		rate = unthrottledRPS
+	}
 	return fmt.Sprintf(`wiz:
   api_url: %s
   auth_url: %s
   audience: %s
   client_id: %s
   client_secret: %s
-  requests_per_second: 1000
+  requests_per_second: %s
 fetch:
   interval: 1s
   lookback: 8d
@@ -58,7 +67,8 @@ sinks:
   - {name: file, type: jsonl, path: %s}
 server:
   listen: 127.0.0.1:0
-`, q(simURL+"/graphql"), q(simURL+"/oauth/token"), simAudience, simClientID, simClientSecret, pageSize,
+`, q(simURL+"/graphql"), q(simURL+"/oauth/token"), simAudience, simClientID, simClientSecret,
+		strconv.FormatFloat(rate, 'g', -1, 64), pageSize,
 		q(filepath.Join(dir, "wizfetch.db")), q(filepath.Join(dir, "incidents.jsonl")))
 }
 
@@ -67,7 +77,7 @@ server:
 // counters (StatsEnv).
 func runPipeline(ctx context.Context, p pipelineSpec) (pipelineResult, error) {
 	cfgPath := filepath.Join(p.dir, "wizfetch.yaml")
-	if err := os.WriteFile(cfgPath, []byte(pipelineConfig(p.dir, p.simURL, p.pageSize)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(pipelineConfig(p.dir, p.simURL, p.pageSize, p.rate)), 0o600); err != nil {
 		return pipelineResult{}, fmt.Errorf("write the pipeline config: %w", err)
 	}
 	logPath := filepath.Join(p.dir, "run.log")

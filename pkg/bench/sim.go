@@ -34,15 +34,37 @@ type simProcess struct {
 	done  chan error // Wait's result
 }
 
-// startSim starts `bin bench-sim` with every generated issue visible, and waits for its URL. Its
-// stderr goes to logPath. Closing its stdin (stop, or this process dying) stops it.
-func startSim(ctx context.Context, bin string, issues int, seed int64, logPath string) (*simProcess, error) {
+// simSpec is the simulator the bench starts.
+type simSpec struct {
+	issues int
+	seed   int64
+	api    APIModel
+}
+
+// args are the `bench-sim` arguments serving spec with every generated issue visible.
+func (spec simSpec) args() []string {
+	args := []string{"bench-sim", "--listen", "127.0.0.1:0",
+		"--issues", strconv.Itoa(spec.issues), "--seed", strconv.FormatInt(spec.seed, 10), "--reveal"}
+	if spec.api.Rate > 0 {
+		args = append(args, "--rate", strconv.FormatFloat(spec.api.Rate, 'g', -1, 64))
+	}
+	if spec.api.Latency > 0 {
+		args = append(args, "--latency", spec.api.Latency.String())
+	}
+	if spec.api.LatencyPerIssue > 0 {
+		args = append(args, "--latency-per-issue", spec.api.LatencyPerIssue.String())
+	}
+	return args
+}
+
+// startSim starts `bin bench-sim` serving spec, and waits for its URL. Its stderr goes to logPath.
+// Closing its stdin (stop, or this process dying) stops it.
+func startSim(ctx context.Context, bin string, spec simSpec, logPath string) (*simProcess, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create the simulator log: %w", err)
 	}
-	cmd := exec.Command(bin, "bench-sim", "--listen", "127.0.0.1:0",
-		"--issues", strconv.Itoa(issues), "--seed", strconv.FormatInt(seed, 10), "--reveal")
+	cmd := exec.Command(bin, spec.args()...)
 	cmd.Env = childEnv(nil)
 	cmd.Stderr = logFile
 	lw := &lineWatcher{prefix: SimListeningPrefix, found: make(chan string, 1)}

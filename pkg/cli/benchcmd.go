@@ -22,7 +22,7 @@ func newBenchCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the pipeline against a bare client on a simulated tenant",
-		Long: `Measure wizfetch's throughput. Starts the simulator (no rate limit) in a child process, pulls
+		Long: `Measure wizfetch's throughput. Starts the simulator (no rate limit unless --rate) in a child process, pulls
 every issue with a bare client that decodes only the page envelope (the baseline), then runs the real
 pipeline (run --until-idle: classify, map, bbolt commit with fsync, JSONL sink, from an empty store) in
 another child process. Each runs --runs times and counts its best run. It prints both rates in
@@ -31,7 +31,17 @@ issues/s, their ratio, the pipeline's peak RSS, CPU and allocations per issue. T
   bench: ratio=R pipeline=X/s baseline=Y/s peak_rss_mib=M
 
 The pipeline requests at most 200 issues a page (fetch.max_per_fetch); a larger --page-size applies to
-the baseline only.`,
+the baseline only.
+
+At the API's pace: with --rate R the simulator answers 429 above R requests/s and both clients pace
+themselves at R (the pipeline with wiz.requests_per_second: R); with --latency D and
+--latency-per-issue P every page takes D + P × its issues to answer. The report then also prints the
+API bound, max(pages ÷ R, Σ page latencies) with pages = ⌈issues ÷ page size⌉, and the pipeline's wall
+time over it:
+
+  api_bound_s=B pipeline_wall_s=W over_bound=W/B
+
+With --sim-url, --rate and --latency must describe that simulator (the bench cannot set them there).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Issues < 1 || o.PageSize < 1 {
@@ -57,6 +67,9 @@ the baseline only.`,
 	cmd.Flags().Int64Var(&o.Seed, "seed", bench.DefaultSeed, "simulator data seed")
 	cmd.Flags().StringVar(&o.SimURL, "sim-url", "", "use this running simulator (e.g. http://127.0.0.1:18556 from `wizsim --listen 127.0.0.1:18556 --issues 50000`) instead of starting one")
 	cmd.Flags().IntVar(&o.Runs, "runs", bench.DefaultRuns, fmt.Sprintf("runs of the baseline and of the pipeline; each counts its best (1..%d)", bench.MaxRuns))
+	cmd.Flags().Float64Var(&o.API.Rate, "rate", 0, "requests per second the simulator allows (429 above) and both clients pace themselves to (0 = unlimited)")
+	cmd.Flags().DurationVar(&o.API.Latency, "latency", 0, "base time the simulator takes to answer every page (e.g. 800ms; 0 = at once)")
+	cmd.Flags().DurationVar(&o.API.LatencyPerIssue, "latency-per-issue", 0, "extra time per issue on a page (e.g. 4ms)")
 	cmd.Flags().StringVar(&keep, "keep", "", "keep the pipeline's config, store, JSONL file and logs in this (new or empty) directory")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline process to this file")
 	cmd.Flags().StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile (pprof allocs: alloc_space and inuse_space at exit) of the pipeline process to this file")
@@ -79,19 +92,22 @@ func newBenchSimCommand(env *Env) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Logger = slog.New(slog.NewTextHandler(env.Stderr, nil))
-			// With --reveal the data is generated as of now and then the clock stops 10 minutes later
-			// (past the largest ingestion lag): every issue is visible and nothing changes, so the
-			// baseline and the pipeline see the same set.
-			var now atomic.Int64
+			if o.Latency < 0 || o.LatencyPerIssue < 0 {
+				return usageError(errors.New("--latency and --latency-per-issue must not be negative"))
+			}
+			// With --reveal the data is generated as of now and then the clock jumps 10 minutes ahead
+			// (past the largest ingestion lag): every issue is visible and, the simulator not being
+			// live, nothing changes, so the baseline and the pipeline see the same set. The clock
+			// keeps running from there, as --rate's limiter refills with the time it reads.
+			var ahead atomic.Int64
 			if reveal {
-				now.Store(time.Now().UnixNano())
-				o.Now = func() time.Time { return time.Unix(0, now.Load()) }
+				o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 			}
 			sim, err := wizsim.New(o)
 			if err != nil {
 				return usageError(err)
 			}
-			now.Add(int64(10 * time.Minute))
+			ahead.Store(int64(10 * time.Minute))
 			if err := sim.Start(listen); err != nil {
 				return failure(err)
 			}
@@ -116,6 +132,8 @@ func newBenchSimCommand(env *Env) *cobra.Command {
 	cmd.Flags().Int64Var(&o.Seed, "seed", 1, "data RNG seed")
 	cmd.Flags().IntVar(&o.Days, "days", 7, "days of generated history")
 	cmd.Flags().Float64Var(&o.Rate, "rate", 0, "requests per second per token before 429 (0 = unlimited)")
-	cmd.Flags().BoolVar(&reveal, "reveal", false, "freeze the clock 10 minutes ahead so every issue is visible and the data is static")
+	cmd.Flags().DurationVar(&o.Latency, "latency", 0, "base time every /graphql answer takes (e.g. 800ms; 0 = at once)")
+	cmd.Flags().DurationVar(&o.LatencyPerIssue, "latency-per-issue", 0, "extra time per issue node answered (e.g. 4ms)")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "run the clock 10 minutes ahead of the generation time, so every issue is visible")
 	return cmd
 }
