@@ -52,7 +52,7 @@ func BenchmarkClassifyAndMap(b *testing.B) {
 	}
 }
 
-// BenchmarkMapJSON is what the feed's mapper does per issue: map, then marshal (encoding/json).
+// BenchmarkMapJSON is what the feed's mapper does per issue: map, then marshal (json.go).
 func BenchmarkMapJSON(b *testing.B) {
 	issue, raw := loadIssue(b, "control-toxic-combination.json")
 	m, err := incident.NewMapper(config.Mapping{}, commercial)

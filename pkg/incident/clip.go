@@ -63,8 +63,9 @@ func clipString(s, issueID string) (string, bool) {
 }
 
 // clipIncident clips every string of inc but Name (clipped by incidentName, so that the issue id at
-// its end stays) and RawJSON (clipRawJSON), and counts the strings it clipped.
-func clipIncident(inc *Incident, issueID string) int {
+// its end stays) and RawJSON (clipRawJSON), of its built-in custom fields and of the values of extra
+// (mapping.fields), and counts the strings it clipped.
+func clipIncident(inc *Incident, builtin *builtinFields, extra map[string]any, issueID string) int {
 	n := 0
 	clip := func(s *string) {
 		if len(*s) > MaxFieldBytes {
@@ -77,9 +78,12 @@ func clipIncident(inc *Incident, issueID string) int {
 	for i := range inc.Labels {
 		clip(&inc.Labels[i].Value)
 	}
-	for k, v := range inc.CustomFields {
+	for _, f := range builtin.fields() {
+		clip(f.value)
+	}
+	for k, v := range extra {
 		if c, clipped := clipValue(v, issueID); clipped > 0 {
-			inc.CustomFields[k] = c
+			extra[k] = c
 			n += clipped
 		}
 	}

@@ -53,15 +53,15 @@ type eventHead struct {
 }
 
 // Line returns the event as one line of JSON, without the trailing newline: every event line is
-// built here. The event's fields are marshalled by encoding/json, and the incident, which
-// encoding/json produced already (Mapper.MapJSON), follows them as it is: the bytes are those of
-// json.Marshal(e), without json.Marshal's second pass over the incident (it compacts and checks
-// every json.RawMessage, which costs more than mapping the issue).
+// built here. The event's fields are marshalled (json.go), and the incident, marshalled already
+// (Mapper.MapJSON), follows them as it is: the bytes are those of encoding/json's Marshal(e),
+// without its second pass over the incident (it compacts and checks every json.RawMessage, which
+// costs more than mapping the issue).
 func (e *Event) Line() ([]byte, error) {
 	if len(e.Incident) == 0 {
 		return nil, fmt.Errorf("event %s of issue %.64q has no incident", e.EventID, e.IssueID)
 	}
-	head, err := json.Marshal(eventHead{
+	head, err := marshalJSON(&eventHead{
 		EventID: e.EventID, Kind: e.Kind, Instance: e.Instance, IssueID: e.IssueID,
 		IssueStatus: e.IssueStatus, EmittedAt: e.EmittedAt,
 	})

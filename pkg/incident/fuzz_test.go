@@ -15,8 +15,9 @@ import (
 )
 
 // FuzzMap decodes arbitrary bytes as a Wiz issue; whenever that succeeds, Map must not panic, MapJSON
-// must encode the incident to valid JSON (or refuse it as too large), and the event line must be
-// valid JSON byte-identical to json.Marshal of the event, with and without mapping.fields.
+// must encode the incident to the bytes encoding/json gives for Map's incident (or refuse it as too
+// large), and the event line must be valid JSON byte-identical to encoding/json's Marshal of the
+// event, with and without mapping.fields (MapJSON's two forms of customFields).
 func FuzzMap(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join(issuesDir, "*.json"))
 	if err != nil {
@@ -71,6 +72,14 @@ func FuzzMap(f *testing.F) {
 			if err != nil {
 				t.Fatalf("MapJSON: %v", err)
 			}
+			inc := m.Map(&issue, data, "Wiz Issue")
+			std, err := json.Marshal(&inc)
+			if err != nil {
+				t.Fatalf("json.Marshal of Map's incident: %v", err)
+			}
+			if len(std) <= incident.MaxIncidentBytes && !bytes.Equal(incJSON, std) {
+				t.Fatalf("MapJSON differs from json.Marshal of Map's incident:\n%s\n%s", incJSON, std)
+			}
 			ev := incident.NewEvent("default", incident.KindCreated, &issue, incJSON, now)
 			line, err := ev.Line()
 			if err != nil {
@@ -79,7 +88,7 @@ func FuzzMap(f *testing.F) {
 			if !json.Valid(line) {
 				t.Fatalf("invalid JSON: %s", line)
 			}
-			std, err := json.Marshal(&ev)
+			std, err = json.Marshal(&ev)
 			if err != nil {
 				t.Fatalf("json.Marshal: %v", err)
 			}

@@ -1,7 +1,8 @@
 // Package incident holds wizfetch's output model: the XSOAR incident every sink renders from
 // (DESIGN.md §6), the mapper that builds it from a Wiz issue with the Wiz XSOAR pack's customFields
-// (WIZ_API.md §6, with the pack's bugs fixed) and marshals it with encoding/json, and the event that
-// carries it through the outbox, whose line (Event.Line) is built in one place.
+// (WIZ_API.md §6, with the pack's bugs fixed) and marshals it to encoding/json's bytes (through
+// goccy/go-json, json.go), and the event that carries it through the outbox, whose line
+// (Event.Line) is built in one place.
 package incident
 
 import (

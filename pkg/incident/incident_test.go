@@ -448,8 +448,8 @@ func TestEveryBuiltinCustomField(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, builtinCustomFields) {
-		t.Fatalf("customFields keys %v, want %v", keys, builtinCustomFields)
+	if !slices.Equal(keys, builtinCustomFields()) {
+		t.Fatalf("customFields keys %v, want %v", keys, builtinCustomFields())
 	}
 }
 
@@ -560,7 +560,7 @@ func TestPreferredRuleFeedsEveryField(t *testing.T) {
 
 // TestCustomFieldJSONTypes holds every built-in custom field to the type of the Wiz pack's incident
 // field with that cliName (Packs/Wiz/IncidentFields/*.json in demisto/content; see
-// builtinCustomFields): shortText, markdown and url fields take a JSON string, so list-valued sources
+// builtinFields): shortText, markdown and url fields take a JSON string, so list-valued sources
 // (projects, owners, champions) are joined with ", ". wizissueseverity, wizissuestatus and
 // wizissuetype are wizfetch's own, not the pack's, and are strings too.
 func TestCustomFieldJSONTypes(t *testing.T) {
@@ -601,8 +601,8 @@ func TestCustomFieldJSONTypes(t *testing.T) {
 	for _, tt := range tests {
 		names = append(names, tt.cliName)
 	}
-	if !slices.Equal(names, builtinCustomFields) {
-		t.Fatalf("the table covers %v, want every built-in field %v", names, builtinCustomFields)
+	if !slices.Equal(names, builtinCustomFields()) {
+		t.Fatalf("the table covers %v, want every built-in field %v", names, builtinCustomFields())
 	}
 	var issue wiz.Issue
 	if err := json.Unmarshal([]byte(raw), &issue); err != nil {
@@ -629,5 +629,47 @@ func TestCustomFieldJSONTypes(t *testing.T) {
 				t.Errorf("%s = %s, want %s", tt.cliName, got, tt.want)
 			}
 		})
+	}
+}
+
+// jsonNames lists the JSON names of t's fields, in order.
+func jsonNames(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// The built-in fields marshal as the map would only if their JSON names are sorted, as encoding/json
+// sorts a map's keys, left out when empty, and listed by fields() under the same names.
+func TestBuiltinFieldsOrder(t *testing.T) {
+	names := jsonNames(reflect.TypeFor[builtinFields]())
+	if !slices.IsSorted(names) {
+		t.Errorf("builtinFields JSON names are not sorted: %v", names)
+	}
+	if !slices.Equal(names, builtinCustomFields()) {
+		t.Errorf("builtinFields JSON names %v, fields() names %v", names, builtinCustomFields())
+	}
+	for f := range reflect.TypeFor[builtinFields]().Fields() {
+		if f.Type.Kind() != reflect.String || !strings.HasSuffix(f.Tag.Get("json"), ",omitempty") {
+			t.Errorf("builtinFields.%s: %s %q, want a string left out when empty", f.Name, f.Type, f.Tag.Get("json"))
+		}
+	}
+	var f builtinFields
+	for i, e := range f.fields() {
+		*e.value = e.cliName
+		if got := reflect.ValueOf(f).Field(i).String(); got != e.cliName {
+			t.Errorf("fields()[%d] %s points at the field holding %q", i, e.cliName, got)
+		}
+	}
+}
+
+// MapJSON marshals a document in place of the Incident: the same members, in the same order.
+func TestDocumentMembers(t *testing.T) {
+	if got, want := jsonNames(reflect.TypeFor[document]()), jsonNames(reflect.TypeFor[Incident]()); !slices.Equal(got, want) {
+		t.Errorf("document members %v, Incident members %v", got, want)
 	}
 }

@@ -29,39 +29,6 @@ type Mapper struct {
 	fields  []fieldPath // mapping.fields sorted by cliName, so application order is deterministic
 }
 
-// builtinCustomFields are the customFields keys Map itself may set, sorted. Every value is a JSON
-// string, because every one of these fields that the Wiz pack defines is a string field in XSOAR: the
-// "type" of Packs/Wiz/IncidentFields/incidentfield-*.json in demisto/content (read 2026-12) is
-//
-//	cliName                           pack type   value sent
-//	wizcloudaccount                   shortText   entitySnapshot.subscriptionExternalId
-//	wizcloudaccountname               shortText   entitySnapshot.subscriptionName
-//	wizcloudplatform                  shortText   entitySnapshot.cloudPlatform
-//	wizdetails                        shortText   the rule's description
-//	wizissueduedate                   shortText   dueAt as Wiz sent it (not an XSOAR date field)
-//	wizissueid                        shortText   id
-//	wizissuenote                      shortText   the notes' texts, "\n\n"-joined
-//	wizissueprojects                  shortText   project names (else ids), ", "-joined
-//	wizissueresolutionrecommendation  markdown    the Control rule's resolutionRecommendation
-//	wizissueurl                       url         the portal link (IssueURL)
-//	wizprojectowners                  shortText   distinct projectOwners names, ", "-joined
-//	wizprojectsecuritychampions       shortText   distinct securityChampions names, ", "-joined
-//	wizresourcecloudid                shortText   entitySnapshot.providerId
-//	wizresourceid                     shortText   entitySnapshot.id
-//	wizresourcenativetype             shortText   entitySnapshot.nativeType
-//	wizresourceregion                 shortText   entitySnapshot.region
-//	wizresourcetype                   shortText   entitySnapshot.type
-//
-// wizissueseverity, wizissuestatus and wizissuetype are wizfetch's own (the pack has no such fields):
-// strings too. A JSON list sent to a shortText field is what WIZ_API.md §10 warns against.
-var builtinCustomFields = []string{
-	"wizcloudaccount", "wizcloudaccountname", "wizcloudplatform", "wizdetails",
-	"wizissueduedate", "wizissueid", "wizissuenote", "wizissueprojects", "wizissueresolutionrecommendation",
-	"wizissueseverity", "wizissuestatus", "wizissuetype", "wizissueurl", "wizprojectowners",
-	"wizprojectsecuritychampions", "wizresourcecloudid", "wizresourceid", "wizresourcenativetype",
-	"wizresourceregion", "wizresourcetype",
-}
-
 type fieldPath struct {
 	cliName string
 	path    string
@@ -189,7 +156,7 @@ func checkPath(path string) (err error) {
 // CustomFields are the Wiz pack's cliNames (WIZ_API.md §6) plus wizissuestatus, wizissueseverity and
 // wizissuetype. A field whose source is null, absent or empty is left out rather than sent as null or
 // "", as XSOAR's own mapper does; so is a dueAt of null. Every value is a string, the type of the
-// pack's fields (see builtinCustomFields): wizissueprojects joins the project names (falling back to
+// pack's fields (see builtinFields): wizissueprojects joins the project names (falling back to
 // the project id) with ", ", and wizprojectowners and wizprojectsecuritychampions join the distinct
 // person names across projects, in order, the same way. wizissuenote joins the notes' texts with a
 // blank line ("\n\n"), oldest first as Wiz lists them (the pack read a "note" field that does not
@@ -202,6 +169,15 @@ func checkPath(path string) (err error) {
 // for float64 is kept as json.Number). A path that matches nothing, or matches JSON null, sets nothing
 // and does not delete the default value.
 func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident {
+	inc, builtin, extra := m.mapIssue(issue, raw, incidentType)
+	inc.CustomFields = builtin.withExtra(extra)
+	return inc
+}
+
+// mapIssue is Map with the incident's customFields left nil and returned apart: the built-in fields
+// and the mapping.fields that matched (nil when none did), which override the built-in field of
+// the same name (its value is emptied here). Every string is clipped, and counted in inc.clipped.
+func (m *Mapper) mapIssue(issue *wiz.Issue, raw []byte, incidentType string) (inc Incident, builtin builtinFields, extra map[string]any) {
 	if issue == nil {
 		issue = &wiz.Issue{}
 	}
@@ -222,13 +198,12 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 	}
 	rule := issue.Rule()
 	name, nameClipped := incidentName(rule, issue.ID)
-	inc := Incident{
+	inc = Incident{
 		Name:         name,
 		Type:         incidentType,
 		Severity:     SeverityScore(issue.Severity),
 		Occurred:     asSent(issue.SentCreatedAt(), sent, "createdAt", &issue.CreatedAt),
 		Labels:       labels(issue, rule),
-		CustomFields: m.customFields(issue, rule, sent),
 		RawJSON:      keptRaw,
 		DbotMirrorID: issue.ID,
 		clipped:      nameClipped,
@@ -236,40 +211,73 @@ func (m *Mapper) Map(issue *wiz.Issue, raw []byte, incidentType string) Incident
 	if rule != nil {
 		inc.Details = rule.Description
 	}
+	builtin = m.builtinFields(issue, rule, sent)
 	for _, f := range m.fields {
 		r := gjson.Get(rawJSON, f.path)
 		if !r.Exists() || r.Type == gjson.Null {
 			continue
 		}
-		inc.CustomFields[f.cliName] = nativeValue(r)
+		if extra == nil {
+			extra = make(map[string]any, len(m.fields))
+		}
+		extra[f.cliName] = nativeValue(r)
 	}
-	inc.clipped += clipped + clipIncident(&inc, issue.ID)
-	return inc
+	if extra != nil {
+		for _, b := range builtin.fields() {
+			if _, ok := extra[b.cliName]; ok {
+				*b.value = ""
+			}
+		}
+	}
+	inc.clipped += clipped + clipIncident(&inc, &builtin, extra, issue.ID)
+	return inc, builtin, extra
 }
 
-// MapJSON maps issue (Map) and returns the incident's JSON, marshalled by encoding/json and kept
-// within MaxIncidentBytes: a larger incident is encoded again with the stub as its rawJSON (see
-// MaxRawJSONBytes), and one still larger fails with ErrTooLarge. clipped counts the strings the
-// mapper clipped (0: the incident is whole). An encoding error (a customFields value encoding/json
-// refuses) is returned as is.
+// document is an Incident as MapJSON marshals it: the same members in the same order
+// (TestDocumentMembers), with customFields the built-in fields alone (a struct, the cheap and common
+// case) or, when mapping.fields set any on the issue, the map Map would give.
+type document struct {
+	Name         string  `json:"name"`
+	Type         string  `json:"type"`
+	Severity     float64 `json:"severity"`
+	Occurred     string  `json:"occurred"`
+	Details      string  `json:"details"`
+	Labels       []Label `json:"labels"`
+	CustomFields any     `json:"customFields"`
+	RawJSON      string  `json:"rawJSON"`
+	DbotMirrorID string  `json:"dbotMirrorId"`
+}
+
+// MapJSON maps issue (Map) and returns the incident's JSON, the bytes encoding/json gives for Map's
+// incident (marshalled by goccy/go-json, json.go), kept within MaxIncidentBytes: a larger incident
+// is encoded again with the stub as its rawJSON (see MaxRawJSONBytes), and one still larger fails
+// with ErrTooLarge. clipped counts the strings the mapper clipped (0: the incident is whole). An
+// encoding error (a customFields value the encoder refuses) is returned as is.
 func (m *Mapper) MapJSON(issue *wiz.Issue, raw []byte, incidentType string) (incidentJSON []byte, clipped int, err error) {
 	if issue == nil {
 		issue = &wiz.Issue{}
 	}
-	inc := m.Map(issue, raw, incidentType)
-	out, err := json.Marshal(&inc)
+	inc, builtin, extra := m.mapIssue(issue, raw, incidentType)
+	doc := document{
+		Name: inc.Name, Type: inc.Type, Severity: inc.Severity, Occurred: inc.Occurred, Details: inc.Details,
+		Labels: inc.Labels, CustomFields: &builtin, RawJSON: inc.RawJSON, DbotMirrorID: inc.DbotMirrorID,
+	}
+	if extra != nil {
+		doc.CustomFields = builtin.withExtra(extra)
+	}
+	out, err := marshalJSON(&doc)
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
 	}
 	if len(out) <= MaxIncidentBytes {
 		return out, inc.clipped, nil
 	}
-	size := len(inc.RawJSON)
+	size := len(doc.RawJSON)
 	if raw != nil {
 		size = len(raw)
 	}
-	inc.RawJSON = rawStub(issue, size)
-	if out, err = json.Marshal(&inc); err != nil {
+	doc.RawJSON = rawStub(issue, size)
+	if out, err = marshalJSON(&doc); err != nil {
 		return nil, 0, fmt.Errorf("encode incident %.64q: %w", issue.ID, err)
 	}
 	if len(out) > MaxIncidentBytes {
@@ -314,62 +322,6 @@ func asSent(decoded, raw, key string, t *time.Time) string {
 	}
 	// (A timestamp sent with a fraction of a second thousands of digits long is valid RFC 3339.)
 	return t.UTC().Format(microLayout)
-}
-
-// customFields returns the built-in custom fields of issue: only those with a value (see
-// builtinCustomFields).
-func (m *Mapper) customFields(issue *wiz.Issue, rule *wiz.SourceRule, raw string) map[string]any {
-	cf := make(map[string]any, len(builtinCustomFields)+len(m.fields))
-	setString := func(k, v string) {
-		if v != "" {
-			cf[k] = v
-		}
-	}
-	var names, owners, champions []string
-	for i := range issue.Projects {
-		p := &issue.Projects[i]
-		if p.Name != "" {
-			names = append(names, p.Name)
-		} else if p.ID != "" {
-			names = append(names, p.ID)
-		}
-		owners = appendPeople(owners, p.ProjectOwners)
-		champions = appendPeople(champions, p.SecurityChampions)
-	}
-	e := issue.EntitySnapshot
-	if e == nil {
-		e = &wiz.Entity{}
-	}
-	var details, recommendation string
-	if rule != nil {
-		details = rule.Description
-		if rule.Typename == "Control" {
-			recommendation = rule.ResolutionRecommendation
-		}
-	}
-	setString("wizcloudaccount", e.SubscriptionExternalID)
-	setString("wizcloudaccountname", e.SubscriptionName)
-	setString("wizcloudplatform", e.CloudPlatform)
-	setString("wizdetails", details)
-	setString("wizissueduedate", asSent(issue.SentDueAt(), raw, "dueAt", issue.DueAt))
-	setString("wizissueid", issue.ID)
-	setString("wizissuenote", joinNotes(issue.Notes))
-	setString("wizissueprojects", strings.Join(names, listSeparator))
-	setString("wizissueresolutionrecommendation", recommendation)
-	setString("wizissueseverity", issue.Severity)
-	setString("wizissuestatus", issue.Status)
-	setString("wizissuetype", issue.Type)
-	if issue.ID != "" {
-		setString("wizissueurl", IssueURL(m.appBase, issue.ID))
-	}
-	setString("wizprojectowners", strings.Join(owners, listSeparator))
-	setString("wizprojectsecuritychampions", strings.Join(champions, listSeparator))
-	setString("wizresourcecloudid", e.ProviderID)
-	setString("wizresourceid", e.ID)
-	setString("wizresourcenativetype", e.NativeType)
-	setString("wizresourceregion", e.Region)
-	setString("wizresourcetype", e.Type)
-	return cf
 }
 
 // listSeparator joins the values of a list-valued source into one shortText field.
