@@ -6,23 +6,6 @@ import (
 	"strings"
 )
 
-// hostOf extracts the lower-cased host (without port) of a URL that may lack its scheme, for
-// messages ("auth.example.com/oauth/token" and "HTTPS://Auth.Example.COM/token/" both give
-// "auth.example.com"). It returns "" when nothing host-like is found.
-func hostOf(raw string) string {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return ""
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-}
 
 // isLoopbackHost reports whether host (no port) is localhost or a loopback IP address.
 func isLoopbackHost(host string) bool {

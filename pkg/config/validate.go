@@ -183,7 +183,7 @@ func validateWiz(v *validator, p string, w Wiz) {
 		if reason := checkHTTPSURL(w.AuthURL); reason != "" {
 			v.add(p+".auth_url", "%q %s", w.AuthURL, reason)
 		} else if _, known := wizdef.AudienceFor(w.AuthURL); !known && w.Audience == "" {
-			v.add(p+".audience", "required because %q is not a known Wiz token host", hostOf(w.AuthURL))
+			v.add(p+".audience", "required because %q is not a known Wiz token host", wizdef.HostOf(w.AuthURL))
 		}
 	}
 	validateSecretSources(v, p, "client_secret", w.ClientSecret != "", w.ClientSecretFile, w.ClientSecretEnv)
@@ -299,7 +299,7 @@ func validateSinks(v *validator, sinks []Sink) {
 				v.add(p+".url", "%q %s", s.URL, reason)
 			}
 			if s.InsecureSkipVerify {
-				v.warn(p+".insecure_skip_verify", "TLS certificates of %s are not verified", hostOf(s.URL))
+				v.warn(p+".insecure_skip_verify", "TLS certificates of %s are not verified", wizdef.HostOf(s.URL))
 			}
 		}
 		validateSecretSources(v, p, "api_key", s.APIKey != "", s.APIKeyFile, s.APIKeyEnv)

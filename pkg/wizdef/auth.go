@@ -44,7 +44,7 @@ func hostAudience(host string) (string, bool) {
 // ignores scheme, case, port, path and a trailing slash or dot; the scheme may be missing. known
 // is false for any other host: the operator must then name the audience.
 func AudienceFor(authURL string) (audience string, known bool) {
-	return hostAudience(hostOf(authURL))
+	return hostAudience(HostOf(authURL))
 }
 
 // DefaultAuthURL returns the token URL for a tenant whose GraphQL API is at apiURL: the FedRAMP
@@ -54,7 +54,7 @@ func AudienceFor(authURL string) (audience string, known bool) {
 // get_token), else the commercial Cognito endpoint. Unlike XSOAR it never defaults to the legacy
 // Auth0 URL (WIZ_API.md §1, §10).
 func DefaultAuthURL(apiURL string) string {
-	switch h := hostOf(apiURL); {
+	switch h := HostOf(apiURL); {
 	case underDomain(h, "app.wiz.us"):
 		return AuthURLFedRAMP
 	case underDomain(h, "gov.wiz.io"):
@@ -63,10 +63,10 @@ func DefaultAuthURL(apiURL string) string {
 	return AuthURLCommercial
 }
 
-// hostOf extracts the lower-cased host (without port or trailing dot) of a URL that may lack its
+// HostOf extracts the lower-cased host (without port or trailing dot) of a URL that may lack its
 // scheme ("auth.app.wiz.io/oauth/token" and "HTTPS://Auth.App.Wiz.IO/oauth/token/" both give
 // "auth.app.wiz.io"). It returns "" when nothing host-like is found.
-func hostOf(raw string) string {
+func HostOf(raw string) string {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return ""
