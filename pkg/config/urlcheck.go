@@ -6,7 +6,6 @@ import (
 	"strings"
 )
 
-
 // isLoopbackHost reports whether host (no port) is localhost or a loopback IP address.
 func isLoopbackHost(host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
