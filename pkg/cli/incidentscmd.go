@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wizfetch/wizfetch/pkg/incident"
+	"github.com/wizfetch/wizfetch/pkg/server"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
@@ -223,39 +223,17 @@ func newDeadLetterCommand(env *Env) *cobra.Command {
 				return err
 			}
 			path := fmt.Sprintf("/v1/dead-letters?sink=%s&limit=%d", queryEscape(sinkName), limit)
-			body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path)
-			switch {
-			case ok && code == http.StatusOK:
-				return printJSON(cmd.OutOrStdout(), body)
-			case ok:
-				// The daemon answered but refused: say what it said, not that it did not answer.
-				return failure(fmt.Errorf("the daemon at %s answered HTTP %d: %s", cfg.Server.Listen, code, strings.TrimSpace(string(body))))
-			}
-			st, err := openStoreForView(cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			dls, err := st.DeadLetters(sinkName, limit)
-			if err != nil {
-				return failure(err)
-			}
-			type view struct {
-				Seq      uint64          `json:"seq"`
-				Reason   string          `json:"reason"`
-				FailedAt time.Time       `json:"failed_at"`
-				Attempts int             `json:"attempts"`
-				Event    json.RawMessage `json:"event"`
-			}
-			out := []view{}
-			for _, d := range dls {
-				v := view{Seq: d.Seq, Reason: d.Reason, FailedAt: d.FailedAt, Attempts: d.Attempts}
-				if json.Valid(d.Data) {
-					v.Event = d.Data
+			return viewThroughDaemon(cmd, cfg, path, func(st *store.Store) (any, error) {
+				dls, err := st.DeadLetters(sinkName, limit)
+				if err != nil {
+					return nil, err
 				}
-				out = append(out, v)
-			}
-			return writeJSON(cmd.OutOrStdout(), out)
+				out := make([]server.DeadLetterDoc, 0, len(dls))
+				for _, d := range dls {
+					out = append(out, server.DeadLetterDocOf(d))
+				}
+				return out, nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&sinkName, "sink", "", "the sink (required)")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,6 +97,29 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// viewThroughDaemon prints what the running daemon answers at path, or, when no daemon answers,
+// what fromStore reads from the store opened read-only. A daemon that answers with an error is
+// reported as such, never as silent.
+func viewThroughDaemon(cmd *cobra.Command, cfg *config.Config, path string, fromStore func(*store.Store) (any, error)) error {
+	body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path)
+	switch {
+	case ok && code == http.StatusOK:
+		return printJSON(cmd.OutOrStdout(), body)
+	case ok:
+		return failure(fmt.Errorf("the daemon at %s answered HTTP %d: %s", cfg.Server.Listen, code, strings.TrimSpace(string(body))))
+	}
+	st, err := openStoreForView(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := fromStore(st)
+	if err != nil {
+		return failure(err)
+	}
+	return writeJSON(cmd.OutOrStdout(), v)
 }
 
 // openStoreForView opens the store read-only; a daemon holding it is reported plainly.

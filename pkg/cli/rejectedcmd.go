@@ -2,12 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wizfetch/wizfetch/pkg/server"
+	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
 // newRejectedCommand is `wizfetch incidents rejected`: the issues Wiz returned that could not be
@@ -34,28 +33,17 @@ node as Wiz sent it. A later complete version of an issue is processed as usual 
 				return err
 			}
 			path := fmt.Sprintf("/v1/rejected-issues?instance=%s&limit=%d", queryEscape(instance), limit)
-			body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path)
-			switch {
-			case ok && code == http.StatusOK:
-				return printJSON(cmd.OutOrStdout(), body)
-			case ok:
-				// The daemon answered but refused: say what it said, not that it did not answer.
-				return failure(fmt.Errorf("the daemon at %s answered HTTP %d: %s", cfg.Server.Listen, code, strings.TrimSpace(string(body))))
-			}
-			st, err := openStoreForView(cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			recs, err := st.RejectedIssues(instance, limit)
-			if err != nil {
-				return failure(err)
-			}
-			out := make([]server.RejectedIssueDoc, 0, len(recs))
-			for _, r := range recs {
-				out = append(out, server.RejectedIssueDocOf(r))
-			}
-			return writeJSON(cmd.OutOrStdout(), out)
+			return viewThroughDaemon(cmd, cfg, path, func(st *store.Store) (any, error) {
+				recs, err := st.RejectedIssues(instance, limit)
+				if err != nil {
+					return nil, err
+				}
+				out := make([]server.RejectedIssueDoc, 0, len(recs))
+				for _, r := range recs {
+					out = append(out, server.RejectedIssueDocOf(r))
+				}
+				return out, nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "only this instance")

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
 // Bounds of GET /v1/dead-letters.
@@ -51,11 +53,16 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]DeadLetterDoc, 0, len(dls))
 	for _, d := range dls {
-		doc := DeadLetterDoc{Seq: d.Seq, Reason: d.Reason, FailedAt: d.FailedAt, Attempts: d.Attempts}
-		if json.Valid(d.Data) {
-			doc.Event = d.Data
-		}
-		out = append(out, doc)
+		out = append(out, DeadLetterDocOf(d))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// DeadLetterDocOf renders a stored dead letter as the API shows it (the event only when it is JSON).
+func DeadLetterDocOf(d store.DeadLetter) DeadLetterDoc {
+	doc := DeadLetterDoc{Seq: d.Seq, Reason: d.Reason, FailedAt: d.FailedAt, Attempts: d.Attempts}
+	if json.Valid(d.Data) {
+		doc.Event = d.Data
+	}
+	return doc
 }
