@@ -56,6 +56,13 @@ func (d *shared) actionsHandler() http.Handler {
 	})
 }
 
+// The push worker re-fetches queued pushes in batches (one Wiz request and one store commit per
+// batch) only when the refetcher and the queue can: held at compile time here, where they are wired.
+var (
+	_ push.BatchRefetcher = (*feed.Refetcher)(nil)
+	_ push.BatchWorkQueue = (*store.Store)(nil)
+)
+
 // newPushWorker builds the refetch worker of one engine (push.Worker): each instance's pushes are
 // decided by its refetcher, and the dispatcher is woken when one committed an event.
 func (d *shared) newPushWorker(eng *engine, notify func()) *push.Worker {

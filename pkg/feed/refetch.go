@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/classify"
@@ -28,6 +29,21 @@ const (
 // IssueGetter fetches one issue by id.
 type IssueGetter interface {
 	Issue(ctx context.Context, id string) (*wiz.Issue, json.RawMessage, error)
+}
+
+// IssueLister fetches many issues by id with one request (wiz.Client.IssuesByID): the issues found,
+// each with its raw node; an id with no issue in the answer is not found. A Source that implements
+// it lets ProcessBatch read a whole batch at once; any other is asked one id at a time.
+type IssueLister interface {
+	IssuesByID(ctx context.Context, ids []string) ([]wiz.Issue, []json.RawMessage, error)
+}
+
+// PushResult is the decision on one issue of a batch: Outcome is a Push* value, or Err says this
+// issue could not be decided (its read was refused, or its commit failed) and must be tried again.
+type PushResult struct {
+	IssueID string
+	Outcome string
+	Err     error
 }
 
 // RefetcherOptions configure the push pipeline of one instance.
@@ -66,41 +82,178 @@ func NewRefetcher(opt RefetcherOptions) *Refetcher {
 // Process fetches the issue and commits what it means. An error means "try again later"; the caller
 // keeps the queue item.
 func (r *Refetcher) Process(ctx context.Context, issueID string) (string, error) {
-	is, raw, err := r.opt.Source.Issue(ctx, issueID)
-	if errors.Is(err, wiz.ErrNotFound) {
-		return PushNotFound, nil
-	}
+	res, err := r.ProcessBatch(ctx, []string{issueID})
 	if err != nil {
-		return "", fmt.Errorf("refetch issue %s of %s: %w", issueID, r.opt.Instance, err)
+		return "", err
 	}
-	rej := checkIssue(is)
-	var incJSON []byte
-	clipped := 0
-	if rej == nil {
-		incJSON, clipped, rej = encodeIncident(r.opt.Mapper, r.opt.Classifier, is, raw)
+	return res[0].Outcome, res[0].Err
+}
+
+// ProcessBatch is Process for many pushed issues of the instance at once: they are read with one
+// request when the Source is an IssueLister (at most wiz.MaxIDsPerRequest ids), and every decision
+// is committed in one store transaction, like a page's, each issue decided exactly as Process would
+// decide it alone. The results follow ids (a repeated id shares its first occurrence's result). An
+// error means the whole batch must be tried again (the read failed: network, throttling, 5xx after
+// the client's retries); an issue that alone cannot be decided has its own PushResult.Err, so it
+// never holds back the others: a batch whose commit fails is committed again one issue per
+// transaction.
+func (r *Refetcher) ProcessBatch(ctx context.Context, ids []string) ([]PushResult, error) {
+	if len(ids) > wiz.MaxIDsPerRequest {
+		return nil, fmt.Errorf("refetch %d issues of %s: at most %d at once", len(ids), r.opt.Instance, wiz.MaxIDsPerRequest)
 	}
-	var outcome string
-	err = r.opt.Store.Update(func(tx *store.Tx) error {
-		if rej != nil {
-			outcome = PushRejected
-			_, err := recordRejected(tx, r.opt.Instance, "push", is, raw, rej, r.opt.Now().UTC())
-			return err
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if key := strings.ToLower(id); !seen[key] {
+			seen[key] = true
+			uniq = append(uniq, id)
 		}
-		outcome, err = r.decide(tx, is, incJSON)
-		return err
-	})
+	}
+	found, err := r.fetch(ctx, uniq)
 	if err != nil {
-		return "", fmt.Errorf("commit pushed issue %s of %s: %w", issueID, r.opt.Instance, err)
+		if len(uniq) == 1 {
+			return nil, fmt.Errorf("refetch issue %s of %s: %w", uniq[0], r.opt.Instance, err)
+		}
+		return nil, fmt.Errorf("refetch %d issues of %s: %w", len(uniq), r.opt.Instance, err)
 	}
-	switch {
-	case rej != nil:
-		r.opt.Logger.Warn("pushed issue rejected: not an incident (recorded with its raw node)", "instance", r.opt.Instance,
-			"issue_id", clipID(issueID), "reason", rej.reason, "detail", rej.detail)
-	case clipped > 0:
-		r.opt.Logger.Warn("incident clipped: strings over the size bound cut (the full issue: wizfetch issue get)",
-			"instance", r.opt.Instance, "issue_id", clipID(issueID), "clipped_strings", clipped, "node_bytes", len(raw))
+	pending := make([]*pushed, 0, len(uniq))
+	byKey := make(map[string]*pushed, len(uniq))
+	for _, id := range uniq {
+		p := &pushed{id: id}
+		byKey[strings.ToLower(id)] = p
+		f, ok := found[strings.ToLower(id)]
+		switch {
+		case !ok:
+			p.outcome = PushNotFound
+		case f.err != nil:
+			p.err = fmt.Errorf("refetch issue %s of %s: %w", id, r.opt.Instance, f.err)
+		default:
+			p.is, p.raw = f.is, f.raw
+			if p.rej = checkIssue(p.is); p.rej == nil {
+				p.incJSON, p.clipped, p.rej = encodeIncident(r.opt.Mapper, r.opt.Classifier, p.is, p.raw)
+			}
+			pending = append(pending, p)
+		}
 	}
-	return outcome, nil
+	r.commit(pending)
+	out := make([]PushResult, len(ids))
+	for i, id := range ids {
+		p := byKey[strings.ToLower(id)]
+		out[i] = PushResult{IssueID: id, Outcome: p.outcome, Err: p.err}
+	}
+	return out, nil
+}
+
+// pushed is one issue of a batch on its way through ProcessBatch.
+type pushed struct {
+	id      string
+	is      *wiz.Issue
+	raw     json.RawMessage
+	incJSON []byte
+	clipped int
+	rej     *rejection
+	outcome string
+	err     error
+}
+
+// fetched is one issue read by id, or the refusal of its read (err).
+type fetched struct {
+	is  *wiz.Issue
+	raw json.RawMessage
+	err error
+}
+
+// fetch reads the issues by id, keyed by lower-cased id; an id absent from the map is not found. A
+// batch goes out as one request when the Source can (IssueLister); a lone id, or a Source that
+// cannot, is read with the one-issue query. If Wiz refuses the id-list read itself (bad request, or
+// a not-found answer to the whole list), each id is read alone, so that one id Wiz refuses costs
+// only its own push what it would cost alone.
+func (r *Refetcher) fetch(ctx context.Context, ids []string) (map[string]fetched, error) {
+	if lister, ok := r.opt.Source.(IssueLister); ok && len(ids) > 1 {
+		issues, raws, err := lister.IssuesByID(ctx, ids)
+		if err == nil {
+			out := make(map[string]fetched, len(issues))
+			for i := range issues {
+				out[strings.ToLower(issues[i].ID)] = fetched{is: &issues[i], raw: raws[i]}
+			}
+			return out, nil
+		}
+		if !errors.Is(err, wiz.ErrBadRequest) && !errors.Is(err, wiz.ErrNotFound) {
+			return nil, err
+		}
+		r.opt.Logger.Warn("id-list read refused: reading the batch one issue at a time", "instance", r.opt.Instance,
+			"issues", len(ids), "err", err)
+	}
+	out := make(map[string]fetched, len(ids))
+	for _, id := range ids {
+		is, raw, err := r.opt.Source.Issue(ctx, id)
+		switch {
+		case errors.Is(err, wiz.ErrNotFound):
+		case errors.Is(err, wiz.ErrBadRequest) && len(ids) > 1:
+			out[strings.ToLower(id)] = fetched{err: err}
+		case err != nil:
+			return nil, err
+		default:
+			out[strings.ToLower(id)] = fetched{is: is, raw: raw}
+		}
+	}
+	return out, nil
+}
+
+// commit decides the pending issues in one write transaction (a page's commit); should it fail,
+// each is decided again in a transaction of its own, so one issue that cannot be committed fails
+// alone. Each issue ends with an outcome or an error, and its rejection or clipping logged.
+func (r *Refetcher) commit(pending []*pushed) {
+	if len(pending) == 0 {
+		return
+	}
+	err := r.opt.Store.Update(func(tx *store.Tx) error {
+		for _, p := range pending {
+			var err error
+			if p.outcome, err = r.decideOne(tx, p); err != nil {
+				return fmt.Errorf("issue %s: %w", p.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil && len(pending) > 1 {
+		r.opt.Logger.Warn("commit of a batch of pushed issues failed: committing them one by one", "instance", r.opt.Instance,
+			"issues", len(pending), "err", err)
+		for _, p := range pending {
+			p.err = r.opt.Store.Update(func(tx *store.Tx) error {
+				var err error
+				p.outcome, err = r.decideOne(tx, p)
+				return err
+			})
+		}
+	} else if err != nil {
+		pending[0].err = err
+	}
+	for _, p := range pending {
+		if p.err != nil {
+			p.outcome = ""
+			p.err = fmt.Errorf("commit pushed issue %s of %s: %w", p.id, r.opt.Instance, p.err)
+			continue
+		}
+		switch {
+		case p.rej != nil:
+			r.opt.Logger.Warn("pushed issue rejected: not an incident (recorded with its raw node)", "instance", r.opt.Instance,
+				"issue_id", clipID(p.id), "reason", p.rej.reason, "detail", p.rej.detail)
+		case p.clipped > 0:
+			r.opt.Logger.Warn("incident clipped: strings over the size bound cut (the full issue: wizfetch issue get)",
+				"instance", r.opt.Instance, "issue_id", clipID(p.id), "clipped_strings", p.clipped, "node_bytes", len(p.raw))
+		}
+	}
+}
+
+// decideOne takes the decision on one fetched issue in tx: a rejected issue is recorded, any other
+// decided by decide.
+func (r *Refetcher) decideOne(tx *store.Tx, p *pushed) (string, error) {
+	if p.rej != nil {
+		_, err := recordRejected(tx, r.opt.Instance, "push", p.is, p.raw, p.rej, r.opt.Now().UTC())
+		return PushRejected, err
+	}
+	return r.decide(tx, p.is, p.incJSON)
 }
 
 func (r *Refetcher) decide(tx *store.Tx, is *wiz.Issue, incJSON []byte) (string, error) {

@@ -20,14 +20,26 @@ const (
 // maxRetryDelay caps the backoff between two attempts at one queued push.
 const maxRetryDelay = 10 * time.Minute
 
-// batchSize is how many queued pushes the worker reads at once.
-const batchSize = 50
+// readLimit is how many due pushes the worker reads from the queue at once; they are grouped by
+// instance into batches of at most maxBatch.
+const readLimit = 500
+
+// maxBatch is the most pushes of one instance re-fetched with one request (BatchRefetcher).
+const maxBatch = 100
 
 // Refetcher takes the decision for one pushed issue of one instance: it re-fetches the issue by id
 // and commits what it means, in one store transaction, with the feeds' dedup (feed.Refetcher).
 // It returns a feed.Push* outcome; an error means "try again later".
 type Refetcher interface {
 	Process(ctx context.Context, issueID string) (string, error)
+}
+
+// BatchRefetcher is a Refetcher that also decides many pushed issues of its instance at once, with
+// one Wiz request and one store transaction (feed.Refetcher.ProcessBatch): the results follow
+// issueIDs; an error means the whole batch is tried again later, a result's Err that issue alone.
+type BatchRefetcher interface {
+	Refetcher
+	ProcessBatch(ctx context.Context, issueIDs []string) ([]feed.PushResult, error)
 }
 
 // WorkQueue is the durable refetch queue the worker drains and the receiver fills; *store.Store
@@ -37,6 +49,15 @@ type WorkQueue interface {
 	RefetchBatch(now time.Time, limit int) ([]store.RefetchItem, error)
 	CompleteRefetch(instance, issueID string) error
 	RetryRefetch(item store.RefetchItem) error
+}
+
+// BatchWorkQueue is a WorkQueue that also completes and retries many items in one transaction;
+// *store.Store satisfies it. The worker uses it when its queue has it, so that a batch of a hundred
+// pushes costs one queue commit rather than a hundred.
+type BatchWorkQueue interface {
+	WorkQueue
+	CompleteRefetches(items []store.RefetchItem) error
+	RetryRefetches(items []store.RefetchItem) error
 }
 
 // WorkerOptions are the worker's dependencies.
@@ -61,9 +82,10 @@ type WorkerOptions struct {
 	Committed func()
 }
 
-// Worker drains the refetch queue: every queued push is re-fetched and decided by its instance's
-// Refetcher, then removed from the queue; a failure stays queued and is retried with backoff (the
-// queue is in the store, so a restart resumes it).
+// Worker drains the refetch queue: queued pushes are grouped by instance into batches of up to
+// maxBatch, each re-fetched with one Wiz request and decided by its instance's Refetcher, then
+// removed from the queue; a failure stays queued and is retried with backoff (the queue is in the
+// store, so a restart resumes it). Repeated pushes of one issue are one queue entry.
 type Worker struct {
 	o    WorkerOptions
 	log  *slog.Logger
@@ -114,15 +136,15 @@ func (q wakingQueue) EnqueueRefetch(item store.RefetchItem) error {
 // Run works the queue until ctx ends.
 func (w *Worker) Run(ctx context.Context) {
 	for {
-		items, err := w.o.Queue.RefetchBatch(w.o.Now(), batchSize)
+		items, err := w.o.Queue.RefetchBatch(w.o.Now(), readLimit)
 		if err != nil {
 			w.log.Error("read refetch queue", "err", err)
 		}
-		for _, it := range items {
+		for _, batch := range batches(items, maxBatch) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !w.process(ctx, it) {
+			if !w.processBatch(ctx, batch) {
 				return
 			}
 		}
@@ -138,38 +160,137 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// process handles one queued push; it reports false when ctx ended during it.
-func (w *Worker) process(ctx context.Context, it store.RefetchItem) bool {
-	r := w.o.Refetchers[it.Instance]
+// batches groups items by instance, in the order each instance first appears and FIFO within it,
+// into batches of at most size items: a batch never mixes instances (each has its own tenant,
+// credentials and rate limit).
+func batches(items []store.RefetchItem, size int) [][]store.RefetchItem {
+	var order []string
+	byInstance := map[string][]store.RefetchItem{}
+	for _, it := range items {
+		if _, ok := byInstance[it.Instance]; !ok {
+			order = append(order, it.Instance)
+		}
+		byInstance[it.Instance] = append(byInstance[it.Instance], it)
+	}
+	var out [][]store.RefetchItem
+	for _, inst := range order {
+		list := byInstance[inst]
+		for len(list) > 0 {
+			n := min(size, len(list))
+			out = append(out, list[:n:n])
+			list = list[n:]
+		}
+	}
+	return out
+}
+
+// processBatch handles queued pushes of one instance; it reports false when ctx ended during it.
+// With a BatchRefetcher the batch is decided at once, else push by push.
+func (w *Worker) processBatch(ctx context.Context, batch []store.RefetchItem) bool {
+	inst := batch[0].Instance
+	r := w.o.Refetchers[inst]
 	if r == nil {
-		w.log.Warn("dropping a push for an instance no longer configured", "instance", it.Instance, "issue_id", it.IssueID)
-		w.o.Observe(it.Instance, OutcomeUnknownInstance)
-		if err := w.o.Queue.CompleteRefetch(it.Instance, it.IssueID); err != nil {
-			w.log.Error("complete refetch", "err", err)
+		for _, it := range batch {
+			w.log.Warn("dropping a push for an instance no longer configured", "instance", it.Instance, "issue_id", it.IssueID)
+			w.o.Observe(it.Instance, OutcomeUnknownInstance)
+		}
+		w.complete(batch)
+		return true
+	}
+	br, ok := r.(BatchRefetcher)
+	if !ok || len(batch) == 1 {
+		for _, it := range batch {
+			if ctx.Err() != nil {
+				return false
+			}
+			outcome, err := r.Process(ctx, it.IssueID)
+			if err != nil && ctx.Err() != nil {
+				return false
+			}
+			w.settle([]store.RefetchItem{it}, []feed.PushResult{{IssueID: it.IssueID, Outcome: outcome, Err: err}})
 		}
 		return true
 	}
-	outcome, err := r.Process(ctx, it.IssueID)
+	ids := make([]string, len(batch))
+	for i, it := range batch {
+		ids[i] = it.IssueID
+	}
+	results, err := br.ProcessBatch(ctx, ids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
 		}
-		it.Attempts++
-		it.NextAttempt = w.o.Now().Add(backoff.Delay(w.o.BaseBackoff, maxRetryDelay, it.Attempts))
-		w.log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", err)
-		w.o.Observe(it.Instance, OutcomeError)
+		results = make([]feed.PushResult, len(batch))
+		for i := range results {
+			results[i] = feed.PushResult{IssueID: batch[i].IssueID, Err: err}
+		}
+	}
+	w.settle(batch, results)
+	return true
+}
+
+// settle records the results of a batch (results[i] is batch[i]'s): a decided push leaves the
+// queue, a failed one stays queued with backoff; one queue commit for each, and the dispatcher is
+// woken once if anything committed an event.
+func (w *Worker) settle(batch []store.RefetchItem, results []feed.PushResult) {
+	var done, retry []store.RefetchItem
+	committed := false
+	for i, it := range batch {
+		res := results[i]
+		if res.Err != nil {
+			it.Attempts++
+			it.NextAttempt = w.o.Now().Add(backoff.Delay(w.o.BaseBackoff, maxRetryDelay, it.Attempts))
+			w.log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", res.Err)
+			w.o.Observe(it.Instance, OutcomeError)
+			retry = append(retry, it)
+			continue
+		}
+		done = append(done, it)
+		w.o.Observe(it.Instance, res.Outcome)
+		w.log.Info("push processed", "instance", it.Instance, "issue_id", it.IssueID, "outcome", res.Outcome)
+		if res.Outcome == feed.PushCreated || res.Outcome == feed.PushUpdated {
+			committed = true
+		}
+	}
+	w.complete(done)
+	w.retry(retry)
+	if committed {
+		w.o.Committed()
+	}
+}
+
+// complete removes decided pushes from the queue.
+func (w *Worker) complete(items []store.RefetchItem) {
+	if len(items) == 0 {
+		return
+	}
+	if q, ok := w.o.Queue.(BatchWorkQueue); ok && len(items) > 1 {
+		if err := q.CompleteRefetches(items); err != nil {
+			w.log.Error("complete refetch", "err", err)
+		}
+		return
+	}
+	for _, it := range items {
+		if err := w.o.Queue.CompleteRefetch(it.Instance, it.IssueID); err != nil {
+			w.log.Error("complete refetch", "err", err)
+		}
+	}
+}
+
+// retry keeps failed pushes queued until their NextAttempt.
+func (w *Worker) retry(items []store.RefetchItem) {
+	if len(items) == 0 {
+		return
+	}
+	if q, ok := w.o.Queue.(BatchWorkQueue); ok && len(items) > 1 {
+		if err := q.RetryRefetches(items); err != nil {
+			w.log.Error("requeue refetch", "err", err)
+		}
+		return
+	}
+	for _, it := range items {
 		if err := w.o.Queue.RetryRefetch(it); err != nil {
 			w.log.Error("requeue refetch", "err", err)
 		}
-		return true
 	}
-	if err := w.o.Queue.CompleteRefetch(it.Instance, it.IssueID); err != nil {
-		w.log.Error("complete refetch", "err", err)
-	}
-	w.o.Observe(it.Instance, outcome)
-	w.log.Info("push processed", "instance", it.Instance, "issue_id", it.IssueID, "outcome", outcome)
-	if outcome == feed.PushCreated || outcome == feed.PushUpdated {
-		w.o.Committed()
-	}
-	return true
 }

@@ -183,6 +183,73 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 	return nil
 }
 
+// CompleteRefetches is CompleteRefetch for many items in one transaction (only Instance and
+// IssueID are read); missing entries are skipped.
+func (s *Store) CompleteRefetches(items []RefetchItem) error {
+	for _, it := range items {
+		if err := checkIncident(it.Instance, it.IssueID); err != nil {
+			return fmt.Errorf("complete refetches: %w", err)
+		}
+	}
+	err := s.Update(func(tx *Tx) error {
+		for _, it := range items {
+			key := joinKey(0, it.Instance, it.IssueID)
+			rec, found, err := tx.takeRefetch(key)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			if err := tx.dropRefetch(key, rec); err != nil {
+				return err
+			}
+			tx.addCounter(counterRefetch, -1)
+			tx.addCounter(refetchInstanceCounter(it.Instance), -1)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete %d refetches: %w", len(items), err)
+	}
+	return nil
+}
+
+// RetryRefetches is RetryRefetch for many items in one transaction: each queued item has its
+// Attempts incremented and its NextAttempt set from the item; items no longer queued are skipped.
+func (s *Store) RetryRefetches(items []RefetchItem) error {
+	for _, it := range items {
+		if err := checkIncident(it.Instance, it.IssueID); err != nil {
+			return fmt.Errorf("retry refetches: %w", err)
+		}
+	}
+	err := s.Update(func(tx *Tx) error {
+		for _, it := range items {
+			key := joinKey(0, it.Instance, it.IssueID)
+			rec, found, err := tx.takeRefetch(key)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			if err := tx.dropRefetch(key, rec); err != nil {
+				return err
+			}
+			rec.Attempts++
+			rec.NextAttempt = it.NextAttempt
+			if err := tx.putRefetch(key, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("retry %d refetches: %w", len(items), err)
+	}
+	return nil
+}
+
 // RefetchDepth returns how many issues are queued, in O(1).
 func (s *Store) RefetchDepth() (int, error) {
 	var n int

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// CompleteRefetches and RetryRefetches act on many queued items in one transaction, as
+// CompleteRefetch and RetryRefetch do on one: the depth follows, retried items wait for their
+// NextAttempt with one more attempt, and items no longer queued are skipped.
+func TestRefetchBatchCompleteAndRetry(t *testing.T) {
+	s := openTest(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var items []RefetchItem
+	for i := 0; i < 6; i++ {
+		it := RefetchItem{Instance: "a", IssueID: fmt.Sprintf("i-%d", i), ReceivedAt: now}
+		if err := s.EnqueueRefetchBounded(it, 10); err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	gone := RefetchItem{Instance: "a", IssueID: "never-queued"}
+	if err := s.CompleteRefetches(append(items[:3:3], gone)); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	retry := append([]RefetchItem(nil), items[3:]...)
+	for i := range retry {
+		retry[i].NextAttempt = later
+	}
+	if err := s.RetryRefetches(append(retry, gone)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RefetchDepth(); err != nil || n != 3 {
+		t.Fatalf("depth %d (%v), want 3", n, err)
+	}
+	if due, err := s.RefetchBatch(now, 0); err != nil || len(due) != 0 {
+		t.Fatalf("due now: %+v (%v), want none", due, err)
+	}
+	due, err := s.RefetchBatch(later, 0)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("due later: %+v (%v), want the 3 retried", due, err)
+	}
+	for i, it := range due {
+		if it.IssueID != items[3+i].IssueID || it.Attempts != 1 || !it.NextAttempt.Equal(later) {
+			t.Fatalf("retried item %+v", it)
+		}
+	}
+	// The per-instance bound counts only what is still queued.
+	for i := 6; i < 13; i++ {
+		if err := s.EnqueueRefetchBounded(RefetchItem{Instance: "a", IssueID: fmt.Sprintf("i-%d", i)}, 10); err != nil {
+			t.Fatalf("enqueue %d with 3 queued of 10: %v", i, err)
+		}
+	}
+}
