@@ -132,26 +132,7 @@ func (s *Store) RefetchBatch(now time.Time, limit int) ([]RefetchItem, error) {
 
 // CompleteRefetch removes (instance, issueID) from the queue; a missing entry is not an error.
 func (s *Store) CompleteRefetch(instance, issueID string) error {
-	if err := checkIncident(instance, issueID); err != nil {
-		return fmt.Errorf("complete refetch: %w", err)
-	}
-	err := s.Update(func(tx *Tx) error {
-		key := joinKey(0, instance, issueID)
-		rec, found, err := tx.takeRefetch(key)
-		if err != nil || !found {
-			return err
-		}
-		if err := tx.dropRefetch(key, rec); err != nil {
-			return err
-		}
-		tx.addCounter(counterRefetch, -1)
-		tx.addCounter(refetchInstanceCounter(instance), -1)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("complete refetch of %s/%s: %w", instance, issueID, err)
-	}
-	return nil
+	return s.CompleteRefetches([]RefetchItem{{Instance: instance, IssueID: issueID}})
 }
 
 // RetryRefetch records a failed attempt of a queued item: Attempts is incremented and NextAttempt
@@ -162,20 +143,11 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 		return fmt.Errorf("retry refetch: %w", err)
 	}
 	err := s.Update(func(tx *Tx) error {
-		key := joinKey(0, item.Instance, item.IssueID)
-		rec, found, err := tx.takeRefetch(key)
-		if err != nil {
-			return err
+		found, err := tx.retryRefetch(item)
+		if err == nil && !found {
+			err = ErrNotFound
 		}
-		if !found {
-			return ErrNotFound
-		}
-		if err := tx.dropRefetch(key, rec); err != nil {
-			return err
-		}
-		rec.Attempts++
-		rec.NextAttempt = item.NextAttempt
-		return tx.putRefetch(key, rec)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("retry refetch of %s/%s: %w", item.Instance, item.IssueID, err)
@@ -183,8 +155,8 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 	return nil
 }
 
-// CompleteRefetches is CompleteRefetch for many items in one transaction (only Instance and
-// IssueID are read); missing entries are skipped.
+// CompleteRefetches removes many items from the queue in one transaction (only Instance and IssueID
+// are read); missing entries are skipped.
 func (s *Store) CompleteRefetches(items []RefetchItem) error {
 	for _, it := range items {
 		if err := checkIncident(it.Instance, it.IssueID); err != nil {
@@ -193,19 +165,9 @@ func (s *Store) CompleteRefetches(items []RefetchItem) error {
 	}
 	err := s.Update(func(tx *Tx) error {
 		for _, it := range items {
-			key := joinKey(0, it.Instance, it.IssueID)
-			rec, found, err := tx.takeRefetch(key)
-			if err != nil {
+			if err := tx.completeRefetch(it); err != nil {
 				return err
 			}
-			if !found {
-				continue
-			}
-			if err := tx.dropRefetch(key, rec); err != nil {
-				return err
-			}
-			tx.addCounter(counterRefetch, -1)
-			tx.addCounter(refetchInstanceCounter(it.Instance), -1)
 		}
 		return nil
 	})
@@ -225,20 +187,7 @@ func (s *Store) RetryRefetches(items []RefetchItem) error {
 	}
 	err := s.Update(func(tx *Tx) error {
 		for _, it := range items {
-			key := joinKey(0, it.Instance, it.IssueID)
-			rec, found, err := tx.takeRefetch(key)
-			if err != nil {
-				return err
-			}
-			if !found {
-				continue
-			}
-			if err := tx.dropRefetch(key, rec); err != nil {
-				return err
-			}
-			rec.Attempts++
-			rec.NextAttempt = it.NextAttempt
-			if err := tx.putRefetch(key, rec); err != nil {
+			if _, err := tx.retryRefetch(it); err != nil {
 				return err
 			}
 		}
@@ -248,6 +197,37 @@ func (s *Store) RetryRefetches(items []RefetchItem) error {
 		return fmt.Errorf("retry %d refetches: %w", len(items), err)
 	}
 	return nil
+}
+
+// completeRefetch removes one queued item, if it is queued.
+func (tx *Tx) completeRefetch(it RefetchItem) error {
+	key := joinKey(0, it.Instance, it.IssueID)
+	rec, found, err := tx.takeRefetch(key)
+	if err != nil || !found {
+		return err
+	}
+	if err := tx.dropRefetch(key, rec); err != nil {
+		return err
+	}
+	tx.addCounter(counterRefetch, -1)
+	tx.addCounter(refetchInstanceCounter(it.Instance), -1)
+	return nil
+}
+
+// retryRefetch counts a failed attempt of one queued item and sets its next attempt; found is false
+// when the item is no longer queued.
+func (tx *Tx) retryRefetch(it RefetchItem) (found bool, err error) {
+	key := joinKey(0, it.Instance, it.IssueID)
+	rec, found, err := tx.takeRefetch(key)
+	if err != nil || !found {
+		return false, err
+	}
+	if err := tx.dropRefetch(key, rec); err != nil {
+		return true, err
+	}
+	rec.Attempts++
+	rec.NextAttempt = it.NextAttempt
+	return true, tx.putRefetch(key, rec)
 }
 
 // RefetchDepth returns how many issues are queued, in O(1).
