@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -9,6 +10,17 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
+
+// errNothingToCommit is what commitPage returns for a page that changed nothing durable: no event,
+// no incident, no mark written or pruned, no rejected-issue record written or cleared (the store's
+// Tx.Wrote says so, whatever wrote), and a checkpoint equal to the stored one but for UpdatedAt.
+// Store.Update rolls the transaction back on it, as on any error, and Fetch takes it as a committed
+// page: the store already holds exactly what a commit would have written, so every invariant of
+// DESIGN.md §2 holds as after a commit, and an idle fetch (a page of issues already seen, or none)
+// costs no meta page, freelist write nor fsync. Checkpoint.UpdatedAt is thereby the last time the
+// checkpoint changed, not the last fetch: that one is the status tracker's last_fetch and the
+// last-fetch-success metric.
+var errNothingToCommit = errors.New("page changed nothing: transaction rolled back")
 
 type pageResult struct {
 	stopped bool
@@ -139,8 +151,21 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 			return pr, err
 		}
 	}
+	stored, ok, err := tx.Checkpoint(f.opt.Instance, f.pol.name())
+	if err != nil {
+		return pr, err
+	}
+	if ok && !tx.Wrote() && sameProgress(stored, *cp) {
+		return pr, errNothingToCommit
+	}
 	cp.UpdatedAt = now
 	return pr, tx.PutCheckpoint(f.opt.Instance, f.pol.name(), *cp)
+}
+
+// sameProgress reports whether two checkpoints are equal but for UpdatedAt.
+func sameProgress(a, b store.Checkpoint) bool {
+	return a.Watermark.Equal(b.Watermark) && a.WindowAfter.Equal(b.WindowAfter) && a.Cursor == b.Cursor &&
+		a.FirstStart.Equal(b.FirstStart)
 }
 
 // isStale reports whether the fetched issue is older than the change its incident already reflects.

@@ -253,6 +253,9 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
 			return err
 		})
+		if errors.Is(err, errNothingToCommit) {
+			err = nil // rolled back: the store already holds what the page would have written
+		}
 		if err != nil {
 			return res, fmt.Errorf("commit page %d of %s/%s: %w", res.Pages, f.opt.Instance, f.pol.name(), err)
 		}

@@ -307,6 +307,14 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	return err
 }
 
+// PageWrites is the number of pages bbolt has written since Open (its TxStats.Write): every commit
+// of a write transaction adds to it (at least its meta page), a rolled-back one does not. Tests use
+// it to tell whether a transaction committed.
+func (s *Store) PageWrites() int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetWrite()
+}
+
 // View runs fn in a read-only transaction that sees one consistent snapshot. Like Update, fn must
 // not call other Store methods.
 func (s *Store) View(fn func(tx *Tx) error) error {
@@ -331,6 +339,26 @@ type Tx struct {
 
 func newTx(s *Store, btx *bolt.Tx) *Tx {
 	return &Tx{store: s, btx: btx}
+}
+
+// Wrote reports whether this transaction has changed anything so far: a key put or deleted, a
+// bucket created or dropped, or a counter change waiting for the commit. It asks bbolt, which
+// materialises a node of its B+tree only to change it (a read, even in a write transaction, never
+// does), so no write method can forget to say it wrote. A write that puts a value back unchanged
+// still counts. A write transaction that has not written can end in a rollback rather than a
+// commit, which would write bbolt's meta page and freelist and fsync for nothing.
+func (tx *Tx) Wrote() bool {
+	if tx.btx.Writable() {
+		if st := tx.btx.Stats(); st.GetNodeCount() > 0 {
+			return true
+		}
+	}
+	for _, d := range tx.deltas {
+		if d != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // bucket returns a top-level bucket.
