@@ -32,17 +32,8 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "sink is required", "sink")
 		return
 	}
-	limit := DefaultDeadLetterLimit
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxDeadLetterLimit {
-			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(MaxDeadLetterLimit), "limit")
-			return
-		}
-		limit = n
-	}
-	if s.opt.Store == nil {
-		writeError(w, http.StatusServiceUnavailable, "the store is not open", "")
+	limit, ok := queryLimit(w, r, DefaultDeadLetterLimit, MaxDeadLetterLimit)
+	if !ok || !s.storeOpen(w) {
 		return
 	}
 	dls, err := s.opt.Store.DeadLetters(sink, limit)
@@ -65,4 +56,28 @@ func DeadLetterDocOf(d store.DeadLetter) DeadLetterDoc {
 		doc.Event = d.Data
 	}
 	return doc
+}
+
+// queryLimit reads the optional ?limit= of a listing (def when absent). A bad value is answered 400
+// naming the parameter, and ok is false.
+func queryLimit(w http.ResponseWriter, r *http.Request, def, max int) (limit int, ok bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(max), "limit")
+		return 0, false
+	}
+	return n, true
+}
+
+// storeOpen answers 503 and reports false when the server has no store.
+func (s *Server) storeOpen(w http.ResponseWriter) bool {
+	if s.opt.Store == nil {
+		writeError(w, http.StatusServiceUnavailable, "the store is not open", "")
+		return false
+	}
+	return true
 }

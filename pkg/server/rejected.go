@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,17 +60,8 @@ func (s *Server) handleRejectedIssues(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "instance must not contain a NUL byte", "instance")
 		return
 	}
-	limit := DefaultRejectedLimit
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxRejectedLimit {
-			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(MaxRejectedLimit), "limit")
-			return
-		}
-		limit = n
-	}
-	if s.opt.Store == nil {
-		writeError(w, http.StatusServiceUnavailable, "the store is not open", "")
+	limit, ok := queryLimit(w, r, DefaultRejectedLimit, MaxRejectedLimit)
+	if !ok || !s.storeOpen(w) {
 		return
 	}
 	recs, err := s.opt.Store.RejectedIssues(instance, limit)
