@@ -7,17 +7,20 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Stored values start with a codec byte that says how the rest is stored. Schema 5 writes two:
+// Stored values start with a codec byte that says how the rest is stored. Schema 5 reads two:
 //
-//   - codecRaw: the data as it is. Outbox values (event lines) and the payload of dead letters:
-//     they live only until their sink acknowledges them (normally within the second), so
-//     compressing them would cost CPU for no lasting gain.
+//   - codecRaw: the data as it is. Everything schema 5 writes: outbox values (event lines), the
+//     payload of dead letters and incident documents.
 //   - codecS2: the data compressed with S2 (github.com/klauspost/compress/s2, its block format).
-//     Incident documents: an incident is mostly the issue's JSON twice (rawJSON and the mapped
-//     fields), which S2 shrinks about 2× at over 1 GB/s, and the store keeps every incident until
-//     retention drops it.
+//     Incident documents that migrate_v4.go carried over from schemas 2 to 4, which compressed
+//     them; they stay so until the incident changes.
 //
-// Schemas 2 to 4 wrote other codecs (migrate_v4.go turns them into these two).
+// Incident documents used to be compressed as they were written: S2 halves them (an incident is
+// mostly the issue's JSON twice, rawJSON and the mapped fields), but compressing was the largest
+// single cost of a page commit, 15-20 % of the CPU per issue (BENCHMARKS.md, issue 18). Stored as
+// they are, documents take about twice the disk (about 3.5 KB an incident instead of 1.7 KB), which
+// retention bounds; the pages of the file the daemon maps are the kernel's page cache, reclaimed
+// under a memory limit like any other (BENCHMARKS.md).
 const (
 	codecRaw = 0x00
 	codecS2  = 0x01
@@ -48,7 +51,7 @@ func raw(data []byte) []byte {
 	return out
 }
 
-// pack compresses data for storage (a new slice).
+// pack compresses data for storage (a new slice); the migrations write incident documents so.
 func pack(data []byte) []byte {
 	out := make([]byte, 1+s2.MaxEncodedLen(len(data)))
 	out[0] = codecS2

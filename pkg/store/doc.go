@@ -12,7 +12,7 @@
 // uses bolt.Batch, which may run its function twice.
 //
 // Every byte slice this package returns is a copy that stays valid after the transaction ends, and
-// every byte slice given to it is copied (or compressed into a new slice) before it is stored, so
+// every byte slice given to it is copied before it is stored, so
 // callers may reuse or modify their buffers at once.
 //
 // # Bucket layout (schema version 5)
@@ -21,7 +21,8 @@
 // feed, sink) and issue ids are non-empty and never contain a NUL byte, which separates the parts of
 // a composite key. Times in keys are "time keys": the Unix time in microseconds as a big-endian
 // uint64 with the sign bit flipped, so byte order equals time order (also before 1970). Stored
-// values start with a codec byte (codec.go): 0 for data as it is, 1 for data compressed with S2.
+// values start with a codec byte (codec.go): 0 for data as it is, 1 for data compressed with S2
+// (only incident documents migrated from schemas 2 to 4).
 //
 //	meta                  "schema"                       -> decimal ASCII schema version ("5")
 //	                      "outbox_seq" 0 sink            -> 8-byte sequence of a dropped outbox, restored
@@ -34,7 +35,7 @@
 //	marks                 instance 0 feed 0 key          -> time key of the mark (8 bytes)
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
 //	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
-//	incident_docs         8-byte big-endian seq          -> codec 1 and the incident's JSON, S2-compressed
+//	incident_docs         8-byte big-endian seq          -> codec 0 and the incident's JSON (codec 1: S2, migrated)
 //	incidents_closed      timekey(ClosedAt's UTC day) seq(8) -> incident key (retention index)
 //	outbox/<sink>         8-byte big-endian seq          -> codec 0 and the event line (DESIGN.md §6)
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)

@@ -101,7 +101,7 @@ func (tx *Tx) Incident(instance, issueID string) (*IncidentRecord, bool, error) 
 }
 
 // PutIncident inserts or replaces rec (keyed by rec.Instance, rec.CreatedAt, rec.IssueID). The store
-// keeps its own (compressed) copy of rec.Incident.
+// keeps its own copy of rec.Incident.
 func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if rec == nil {
 		return errors.New("write incident: nil record")
@@ -114,7 +114,7 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	}
 	var doc []byte
 	if len(rec.Incident) > 0 {
-		doc = pack(rec.Incident)
+		doc = raw(rec.Incident)
 	}
 	if err := tx.putIncident(rec, doc, true); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)
