@@ -24,6 +24,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/server"
 	"github.com/wizfetch/wizfetch/pkg/status"
 	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
 // Options are what `wizfetch run` decides before the daemon starts.
@@ -107,7 +108,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m}
+	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory)}
 
 	var srv *server.Server
 	if !opt.NoServer {
@@ -188,7 +189,16 @@ type shared struct {
 	tracker *status.Tracker
 	metrics *metrics.Metrics
 	current engineRef
+	// pageSlots bounds the pages of issues all feeds hold in memory at once (maxPagesInMemory).
+	pageSlots *wiz.PageSlots
 }
+
+// maxPagesInMemory is how many fetched pages of issues (about 2 MiB each at 200 issues) the feeds
+// of every instance hold at once, from Wiz's answer until the page is committed: a thousand
+// instances whose first pages arrive together queue for a slot instead of decoding a thousand
+// pages side by side (issue 19: memory per tenant). Requests are not bounded, so Wiz's latency is
+// still hidden; commits are serialised by the store, so eight pages waiting keep them busy.
+const maxPagesInMemory = 8
 
 // reload loads, validates and resolves the config file again. Changes that need a restart are refused.
 func (d *shared) reload(old *config.Config) (*config.Config, error) {

@@ -294,7 +294,8 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 				Instance: inst.Name, Name: name, Fetch: inst.Fetch, Sinks: sinks,
 				Source: client, Store: d.store, Classifier: cls, Mapper: mapper,
 				Now: d.opt.Now, Logger: d.opt.Logger,
-				Prefetch: inst.Fetch.CatchUp || d.opt.Mode == schedule.UntilIdle,
+				Prefetch:  inst.Fetch.CatchUp || d.opt.Mode == schedule.UntilIdle,
+				PageSlots: d.pageSlots,
 			})
 			if err != nil {
 				return nil, err

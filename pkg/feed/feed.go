@@ -91,6 +91,10 @@ type Options struct {
 	// stopping in the middle of it. A stream runs at most three pages ahead of the commits: those
 	// requests are wasted when the feed stops.
 	Prefetch bool
+	// PageSlots, shared by every feed of the process, bounds the pages held in memory at once
+	// (wiz.PageSlots): a page holds a slot from Wiz's answer until it is committed or dropped. Nil:
+	// no bound.
+	PageSlots *wiz.PageSlots
 }
 
 // maxPrefetchAge is how old a prefetched page may be and still be used: older data is not wrong
@@ -231,6 +235,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 		}
 		if page.HasNextPage && page.EndCursor == "" {
 			f.dropStream()
+			page.Release()
 			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.pol.name(), ErrMissingCursor)
 		}
 		if f.stream != nil {
@@ -253,6 +258,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			pr, err = f.commitPage(tx, &next, page, incidents, limit-emitted, &delta)
 			return err
 		})
+		page.Release() // committed or not, the page is done with
 		if errors.Is(err, errNothingToCommit) {
 			err = nil // rolled back: the store already holds what the page would have written
 		}
@@ -286,7 +292,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 // otherwise it is requested and mapped on the spot.
 func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, func() mapped, error) {
 	if !f.opt.Prefetch {
-		page, err := f.opt.Source.Issues(ctx, f.pol.filter(after), f.pol.order(), first, cursor)
+		page, err := f.opt.Source.Issues(wiz.WithPageSlots(ctx, f.opt.PageSlots), f.pol.filter(after), f.pol.order(), first, cursor)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -335,10 +341,10 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 	}
 }
 
-// dropStream cancels the feed's stream.
+// dropStream cancels the feed's stream and releases the pages it held (see Options.PageSlots).
 func (f *Feed) dropStream() {
 	if f.stream != nil {
-		f.stream.cancel()
+		f.stream.drop()
 		f.stream = nil
 	}
 }

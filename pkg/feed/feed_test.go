@@ -115,6 +115,8 @@ type fixture struct {
 	source IssueSource
 	// prefetch sets Options.Prefetch on the feeds the fixture builds.
 	prefetch bool
+	// pageSlots sets Options.PageSlots on the feeds the fixture builds.
+	pageSlots *wiz.PageSlots
 	// logger, when set, is the feeds' logger.
 	logger *slog.Logger
 }
@@ -157,9 +159,10 @@ func (fx *fixture) feed(name string) *Feed {
 	f, err := New(Options{
 		Instance: "default", Name: name, Fetch: fx.fetch, Sinks: []string{"file"},
 		Source: src, Store: fx.store, Classifier: cls, Mapper: mapper,
-		Now:      func() time.Time { return fx.now },
-		Prefetch: fx.prefetch,
-		Logger:   fx.logger,
+		Now:       func() time.Time { return fx.now },
+		Prefetch:  fx.prefetch,
+		PageSlots: fx.pageSlots,
+		Logger:    fx.logger,
 	})
 	if err != nil {
 		fx.t.Fatal(err)

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,5 +75,64 @@ func TestSimRejectedCursorRestartsWindow(t *testing.T) {
 		if len(k) != 1 {
 			t.Fatalf("issue %s got %v", id, k)
 		}
+	}
+}
+
+// Every page a feed reads with PageSlots gives its slot back, whether it is committed, kept at the
+// head of a stream for the next fetch, or dropped with a stream whose cursor Wiz refused: with a
+// single slot, one page kept would stop the feed for good. The backfill still emits one event per
+// issue, and once the feed is closed no slot is held.
+func TestSimPageSlotsAreGivenBack(t *testing.T) {
+	for _, prefetch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prefetch=%v", prefetch), func(t *testing.T) {
+			fx := newFixture(t, 37)
+			fx.fetch.Status = nil
+			fx.prefetch = prefetch
+			fx.pageSlots = wiz.NewPageSlots(1)
+			sim, client := simSource(t, fx.now, 400)
+			fx.source = client
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f := fx.feed(Created)
+			allFree := func(when string) {
+				for fx.pageSlots.Held() != 0 {
+					select {
+					case <-ctx.Done():
+						t.Fatalf("%d page slots still held %s", fx.pageSlots.Held(), when)
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}
+			for i := 0; ; i++ {
+				switch i {
+				case 2:
+					// Mid-backfill: a stream holds the next page, fetched ahead; closing the
+					// feed drops it, and the feed goes on afterwards.
+					for prefetch && fx.pageSlots.Held() == 0 {
+						select {
+						case <-ctx.Done():
+							t.Fatal("the stream never fetched ahead")
+						case <-time.After(5 * time.Millisecond):
+						}
+					}
+					f.Close()
+					allFree("after closing the feed mid-backfill")
+				case 4:
+					sim.InvalidateCursors() // the window restarts; the stream goes with it
+				}
+				res, err := f.Fetch(ctx)
+				if err != nil {
+					t.Fatalf("fetch %d: %v (slots held: %d)", i, err, fx.pageSlots.Held())
+				}
+				if !res.Backlog {
+					break
+				}
+			}
+			f.Close()
+			allFree("after the feed closed")
+			if got, want := len(kinds(fx.events())), len(sim.Snapshot()); got != want {
+				t.Fatalf("events for %d issues, want %d", got, want)
+			}
+		})
 	}
 }

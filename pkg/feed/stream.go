@@ -54,17 +54,20 @@ func (f *Feed) startStream(ctx context.Context, after time.Time, cursor string, 
 		defer close(s.pages)
 		defer close(toMap)
 		for {
-			page, err := f.opt.Source.Issues(sctx, f.pol.filter(after), f.pol.order(), first, cursor)
+			page, err := f.opt.Source.Issues(wiz.WithPageSlots(sctx, f.opt.PageSlots), f.pol.filter(after), f.pol.order(), first, cursor)
 			sp := &streamPage{cursor: cursor, fetchedAt: time.Now(), page: page, err: err, mapped: make(chan struct{})}
 			select {
 			case toMap <- sp:
 			case <-sctx.Done():
 				close(sp.mapped)
+				page.Release()
 				return
 			}
 			select {
 			case s.pages <- sp:
 			case <-sctx.Done():
+				<-sp.mapped // the mapper may still be reading it
+				page.Release()
 				return
 			}
 			if err != nil || !page.HasNextPage || page.EndCursor == "" {
@@ -113,5 +116,23 @@ func (s *pageStream) next(ctx context.Context, after time.Time, cursor string, f
 	return s.head, nil
 }
 
-// take removes the head of the stream (the page a fetch is about to commit).
+// take removes the head of the stream (the page a fetch is about to commit, and release).
 func (s *pageStream) take() { s.head = nil }
+
+// drop cancels the stream and releases every page it still holds (the head, and those waiting in
+// s.pages) once its goroutines have returned: a dropped stream is never read again.
+func (s *pageStream) drop() {
+	s.cancel()
+	if s.head != nil {
+		<-s.head.mapped
+		s.head.page.Release()
+		s.head = nil
+	}
+	go func() {
+		<-s.done
+		for sp := range s.pages {
+			<-sp.mapped
+			sp.page.Release()
+		}
+	}()
+}

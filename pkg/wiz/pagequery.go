@@ -54,23 +54,44 @@ func (c *Client) queryPage(ctx context.Context, vars map[string]any) (*Page, err
 			}
 			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrRequestError, Op: issuesOp, Message: err.Error()}
 		}
-		body, err := readBody(resp)
-		if ctx.Err() != nil {
-			return nil, classify(ctx, issuesOp, ctx.Err())
+		var release func()
+		if resp.StatusCode == http.StatusOK {
+			// A page about to be read takes a slot of the ctx's PageSlots, if any.
+			if release, err = takePageSlot(ctx); err != nil {
+				_ = resp.Body.Close()
+				return nil, classify(ctx, issuesOp, err)
+			}
 		}
-		if resp.StatusCode != http.StatusOK {
-			// The status decides, whatever became of the body (as in go-graphql-client).
-			return nil, statusError(issuesOp, resp.StatusCode, body)
-		}
+		page, err := readPage(ctx, resp)
 		if err != nil {
-			return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: err.Error()}
+			if release != nil {
+				release()
+			}
+			return nil, err
 		}
-		return decodeResponse(body)
+		page.release = release
+		return page, nil
 	})
 	if err != nil {
 		return nil, cursorRejected(err, hasCursor(vars))
 	}
 	return page, nil
+}
+
+// readPage reads and decodes the response to an issues query.
+func readPage(ctx context.Context, resp *http.Response) (*Page, error) {
+	body, err := readBody(resp)
+	if ctx.Err() != nil {
+		return nil, classify(ctx, issuesOp, ctx.Err())
+	}
+	if resp.StatusCode != http.StatusOK {
+		// The status decides, whatever became of the body (as in go-graphql-client).
+		return nil, statusError(issuesOp, resp.StatusCode, body)
+	}
+	if err != nil {
+		return nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp, Message: err.Error()}
+	}
+	return decodeResponse(body)
 }
 
 // hasCursor reports whether query variables carry a non-empty `after` cursor.

@@ -162,6 +162,8 @@ type Page struct {
 	// nodes list itself was null or missing: degraded answers the feeds log at WARN (WIZ_API.md §3).
 	NullNodes int
 	NodesNull bool
+	// release gives back the page's slot of a PageSlots (Release); nil when it holds none.
+	release func()
 }
 
 // IssueFilters is the wire form of IssueFilter (the GraphQL input type IssueFilters).
