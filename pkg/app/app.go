@@ -116,6 +116,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 			Listen: cfg.Server.Listen, AuthToken: cfg.Server.AuthToken.Reveal(),
 			Store: st, Tracker: tracker, Metrics: m, Logger: log,
 			Webhook: deps.pushHandler(), Actions: deps.actionsHandler(),
+			MCP: deps.mcpHandler(), IssueContext: contextSource{deps},
 		})
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -28,6 +28,7 @@ type engine struct {
 	instances map[string]*instanceRuntime
 	push      http.Handler // the Wiz push receiver of this config
 	actions   http.Handler // the write-back API of this config
+	mcp       http.Handler // the MCP server of this config (nil: none configured)
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the engine stopped by itself or was stopped
 	err       error
@@ -107,9 +108,17 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	pushes := d.newPushWorker(eng, disp.Notify)
 	eng.push = d.newPushHandler(cfg, pushes.Queue())
 	eng.actions = d.newActionsHandler(cfg, eng)
+	if eng.mcp, err = d.newMCPHandler(cfg, eng); err != nil {
+		for _, f := range feeds {
+			f.feed.Close()
+		}
+		closeSinks()
+		return nil, err
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	eng.cancel = cancel
+	waitMirrors := d.startMirrors(runCtx, targets, eng)
 	// The dispatcher and the refetch worker outlive the feeds, so that --once and --until-idle can
 	// drain the outboxes and the refetch queue; they stop when runCtx ends.
 	dispCtx, stopDispatcher := context.WithCancel(context.Background())
@@ -201,6 +210,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		cancel()
 		<-refetchDone
 		<-pruneDone
+		waitMirrors()
 		eng.err = errors.Join(errs...)
 	}()
 	return eng, nil

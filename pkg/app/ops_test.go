@@ -447,7 +447,7 @@ func TestStartDropsRemovedSinksAndPrunesOldIncidents(t *testing.T) {
 	recently := time.Now().Add(-24 * time.Hour)
 	err = st.Update(func(tx *store.Tx) error {
 		for i := 0; i < 3; i++ {
-			if _, err := tx.Enqueue("gone", []byte(`{"event_id":"x"}`)); err != nil {
+			if _, err := tx.Enqueue("gone", "default", []byte(`{"event_id":"x"}`)); err != nil {
 				return err
 			}
 		}

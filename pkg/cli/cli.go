@@ -92,6 +92,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		newHealthcheckCommand(env),
 		newBenchCommand(env),
 		newBenchSimCommand(env),
+		newMCPCommand(env),
 	)
 	return root
 }

@@ -26,12 +26,12 @@ func TestDeadLetterListThroughTheRunningDaemon(t *testing.T) {
 	var seq uint64
 	if err := st.Update(func(tx *store.Tx) error {
 		var err error
-		seq, err = tx.Enqueue("hook", []byte(line))
+		seq, err = tx.Enqueue("hook", "default", []byte(line))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MoveToDeadLetter("hook", seq, "HTTP 400: bad payload", 1); err != nil {
+	if err := st.MoveToDeadLetter("hook", store.OutboxItem{Instance: "default", Seq: seq}, "HTTP 400: bad payload", 1); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Options{Listen: "127.0.0.1:0", AuthToken: "tok-123", Store: st})

@@ -187,7 +187,7 @@ its outbox. The running daemon owns the store, so stop it first; the next run de
 					if err != nil {
 						return fmt.Errorf("event line of issue %s: %w", r.IssueID, err)
 					}
-					if _, err := tx.Enqueue(sinkName, line); err != nil {
+					if _, err := tx.Enqueue(sinkName, r.Instance, line); err != nil {
 						return err
 					}
 					n++

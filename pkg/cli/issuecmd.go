@@ -54,7 +54,7 @@ characters, marker included. Every change writes an audit line (JSON) to stderr.
 		"Set an issue's due date (midnight UTC)", cobra.ExactArgs(2))
 	clearDue := actionCommand(env, writeback.KindClearDueDate, "clear-due-date ID",
 		"Remove an issue's due date", cobra.ExactArgs(1))
-	cmd.AddCommand(resolve, reject, reopen, inProgress, note, due, clearDue)
+	cmd.AddCommand(resolve, reject, reopen, inProgress, note, due, clearDue, newIssueContextCommand(env))
 	return cmd
 }
 

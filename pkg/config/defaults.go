@@ -113,7 +113,7 @@ func sinkKeys(typ string) []string {
 		return []string{"path"}
 	case SinkXSOAR:
 		return append(remote, "api_key", "api_key_file", "api_key_env", "api_key_id", "advanced_key",
-			"create_investigation", "incident_type_override")
+			"create_investigation", "incident_type_override", "mirror")
 	case SinkWebhook:
 		return append(remote, "secret", "secret_file", "secret_env", "bearer_token", "bearer_token_file",
 			"bearer_token_env")

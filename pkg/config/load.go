@@ -26,7 +26,7 @@ const EnvPrefix = "WIZFETCH"
 // the file: an environment variable cannot express them, and list items take their secrets through
 // `*_file` or `*_env: VAR` instead.
 func structuredKeys() []string {
-	return []string{"sinks", "instances", "classify.rules", "mapping.fields"}
+	return []string{"sinks", "instances", "classify.rules", "mapping.fields", "mcp.profiles", "mcp.users"}
 }
 
 // EnvName returns the environment variable that overrides a dotted config key:
@@ -201,6 +201,7 @@ func decodeAll(data []byte, root *yaml.Node) (*Config, error) {
 	if m, ok := settings["mapping"].(map[string]any); ok {
 		delete(m, "fields")
 	}
+	delete(settings, "mcp") // decodeMCP, from the file
 
 	cfg := Default()
 	if err := decodeInto(settings, cfg); err != nil {
@@ -227,6 +228,9 @@ func decodeAll(data []byte, root *yaml.Node) (*Config, error) {
 		return nil, err
 	}
 	if err := decodeInstances(cfg, raw["instances"]); err != nil {
+		return nil, err
+	}
+	if err := decodeMCP(cfg, raw["mcp"]); err != nil {
 		return nil, err
 	}
 	cfg.normalise()

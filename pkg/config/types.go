@@ -16,6 +16,7 @@ type Config struct {
 	Sinks     []Sink     `mapstructure:"sinks" yaml:"sinks"`
 	Server    Server     `mapstructure:"server" yaml:"server"`
 	Instances []Instance `mapstructure:"instances" yaml:"instances"`
+	MCP       MCP        `mapstructure:"mcp" yaml:"mcp"`
 }
 
 // Instance is one Wiz tenant with its own credentials, feeds, checkpoints and rules.
@@ -107,6 +108,8 @@ type Sink struct {
 	AdvancedKey          bool   `mapstructure:"advanced_key" yaml:"advanced_key,omitempty"`
 	CreateInvestigation  *bool  `mapstructure:"create_investigation" yaml:"create_investigation,omitempty"`
 	IncidentTypeOverride string `mapstructure:"incident_type_override" yaml:"incident_type_override,omitempty"`
+	// Mirror is bi-directional issue management (mirror.go); nil: off.
+	Mirror *XSOARMirror `mapstructure:"mirror" yaml:"mirror,omitempty"`
 
 	// webhook
 	Secret          Secret `mapstructure:"secret" yaml:"secret,omitempty"`

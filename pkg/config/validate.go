@@ -154,6 +154,7 @@ func (c *Config) validate(v *validator) {
 	validateStore(v, c.Store)
 	validateSinks(v, c.Sinks)
 	validateServer(v, c.Server)
+	validateMCP(v, c.MCP)
 }
 
 func validateInstanceNames(v *validator, insts []Instance) {
@@ -314,6 +315,7 @@ func validateSinks(v *validator, sinks []Sink) {
 			if s.AdvancedKey && strings.TrimSpace(s.APIKeyID) == "" {
 				v.add(p+".api_key_id", "required when advanced_key is true")
 			}
+			validateMirror(v, p, s)
 		case SinkWebhook:
 			// The webhook sink signs every request the Standard Webhooks way (WIZ_API.md §8): it
 			// cannot send without the signing key. A Bearer token alone authenticates the sender

@@ -68,7 +68,7 @@ func Emit(tx *store.Tx, in EmitInput) error {
 		return fmt.Errorf("store incident %s: %w", is.ID, err)
 	}
 	for _, sink := range in.Sinks {
-		if _, err := tx.Enqueue(sink, line); err != nil {
+		if _, err := tx.Enqueue(sink, in.Instance, line); err != nil {
 			return fmt.Errorf("enqueue event %s: %w", ev.EventID, err)
 		}
 	}

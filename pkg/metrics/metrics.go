@@ -57,6 +57,8 @@ type Metrics struct {
 	pushRejected  *prometheus.CounterVec
 	pushProcessed *prometheus.CounterVec
 
+	mirrorActions *prometheus.CounterVec // mirror.go
+
 	// Scrape-time sources, swapped atomically (WatchStore / WatchStatus may be called again after a
 	// reload changed the sinks).
 	storeWatch  atomic.Pointer[storeWatch]
@@ -164,6 +166,8 @@ func New(version string) *Metrics {
 		Help: "Pushed issues refetched and processed, by result.",
 	}, []string{"instance", "result"})
 
+	m.mirrorActions = newMirrorActions()
+
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "wizfetch_build_info",
 		Help: "Always 1; the labels carry the wizfetch version and the Go version it was built with.",
@@ -180,6 +184,7 @@ func New(version string) *Metrics {
 		m.issuesRejected, m.futureTimestamps, m.incidentsClipped, m.nullNodes, m.nullPages,
 		m.deliveries, m.eventsDelivered, m.deadLettered,
 		m.pushReceived, m.pushRejected, m.pushProcessed,
+		m.mirrorActions,
 		newScrapeCollector(m),
 	)
 	return m

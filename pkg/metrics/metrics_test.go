@@ -190,17 +190,21 @@ func TestWatchStore(t *testing.T) {
 	st := openStore(t)
 	err := st.Update(func(tx *store.Tx) error {
 		for i := 0; i < 5; i++ {
-			if _, err := tx.Enqueue("xsoar", []byte(`{"n":1}`)); err != nil {
+			inst := "default"
+			if i >= 3 {
+				inst = "acme"
+			}
+			if _, err := tx.Enqueue("xsoar", inst, []byte(`{"n":1}`)); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Enqueue("file", []byte(`{"n":1}`))
+		_, err := tx.Enqueue("file", "default", []byte(`{"n":1}`))
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MoveToDeadLetter("xsoar", 1, "400", 3); err != nil {
+	if err := st.MoveToDeadLetter("xsoar", store.OutboxItem{Instance: "default", Seq: 1}, "400", 3); err != nil {
 		t.Fatal(err)
 	}
 	m := New("1.2.3")
@@ -211,6 +215,11 @@ func TestWatchStore(t *testing.T) {
 wizfetch_outbox_depth{sink="file"} 1
 wizfetch_outbox_depth{sink="webhook"} 0
 wizfetch_outbox_depth{sink="xsoar"} 4
+# HELP wizfetch_outbox_instance_depth Events of one instance waiting in a sink's outbox (instances with none are not reported).
+# TYPE wizfetch_outbox_instance_depth gauge
+wizfetch_outbox_instance_depth{instance="acme",sink="xsoar"} 2
+wizfetch_outbox_instance_depth{instance="default",sink="file"} 1
+wizfetch_outbox_instance_depth{instance="default",sink="xsoar"} 2
 # HELP wizfetch_dead_letters Events in a sink's dead letters (see `+"`wizfetch incidents replay`"+`).
 # TYPE wizfetch_dead_letters gauge
 wizfetch_dead_letters{sink="file"} 0
@@ -219,13 +228,13 @@ wizfetch_dead_letters{sink="xsoar"} 1
 # HELP wizfetch_refetch_queue_depth Pushed issues waiting to be refetched.
 # TYPE wizfetch_refetch_queue_depth gauge
 wizfetch_refetch_queue_depth 0
-`), "wizfetch_outbox_depth", "wizfetch_dead_letters", "wizfetch_refetch_queue_depth")
+`), "wizfetch_outbox_depth", "wizfetch_outbox_instance_depth", "wizfetch_dead_letters", "wizfetch_refetch_queue_depth")
 	if err != nil {
 		t.Error(err)
 	}
 
 	// The gauges are read at scrape time: a later ack shows without any hook call.
-	if err := st.Ack("file", 1); err != nil {
+	if err := st.Ack("file", store.OutboxItem{Instance: "default", Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
 	m.WatchStore(st, []string{"file"}) // a reload narrowed the sinks
@@ -233,7 +242,7 @@ wizfetch_refetch_queue_depth 0
 # HELP wizfetch_outbox_depth Events waiting in a sink's outbox.
 # TYPE wizfetch_outbox_depth gauge
 wizfetch_outbox_depth{sink="file"} 0
-`), "wizfetch_outbox_depth")
+`), "wizfetch_outbox_depth", "wizfetch_outbox_instance_depth")
 	if err != nil {
 		t.Error(err)
 	}

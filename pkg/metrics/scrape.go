@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,7 @@ type scrapeCollector struct {
 	m *Metrics
 
 	descOutboxDepth, descDeadLetters, descRefetchDepth, descIncidents, descStoreSize *prometheus.Desc
-	descRejected                                                                     *prometheus.Desc
+	descRejected, descOutboxInstanceDepth                                            *prometheus.Desc
 	descLag, descWatermark, descConsecutiveFailures, descBacklog, descPaused         *prometheus.Desc
 }
 
@@ -31,6 +32,9 @@ func newScrapeCollector(m *Metrics) *scrapeCollector {
 		m: m,
 		descOutboxDepth: prometheus.NewDesc("wizfetch_outbox_depth",
 			"Events waiting in a sink's outbox.", []string{"sink"}, nil),
+		descOutboxInstanceDepth: prometheus.NewDesc("wizfetch_outbox_instance_depth",
+			"Events of one instance waiting in a sink's outbox (instances with none are not reported).",
+			[]string{"sink", "instance"}, nil),
 		descDeadLetters: prometheus.NewDesc("wizfetch_dead_letters",
 			"Events in a sink's dead letters (see `wizfetch incidents replay`).", []string{"sink"}, nil),
 		descRefetchDepth: prometheus.NewDesc("wizfetch_refetch_queue_depth",
@@ -56,8 +60,9 @@ func newScrapeCollector(m *Metrics) *scrapeCollector {
 
 // Describe implements prometheus.Collector.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.descOutboxDepth, c.descDeadLetters, c.descRefetchDepth, c.descIncidents,
-		c.descRejected, c.descStoreSize, c.descLag, c.descWatermark, c.descConsecutiveFailures, c.descBacklog, c.descPaused} {
+	for _, d := range []*prometheus.Desc{c.descOutboxDepth, c.descOutboxInstanceDepth, c.descDeadLetters, c.descRefetchDepth,
+		c.descIncidents, c.descRejected, c.descStoreSize, c.descLag, c.descWatermark, c.descConsecutiveFailures, c.descBacklog,
+		c.descPaused} {
 		ch <- d
 	}
 }
@@ -99,6 +104,10 @@ func (c *scrapeCollector) collectStore(ch chan<- prometheus.Metric, w *storeWatc
 	for _, sink := range w.sinks {
 		ch <- prometheus.MustNewConstMetric(c.descOutboxDepth, prometheus.GaugeValue, float64(st.Outbox[sink]), sink)
 		ch <- prometheus.MustNewConstMetric(c.descDeadLetters, prometheus.GaugeValue, float64(st.DeadLetters[sink]), sink)
+		for _, inst := range slices.Sorted(maps.Keys(st.OutboxLanes[sink])) {
+			ch <- prometheus.MustNewConstMetric(c.descOutboxInstanceDepth, prometheus.GaugeValue,
+				float64(st.OutboxLanes[sink][inst]), sink, inst)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.descRefetchDepth, prometheus.GaugeValue, float64(st.Refetch))
 	ch <- prometheus.MustNewConstMetric(c.descStoreSize, prometheus.GaugeValue, float64(st.FileSize))

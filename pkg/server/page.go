@@ -2,12 +2,16 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/status"
@@ -53,6 +57,7 @@ type pageInstance struct {
 	Feeds         []pageFeed
 	Retrying      string // why Wiz requests are being retried ("" when they are not)
 	RetryingSince string
+	Pending       string // the instance's undelivered events per sink, e.g. "xsoar 120 · file 3"
 }
 
 type pageFeed struct {
@@ -86,6 +91,12 @@ type pageSink struct {
 	Failures     int64
 	LastDelivery string
 	LastError    string
+	// Mirror summarises an xsoar sink's mirroring ("" when it does not mirror); MirrorError is its
+	// last refusal or poll failure.
+	Mirror      string
+	MirrorError string
+	// Backlogs names the instances with the most undelivered events, e.g. "acme 100000 · beta 3".
+	Backlogs string
 }
 
 func (s *Server) handlePage(w http.ResponseWriter, _ *http.Request) {
@@ -126,9 +137,16 @@ func buildPage(doc StatusDoc) pageData {
 			p.EventsTotal += smp.Events
 		}
 	}
+	backlogs := map[string]map[string]int{} // per sink, per instance
 	for _, inst := range doc.Instances {
 		pi := pageInstance{Name: inst.Name, Incidents: inst.Incidents, Rejected: inst.RejectedIssues,
-			Retrying: inst.Retrying, RetryingSince: ago(inst.RetryingSince, now)}
+			Retrying: inst.Retrying, RetryingSince: ago(inst.RetryingSince, now), Pending: countList(inst.Pending, 0)}
+		for sink, n := range inst.Pending {
+			if backlogs[sink] == nil {
+				backlogs[sink] = map[string]int{}
+			}
+			backlogs[sink][inst.Name] = n
+		}
 		for _, f := range inst.Feeds {
 			pi.Feeds = append(pi.Feeds, buildFeed(f, now))
 		}
@@ -138,7 +156,15 @@ func buildPage(doc StatusDoc) pageData {
 		ps := pageSink{
 			Name: sk.Name, Type: sk.Type, Pending: sk.Pending, MaxPending: sk.MaxPending,
 			DeadLetters: sk.DeadLetters, Delivered: sk.Delivered, Failures: sk.Failures,
-			LastDelivery: ago(sk.LastDelivery, now), LastError: sk.LastError,
+			LastDelivery: ago(sk.LastDelivery, now), LastError: sk.LastError, Backlogs: countList(backlogs[sk.Name], 3),
+		}
+		if m := sk.Mirror; m.Enabled {
+			ps.Mirror = fmt.Sprintf("mirroring: %d to XSOAR, %d to Wiz, %d refused, %d retried; last action %s; XSOAR last polled %s",
+				m.ToXSOAR, m.ToWiz, m.Refused, m.Errors, ago(m.LastAction, now), ago(m.LastPoll, now))
+			ps.MirrorError = m.LastPollError
+			if ps.MirrorError == "" {
+				ps.MirrorError = m.LastRefusal
+			}
 		}
 		if sk.MaxPending > 0 {
 			ps.PendingPct = math.Min(100, 100*float64(sk.Pending)/float64(sk.MaxPending))
@@ -198,4 +224,20 @@ func humanDuration(sec float64) string {
 	default:
 		return fmt.Sprintf("%dd %02dh", s/86400, s%86400/3600)
 	}
+}
+
+// countList formats counts as "name n · name n", largest first (then by name), at most limit of
+// them (limit <= 0: all) and how many more there are.
+func countList(counts map[string]int, limit int) string {
+	names := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+	var out []string
+	for i, name := range names {
+		if limit > 0 && i == limit {
+			out = append(out, fmt.Sprintf("%d more", len(names)-limit))
+			break
+		}
+		out = append(out, fmt.Sprintf("%s %d", name, counts[name]))
+	}
+	return strings.Join(out, " · ")
 }

@@ -61,6 +61,10 @@ type Options struct {
 	Actions http.Handler
 	// MaxConns caps the open connections (connlimit.go); zero means DefaultMaxConns.
 	MaxConns int
+	// MCP, when non-nil, is mounted at /mcp with its own per-user auth (mcp.go); nil: 404.
+	MCP http.Handler
+	// IssueContext, when non-nil, serves GET /v1/issues/{id}/context (mcp.go); nil: 404.
+	IssueContext ContextSource
 }
 
 // Server is the HTTP listener. Its methods are safe for concurrent use.
@@ -269,6 +273,7 @@ func (s *Server) routes() http.Handler {
 		})
 	}
 	mux.Handle("/v1/issues/", s.requireWriteToken(actions))
+	s.mcpRoutes(mux)
 	return mux
 }
 

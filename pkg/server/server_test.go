@@ -430,7 +430,7 @@ func TestStatusJSON(t *testing.T) {
 	seedIncidents(t, st)
 	err := st.Update(func(tx *store.Tx) error {
 		for i := 0; i < 3; i++ {
-			if _, err := tx.Enqueue("xsoar", []byte(`{"e":1}`)); err != nil {
+			if _, err := tx.Enqueue("xsoar", "default", []byte(`{"e":1}`)); err != nil {
 				return err
 			}
 		}
@@ -439,7 +439,7 @@ func TestStatusJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MoveToDeadLetter("xsoar", 1, "400", 5); err != nil {
+	if err := st.MoveToDeadLetter("xsoar", store.OutboxItem{Instance: "default", Seq: 1}, "400", 5); err != nil {
 		t.Fatal(err)
 	}
 	s := newServer(t, Options{Store: st, Tracker: populatedTracker(3)})

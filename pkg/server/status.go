@@ -38,6 +38,9 @@ type InstanceDoc struct {
 	// be incidents: GET /v1/rejected-issues lists them).
 	RejectedIssues int           `json:"rejected_issues"`
 	Feeds          []status.Feed `json:"feeds"`
+	// Pending is how many of the tenant's events wait in each sink's outbox (sinks without any left
+	// out): the tenant's share of the backlog, delivered in turns with the other tenants'.
+	Pending map[string]int `json:"pending,omitempty"`
 	// Retrying is why the tenant's Wiz requests are being retried right now ("" when they are
 	// not), from the first failed attempt on; RetryingSince is when the retries began.
 	Retrying      string    `json:"retrying,omitempty"`
@@ -103,6 +106,14 @@ func (s *Server) statusDoc() StatusDoc {
 		inst := InstanceDoc{Name: name, Feeds: []status.Feed{}, RejectedIssues: rejected[name]}
 		if stats != nil {
 			inst.Incidents = stats.Incidents[name]
+			for sink, lanes := range stats.OutboxLanes {
+				if n := lanes[name]; n > 0 {
+					if inst.Pending == nil {
+						inst.Pending = map[string]int{}
+					}
+					inst.Pending[sink] = n
+				}
+			}
 		}
 		return inst
 	}
@@ -118,9 +129,17 @@ func (s *Server) statusDoc() StatusDoc {
 		i := instanceIndex(&doc, r.Instance, newInstance)
 		doc.Instances[i].Retrying, doc.Instances[i].RetryingSince = r.Cause, r.Since
 	}
-	// An instance without feeds (push-only, or no longer configured) still shows its rejected issues.
+	// An instance without feeds (push-only, or no longer configured) still shows its rejected issues
+	// and its undelivered events.
 	for name := range rejected {
 		instanceIndex(&doc, name, newInstance)
+	}
+	if stats != nil {
+		for _, lanes := range stats.OutboxLanes {
+			for name := range lanes {
+				instanceIndex(&doc, name, newInstance)
+			}
+		}
 	}
 	sort.SliceStable(doc.Instances, func(i, j int) bool { return doc.Instances[i].Name < doc.Instances[j].Name })
 	return doc

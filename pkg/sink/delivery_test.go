@@ -62,7 +62,7 @@ func outboxItems(t testing.TB, st *store.Store, sink string, lines ...[]byte) []
 	t.Helper()
 	err := st.Update(func(tx *store.Tx) error {
 		for _, l := range lines {
-			if _, err := tx.Enqueue(sink, l); err != nil {
+			if _, err := tx.Enqueue(sink, "default", l); err != nil {
 				return err
 			}
 		}

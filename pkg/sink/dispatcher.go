@@ -35,7 +35,10 @@ type DispatcherOptions struct {
 	Now          func() time.Time
 }
 
-// Dispatcher runs one worker per sink, delivering its outbox in order.
+// Dispatcher runs one worker per sink, delivering its outbox a batch at a time. A batch is dealt
+// round-robin across the instances with events (store.Store.NextBatch), so a fresh event of one
+// tenant does not wait behind another tenant's backlog; each instance's events, and so each issue's,
+// keep their order.
 type Dispatcher struct {
 	store   *store.Store
 	targets []Target
@@ -123,7 +126,7 @@ func (d *Dispatcher) work(ctx context.Context, t Target) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		items, err := d.store.Outbox(name, 0, t.Batch)
+		items, err := d.store.NextBatch(name, t.Batch)
 		if err != nil {
 			return fmt.Errorf("read outbox of sink %s: %w", name, err)
 		}
@@ -138,11 +141,7 @@ func (d *Dispatcher) work(ctx context.Context, t Target) error {
 		}
 		n, derr := t.Sink.Deliver(ctx, items)
 		if n > 0 {
-			seqs := make([]uint64, n)
-			for i := range seqs {
-				seqs[i] = items[i].Seq
-			}
-			if err := d.store.Ack(name, seqs...); err != nil {
+			if err := d.store.Ack(name, items[:n]...); err != nil {
 				return fmt.Errorf("acknowledge %d events of sink %s: %w", n, name, err)
 			}
 		}
@@ -164,8 +163,8 @@ func (d *Dispatcher) work(ctx context.Context, t Target) error {
 		head := items[n]
 		if errors.Is(derr, ErrPermanent) || now.Sub(failingSince) >= t.RetryFor {
 			reason := derr.Error()
-			log.Error("moving event to the dead letter", "seq", head.Seq, "attempts", failures, "err", derr)
-			if err := d.store.MoveToDeadLetter(name, head.Seq, reason, failures); err != nil {
+			log.Error("moving event to the dead letter", "instance", head.Instance, "seq", head.Seq, "attempts", failures, "err", derr)
+			if err := d.store.MoveToDeadLetter(name, head, reason, failures); err != nil {
 				return fmt.Errorf("dead-letter event %d of sink %s: %w", head.Seq, name, err)
 			}
 			if d.opt.DeadLettered != nil {

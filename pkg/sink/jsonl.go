@@ -16,8 +16,9 @@ import (
 // JSONL appends one event per line to a file and is exactly-once across crashes: a batch is written
 // with one write and fsynced before it is acknowledged, and on the first delivery after start (or after
 // a failed write) the file's tail is reconciled with the outbox: a torn last line is cut off, and
-// events already in the file are acknowledged instead of written again. This works because lines are
-// appended in outbox order and at most one batch can be written but not yet acknowledged.
+// events already in the file are acknowledged instead of written again. This works because at most
+// one batch can be written but not yet acknowledged, and the dispatcher hands out the rest of that
+// batch, in the same order, before any other (store.Store.NextBatch), also after a restart.
 type JSONL struct {
 	name  string
 	path  string

@@ -36,7 +36,7 @@ func enqueue(t *testing.T, st *store.Store, sink string, from, to int) {
 	t.Helper()
 	err := st.Update(func(tx *store.Tx) error {
 		for n := from; n < to; n++ {
-			if _, err := tx.Enqueue(sink, line(n)); err != nil {
+			if _, err := tx.Enqueue(sink, "default", line(n)); err != nil {
 				return err
 			}
 		}

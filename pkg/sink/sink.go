@@ -1,7 +1,7 @@
 // Package sink delivers events from the store's per-sink outboxes to where the SOC works. Each sink
 // renders from the one event line the feed committed (DESIGN.md §6); the dispatcher runs one worker per
-// sink, keeps order, retries transient failures with backoff and moves permanent failures to the dead
-// letter.
+// sink, takes turns across instances while keeping each instance's order, retries transient failures
+// with backoff and moves permanent failures to the dead letter.
 package sink
 
 import (

@@ -72,6 +72,7 @@ type XSOAR struct {
 	log          *slog.Logger
 	now          func() time.Time
 	random       io.Reader
+	mirror       *xsoarMirror // bi-directional mirroring (xsoar_mirror.go); nil: off
 }
 
 // xsoarRef is the XSOAR incident an issue maps to.
@@ -116,7 +117,12 @@ func NewXSOAR(cfg config.Sink, st *store.Store, log *slog.Logger) (*XSOAR, error
 	if cfg.CreateInvestigation != nil {
 		createInv = *cfg.CreateInvestigation
 	}
+	mirror, err := newXSOARMirror(cfg, base)
+	if err != nil {
+		return nil, fmt.Errorf("xsoar sink %s: %w", cfg.Name, err)
+	}
 	return &XSOAR{
+		mirror:       mirror,
 		name:         cfg.Name,
 		incidentURL:  incidentURL,
 		searchURL:    searchURL,
@@ -176,11 +182,14 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 			return fmt.Errorf("look for an XSOAR incident of issue %s: %w", ev.IssueID, err)
 		}
 		if found == nil {
-			got, err := x.post(ctx, ev, nil)
+			got, answer, err := x.post(ctx, ev, nil)
 			if err != nil {
 				return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
 			}
-			return x.saveRef(stateKey, got)
+			if err := x.saveRef(stateKey, got); err != nil {
+				return err
+			}
+			return x.mirrorAfter(ctx, ev, got, answer, true)
 		}
 		// The store lost (or never had) the mapping: adopt XSOAR's incident and update it in place.
 		x.log.Info("adopting an existing XSOAR incident", "issue_id", ev.IssueID, "incident_id", found.ID)
@@ -189,14 +198,14 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 		}
 		ref = found
 	}
-	got, err := x.post(ctx, ev, ref)
+	got, answer, err := x.post(ctx, ev, ref)
 	if err != nil && versionConflict(err) {
 		x.log.Debug("version conflict; refreshing", "issue_id", ev.IssueID, "incident_id", ref.ID)
 		fresh, serr := x.refresh(ctx, ref.ID)
 		if serr != nil {
 			return fmt.Errorf("refresh incident %s of issue %s after a version conflict: %w", ref.ID, ev.IssueID, serr)
 		}
-		got, err = x.post(ctx, ev, fresh) // fresh nil: the incident is gone, create it anew
+		got, answer, err = x.post(ctx, ev, fresh) // fresh nil: the incident is gone, create it anew
 		var he *HTTPError
 		if err != nil && versionConflict(err) && errors.As(err, &he) {
 			err = he // conflicting again (a race with an analyst): not permanent, retry later
@@ -205,7 +214,10 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 	if err != nil {
 		return fmt.Errorf("update incident %s for issue %s: %w", ref.ID, ev.IssueID, err)
 	}
-	return x.saveRef(stateKey, got)
+	if err := x.saveRef(stateKey, got); err != nil {
+		return err
+	}
+	return x.mirrorAfter(ctx, ev, got, answer, false)
 }
 
 // versionConflict reports whether XSOAR refused an update for a stale version.
@@ -217,22 +229,23 @@ func versionConflict(err error) bool {
 	return strings.Contains(strings.ToLower(he.body), "version")
 }
 
-// post creates (ref nil) or updates the incident of ev and returns XSOAR's id and version.
-func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRef, error) {
+// post creates (ref nil) or updates the incident of ev and returns XSOAR's id and version, and
+// the incident as XSOAR answered it.
+func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRef, []byte, error) {
 	body, err := x.body(ev, ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := x.http.do(ctx, http.MethodPost, x.incidentURL, x.headers(), body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	got, err := parseRef(resp.body)
 	if err != nil {
 		// XSOAR may have stored the incident: don't retry into a duplicate, show it instead.
-		return nil, Permanent(fmt.Errorf("XSOAR answered HTTP %d without a usable incident: %w", resp.status, err))
+		return nil, nil, Permanent(fmt.Errorf("XSOAR answered HTTP %d without a usable incident: %w", resp.status, err))
 	}
-	return got, nil
+	return got, resp.body, nil
 }
 
 // body renders the request body: the incident and the type override, plus createInvestigation for
@@ -380,6 +393,11 @@ var queryEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 func (x *XSOAR) search(ctx context.Context, filter map[string]any) ([]json.RawMessage, error) {
 	filter["page"] = 0
 	filter["size"] = searchSize
+	return x.searchFilter(ctx, filter)
+}
+
+// searchFilter runs POST <base>/incidents/search with filter as given (page and size included).
+func (x *XSOAR) searchFilter(ctx context.Context, filter map[string]any) ([]json.RawMessage, error) {
 	q, err := json.Marshal(map[string]any{"filter": filter})
 	if err != nil {
 		return nil, fmt.Errorf("render search: %w", err)

@@ -365,7 +365,7 @@ func TestXSOARLostStoreAdoptsIncidents(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh, _ := newTestXSOAR(t, url, nil)
-	if _, err := fresh.post(ctx, mustEvent(t, testEvent(t, "created", "D", "OPEN", 0)), nil); err != nil {
+	if _, _, err := fresh.post(ctx, mustEvent(t, testEvent(t, "created", "D", "OPEN", 0)), nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(sim.Incidents()); n != 5 {

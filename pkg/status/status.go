@@ -53,6 +53,8 @@ type Sink struct {
 	Failures     int64     `json:"failures"`
 	LastDelivery time.Time `json:"last_delivery,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
+	// Mirror is the sink's bi-directional mirroring (mirror.go); zero when it does not mirror.
+	Mirror Mirror `json:"mirror,omitzero"`
 }
 
 // Retrying is a Wiz tenant whose requests are being retried right now.

@@ -66,7 +66,7 @@ func benchCommitPage(b *testing.B, incidentSize int, nosync bool) {
 					return err
 				}
 				for _, sink := range sinks {
-					seq, err := tx.Enqueue(sink, event)
+					seq, err := tx.Enqueue(sink, "default", event)
 					if err != nil {
 						return err
 					}
@@ -88,7 +88,7 @@ func benchCommitPage(b *testing.B, incidentSize int, nosync bool) {
 		b.StopTimer()
 		pagesWritten += writes(s) - before
 		for _, sink := range sinks {
-			if err := s.Ack(sink, lastSeqs...); err != nil {
+			if err := s.Ack(sink, laneItems("default", lastSeqs...)...); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -103,6 +103,10 @@ func checkConsistency(t *testing.T, s *Store) {
 				return parent.Bucket(name).ForEach(func(k, v []byte) error {
 					if q.prefix == "dead\x00" {
 						_, v, _ = unframe(v)
+					} else if lane, _, ok := splitOutboxKey(k); !ok {
+						t.Errorf("outbox %s: key %x is not instance 0 seq", name, k)
+					} else {
+						want[laneCounter(string(name), lane)]++
 					}
 					if _, err := outboxLine(v); err != nil {
 						t.Errorf("%s%s item %x: %v", q.prefix, name, k, err)

@@ -349,7 +349,7 @@ func TestOutboxFIFOAckDepthAcrossReopen(t *testing.T) {
 	mustUpdate(t, s, func(tx *Tx) error {
 		for i := 1; i <= 5; i++ {
 			for _, sink := range []string{"file", "xsoar"} {
-				seq, err := tx.Enqueue(sink, []byte(fmt.Sprintf(`{"n":%d}`, i)))
+				seq, err := tx.Enqueue(sink, "default", []byte(fmt.Sprintf(`{"n":%d}`, i)))
 				if err != nil {
 					return err
 				}
@@ -374,10 +374,10 @@ func TestOutboxFIFOAckDepthAcrossReopen(t *testing.T) {
 	if string(items[0].Data) != `{"n":1}` {
 		t.Errorf("item 1 data = %s", items[0].Data)
 	}
-	if err := s.Ack("file", 1, 2, 99); err != nil {
+	if err := s.Ack("file", laneItems("default", 1, 2, 99)...); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack("file", 2); err != nil { // idempotent
+	if err := s.Ack("file", laneItems("default", 2)...); err != nil { // idempotent
 		t.Fatal(err)
 	}
 	s = reopen(t, s)
@@ -399,7 +399,7 @@ func TestOutboxFIFOAckDepthAcrossReopen(t *testing.T) {
 	}
 	// Sequence numbers continue after reopen.
 	mustUpdate(t, s, func(tx *Tx) error {
-		seq, err := tx.Enqueue("file", []byte(`{"n":6}`))
+		seq, err := tx.Enqueue("file", "default", []byte(`{"n":6}`))
 		if seq != 6 {
 			t.Errorf("seq after reopen = %d, want 6", seq)
 		}
@@ -411,11 +411,11 @@ func TestDropOutboxKeepsSequence(t *testing.T) {
 	s := openTest(t)
 	mustUpdate(t, s, func(tx *Tx) error {
 		for range 3 {
-			if _, err := tx.Enqueue("gone", []byte("x")); err != nil {
+			if _, err := tx.Enqueue("gone", "default", []byte("x")); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Enqueue("kept", []byte("y"))
+		_, err := tx.Enqueue("kept", "default", []byte("y"))
 		return err
 	})
 	mustUpdate(t, s, func(tx *Tx) error {
@@ -442,7 +442,7 @@ func TestDropOutboxKeepsSequence(t *testing.T) {
 	}
 	// The sink comes back: its sequence must not restart (a sink may remember "written up to 3").
 	mustUpdate(t, s, func(tx *Tx) error {
-		seq, err := tx.Enqueue("gone", []byte("z"))
+		seq, err := tx.Enqueue("gone", "default", []byte("z"))
 		if seq != 4 {
 			t.Errorf("seq of re-created outbox = %d, want 4", seq)
 		}
@@ -459,22 +459,22 @@ func TestDeadLetterMoveAndRequeue(t *testing.T) {
 	s := openWith(t, path, Options{NoSync: true, Now: func() time.Time { return now }})
 	mustUpdate(t, s, func(tx *Tx) error {
 		for i := 1; i <= 4; i++ {
-			if _, err := tx.Enqueue("xsoar", []byte(fmt.Sprintf(`{"event_id":"e%d"}`, i))); err != nil {
+			if _, err := tx.Enqueue("xsoar", "default", []byte(fmt.Sprintf(`{"event_id":"e%d"}`, i))); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err := s.MoveToDeadLetter("xsoar", 2, "HTTP 400: bad field", 1); err != nil {
+	if err := s.MoveToDeadLetter("xsoar", OutboxItem{Instance: "default", Seq: 2}, "HTTP 400: bad field", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MoveToDeadLetter("xsoar", 3, "HTTP 401", 5); err != nil {
+	if err := s.MoveToDeadLetter("xsoar", OutboxItem{Instance: "default", Seq: 3}, "HTTP 401", 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MoveToDeadLetter("xsoar", 2, "again", 1); !errors.Is(err, ErrNotFound) {
+	if err := s.MoveToDeadLetter("xsoar", OutboxItem{Instance: "default", Seq: 2}, "again", 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second move of seq 2: err = %v, want ErrNotFound", err)
 	}
-	if err := s.MoveToDeadLetter("nosink", 1, "x", 1); !errors.Is(err, ErrNotFound) {
+	if err := s.MoveToDeadLetter("nosink", OutboxItem{Instance: "default", Seq: 1}, "x", 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("move from unknown sink: err = %v, want ErrNotFound", err)
 	}
 	if d, _ := s.OutboxDepth("xsoar"); d != 2 {
@@ -627,13 +627,13 @@ func TestStats(t *testing.T) {
 		if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: "i1"}); err != nil {
 			return err
 		}
-		_, err := tx.Enqueue("file", []byte("x"))
+		_, err := tx.Enqueue("file", "default", []byte("x"))
 		return err
 	})
 	if err := s.EnqueueRefetch(RefetchItem{Instance: "default", IssueID: "i9"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MoveToDeadLetter("file", 1, "r", 1); err != nil {
+	if err := s.MoveToDeadLetter("file", OutboxItem{Instance: "default", Seq: 1}, "r", 1); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Stats()
@@ -645,6 +645,7 @@ func TestStats(t *testing.T) {
 		Incidents:   map[string]int{"default": 1},
 		Marks:       []MarkStat{{"default", "created", 2}},
 		Outbox:      map[string]int{},
+		OutboxLanes: map[string]map[string]int{},
 		DeadLetters: map[string]int{"file": 1},
 		Refetch:     1,
 	}
@@ -671,10 +672,10 @@ func TestReturnedSlicesAreCopies(t *testing.T) {
 		if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: "i1", Incident: incident}); err != nil {
 			return err
 		}
-		if _, err := tx.Enqueue("file", event); err != nil {
+		if _, err := tx.Enqueue("file", "default", event); err != nil {
 			return err
 		}
-		if _, err := tx.Enqueue("file", []byte(wantE2)); err != nil {
+		if _, err := tx.Enqueue("file", "default", []byte(wantE2)); err != nil {
 			return err
 		}
 		if err := tx.PutSinkState("file", "k", state); err != nil {
@@ -688,7 +689,7 @@ func TestReturnedSlicesAreCopies(t *testing.T) {
 		}
 		return nil
 	})
-	if err := s.MoveToDeadLetter("file", 2, "r", 1); err != nil {
+	if err := s.MoveToDeadLetter("file", OutboxItem{Instance: "default", Seq: 2}, "r", 1); err != nil {
 		t.Fatal(err)
 	}
 	var rec *IncidentRecord
@@ -775,7 +776,7 @@ func TestConcurrentWritersAndDispatcher(t *testing.T) {
 						if err := tx.PutMark("default", fmt.Sprintf("feed%d", w), id, t0); err != nil {
 							return err
 						}
-						if _, err := tx.Enqueue("file", []byte(id)); err != nil {
+						if _, err := tx.Enqueue("file", "default", []byte(id)); err != nil {
 							return err
 						}
 					}
@@ -816,7 +817,7 @@ func TestConcurrentWritersAndDispatcher(t *testing.T) {
 			acks = append(acks, it.Seq)
 			last = it.Seq
 		}
-		if err := s.Ack("file", acks...); err != nil {
+		if err := s.Ack("file", laneItems("default", acks...)...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -836,7 +837,7 @@ func TestEventLineRoundTrip(t *testing.T) {
 	want := string(line)
 	mustUpdate(t, s, func(tx *Tx) error {
 		for _, sink := range []string{"file", "xsoar"} {
-			if _, err := tx.Enqueue(sink, line); err != nil {
+			if _, err := tx.Enqueue(sink, "default", line); err != nil {
 				return err
 			}
 		}
@@ -848,7 +849,7 @@ func TestEventLineRoundTrip(t *testing.T) {
 			t.Fatalf("outbox of %s = %d items, %v; want the line", sink, len(items), err)
 		}
 	}
-	if err := s.MoveToDeadLetter("xsoar", 1, "HTTP 400", 1); err != nil {
+	if err := s.MoveToDeadLetter("xsoar", OutboxItem{Instance: "default", Seq: 1}, "HTTP 400", 1); err != nil {
 		t.Fatal(err)
 	}
 	dls, err := s.DeadLetters("xsoar", 0)
@@ -876,7 +877,7 @@ func TestEventLinesOutliveTheirIncident(t *testing.T) {
 			if err := tx.PutIncident(rec); err != nil {
 				return err
 			}
-			_, err := tx.Enqueue("file", []byte(`{"event_id":"`+doc+`"}`))
+			_, err := tx.Enqueue("file", "default", []byte(`{"event_id":"`+doc+`"}`))
 			return err
 		})
 	}
@@ -889,7 +890,7 @@ func TestEventLinesOutliveTheirIncident(t *testing.T) {
 		}
 		return err
 	})
-	if err := s.MoveToDeadLetter("file", 1, "gave up", 3); err != nil {
+	if err := s.MoveToDeadLetter("file", OutboxItem{Instance: "default", Seq: 1}, "gave up", 3); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.RequeueAllDeadLetters("file"); err != nil || n != 1 {
@@ -945,16 +946,16 @@ func TestAckDeletesExactlyTheGivenEvents(t *testing.T) {
 	s := openTest(t)
 	mustUpdate(t, s, func(tx *Tx) error {
 		for i := 1; i <= 6; i++ {
-			if _, err := tx.Enqueue("file", []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+			if _, err := tx.Enqueue("file", "default", []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err := s.Ack("file", 5, 2, 2, 0, 7); err != nil {
+	if err := s.Ack("file", laneItems("default", 5, 2, 2, 0, 7)...); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack("file", 2, 5); err != nil { // gone: Seek lands on 3 and 6, which stay
+	if err := s.Ack("file", laneItems("default", 2, 5)...); err != nil { // gone: Seek lands on 3 and 6, which stay
 		t.Fatal(err)
 	}
 	items, err := s.Outbox("file", 0, 0)

@@ -13,6 +13,7 @@ import (
 // DeadLetter is an event a sink gave up on; RequeueDeadLetters puts it back into the outbox.
 type DeadLetter struct {
 	Seq      uint64 // its outbox sequence number when it failed
+	Instance string // the instance (outbox lane) it belongs to
 	Data     []byte // the event's JSON line, a copy
 	Reason   string
 	FailedAt time.Time
@@ -20,6 +21,9 @@ type DeadLetter struct {
 }
 
 type deadHeader struct {
+	// Instance is the lane the event returns to when it is requeued (schema 6; the migration adds
+	// it to older dead letters).
+	Instance string    `json:"instance"`
 	Reason   string    `json:"reason"`
 	FailedAt time.Time `json:"failed_at"`
 	Attempts int       `json:"attempts"`
@@ -41,17 +45,18 @@ func clipReason(reason string) string {
 	return reason[:cut] + "…"
 }
 
-// MoveToDeadLetter atomically removes event seq from sink's outbox and files it as a dead letter,
-// stamped with the store's clock. reason must not contain secrets. A seq not in the outbox yields an
-// error wrapping ErrNotFound.
-func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempts int) error {
+// MoveToDeadLetter atomically removes an event (named by its Instance and Seq) from sink's outbox
+// and files it as a dead letter, stamped with the store's clock. reason must not contain secrets.
+// An event not in the outbox yields an error wrapping ErrNotFound.
+func (s *Store) MoveToDeadLetter(sink string, item OutboxItem, reason string, attempts int) error {
+	seq := item.Seq
 	err := s.Update(func(tx *Tx) error {
 		parent, err := tx.bucket(bucketOutbox)
 		if err != nil {
 			return err
 		}
 		b := parent.Bucket([]byte(sink))
-		k := seqKey(seq)
+		k := outboxKey(item.Instance, seq)
 		var data []byte
 		if b != nil {
 			data = b.Get(k)
@@ -63,7 +68,7 @@ func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempt
 		if err != nil {
 			return err
 		}
-		header, err := json.Marshal(deadHeader{Reason: clipReason(reason), FailedAt: s.now(), Attempts: attempts})
+		header, err := json.Marshal(deadHeader{Instance: item.Instance, Reason: clipReason(reason), FailedAt: s.now(), Attempts: attempts})
 		if err != nil {
 			return err
 		}
@@ -75,11 +80,12 @@ func (s *Store) MoveToDeadLetter(sink string, seq uint64, reason string, attempt
 			return err
 		}
 		tx.addCounter(outboxCounter(sink), -1)
+		tx.addCounter(laneCounter(sink, item.Instance), -1)
 		tx.addCounter(deadCounter(sink), 1)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("dead-letter event %d of %s: %w", seq, sink, err)
+		return fmt.Errorf("dead-letter event %d of %s (instance %s): %w", seq, sink, item.Instance, err)
 	}
 	return nil
 }
@@ -125,8 +131,9 @@ func (s *Store) DeadLetterCount(sink string) (int, error) {
 	return n, nil
 }
 
-// RequeueDeadLetters moves the given dead letters back to the tail of sink's outbox (with new sequence
-// numbers; the event lines, and so their event_id, are unchanged) and returns how many it moved.
+// RequeueDeadLetters moves the given dead letters back to the tail of their instance's lane in sink's
+// outbox (with new sequence numbers; the event lines, and so their event_id, are unchanged) and
+// returns how many it moved.
 // Unknown sequence numbers are skipped; no seqs moves nothing (see RequeueAllDeadLetters).
 func (s *Store) RequeueDeadLetters(sink string, seqs ...uint64) (int, error) {
 	if len(seqs) == 0 {
@@ -167,12 +174,19 @@ func (s *Store) requeue(sink string, seqs []uint64) (int, error) {
 			if v == nil {
 				continue
 			}
-			_, data, err := unframe(v)
+			hdr, data, err := unframe(v)
 			if err != nil {
 				return fmt.Errorf("dead letter %d: %w", seq, err)
 			}
+			var h deadHeader
+			if err := json.Unmarshal(hdr, &h); err != nil {
+				return fmt.Errorf("dead letter %d: %w", seq, err)
+			}
+			if h.Instance == "" {
+				h.Instance = laneUnknown // never after the schema 6 migration
+			}
 			// The dead letter keeps the outbox value: move it as is (copied before the Delete).
-			if _, err := tx.append(out, sink, append([]byte(nil), data...)); err != nil {
+			if _, err := tx.append(out, sink, h.Instance, append([]byte(nil), data...)); err != nil {
 				return err
 			}
 			if err := dead.Delete(k); err != nil {
@@ -215,6 +229,6 @@ func decodeDead(k, v []byte) (DeadLetter, error) {
 	if err != nil {
 		return d, fmt.Errorf("dead letter %d: %w", d.Seq, err)
 	}
-	d.Data, d.Reason, d.FailedAt, d.Attempts = plain, h.Reason, h.FailedAt, h.Attempts
+	d.Instance, d.Data, d.Reason, d.FailedAt, d.Attempts = h.Instance, plain, h.Reason, h.FailedAt, h.Attempts
 	return d, nil
 }

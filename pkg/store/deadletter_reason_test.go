@@ -16,12 +16,12 @@ func TestDeadLetterReasonIsBounded(t *testing.T) {
 	var seq uint64
 	if err := st.Update(func(tx *Tx) error {
 		var err error
-		seq, err = tx.Enqueue("s", []byte(`{"event_id":"e"}`))
+		seq, err = tx.Enqueue("s", "default", []byte(`{"event_id":"e"}`))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MoveToDeadLetter("s", seq, strings.Repeat("é", 1<<20), 1); err != nil {
+	if err := st.MoveToDeadLetter("s", OutboxItem{Instance: "default", Seq: seq}, strings.Repeat("é", 1<<20), 1); err != nil {
 		t.Fatal(err)
 	}
 	dls, err := st.DeadLetters("s", 0)

@@ -1,6 +1,6 @@
 // Package store keeps wizfetch's durable state in one bbolt file: per-feed checkpoints, dedup marks,
-// incidents, a per-sink outbox and dead letter, per-sink key/value state, the refetch queue of Wiz
-// pushes and the records of issues that could not become incidents.
+// incidents, a per-sink outbox (one FIFO per instance) and dead letter, per-sink key/value state, the
+// refetch queue of Wiz pushes and the records of issues that could not become incidents.
 //
 // # Transactions
 //
@@ -15,7 +15,7 @@
 // every byte slice given to it is copied before it is stored, so
 // callers may reuse or modify their buffers at once.
 //
-// # Bucket layout (schema version 5)
+// # Bucket layout (schema version 6)
 //
 // All buckets are top-level except the per-sink outbox and dead-letter buckets. Names (instance,
 // feed, sink) and issue ids are non-empty and never contain a NUL byte, which separates the parts of
@@ -24,20 +24,24 @@
 // values start with a codec byte (codec.go): 0 for data as it is, 1 for data compressed with S2
 // (only incident documents migrated from schemas 2 to 4).
 //
-//	meta                  "schema"                       -> decimal ASCII schema version ("5")
+//	meta                  "schema"                       -> decimal ASCII schema version ("6")
 //	                      "outbox_seq" 0 sink            -> 8-byte sequence of a dropped outbox, restored
 //	                                                        when the sink comes back (seqs never repeat)
+//	                      "outbox_batch" 0 sink          -> JSON plan of the sink's batch in flight
+//	                                                        (outbox_batch.go)
 //	counters              "marks" 0 instance 0 feed      -> 8-byte big-endian count; also
-//	                      "incidents" 0 instance, "closed", "outbox" 0 sink, "dead" 0 sink, "refetch",
-//	                      "rejected" 0 instance (kept in step inside each transaction so depths and
-//	                      counts are O(1))
+//	                      "incidents" 0 instance, "closed", "outbox" 0 sink, "outbox" 0 sink 0 instance,
+//	                      "dead" 0 sink, "refetch", "rejected" 0 instance (kept in step inside each
+//	                      transaction so depths and counts are O(1))
 //	checkpoints           instance 0 feed                -> JSON Checkpoint
 //	marks                 instance 0 feed 0 key          -> time key of the mark (8 bytes)
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
 //	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
 //	incident_docs         8-byte big-endian seq          -> codec 0 and the incident's JSON (codec 1: S2, migrated)
 //	incidents_closed      timekey(ClosedAt's UTC day) seq(8) -> incident key (retention index)
-//	outbox/<sink>         8-byte big-endian seq          -> codec 0 and the event line (DESIGN.md §6)
+//	outbox/<sink>         instance 0 seq(8)              -> codec 0 and the event line (DESIGN.md §6); seq is
+//	                                                        per sink, so each instance's events form a FIFO
+//	                                                        (a lane) in commit order
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)
 //	sinkstate             sink 0 key                     -> opaque bytes owned by the sink
 //	refetch               instance 0 issueID             -> JSON refetch record (with its FIFO seq)
@@ -58,8 +62,9 @@
 // show`) walks the heads, about 100 bytes per incident.
 //
 // The dead-letter values are framed so that the large payload (the outbox value) is stored verbatim
-// and never re-encoded: a format byte (1), the uvarint length of a small JSON header, the header,
-// then the outbox value. `bbolt get` still shows readable JSON.
+// and never re-encoded: a format byte (1), the uvarint length of a small JSON header (reason,
+// attempts, time and the instance whose lane a requeue returns it to), the header, then the outbox
+// value. `bbolt get` still shows readable JSON.
 //
 // # Opening and migrations
 //
@@ -73,5 +78,15 @@
 // entries that each commit, so an interrupted migration resumes at the next start: schema 1 keyed
 // incidents by issue id with their JSON inline (migrate_v1.go, which leads to schema 4), and schemas
 // 2 to 4 stored outbox values, dead letters, documents and heads in forms that schema 5 rewrites
-// into the ones above (migrate_v4.go).
+// into the ones above (migrate_v4.go), and schema 5 kept each outbox as one FIFO keyed by seq alone,
+// which schema 6 splits into per-instance lanes, naming the instance in each dead letter's header
+// too (migrate_v5.go).
+//
+// # Fair delivery
+//
+// An outbox is one FIFO per instance so that a sink can take turns: [Store.NextBatch] deals a
+// batch round-robin from the lanes with events (one tenant's backfill never holds back another
+// tenant's fresh events), keeps each lane's order (and so each issue's), and records the batch it
+// dealt so that the rest of it is what comes next, also after a crash; [Store.Outbox] reads the
+// outbox in commit order across lanes, for inspection.
 package store

@@ -196,7 +196,7 @@ func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustUpdate(t, s, func(tx *Tx) error {
-				if _, err := tx.Enqueue("file", []byte(`{"event_id":"e1"}`)); err != nil {
+				if _, err := tx.Enqueue("file", "default", []byte(`{"event_id":"e1"}`)); err != nil {
 					return err
 				}
 				return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(old)))
@@ -326,11 +326,7 @@ func writeV4Store(t *testing.T, path string) (file, hook []string, incidents map
 		}
 		// Outbox "file": one value of each form.
 		put := func(sink string, v []byte) error {
-			b, err := tx.outboxBucket(sink)
-			if err != nil {
-				return err
-			}
-			_, err = tx.append(b, sink, v)
+			_, err := putOutboxV5(tx, sink, v)
 			return err
 		}
 		prefix := func(id string) string { return `{"event_id":"ev-` + id + `","incident":` }
@@ -361,10 +357,8 @@ func writeV4Store(t *testing.T, path string) (file, hook []string, incidents map
 		}
 		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
 	})
-	// A dead letter of "file" holding a codec-5 value (MoveToDeadLetter files the value as it is).
-	if err := st.MoveToDeadLetter("file", 4, "HTTP 400", 1); err != nil {
-		t.Fatal(err)
-	}
+	// A dead letter of "file" holding a codec-5 value (dead letters keep the value as it is).
+	mustUpdate(t, st, func(tx *Tx) error { return deadLetterV5(tx, "file", 4, "HTTP 400") })
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +444,7 @@ func TestMigrateFromSchema4(t *testing.T) {
 	}
 	// From now on the store is written and read in schema 5's forms only.
 	mustUpdate(t, st, func(tx *Tx) error {
-		_, err := tx.Enqueue("file", []byte(`{"event_id":"after"}`))
+		_, err := tx.Enqueue("file", "default", []byte(`{"event_id":"after"}`))
 		return err
 	})
 	if got := lines("file"); got[len(got)-1] != `{"event_id":"after"}` {

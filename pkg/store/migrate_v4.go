@@ -26,11 +26,15 @@ import (
 // the old forms, area by area (each sink's outbox, each sink's dead letters, the documents, the
 // heads), at most migrateBatch entries per transaction: the bucket bucketMigrateV4 records how far
 // each area got, so an interrupted migration resumes where its last transaction committed. The
-// last batch drops that bucket and records schema 5. Counters and sequences are untouched: every
-// value keeps its key. Read-only opens refuse a store whose migration has not finished.
+// last batch drops that bucket, records schema 5 and starts the migration to schema 6
+// (migrate_v5.go). Counters and sequences are untouched: every value keeps its key. Read-only opens
+// refuse a store whose migration has not finished.
 
 // bucketMigrateV4 records the migration's progress while it runs.
 var bucketMigrateV4 = []byte("migrate_v4")
+
+// schemaV5 is the schema this migration leads to.
+const schemaV5 = 5
 
 // Old codec bytes (see above); codecRaw and codecS2 are schema 5's.
 const (
@@ -49,7 +53,7 @@ var incidentDictV1 []byte
 // startMigrationV4 starts the migration; it is a no-op when it has already started.
 func startMigrationV4(btx *bolt.Tx) error {
 	if _, err := btx.CreateBucketIfNotExists(bucketMigrateV4); err != nil {
-		return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		return fmt.Errorf("migrate to schema %d: %w", schemaV5, err)
 	}
 	return nil
 }
@@ -73,25 +77,25 @@ func migrateBatchV4(btx *bolt.Tx) (done bool, err error) {
 	}
 	areas, err := migrationAreasV4(btx)
 	if err != nil {
-		return false, fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		return false, fmt.Errorf("migrate to schema %d: %w", schemaV5, err)
 	}
 	budget := migrateBatch
 	for _, a := range areas {
 		walked, finished, err := migrateArea(holder, a, budget)
 		if err != nil {
-			return false, fmt.Errorf("migrate to schema %d: %s: %w", SchemaVersion, a.name, err)
+			return false, fmt.Errorf("migrate to schema %d: %s: %w", schemaV5, a.name, err)
 		}
 		if budget -= walked; !finished || budget <= 0 {
 			return false, nil
 		}
 	}
 	if err := btx.DeleteBucket(bucketMigrateV4); err != nil {
-		return false, fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		return false, fmt.Errorf("migrate to schema %d: %w", schemaV5, err)
 	}
-	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-		return false, fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+	if err := btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(schemaV5))); err != nil {
+		return false, fmt.Errorf("migrate to schema %d: %w", schemaV5, err)
 	}
-	return true, nil
+	return true, startMigrationV5(btx) // schema 5 → 6 (migrate_v5.go) goes on from here
 }
 
 // migrationAreasV4 lists the areas in the order they are migrated.

@@ -9,20 +9,33 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Each sink has its own outbox: a FIFO of event lines (each value a codecRaw byte and the line)
-// keyed by a per-sink sequence number that never repeats (not even after DropOutbox), so a sink may
-// remember "delivered up to seq N".
+// Each sink has its own outbox, made of one FIFO per instance (a "lane"): the key is the instance,
+// NUL and a per-sink sequence number that never repeats (not even after DropOutbox), so a lane's
+// events lie together in the order they were committed. Every event of an issue belongs to one
+// instance, so a lane keeps each issue's events in order, while the dispatcher takes turns across
+// the lanes (NextBatch, outbox_batch.go): one tenant's backfill does not hold back another tenant's fresh
+// events. Each value is a codecRaw byte and the event line.
 
 // OutboxItem is one undelivered event.
 type OutboxItem struct {
-	Seq  uint64
-	Data []byte // the event's JSON line, a copy
+	Seq      uint64
+	Instance string // the lane the event waits in: the instance it belongs to
+	Data     []byte // the event's JSON line, a copy
 }
 
-// Enqueue appends an event line (copied) to sink's outbox and returns its sequence number.
-func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
+// laneUnknown is the lane of events whose line names no instance: only lines written by hand or
+// damaged can lack one, and the schema 5 → 6 migration must put them somewhere. It is no valid
+// instance name (those start with a letter or digit).
+const laneUnknown = "-"
+
+// Enqueue appends an event line (copied) of instance to the tail of instance's lane in sink's
+// outbox and returns its sequence number.
+func (tx *Tx) Enqueue(sink, instance string, data []byte) (uint64, error) {
 	if err := checkName("sink", sink); err != nil {
 		return 0, fmt.Errorf("enqueue: %w", err)
+	}
+	if err := checkName("instance", instance); err != nil {
+		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
 	if len(data) == 0 {
 		return 0, fmt.Errorf("enqueue to %s: empty event", sink)
@@ -34,7 +47,7 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
-	seq, err := tx.append(b, sink, raw(data))
+	seq, err := tx.append(b, sink, instance, raw(data))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
@@ -42,16 +55,17 @@ func (tx *Tx) Enqueue(sink string, data []byte) (uint64, error) {
 }
 
 // append stores a value (the store's own from now on: bbolt keeps the slice until the commit) at
-// the outbox's tail.
-func (tx *Tx) append(b *bolt.Bucket, sink string, value []byte) (uint64, error) {
+// the tail of instance's lane.
+func (tx *Tx) append(b *bolt.Bucket, sink, instance string, value []byte) (uint64, error) {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	if err := b.Put(seqKey(seq), value); err != nil {
+	if err := b.Put(outboxKey(instance, seq), value); err != nil {
 		return 0, err
 	}
 	tx.addCounter(outboxCounter(sink), 1)
+	tx.addCounter(laneCounter(sink, instance), 1)
 	return seq, nil
 }
 
@@ -77,7 +91,8 @@ func (tx *Tx) outboxBucket(sink string) (*bolt.Bucket, error) {
 			}
 		}
 	}
-	// Keys only ever grow at the tail: pack pages full instead of half.
+	// Keys only ever grow at the tail of a lane, and one lane (a backfill) takes most of them:
+	// pack pages full instead of half.
 	b.FillPercent = 0.95
 	return b, nil
 }
@@ -100,9 +115,17 @@ func (tx *Tx) DropOutbox(sink string) (int, error) {
 	if err := tx.writable(); err != nil {
 		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
 	}
-	parent, err := tx.bucket(bucketOutbox)
+	n, err := tx.dropOutbox(sink)
 	if err != nil {
 		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
+	}
+	return n, nil
+}
+
+func (tx *Tx) dropOutbox(sink string) (int, error) {
+	parent, err := tx.bucket(bucketOutbox)
+	if err != nil {
+		return 0, err
 	}
 	b := parent.Bucket([]byte(sink))
 	if b == nil {
@@ -110,22 +133,27 @@ func (tx *Tx) DropOutbox(sink string) (int, error) {
 	}
 	n, err := tx.counter(outboxCounter(sink))
 	if err != nil {
-		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
+		return 0, err
 	}
 	meta, err := tx.bucket(bucketMeta)
 	if err != nil {
-		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
+		return 0, err
 	}
 	if err := meta.Put(outboxSeqKey(sink), seqKey(b.Sequence())); err != nil {
-		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
+		return 0, err
+	}
+	if err := meta.Delete(batchPlanKey(sink)); err != nil {
+		return 0, err
+	}
+	for _, lane := range lanes(b) {
+		if err := tx.setCounter(laneCounter(sink, lane), 0); err != nil {
+			return 0, err
+		}
 	}
 	if err := parent.DeleteBucket([]byte(sink)); err != nil {
-		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
+		return 0, err
 	}
-	if err := tx.setCounter(outboxCounter(sink), 0); err != nil {
-		return 0, fmt.Errorf("drop outbox of %s: %w", sink, err)
-	}
-	return n, nil
+	return n, tx.setCounter(outboxCounter(sink), 0)
 }
 
 // OutboxSinks lists the sinks that have an outbox, in name order.
@@ -149,10 +177,10 @@ func (tx *Tx) OutboxSinks() ([]string, error) {
 // large events must not cost a sink hundreds of megabytes.
 const MaxBatchBytes = 8 << 20
 
-// Outbox returns up to limit events of sink with a sequence number above afterSeq, oldest first
-// (limit <= 0: all of them), stopping early once MaxBatchBytes of data are read. Each item's Data
-// is a copy. Writers are serialised and take sequence numbers in commit order, so a dispatcher may
-// keep afterSeq as a cursor without missing events committed later.
+// Outbox returns up to limit events of sink with a sequence number above afterSeq, in sequence
+// (commit) order across all lanes (limit <= 0: all of them), stopping early once MaxBatchBytes of
+// data are read. Each item's Data is a copy. It is the outbox as operators and tests look at it;
+// the dispatcher delivers in NextBatch's order instead.
 func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, error) {
 	var out []OutboxItem
 	err := s.View(func(tx *Tx) error {
@@ -164,19 +192,40 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 		if b == nil || afterSeq == ^uint64(0) {
 			return nil
 		}
+		// Merge the lanes: one cursor per lane at its first event after afterSeq.
+		type head struct {
+			c    *bolt.Cursor
+			lane string
+			k, v []byte
+		}
+		var heads []*head
+		for _, lane := range lanes(b) {
+			h := &head{c: b.Cursor(), lane: lane}
+			h.k, h.v = h.c.Seek(outboxKey(lane, afterSeq+1))
+			heads = append(heads, h)
+		}
 		size := 0
-		c := b.Cursor()
-		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
-			if limit > 0 && len(out) >= limit || len(out) > 0 && size >= MaxBatchBytes {
+		for limit <= 0 || len(out) < limit {
+			if len(out) > 0 && size >= MaxBatchBytes {
 				break
 			}
-			seq := binary.BigEndian.Uint64(k)
-			line, err := outboxLine(v)
+			var next *head
+			var nextSeq uint64
+			for _, h := range heads {
+				if lane, seq, ok := splitOutboxKey(h.k); ok && lane == h.lane && (next == nil || seq < nextSeq) {
+					next, nextSeq = h, seq
+				}
+			}
+			if next == nil {
+				break
+			}
+			line, err := outboxLine(next.v)
 			if err != nil {
-				return fmt.Errorf("outbox %s item %d: %w", sink, seq, err)
+				return fmt.Errorf("outbox %s item %d: %w", sink, nextSeq, err)
 			}
 			size += len(line)
-			out = append(out, OutboxItem{Seq: seq, Data: line})
+			out = append(out, OutboxItem{Seq: nextSeq, Instance: next.lane, Data: line})
+			next.k, next.v = next.c.Next()
 		}
 		return nil
 	})
@@ -194,9 +243,10 @@ func outboxLine(v []byte) ([]byte, error) {
 	return unpack(v)
 }
 
-// Ack deletes delivered events from sink's outbox; sequence numbers no longer there are ignored.
-func (s *Store) Ack(sink string, seqs ...uint64) error {
-	if len(seqs) == 0 {
+// Ack deletes delivered events (named by their Instance and Seq) from sink's outbox; events no
+// longer there are ignored.
+func (s *Store) Ack(sink string, items ...OutboxItem) error {
+	if len(items) == 0 {
 		return nil
 	}
 	err := s.Update(func(tx *Tx) error {
@@ -212,23 +262,24 @@ func (s *Store) Ack(sink string, seqs ...uint64) error {
 		// One cursor descent per event (Get and then Delete would make two, each with a cursor of
 		// its own); Seek starts from the root every time, so deleting under the cursor is safe.
 		c := b.Cursor()
-		var key [8]byte
-		for _, seq := range seqs {
-			binary.BigEndian.PutUint64(key[:], seq)
-			k, v := c.Seek(key[:])
-			if k == nil || !bytes.Equal(k, key[:]) || v == nil {
+		var key []byte
+		for _, it := range items {
+			key = appendOutboxKey(key[:0], it.Instance, it.Seq)
+			k, v := c.Seek(key)
+			if k == nil || !bytes.Equal(k, key) || v == nil {
 				continue
 			}
 			if err := c.Delete(); err != nil {
 				return err
 			}
+			tx.addCounter(laneCounter(sink, it.Instance), -1)
 			removed++
 		}
 		tx.addCounter(outboxCounter(sink), -int64(removed))
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ack %d events of %s: %w", len(seqs), sink, err)
+		return fmt.Errorf("ack %d events of %s: %w", len(items), sink, err)
 	}
 	return nil
 }
@@ -244,9 +295,47 @@ func (s *Store) OutboxDepth(sink string) (int, error) {
 	return n, err
 }
 
-func outboxCounter(sink string) string { return "outbox\x00" + sink }
-func deadCounter(sink string) string   { return "dead\x00" + sink }
-func outboxSeqKey(sink string) []byte  { return append([]byte("outbox_seq\x00"), sink...) }
+// outboxKey is the key of event seq in lane instance: instance, NUL, big-endian seq.
+func outboxKey(instance string, seq uint64) []byte {
+	return appendOutboxKey(make([]byte, 0, len(instance)+9), instance, seq)
+}
+
+func appendOutboxKey(dst []byte, instance string, seq uint64) []byte {
+	dst = append(append(dst, instance...), sep)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// splitOutboxKey splits an outbox key into its lane and sequence number.
+func splitOutboxKey(k []byte) (lane string, seq uint64, ok bool) {
+	n := len(k) - 9
+	if n < 1 || k[n] != sep {
+		return "", 0, false
+	}
+	return string(k[:n]), binary.BigEndian.Uint64(k[n+1:]), true
+}
+
+// lanes lists the lanes of an outbox that hold events, in name order: one cursor descent per lane
+// (each Seek skips the rest of the lane), whatever their lengths.
+func lanes(b *bolt.Bucket) []string {
+	var out []string
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		lane, _, ok := splitOutboxKey(k)
+		if !ok {
+			k, _ = c.Next() // not an outbox key of this schema: never written, but never a loop
+			continue
+		}
+		out = append(out, lane)
+		k, _ = c.Seek(append([]byte(lane), sep+1)) // the first key past the lane
+	}
+	return out
+}
+
+func outboxCounter(sink string) string         { return "outbox\x00" + sink }
+func laneCounter(sink, instance string) string { return "outbox\x00" + sink + "\x00" + instance }
+func deadCounter(sink string) string           { return "dead\x00" + sink }
+func outboxSeqKey(sink string) []byte          { return append([]byte("outbox_seq\x00"), sink...) }
+func batchPlanKey(sink string) []byte          { return append([]byte("outbox_batch\x00"), sink...) }
 
 // nonNil turns nil into an empty slice so that a stored empty value reads back as non-nil.
 func nonNil(b []byte) []byte {

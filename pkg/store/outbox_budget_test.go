@@ -17,11 +17,11 @@ func TestOutboxReadIsBoundedInBytes(t *testing.T) {
 	big := []byte(`{"event_id":"e","pad":"` + strings.Repeat("x", 3<<20) + `"}`)
 	huge := []byte(`{"event_id":"h","pad":"` + strings.Repeat("y", MaxBatchBytes+1) + `"}`)
 	if err := st.Update(func(tx *Tx) error {
-		if _, err := tx.Enqueue("s", huge); err != nil {
+		if _, err := tx.Enqueue("s", "default", huge); err != nil {
 			return err
 		}
 		for i := 0; i < 10; i++ {
-			if _, err := tx.Enqueue("s", big); err != nil {
+			if _, err := tx.Enqueue("s", "default", big); err != nil {
 				return err
 			}
 		}

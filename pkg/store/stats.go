@@ -10,7 +10,7 @@ import (
 )
 
 // Stats summarises the store for `wizfetch status` and metrics. Every figure comes from counters kept
-// inside the transactions, so Stats costs O(instances + feeds + sinks), not O(records).
+// inside the transactions, so Stats costs O(instances × (feeds + sinks)), not O(records).
 type Stats struct {
 	Path            string         `json:"path"`
 	FileSize        int64          `json:"file_size_bytes"`
@@ -22,6 +22,8 @@ type Stats struct {
 	Outbox          map[string]int `json:"outbox"`           // per sink
 	DeadLetters     map[string]int `json:"dead_letters"`     // per sink
 	Refetch         int            `json:"refetch"`
+	// OutboxLanes is the outbox per sink, then per instance (instances without events left out).
+	OutboxLanes map[string]map[string]int `json:"outbox_lanes"`
 }
 
 // MarkStat is the number of dedup marks of one feed.
@@ -50,6 +52,7 @@ func (tx *Tx) stats() (Stats, error) {
 	st := Stats{
 		Incidents:   map[string]int{},
 		Outbox:      map[string]int{},
+		OutboxLanes: map[string]map[string]int{},
 		DeadLetters: map[string]int{},
 		FileSize:    tx.btx.Size(),
 	}
@@ -91,6 +94,11 @@ func (tx *Tx) stats() (Stats, error) {
 			st.Marks = append(st.Marks, MarkStat{Instance: parts[1], Feed: parts[2], Count: n})
 		case parts[0] == "outbox" && len(parts) == 2:
 			st.Outbox[parts[1]] = n
+		case parts[0] == "outbox" && len(parts) == 3 && n > 0:
+			if st.OutboxLanes[parts[1]] == nil {
+				st.OutboxLanes[parts[1]] = map[string]int{}
+			}
+			st.OutboxLanes[parts[1]][parts[2]] = n
 		case parts[0] == "dead" && len(parts) == 2:
 			st.DeadLetters[parts[1]] = n
 		case k == counterClosed:

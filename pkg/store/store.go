@@ -16,9 +16,10 @@ import (
 
 // SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 5
 // keeps one plain form per value (an outbox value holds its event line, an incident document its
-// S2-compressed JSON); Open migrates older files (migrate_v1.go, migrate_v4.go), and an older
-// wizfetch refuses a schema-5 file rather than misread it.
-const SchemaVersion = 5
+// S2-compressed JSON); schema 6 splits each outbox into one FIFO per instance. Open migrates older
+// files (migrate_v1.go, migrate_v4.go, migrate_v5.go), and an older wizfetch refuses a schema-6
+// file rather than misread it.
+const SchemaVersion = schemaV6
 
 // pageSize is the bbolt page size of a new store file (an existing file keeps the one it was created
 // with). An event line is about 4 KiB, so with bbolt's default 4 KiB pages nearly every outbox entry
@@ -173,7 +174,7 @@ func (s *Store) openTx(readOnly bool) error {
 	for _, m := range []struct {
 		holder []byte // the bucket that exists while the migration runs
 		batch  func(*bolt.Tx) (done bool, err error)
-	}{{bucketMigrateV1, migrateBatchV1}, {bucketMigrateV4, migrateBatchV4}} {
+	}{{bucketMigrateV1, migrateBatchV1}, {bucketMigrateV4, migrateBatchV4}, {bucketMigrateV5, migrateBatchV5}} {
 		running := false
 		if err := db.View(func(btx *bolt.Tx) error { running = btx.Bucket(m.holder) != nil; return nil }); err != nil {
 			return err
@@ -227,8 +228,12 @@ func initialize(btx *bolt.Tx) error {
 		// migration in batches (migrate_v1.go), then goes on with schema 4's.
 		return startMigrationV1(btx)
 	case version >= 2 && version <= 4:
-		// Schemas 2 to 4 hold values in forms schema 5 no longer reads (migrate_v4.go).
+		// Schemas 2 to 4 hold values in forms schema 5 no longer reads (migrate_v4.go), which then
+		// goes on to schema 6.
 		return startMigrationV4(btx)
+	case version == 5:
+		// Schema 6 keeps one outbox FIFO per instance (migrate_v5.go).
+		return startMigrationV5(btx)
 	case version == 0:
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)

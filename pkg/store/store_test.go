@@ -235,7 +235,7 @@ func TestUpdateRollsBackOnError(t *testing.T) {
 	s := openTest(t)
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
-		if _, err := tx.Enqueue("file", []byte(`{"a":1}`)); err != nil {
+		if _, err := tx.Enqueue("file", "default", []byte(`{"a":1}`)); err != nil {
 			return err
 		}
 		if err := tx.PutMark("default", "created", "i1", time.Now()); err != nil {
@@ -297,8 +297,8 @@ func TestNamesAreValidated(t *testing.T) {
 		{"NUL in issue id", func(tx *Tx) error {
 			return tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: "x\x00"})
 		}},
-		{"empty sink", func(tx *Tx) error { _, err := tx.Enqueue("", []byte("x")); return err }},
-		{"empty event", func(tx *Tx) error { _, err := tx.Enqueue("file", nil); return err }},
+		{"empty sink", func(tx *Tx) error { _, err := tx.Enqueue("", "default", []byte("x")); return err }},
+		{"empty event", func(tx *Tx) error { _, err := tx.Enqueue("file", "default", nil); return err }},
 		{"nil incident", func(tx *Tx) error { return tx.PutIncident(nil) }},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,7 @@ const IssuesQuery = `query IssuesTable($filterBy: IssueFilters, $first: Int, $af
       updatedAt
       dueAt
       resolvedAt
+      resolutionReason
       statusChangedAt
       projects {
         id

@@ -20,12 +20,15 @@ type Issue struct {
 	DueAt           *time.Time   `json:"dueAt"`
 	ResolvedAt      *time.Time   `json:"resolvedAt"`
 	StatusChangedAt *time.Time   `json:"statusChangedAt"`
-	Projects        []Project    `json:"projects"`
-	Status          string       `json:"status"`
-	Severity        string       `json:"severity"`
-	EntitySnapshot  *Entity      `json:"entitySnapshot"`
-	ServiceTickets  []Ticket     `json:"serviceTickets"`
-	Notes           []Note       `json:"notes"`
+	// ResolutionReason is why a RESOLVED or REJECTED issue was closed (wizdef.ResolutionReasons),
+	// null for an open one; the XSOAR mirror names it when it closes the incident.
+	ResolutionReason *string   `json:"resolutionReason"`
+	Projects         []Project `json:"projects"`
+	Status           string    `json:"status"`
+	Severity         string    `json:"severity"`
+	EntitySnapshot   *Entity   `json:"entitySnapshot"`
+	ServiceTickets   []Ticket  `json:"serviceTickets"`
+	Notes            []Note    `json:"notes"`
 
 	// createdAtSent and dueAtSent are the timestamps' strings exactly as Wiz sent them (see
 	// SentCreatedAt), kept by UnmarshalJSON.

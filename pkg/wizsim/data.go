@@ -126,6 +126,7 @@ func (i *issue) tree() map[string]any {
 		notes[k] = n.tree()
 	}
 	m["notes"] = notes
+	evidenceFields(i, m)
 	return m
 }
 

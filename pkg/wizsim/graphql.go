@@ -292,6 +292,8 @@ func (s *Server) execute(req *gqlRequest, partial bool) (int, []byte, int) {
 			b = strconv.AppendQuote(b, root)
 		case "issuesV2":
 			b, xerr = s.execIssues(b, p, cd, c.fields)
+		case "graphSearch", "projects":
+			b, xerr = s.execContextQuery(b, p, name, c.fields)
 		default:
 			b, xerr = s.execMutation(b, p, name, c.fields)
 		}

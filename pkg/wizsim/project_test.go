@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
@@ -196,5 +198,35 @@ func TestSkipInclude(t *testing.T) {
 		if hasStatus == skip || hasSeverity != skip {
 			t.Fatalf("skip=%v: node %v", skip, conn.Nodes[0])
 		}
+	}
+}
+
+// TestClientQueryTakesTheFastPath: wizfetch's own issues query (wiz.IssuesQuery) has the standard
+// node shape, so the simulator answers it from pre-serialised bytes. A field added to the client's
+// query but not to standardNodeSelection would silently send every page through the slow
+// projection, and every benchmark and scale test would measure the simulator instead of wizfetch.
+func TestClientQueryTakesTheFastPath(t *testing.T) {
+	sim, err := New(Options{Issues: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cd := sim.document(wiz.IssuesQuery)
+	if len(cd.errs) > 0 {
+		t.Fatalf("the simulator refuses wiz.IssuesQuery: %v", cd.errs)
+	}
+	issues := cd.doc.Operations[0].SelectionSet[0].(*ast.Field)
+	var nodes []*ast.Field
+	for _, sel := range issues.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && f.Name == "nodes" {
+			nodes = append(nodes, f)
+		}
+	}
+	if len(nodes) != 1 {
+		t.Fatalf("wiz.IssuesQuery selects nodes %d times", len(nodes))
+	}
+	p := &projector{schema: sim.schema}
+	if got := p.shape(subSets(nodes), "Issue"); got != sim.stdShape {
+		t.Fatalf("wiz.IssuesQuery's node shape differs from standardNodeSelection:\nclient: %s\nsim:    %s", got, sim.stdShape)
 	}
 }

@@ -251,6 +251,7 @@ createdAt
 updatedAt
 dueAt
 resolvedAt
+resolutionReason
 statusChangedAt
 projects { id name slug businessUnit riskProfile { businessImpact } projectOwners { name } securityChampions { name } }
 status
@@ -293,7 +294,7 @@ func wizdefSDL() string {
 // loadSchema parses the SDL subset.
 func loadSchema() (*ast.Schema, error) {
 	s, err := gqlparser.LoadSchema(&ast.Source{Name: "wizsim.graphql", Input: schemaSDL},
-		&ast.Source{Name: "wizdef.graphql", Input: wizdefSDL()})
+		&ast.Source{Name: "wizdef.graphql", Input: wizdefSDL()}, &ast.Source{Name: "context.graphql", Input: contextSDL})
 	if err != nil {
 		return nil, fmt.Errorf("load simulator schema: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -13,6 +14,10 @@ import (
 const maxSearchSize = 1000
 
 // serveSearchLocked answers /incidents/search.
+//
+// Sorting: filter.sort is a list of {"field", "asc"} (demisto-py docs/Order.md); the first entry
+// counts. "created" and "id" sort in creation order, "modified" by the modification time (then
+// creation order); anything else keeps creation order.
 func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 	s.stats.Searches++
 	filter, _ := req["filter"].(map[string]any)
@@ -33,33 +38,41 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 			return
 		}
 	}
-	asc := true
+	asc, byModified := true, false
 	if sorts, _ := filter["sort"].([]any); len(sorts) > 0 {
 		if o, _ := sorts[0].(map[string]any); o != nil {
-			if f, _ := o["field"].(string); f == "created" || f == "id" {
+			switch f, _ := o["field"].(string); f {
+			case "created", "id":
 				asc, _ = o["asc"].(bool)
+			case "modified":
+				asc, _ = o["asc"].(bool)
+				byModified = true
 			}
 		}
 	}
-	var matches []map[string]any
-	for i := range s.order {
-		id := s.order[i]
-		if !asc {
-			id = s.order[len(s.order)-1-i]
-		}
+	type match struct {
+		obj      map[string]any
+		modified time.Time
+	}
+	var matches []match
+	for _, id := range s.order {
 		if ids != nil && !ids[id] {
 			continue
 		}
 		inc := s.incidents[id]
-		if !matchAll(inc.fields, terms) {
+		obj := s.exportFieldsLocked(id, inc)
+		if !matchAll(obj, terms) {
 			continue
 		}
-		obj := make(map[string]any, len(inc.fields)+3)
-		for k, v := range inc.fields {
-			obj[k] = v // encoded before the lock is released: sharing the values is safe
+		matches = append(matches, match{obj: obj, modified: inc.state.modified})
+	}
+	if byModified {
+		sort.SliceStable(matches, func(i, j int) bool { return matches[i].modified.Before(matches[j].modified) })
+	}
+	if !asc {
+		for i, j := 0, len(matches)-1; i < j; i, j = i+1, j-1 {
+			matches[i], matches[j] = matches[j], matches[i]
 		}
-		obj["id"], obj["version"], obj["created"] = id, inc.version, inc.created.Format(time.RFC3339Nano)
-		matches = append(matches, obj)
 	}
 	size, _ := filter["size"].(float64)
 	page, _ := filter["page"].(float64)
@@ -71,20 +84,26 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 	if size > 0 && page >= 0 {
 		from := int(page) * int(size)
 		for i := from; i < len(matches) && i < from+int(size); i++ {
-			data = append(data, matches[i])
+			data = append(data, matches[i].obj)
 		}
 	}
 	answer(w, http.StatusOK, map[string]any{"total": len(matches), "data": data})
 }
 
-// queryTerm is one field:"value" term of a search query.
-type queryTerm struct{ field, value string }
+// queryTerm is one term of a search query: field:"value", field:* (the field is set), or
+// field:>="time" (also >, <, <=) comparing times.
+type queryTerm struct{ field, op, value string }
 
-// termRE matches one term: a field name, a colon, then a quoted value (with \" and \\ escapes) or a
-// bare word.
-var termRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_.]*):("(?:[^"\\]|\\.)*"|[^\s"()]+)`)
+// termRE matches one term: a field name, a colon, an optional comparison, then a quoted value
+// (with \" and \\ escapes) or a bare word.
+var termRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_.]*):(>=|<=|>|<)?("(?:[^"\\]|\\.)*"|[^\s"()]+)`)
 
-// parseQuery reads field:"value" terms joined by whitespace or AND (the subset wizfetch sends).
+// parseQuery reads terms joined by whitespace or AND (the subset wizfetch sends). The forms follow
+// XSOAR's incident query language as public content writes it: `dbotMirrorId:"<id>"`
+// (demisto/content Packs/Doppel/Scripts/DoppelSyncAlerts), `<field>:*` for "not empty" and
+// `<timeField>:>="<ISO time>"` (demisto/content Packs/Base/Scripts/GetIncidentsByQuery,
+// build_incidents_query, with timeField "created" or "modified"). Anything else is refused with
+// 400 rather than guessed.
 func parseQuery(q string) ([]queryTerm, error) {
 	var out []queryTerm
 	rest := strings.TrimSpace(q)
@@ -96,19 +115,29 @@ func parseQuery(q string) ([]queryTerm, error) {
 		}
 		m := termRE.FindStringSubmatch(rest)
 		if m == nil {
-			return nil, fmt.Errorf("unsupported query %q: the test XSOAR understands field:\"value\" terms joined by AND", q)
+			return nil, fmt.Errorf("unsupported query %q: the test XSOAR understands field:\"value\", field:* and field:>=\"time\" terms joined by AND", q)
 		}
-		v := m[2]
+		v := m[3]
 		if strings.HasPrefix(v, `"`) {
 			var err error
 			if v, err = unquote(v); err != nil {
 				return nil, fmt.Errorf("query %q: %w", q, err)
 			}
 		}
-		out = append(out, queryTerm{field: m[1], value: v})
+		if m[2] != "" {
+			if _, err := parseQueryTime(v); err != nil {
+				return nil, fmt.Errorf("query %q: %s%s needs a time: %w", q, m[1], m[2], err)
+			}
+		}
+		out = append(out, queryTerm{field: m[1], op: m[2], value: v})
 		rest = strings.TrimSpace(rest[len(m[0]):])
 	}
 	return out, nil
+}
+
+// parseQueryTime reads a time of a query: RFC 3339, as Python's isoformat() writes it too.
+func parseQueryTime(v string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, v)
 }
 
 // unquote undoes the backslash escapes of a quoted query value.
@@ -143,13 +172,40 @@ func matchAll(obj map[string]any, terms []queryTerm) bool {
 
 func matchField(obj map[string]any, t queryTerm) bool {
 	for k, v := range obj {
-		if strings.EqualFold(k, t.field) {
-			s, ok := v.(string)
-			if !ok {
-				s = fmt.Sprint(v)
-			}
+		if !strings.EqualFold(k, t.field) {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		switch {
+		case t.op != "":
+			return compareTimes(s, t.op, t.value)
+		case t.value == "*":
+			return v != nil && s != ""
+		default:
 			return s == t.value
 		}
 	}
 	return false
+}
+
+// compareTimes reports whether the time have relates to want as op says.
+func compareTimes(have, op, want string) bool {
+	h, err1 := parseQueryTime(have)
+	w, err2 := parseQueryTime(want)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	switch op {
+	case ">=":
+		return !h.Before(w)
+	case ">":
+		return h.After(w)
+	case "<=":
+		return !h.After(w)
+	default:
+		return h.Before(w)
+	}
 }

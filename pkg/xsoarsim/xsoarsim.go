@@ -28,6 +28,10 @@
 //     and customFields; anything else is refused with 400 rather than guessed.
 //   - Injected failures (FailNext) answer the next requests before anything else; a 429 carries
 //     "Retry-After: 3".
+//   - Bi-directional mirroring (mirror.go): incident status and close fields, "modified",
+//     /incident/batchClose, /entry, /entry/execute/sync (reopenInvestigation), /investigation/<id>,
+//     and the `field:*` and `modified:>="<time>"` query terms, each with its source; Close and
+//     Reopen act as an analyst in the UI.
 package xsoarsim
 
 import (
@@ -39,6 +43,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,6 +65,11 @@ type Options struct {
 	// OnAccept, when set, is called with each created or updated incident body as accepted, in
 	// order, with the server's lock held: it must not call the Server.
 	OnAccept func(body map[string]any)
+	// Now is the server's clock for "created" and "modified"; nil uses time.Now.
+	Now func() time.Time
+	// APIUser is the user XSOAR records for changes made with the API key (closingUserId of a
+	// close through the API); empty: "api".
+	APIUser string
 }
 
 // Incident is one incident as XSOAR holds it.
@@ -68,6 +78,12 @@ type Incident struct {
 	Version int64
 	// Body is the last accepted request body, decoded (a copy the caller owns).
 	Body map[string]any
+	// Status is XSOAR's incident status: StatusPending, StatusActive, StatusDone or StatusArchive.
+	Status      int
+	CloseReason string
+	CloseNotes  string
+	ClosingUser string
+	Modified    time.Time
 }
 
 // Label returns the value of the first label of typ, "" if none.
@@ -107,6 +123,11 @@ type Stats struct {
 	SearchesWithoutSize int
 	// UpdatesWithCreateInvestigation counts updates that carried "createInvestigation".
 	UpdatesWithCreateInvestigation int
+	// Closes counts incidents closed through /incident/batchClose; RedundantCloses those of them
+	// that were closed already. Reopens counts reopenInvestigation runs that reopened an incident.
+	Closes, RedundantCloses, Reopens int
+	// Entries counts war-room entries added through /entry.
+	Entries int
 }
 
 type incident struct {
@@ -114,6 +135,7 @@ type incident struct {
 	created time.Time      // answered as "created"
 	body    []byte         // the last accepted body
 	fields  map[string]any // body decoded, for searches (never handed out)
+	state   incidentState  // fields XSOAR keeps itself (mirror.go)
 }
 
 // Server is a test XSOAR. Create it with New.
@@ -123,6 +145,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	nextID    int
+	nextEntry int
+	clock     func() time.Time
 	incidents map[string]*incident
 	order     []string // incident ids in creation order
 	requests  []Request
@@ -133,7 +157,10 @@ type Server struct {
 
 // New returns a test XSOAR that accepts the credentials of o.
 func New(o Options) *Server {
-	s := &Server{opt: o, incidents: map[string]*incident{}, nonces: map[string]bool{}}
+	s := &Server{opt: o, incidents: map[string]*incident{}, nonces: map[string]bool{}, clock: o.Now}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
 	if o.KeyID != "" {
 		s.prefix = Prefix8
 	}
@@ -170,6 +197,7 @@ func (s *Server) Edit(id string, n int) error {
 		return fmt.Errorf("edit incident %s: no such incident", id)
 	}
 	inc.version += int64(n)
+	inc.state.modified = s.nowLocked()
 	return nil
 }
 
@@ -216,7 +244,9 @@ func (s *Server) exportLocked(id string) Incident {
 	inc := s.incidents[id]
 	var body map[string]any
 	_ = json.Unmarshal(inc.body, &body) // stored only after it decoded
-	return Incident{ID: id, Version: inc.version, Body: body}
+	st := inc.state
+	return Incident{ID: id, Version: inc.version, Body: body, Status: st.status, CloseReason: st.closeReason,
+		CloseNotes: st.closeNotes, ClosingUser: st.closingUser, Modified: st.modified}
 }
 
 var alnum64 = regexp.MustCompile(`^[A-Za-z0-9]{64}$`)
@@ -287,7 +317,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusUnauthorized, map[string]any{"id": "unauthorized", "status": 401, "detail": reason})
 		return
 	}
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+	if r.Method != http.MethodPost || !jsonContent(r.Header.Get("Content-Type")) {
 		answer(w, http.StatusBadRequest, map[string]any{"detail": "want POST application/json"})
 		return
 	}
@@ -300,11 +330,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusBadRequest, map[string]any{"detail": "bad JSON"})
 		return
 	}
-	switch r.URL.Path {
-	case s.prefix + "/incident":
+	switch path := r.URL.Path; {
+	case path == s.prefix+"/incident":
 		s.serveIncidentLocked(w, req, body)
-	case s.prefix + "/incidents/search":
+	case path == s.prefix+"/incidents/search":
 		s.serveSearchLocked(w, req)
+	case path == s.prefix+"/incident/batchClose":
+		s.serveBatchCloseLocked(w, req)
+	case path == s.prefix+"/entry":
+		s.serveEntryLocked(w, req)
+	case path == s.prefix+"/entry/execute/sync":
+		s.serveExecuteLocked(w, req)
+	case strings.HasPrefix(path, s.prefix+"/investigation/"):
+		s.serveInvestigationLocked(w, strings.TrimPrefix(path, s.prefix+"/investigation/"))
 	default:
 		answer(w, http.StatusNotFound, map[string]any{"detail": "no such endpoint"})
 	}
@@ -318,7 +356,8 @@ func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, 
 	if creating {
 		s.nextID++
 		id = strconv.Itoa(s.nextID)
-		inc = &incident{version: 1, created: time.Now().UTC()}
+		now := s.nowLocked()
+		inc = &incident{version: 1, created: now, state: newState(now, req)}
 		s.incidents[id] = inc
 		s.order = append(s.order, id)
 		s.stats.Creates++
@@ -339,6 +378,7 @@ func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, 
 			return
 		}
 		inc.version++
+		inc.state.modified = s.nowLocked()
 		s.stats.Updates++
 	}
 	inc.body = append([]byte(nil), body...)
@@ -348,12 +388,7 @@ func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, 
 		_ = json.Unmarshal(body, &cp) // decoded once already
 		s.opt.OnAccept(cp)
 	}
-	out := make(map[string]any, len(req)+3)
-	for k, v := range req {
-		out[k] = v
-	}
-	out["id"], out["version"], out["created"] = id, inc.version, inc.created.Format(time.RFC3339Nano)
-	answer(w, http.StatusOK, out)
+	answer(w, http.StatusOK, s.exportFieldsLocked(id, inc))
 	// The playbook runs after the create is answered; holding the lock makes its edits land before
 	// the next request, deterministically.
 	if start, _ := req["createInvestigation"].(bool); start && creating {

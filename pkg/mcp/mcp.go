@@ -1,0 +1,396 @@
+// Package mcp serves wizfetch to AI clients over the Model Context Protocol, on the official Go SDK
+// (github.com/modelcontextprotocol/go-sdk): incidents from the store, issues and their context
+// fresh from Wiz, the daemon's status, and write-back to Wiz.
+//
+// Governance follows the hosted pattern SOC teams know: AI clients only ever see MCP tools; one
+// service account (the instance's Wiz client, its token and rate limiter) calls Wiz for everyone;
+// every call is attributed to the individual user; a tool is served only when it is bound to an
+// access profile (config `mcp.profiles`), and a user lists and calls only the tools of their
+// profile. Listing tools proves nothing about credentials: service_status reports whether the last
+// real Wiz call succeeded.
+//
+// Each request carries "Authorization: Bearer <user token>" (compared in constant time over SHA-256
+// digests; 401 otherwise). The transport is Streamable HTTP in stateless mode: every request is
+// authenticated and served by the server of the user it authenticates, so no session can be
+// carried from one user's token to another's. Every tools/call — allowed, refused, invalid, rate
+// limited or unauthenticated — writes one `audit` log line (user, tool, arguments without note
+// text, outcome, duration) and counts in wizfetch_mcp_calls_total{tool,result}.
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/time/rate"
+
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/status"
+	"github.com/wizfetch/wizfetch/pkg/store"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/writeback"
+)
+
+// Call results, the values of the metric's result label and of the audit line's result.
+const (
+	ResultOK           = "ok"
+	ResultError        = "error"        // the tool ran and failed (Wiz error, store error)
+	ResultInvalid      = "invalid"      // arguments refused before any Wiz call
+	ResultNotFound     = "not_found"    // no such incident or issue
+	ResultRefused      = "refused"      // the tool is not in the user's profile
+	ResultRateLimited  = "rate_limited" // the user's rate limit refused the call
+	ResultUnauthorized = "unauthorized" // no or wrong token (401)
+)
+
+// Per-user rate limit on the tools that call Wiz (DefaultUserRate): the tenant's Wiz budget (about
+// 3 requests/s per service account) is shared with the feeds, which must keep priority, so one
+// user gets at most a fraction of it, with a small burst for a burst of questions.
+const (
+	DefaultUserRate  = rate.Limit(0.2) // 12 Wiz-calling tools a minute
+	DefaultUserBurst = 6
+)
+
+// maxRequestBytes bounds one MCP request body (a note is at most a few KiB).
+const maxRequestBytes = 1 << 20
+
+// Client is what the tools need of one tenant's Wiz client; *wiz.Client satisfies it.
+type Client interface {
+	writeback.Client
+	IssueContext(ctx context.Context, issueID string) (*wiz.IssueContext, error)
+}
+
+// Calls counts tool calls by tool and result (metrics.MCPCalls).
+type Calls interface {
+	Call(tool, result string)
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Config is the mcp block with its tokens resolved (config.ResolveSecrets).
+	Config config.MCP
+	// Clients are the Wiz clients by instance; DefaultInstance answers when a call names none.
+	Clients         map[string]Client
+	DefaultInstance string
+	// Store holds the incidents (list_incidents, get_incident) and the sinks' outboxes.
+	Store *store.Store
+	// Tracker is the daemon's live status (service_status); Sinks names the configured sinks.
+	Tracker *status.Tracker
+	Version string
+	Logger  *slog.Logger
+	Calls   Calls
+	// UserRate and UserBurst override DefaultUserRate and DefaultUserBurst (tests).
+	UserRate  rate.Limit
+	UserBurst int
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Handler serves /mcp. It is safe for concurrent use.
+type Handler struct {
+	opt   Options
+	log   *slog.Logger
+	users []*user
+	http  http.Handler
+	wiz   *wizHealth
+}
+
+// user is one configured user with their profile's server.
+type user struct {
+	name    string
+	profile string
+	tools   []string
+	digest  [sha256.Size]byte
+	limiter *rate.Limiter
+	server  *sdk.Server
+}
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	outcomeKey
+)
+
+// outcome is what a tool handler reports to the audit middleware about its call.
+type outcome struct {
+	result string
+	err    string
+}
+
+// NewHandler builds the handler of one config: a server per user holding exactly the tools of the
+// user's profile.
+func NewHandler(o Options) (*Handler, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.UserRate == 0 {
+		o.UserRate, o.UserBurst = DefaultUserRate, DefaultUserBurst
+	}
+	if o.Calls == nil {
+		o.Calls = nopCalls{}
+	}
+	h := &Handler{opt: o, log: o.Logger.With("component", "mcp"), wiz: &wizHealth{last: map[string]wizCall{}}}
+	for _, u := range o.Config.Users {
+		if u.Token.Reveal() == "" {
+			return nil, fmt.Errorf("mcp user %s: no token (resolve the config's secrets first)", u.Name)
+		}
+		usr := &user{name: u.Name, profile: u.Profile, tools: o.Config.ProfileTools(u.Profile),
+			digest: sha256.Sum256([]byte(u.Token.Reveal())), limiter: rate.NewLimiter(o.UserRate, o.UserBurst)}
+		usr.server = h.newServer(usr)
+		h.users = append(h.users, usr)
+	}
+	streamable := sdk.NewStreamableHTTPHandler(func(r *http.Request) *sdk.Server {
+		u, _ := r.Context().Value(userKey).(*user)
+		if u == nil {
+			return nil
+		}
+		return u.server
+	}, &sdk.StreamableHTTPOptions{
+		Stateless: true, JSONResponse: true, Logger: h.log, MaxRequestBodyBytes: maxRequestBytes,
+		// The SDK's localhost protection refuses a loopback request whose Host is not a loopback
+		// name, which would refuse a reverse proxy on the same host. It defends against DNS
+		// rebinding, which cannot reach /mcp: every request needs a user's bearer token, which a
+		// browser cannot add across origins (and pkg/server guards the Host of a tokenless listener).
+		DisableLocalhostProtection: true,
+	})
+	h.http = streamable
+	return h, nil
+}
+
+type nopCalls struct{}
+
+func (nopCalls) Call(string, string) {}
+
+// ServeHTTP authenticates the request's user and hands it to the user's server.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u := h.authenticate(r)
+	if u == nil {
+		// The call is audited with the tool it names, when it is a tools/call.
+		tool, args := peekCall(r)
+		if tool != "" {
+			h.audit(r.Context(), nil, tool, args, ResultUnauthorized, "missing or wrong bearer token", 0)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wizfetch-mcp"`)
+		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+		return
+	}
+	h.http.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+}
+
+// authenticate returns the user whose token the request carries, comparing against every user's
+// digest in constant time (no early exit), or nil.
+func (h *Handler) authenticate(r *http.Request) *user {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return nil
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	var found *user
+	for _, u := range h.users {
+		if subtle.ConstantTimeCompare(got[:], u.digest[:]) == 1 {
+			found = u
+		}
+	}
+	return found
+}
+
+// peekCall reads the tool name and arguments of a tools/call request body, restoring the body.
+func peekCall(r *http.Request) (string, json.RawMessage) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return "", nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return "", nil
+	}
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Method != "tools/call" {
+		return "", nil
+	}
+	return msg.Params.Name, msg.Params.Arguments
+}
+
+// newServer builds the MCP server of one user: the tools of the user's profile, behind the
+// governance middleware.
+func (h *Handler) newServer(u *user) *sdk.Server {
+	s := sdk.NewServer(&sdk.Implementation{Name: "wizfetch", Version: h.opt.Version}, &sdk.ServerOptions{
+		Instructions: "wizfetch holds the Wiz security issues of this SOC as incidents. Read them with list_incidents and " +
+			"get_incident; get_issue and issue_context ask Wiz itself. Write tools change the issue in Wiz for everyone, " +
+			"under your name; ask the analyst before calling one.",
+		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{}},
+	})
+	h.addTools(s, u)
+	s.AddReceivingMiddleware(h.govern(u))
+	return s
+}
+
+// govern is the middleware of every tools/call: a tool outside the user's profile is refused
+// (before the SDK looks it up), and every call is audited and counted with its outcome.
+func (h *Handler) govern(u *user) sdk.Middleware {
+	return func(next sdk.MethodHandler) sdk.MethodHandler {
+		return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+			call, ok := req.(*sdk.CallToolRequest)
+			if method != "tools/call" || !ok {
+				return next(ctx, method, req)
+			}
+			start := time.Now()
+			name, args := call.Params.Name, call.Params.Arguments
+			if !slices.Contains(u.tools, name) {
+				msg := fmt.Sprintf("tool %q is not available to %s (profile %s); available: %s",
+					clip(name, 64), u.name, u.profile, strings.Join(u.tools, ", "))
+				h.audit(ctx, u, name, args, ResultRefused, msg, time.Since(start))
+				return nil, errors.New(msg)
+			}
+			oc := &outcome{}
+			res, err := next(context.WithValue(ctx, outcomeKey, oc), method, req)
+			result, reason := oc.result, oc.err
+			switch {
+			case err != nil:
+				// The SDK refused the call before the tool ran (arguments against its schema).
+				result, reason = ResultInvalid, err.Error()
+			case result == "":
+				result = ResultOK
+				if r, ok := res.(*sdk.CallToolResult); ok && r.IsError {
+					result = ResultInvalid // the SDK's argument validation, reported as a tool error
+					reason = toolErrorText(r)
+				}
+			}
+			h.audit(ctx, u, name, args, result, reason, time.Since(start))
+			return res, err
+		}
+	}
+}
+
+func toolErrorText(r *sdk.CallToolResult) string {
+	for _, c := range r.Content {
+		if t, ok := c.(*sdk.TextContent); ok {
+			return clip(t.Text, 300)
+		}
+	}
+	return ""
+}
+
+// audit writes the audit line of one call and counts it. Arguments are logged without note
+// texts (their length instead), and never a token.
+func (h *Handler) audit(ctx context.Context, u *user, tool string, args json.RawMessage, result, reason string, d time.Duration) {
+	name, profile := "", ""
+	if u != nil {
+		name, profile = u.name, u.profile
+	}
+	attrs := []slog.Attr{
+		slog.String("via", "mcp"),
+		slog.String("user", name),
+		slog.String("profile", profile),
+		slog.String("tool", clip(tool, 64)),
+		slog.Any("args", auditArgs(args)),
+		slog.String("result", result),
+		slog.Int64("duration_ms", d.Milliseconds()),
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("err", reason))
+	}
+	level := slog.LevelInfo
+	if result != ResultOK {
+		level = slog.LevelWarn
+	}
+	h.log.LogAttrs(ctx, level, "audit", attrs...)
+	h.opt.Calls.Call(tool, result)
+}
+
+// auditArgs renders call arguments for the audit line: scalar arguments as given (clipped), note
+// and text arguments as their length in characters.
+func auditArgs(raw json.RawMessage) map[string]any {
+	var args map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &args) != nil {
+		return map[string]any{}
+	}
+	out := make(map[string]any, len(args))
+	for k, v := range args {
+		k = clip(k, 32)
+		switch x := v.(type) {
+		case string:
+			if k == "note" || k == "text" {
+				out[k+"_chars"] = len([]rune(x))
+				continue
+			}
+			out[k] = clip(x, 80)
+		case float64, bool, nil:
+			out[k] = x
+		default:
+			b, _ := json.Marshal(x)
+			out[k] = clip(string(b), 120)
+		}
+		if len(out) >= 12 {
+			break
+		}
+	}
+	return out
+}
+
+// report records the tool's own outcome for the audit middleware.
+func report(ctx context.Context, result string, err error) {
+	if oc, ok := ctx.Value(outcomeKey).(*outcome); ok {
+		oc.result = result
+		if err != nil {
+			oc.err = clip(err.Error(), 300)
+		}
+	}
+}
+
+// wizHealth remembers the last real Wiz call of each instance made through MCP.
+type wizHealth struct {
+	mu   sync.Mutex
+	last map[string]wizCall
+}
+
+type wizCall struct {
+	at  time.Time
+	err string
+}
+
+func (w *wizHealth) record(instance string, at time.Time, err error) {
+	c := wizCall{at: at}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.err = clip(err.Error(), 300)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last[instance] = c
+}
+
+func (w *wizHealth) get(instance string) (wizCall, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.last[instance]
+	return c, ok
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,250 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/time/rate"
+
+	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"github.com/wizfetch/wizfetch/pkg/writeback"
+)
+
+// MaxResultBytes bounds the JSON of one tool result: an answer an AI client can take in whole. A
+// larger one is an error that says how to narrow the request.
+const MaxResultBytes = 256 << 10
+
+// issueArgs names one issue, in one instance.
+type issueArgs struct {
+	IssueID  string `json:"issue_id" jsonschema:"the Wiz issue id, a UUID such as 5c2e3d4b-9b8a-4c1d-8e7f-0a1b2c3d4e5f"`
+	Instance string `json:"instance,omitempty" jsonschema:"the Wiz tenant (instance) name; omit when only one is configured"`
+}
+
+type noArgs struct{}
+
+// tool is one tool's definition and its registration on a server.
+type tool struct {
+	def *sdk.Tool
+	add func(s *sdk.Server, t *sdk.Tool, u *user)
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// addTools registers the tools of u's profile on s; a tool in no profile is never registered.
+func (h *Handler) addTools(s *sdk.Server, u *user) {
+	all := h.tools()
+	for _, name := range u.tools {
+		if t, ok := all[name]; ok {
+			t.add(s, t.def, u)
+		}
+	}
+}
+
+// reg adapts a typed tool function: it registers it with the SDK (which derives the input schema
+// from In and validates arguments against it) and bounds its result.
+func reg[In any](fn func(ctx context.Context, u *user, in In) (any, error)) func(*sdk.Server, *sdk.Tool, *user) {
+	return func(s *sdk.Server, t *sdk.Tool, u *user) {
+		sdk.AddTool(s, t, func(ctx context.Context, _ *sdk.CallToolRequest, in In) (*sdk.CallToolResult, any, error) {
+			out, err := fn(ctx, u, in)
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := json.Marshal(out)
+			if err != nil {
+				report(ctx, ResultError, err)
+				return nil, nil, fmt.Errorf("encode result: %w", err)
+			}
+			if len(b) > MaxResultBytes {
+				err := fmt.Errorf("the answer is %d bytes, over the %d an MCP answer may carry: narrow the request (a smaller limit, a filter)", len(b), MaxResultBytes)
+				report(ctx, ResultError, err)
+				return nil, nil, err
+			}
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: string(b)}}}, json.RawMessage(b), nil
+		})
+	}
+}
+
+// tools defines every tool wizfetch can serve, by name (config.MCPTools).
+func (h *Handler) tools() map[string]tool {
+	read := &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolPtr(false)}
+	readWiz := &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolPtr(true)}
+	return map[string]tool{
+		config.ToolListIncidents: {&sdk.Tool{Name: config.ToolListIncidents, Annotations: read,
+			Description: fmt.Sprintf("List the incidents wizfetch holds (Wiz issues it fetched), newest issue creation last within each instance. "+
+				"Filters: instance, status (OPEN, IN_PROGRESS, RESOLVED, REJECTED), severity (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL), "+
+				"type (TOXIC_COMBINATION, THREAT_DETECTION, CLOUD_CONFIGURATION), since (RFC 3339: updated at or after). "+
+				"limit is 1 to %d (default %d). Returns summaries (issue id, status, severity, type, rule name, resource) and "+
+				"next, a cursor to pass as after for the following page (empty on the last). Reads wizfetch's store only; no Wiz call.",
+				MaxListLimit, DefaultListLimit)},
+			reg(h.listIncidents)},
+		config.ToolGetIncident: {&sdk.Tool{Name: config.ToolGetIncident, Annotations: read,
+			Description: "Show one stored incident by its Wiz issue id: the XSOAR-style incident wizfetch delivered (name, type, " +
+				"severity, details, labels, custom fields) with its status and timestamps, without the raw issue (use get_issue). " +
+				"Reads wizfetch's store only; no Wiz call."},
+			reg(h.getIncident)},
+		config.ToolGetIssue: {&sdk.Tool{Name: config.ToolGetIssue, Annotations: readWiz,
+			Description: "Read one issue fresh from Wiz by id (the issue JSON as Wiz returns it: status, severity, rule, " +
+				"resource, projects, notes, due date). Calls Wiz; counts against your rate limit."},
+			reg(h.getIssue)},
+		config.ToolIssueContext: {&sdk.Tool{Name: config.ToolIssueContext, Annotations: readWiz,
+			Description: "Gather an issue's context from Wiz: the cloud resource behind it (graph entity with properties and " +
+				"public exposures), the owners and security champions of each of its projects, and its evidence (threat " +
+				"detection details, or the graph entities of its evidence query). Takes several Wiz calls; counts against your rate limit."},
+			reg(h.issueContext)},
+		config.ToolServiceStatus: {&sdk.Tool{Name: config.ToolServiceStatus, Annotations: read,
+			Description: "Report wizfetch's health: per instance its feeds (watermark, lag, last success, last error, backlog) " +
+				"and whether the last real Wiz call succeeded; per sink its pending and dead-lettered events and last error. No Wiz call."},
+			reg(func(ctx context.Context, _ *user, _ noArgs) (any, error) { return h.serviceStatus(ctx) })},
+		config.ToolAddNote: {&sdk.Tool{Name: config.ToolAddNote, Annotations: writeAnnotations(false, false),
+			Description: fmt.Sprintf("WRITES TO WIZ: add a note to an issue, visible to everyone in Wiz, signed \"— <you> via wizfetch\". "+
+				"text is cut to fit %d characters with the signature. Not idempotent: calling twice adds two notes.", wiz.MaxNoteLen)},
+			reg(h.addNote)},
+		config.ToolResolveIssue: {&sdk.Tool{Name: config.ToolResolveIssue, Annotations: writeAnnotations(true, true),
+			Description: "WRITES TO WIZ: set a THREAT_DETECTION issue to RESOLVED (other issue types cannot be resolved: reject them). " +
+				"reason is one of " + strings.Join(writeback.Reasons(writeback.KindResolve), ", ") + "; the optional note is stored with " +
+				"the change, signed with your name. Closes the issue for everyone."},
+			reg(h.resolveIssue)},
+		config.ToolRejectIssue: {&sdk.Tool{Name: config.ToolRejectIssue, Annotations: writeAnnotations(true, true),
+			Description: "WRITES TO WIZ: set an issue to REJECTED (not a real risk, or accepted). reason is one of " +
+				strings.Join(writeback.Reasons(writeback.KindReject), ", ") + " and a note saying why is required; it is stored " +
+				"with the change, signed with your name. Closes the issue for everyone."},
+			reg(h.rejectIssue)},
+		config.ToolReopenIssue: {&sdk.Tool{Name: config.ToolReopenIssue, Annotations: writeAnnotations(true, true),
+			Description: "WRITES TO WIZ: set an issue back to OPEN, then add a note (yours, or just your signature) saying who reopened it."},
+			reg(h.reopenIssue)},
+		config.ToolSetDueDate: {&sdk.Tool{Name: config.ToolSetDueDate, Annotations: writeAnnotations(false, true),
+			Description: "WRITES TO WIZ: set an issue's due date (due_date as YYYY-MM-DD, midnight UTC), or remove it with clear: true."},
+			reg(h.setDueDate)},
+	}
+}
+
+func writeAnnotations(destructive, idempotent bool) *sdk.ToolAnnotations {
+	return &sdk.ToolAnnotations{DestructiveHint: boolPtr(destructive), IdempotentHint: idempotent, OpenWorldHint: boolPtr(true)}
+}
+
+// invalid reports an argument problem found before any Wiz call.
+func invalid(ctx context.Context, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	report(ctx, ResultInvalid, err)
+	return err
+}
+
+// client picks the instance's Wiz client.
+func (h *Handler) client(ctx context.Context, instance string) (string, Client, error) {
+	name := strings.TrimSpace(instance)
+	if name == "" {
+		name = h.opt.DefaultInstance
+	}
+	c, ok := h.opt.Clients[name]
+	if !ok {
+		return "", nil, invalid(ctx, "unknown instance %q (configured: %s)", clip(name, 64), strings.Join(h.instances(), ", "))
+	}
+	return name, c, nil
+}
+
+func (h *Handler) instances() []string {
+	names := make([]string, 0, len(h.opt.Clients))
+	for n := range h.opt.Clients {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// allow takes one token of u's rate limit, or refuses the call saying when to try again.
+func (h *Handler) allow(ctx context.Context, u *user) error {
+	r := u.limiter.ReserveN(h.opt.Now(), 1)
+	if !r.OK() {
+		err := errors.New("rate limit: this tool is not available to you at the moment")
+		report(ctx, ResultRateLimited, err)
+		return err
+	}
+	if d := r.DelayFrom(h.opt.Now()); d > 0 {
+		r.CancelAt(h.opt.Now())
+		err := fmt.Errorf("rate limit: you may make %d Wiz calls at once and one more every %s; try again in %s "+
+			"(the tenant's Wiz budget is shared with wizfetch's feeds)", u.limiter.Burst(), every(u.limiter), d.Round(time.Second))
+		report(ctx, ResultRateLimited, err)
+		return err
+	}
+	return nil
+}
+
+// every renders the interval between two tokens of l.
+func every(l *rate.Limiter) string {
+	if l.Limit() <= 0 || l.Limit() == rate.Inf {
+		return "0s"
+	}
+	return (time.Duration(float64(time.Second) / float64(l.Limit()))).Round(time.Second).String()
+}
+
+// wizFailed classifies a Wiz error for the audit line.
+func wizFailed(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, wiz.ErrNotFound):
+		report(ctx, ResultNotFound, err)
+	case errors.Is(err, writeback.ErrInvalid), errors.Is(err, writeback.ErrNotAllowed), errors.Is(err, wiz.ErrBadRequest):
+		report(ctx, ResultInvalid, err)
+	default:
+		report(ctx, ResultError, err)
+	}
+	return err
+}
+
+func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, error) {
+	if err := writeback.ValidateIssueID(in.IssueID); err != nil {
+		return nil, invalid(ctx, "%s", err.Error())
+	}
+	name, c, err := h.client(ctx, in.Instance)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.allow(ctx, u); err != nil {
+		return nil, err
+	}
+	_, raw, err := c.Issue(ctx, strings.ToLower(strings.TrimSpace(in.IssueID)))
+	h.wiz.record(name, h.opt.Now(), err)
+	if err != nil {
+		return nil, wizFailed(ctx, err)
+	}
+	return raw, nil
+}
+
+func (h *Handler) issueContext(ctx context.Context, u *user, in issueArgs) (any, error) {
+	if err := writeback.ValidateIssueID(in.IssueID); err != nil {
+		return nil, invalid(ctx, "%s", err.Error())
+	}
+	name, c, err := h.client(ctx, in.Instance)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.allow(ctx, u); err != nil {
+		return nil, err
+	}
+	ic, err := c.IssueContext(ctx, strings.ToLower(strings.TrimSpace(in.IssueID)))
+	h.wiz.record(name, h.opt.Now(), err)
+	if err != nil {
+		return nil, wizFailed(ctx, err)
+	}
+	return ic, nil
+}
+
+// checkEnum validates list against the allowed values (upper-casing them), naming the argument.
+func checkEnum(ctx context.Context, arg string, list, allowed []string) ([]string, error) {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if !slices.Contains(allowed, v) {
+			return nil, invalid(ctx, "%s: %q is not one of %s", arg, clip(v, 32), strings.Join(allowed, ", "))
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
