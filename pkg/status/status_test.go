@@ -44,7 +44,8 @@ func TestTrackerRecordsFetchesDeliveriesAndHistory(t *testing.T) {
 	if sk.Delivered != 4 || sk.Failures != 1 || sk.LastError != "disk full" || sk.MaxPending != 100 {
 		t.Fatalf("sink: %+v", sk)
 	}
-	if len(s.History) != 2 || s.History[0].Events != 5 || s.History[1].LagSeconds != 150 {
+	// The first minute (10:00) ended with the watermark at 09:59:00: 120 s behind at 10:01:00.
+	if len(s.History) != 2 || s.History[0].Events != 5 || s.History[0].LagSeconds != 120 || s.History[1].LagSeconds != 150 {
 		t.Fatalf("history: %+v", s.History)
 	}
 
