@@ -209,7 +209,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			cp.WindowAfter = f.windowStart(cp)
 			cp.Cursor = ""
 		}
-		page, mapIncidents, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
+		page, mapIncidents, streamed, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
 		if err != nil {
 			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
 				// Everything before the watermark was committed in order, so the window restarts
@@ -238,7 +238,7 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			page.Release()
 			return res, fmt.Errorf("fetch page %d of %s/%s: %w", res.Pages+1, f.opt.Instance, f.pol.name(), ErrMissingCursor)
 		}
-		if f.stream != nil {
+		if streamed {
 			if emitted > 0 && len(page.Issues) > limit-emitted {
 				// A streamed page is never stopped mid-way: it waits, whole, at the head of the
 				// stream for the next fetch, which starts with the full budget (first == limit).
@@ -287,20 +287,26 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 }
 
 // fetchPage returns the page of the window pinned at after, from cursor, and a function that
-// returns its incidents, mapped. With Options.Prefetch the page comes from the feed's stream (started
-// here when there is none, or none at that cursor) and stays at its head until Fetch takes it;
-// otherwise it is requested and mapped on the spot.
-func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (*wiz.Page, func() mapped, error) {
-	if !f.opt.Prefetch {
+// returns its incidents, mapped. With Options.Prefetch a page after a window's first comes from the
+// feed's stream (started after the first page, or here when there is none at that cursor) and stays
+// at its head until Fetch takes it; otherwise it is requested and mapped on the spot.
+func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, first int) (page *wiz.Page, mapIncidents func() mapped, streamed bool, err error) {
+	// A window's first page is requested on the spot unless a stream already holds it: most windows
+	// of a caught-up feed are that one page, often empty, and a stream for it would only cost its
+	// goroutines. A window that goes on is streamed from its second page, requested at once.
+	if !f.opt.Prefetch || f.stream == nil && cursor == "" {
 		page, err := f.opt.Source.Issues(wiz.WithPageSlots(ctx, f.opt.PageSlots), f.pol.filter(after), f.pol.order(), first, cursor)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
-		return page, func() mapped { return f.mapPage(page) }, nil
+		if f.opt.Prefetch && page.HasNextPage && page.EndCursor != "" {
+			f.stream = f.startStream(ctx, after, page.EndCursor, first)
+		}
+		return page, func() mapped { return f.mapPage(page) }, false, nil
 	}
 	for restarted := false; ; restarted = true {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		inherited := f.stream != nil // started by an earlier fetch
 		if !inherited {
@@ -308,7 +314,7 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 		}
 		sp, err := f.stream.next(ctx, after, cursor, first)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if sp == nil {
 			f.dropStream()
@@ -316,9 +322,9 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 				// A new stream's first page is the one asked for, so it ended early: ctx ended
 				// just before the stream could hand its first page over.
 				if err := ctx.Err(); err != nil {
-					return nil, nil, err
+					return nil, nil, false, err
 				}
-				return nil, nil, errors.New("feed: a new page stream ended before its first page")
+				return nil, nil, false, errors.New("feed: a new page stream ended before its first page")
 			}
 			continue
 		}
@@ -328,7 +334,7 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 			if inherited && !restarted && (errors.Is(sp.err, context.Canceled) || errors.Is(sp.err, context.DeadlineExceeded)) {
 				continue
 			}
-			return nil, nil, sp.err
+			return nil, nil, false, sp.err
 		}
 		return sp.page, func() mapped {
 			<-sp.mapped // the mapper closes it for every page, cancelled or not
@@ -337,7 +343,7 @@ func (f *Feed) fetchPage(ctx context.Context, after time.Time, cursor string, fi
 				return f.mapPage(sp.page)
 			}
 			return sp.incidents
-		}, nil
+		}, true, nil
 	}
 }
 
