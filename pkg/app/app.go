@@ -108,7 +108,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory)}
+	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory),
+		transports: wiz.NewTransports()}
 
 	var srv *server.Server
 	if !opt.NoServer {
@@ -192,6 +193,9 @@ type shared struct {
 	current engineRef
 	// pageSlots bounds the pages of issues all feeds hold in memory at once (maxPagesInMemory).
 	pageSlots *wiz.PageSlots
+	// transports are the connection pools the instances' Wiz clients share (one per proxy and CA
+	// bundle): a thousand tenants keep a few connections, not two each.
+	transports *wiz.Transports
 }
 
 // maxPagesInMemory is how many fetched pages of issues (about 2 MiB each at 200 issues) the feeds

@@ -269,6 +269,7 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 		opts := wiz.OptionsFromConfig(inst.Wiz, d.opt.Version)
 		opts.Logger = d.opt.Logger.With("instance", inst.Name)
 		opts.Metrics = d.metrics.WizObserver(inst.Name)
+		opts.Transports = d.transports
 		if d.opt.WizRetryFor > 0 {
 			opts.RetryFor = d.opt.WizRetryFor
 		}

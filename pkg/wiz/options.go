@@ -55,6 +55,9 @@ type Options struct {
 	Metrics Observer
 	// HTTPClient, when set, provides the base transport instead of one built from Proxy and CAFile.
 	HTTPClient *http.Client
+	// Transports, when set (and HTTPClient is not), provides the base transport shared with the
+	// other clients of the same proxy and CA bundle; nil builds one for this client alone.
+	Transports *Transports
 	// Limiter, when set, is shared with other clients of the same tenant; else one is built from
 	// RequestsPerSecond.
 	Limiter *rate.Limiter

@@ -41,6 +41,14 @@ func baseTransport(opts Options) (http.RoundTripper, error) {
 		}
 		return http.DefaultTransport, nil
 	}
+	if opts.Transports != nil {
+		return opts.Transports.get(opts)
+	}
+	return newBaseTransport(opts)
+}
+
+// newBaseTransport builds a transport with the configured proxy and CA bundle.
+func newBaseTransport(opts Options) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
 	if opts.Proxy != "" {
