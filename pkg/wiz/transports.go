@@ -28,6 +28,14 @@ func NewTransports() *Transports {
 // library's default is 2): enough for the instances whose fetches fall in the same moments.
 const sharedIdlePerHost = 16
 
+// sharedConnsPerHost bounds the connections a shared transport opens to one host; requests beyond
+// it wait for a connection. A thousand instances starting together would otherwise open a
+// connection each (buffers and two goroutines apiece, about a fifth of the start-up heap of 1,000
+// tenants), mostly to wait for a page slot (PageSlots). 256 requests in flight at Wiz's seconds per
+// page still bring more issues a second than the pipeline commits; with HTTP/2 each connection
+// carries many requests.
+const sharedConnsPerHost = 256
+
 // get returns the shared transport for opts' proxy and CA bundle, building it on first use. The
 // bundle is keyed by its content, so a changed file (a config reload) gets a transport of its own.
 func (t *Transports) get(opts Options) (http.RoundTripper, error) {
@@ -50,6 +58,7 @@ func (t *Transports) get(opts Options) (http.RoundTripper, error) {
 		return nil, err
 	}
 	rt.MaxIdleConnsPerHost = sharedIdlePerHost
+	rt.MaxConnsPerHost = sharedConnsPerHost
 	t.byKey[key] = rt
 	return rt, nil
 }
