@@ -87,6 +87,8 @@
 // An outbox is one FIFO per instance so that a sink can take turns: [Store.NextBatch] deals a
 // batch round-robin from the lanes with events (one tenant's backfill never holds back another
 // tenant's fresh events), keeps each lane's order (and so each issue's), and records the batch it
-// dealt so that the rest of it is what comes next, also after a crash; [Store.Outbox] reads the
+// dealt so that the rest of it is what comes next, also after a crash. While more than 16 lanes
+// have events a batch draws from 16 of them and the next from the following ones, so that its
+// acknowledgement touches a few ranges of keys rather than one per event. [Store.Outbox] reads the
 // outbox in commit order across lanes, for inspection.
 package store

@@ -161,9 +161,19 @@ func deal(shares []laneShare) []OutboxItem {
 	return out
 }
 
+// maxLanesPerBatch bounds how many lanes one batch draws from while more have events. A batch's
+// acknowledgement deletes its events from every lane it drew from, and each lane is its own range
+// of the outbox's keys: a batch of 500 events dealt one per lane, as 1,000 instances backfilling at
+// once made them, dirtied 500 leaves (8 MB written per acknowledgement), and the dispatcher took a
+// third of the daemon's CPU and held the store's write lock the feeds wait for. With at most 16
+// lanes a batch, every lane still gets its turn within ⌈lanes ÷ 16⌉ batches, and with 16 lanes or
+// fewer (the case of one instance's backlog beside others' fresh events) nothing changes.
+const maxLanesPerBatch = 16
+
 // dealBatch makes a new batch of sink: the lanes with events take turns starting after the lane
 // after, each giving an equal share of what is left of limit (the rest going round again to the
-// lanes that have more), until limit events or MaxBatchBytes of data are in hand.
+// lanes that have more), until limit events or MaxBatchBytes of data are in hand. While more than
+// maxLanesPerBatch lanes have events, only the first maxLanesPerBatch of the turn take part.
 func (tx *Tx) dealBatch(sink, after string, limit int) ([]OutboxItem, batchPlan, error) {
 	plan := batchPlan{After: after}
 	parent, err := tx.bucket(bucketOutbox)
@@ -184,6 +194,12 @@ func (tx *Tx) dealBatch(sink, after string, limit int) ([]OutboxItem, batchPlan,
 		start++
 	}
 	ring := append(append(make([]string, 0, len(names)), names[start:]...), names[:start]...)
+	// Many lanes waiting: this batch draws from the first maxLanesPerBatch of the turn, the next
+	// batch from the lanes after them.
+	truncated := len(ring) > maxLanesPerBatch
+	if truncated {
+		ring = ring[:maxLanesPerBatch]
+	}
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
@@ -236,9 +252,10 @@ func (tx *Tx) dealBatch(sink, after string, limit int) ([]OutboxItem, batchPlan,
 		plan.After = lane
 		served++
 	}
-	if served == len(ring) {
+	if served == len(ring) && !truncated {
 		// Every lane had its turn: the next batch starts one lane further on, so no lane is always
-		// dealt last. Else it starts at the first lane this one left out.
+		// dealt last. Else it starts at the first lane this one left out (with more lanes than a
+		// batch draws from, the first after those it drew from).
 		plan.After = ring[0]
 	}
 	return deal(shares), plan, nil

@@ -228,3 +228,52 @@ func TestNextBatchIsBoundedInBytes(t *testing.T) {
 		t.Fatalf("second batch of %d events; want d", len(got))
 	}
 }
+
+// With more than maxLanesPerBatch instances waiting, a batch draws from maxLanesPerBatch of them
+// (so its acknowledgement touches a few ranges of the outbox, not one per event) and the next
+// batches from the following ones: every instance is served within ⌈lanes ÷ maxLanesPerBatch⌉
+// batches, each in its own order, each event once.
+func TestNextBatchDrawsFromFewLanesWhenManyWait(t *testing.T) {
+	s := openTest(t)
+	const lanesN, per = 40, 50
+	for i := 0; i < lanesN; i++ {
+		enqueueLanes(t, s, "file", fmt.Sprintf("t%02d", i), 0, per)
+	}
+	firstServed := map[string]int{}
+	next := map[string]int{}
+	delivered := 0
+	for batches := 0; ; batches++ {
+		batch := mustNextBatch(t, s, "file", 500)
+		if len(batch) == 0 {
+			break
+		}
+		drawn := map[string]bool{}
+		for _, it := range batch {
+			drawn[it.Instance] = true
+			if want := fmt.Sprintf("%s%d", it.Instance, next[it.Instance]); string(it.Data) != want {
+				t.Fatalf("batch %d: %s out of its instance's order (want %s)", batches, it.Data, want)
+			}
+			next[it.Instance]++
+			if _, ok := firstServed[it.Instance]; !ok {
+				firstServed[it.Instance] = batches
+			}
+		}
+		if len(drawn) > maxLanesPerBatch {
+			t.Fatalf("batch %d drew from %d instances, more than %d", batches, len(drawn), maxLanesPerBatch)
+		}
+		delivered += len(batch)
+		if err := s.Ack("file", batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if delivered != lanesN*per {
+		t.Fatalf("%d events delivered, want %d", delivered, lanesN*per)
+	}
+	wantBy := (lanesN + maxLanesPerBatch - 1) / maxLanesPerBatch
+	for i := 0; i < lanesN; i++ {
+		name := fmt.Sprintf("t%02d", i)
+		if b, ok := firstServed[name]; !ok || b >= wantBy {
+			t.Errorf("%s first served in batch %d, want within the first %d", name, b, wantBy)
+		}
+	}
+}
