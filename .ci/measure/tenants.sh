@@ -1,0 +1,62 @@
+#!/bin/bash
+# Measures N tenants in one daemon the way BENCHMARKS.md reports it (issue 19): one wizsim process
+# of 200 issues, one `wizfetch run` daemon with N instances; prints the time until every feed's
+# first fetch succeeded, until the backfill is delivered, memory at those points, and the daemon's
+# CPU over IDLE_SECONDS of idle. Run by hand, not by CI.
+#   usage: .ci/measure/tenants.sh WIZFETCH_BINARY N [IDLE_SECONDS]
+#   env:   WIZSIM=path to a wizsim binary (default: wizsim on PATH)
+#          CGDIR=a memory cgroup (v1) directory to run the daemon in
+#          WF_PPROF=127.0.0.1:18602 with a build that serves net/http/pprof there, and then
+#          PROF, PROF0 (+PROF0S), HEAP, HEAP0, GOR: where to write profiles
+#          KEEPERR=path to keep the daemon's log
+BIN=$1; N=$2; IDLE=${3:-60}; SP=18600; AP=18601
+D=$(mktemp -d)
+${WIZSIM:-wizsim} --listen 127.0.0.1:$SP --issues 200 --seed 19 >/dev/null 2>&1 &
+SIM=$!
+sleep 1
+{
+cat <<Y
+wiz: {api_url: http://127.0.0.1:$SP/graphql, auth_url: http://127.0.0.1:$SP/oauth/token, audience: wiz-api, client_id: wizsim-client, client_secret: wizsim-secret, requests_per_second: 3}
+fetch: {interval: 1m, max_per_fetch: 200, status: [OPEN, IN_PROGRESS, RESOLVED, REJECTED]}
+store: {path: $D/wizfetch.db}
+sinks: [{name: file, type: jsonl, path: $D/incidents.jsonl, max_pending: 1000000}]
+server: {listen: 127.0.0.1:$AP}
+instances:
+Y
+for i in $(seq -w 1 $N); do echo "  - {name: t$i}"; done
+} > $D/c.yaml
+START=$(date +%s.%N)
+bash -c "[ -n \"$CGDIR\" ] && echo \$\$ > $CGDIR/cgroup.procs; exec $BIN run --config $D/c.yaml" >/dev/null 2>$D/err &
+PID=$!
+[ -n "$HEAP0" ] && (sleep 3; curl -s -o $HEAP0 "http://127.0.0.1:18602/debug/pprof/heap?gc=1") &
+[ -n "$PROF0" ] && (sleep 1; curl -s -o $PROF0 "http://127.0.0.1:18602/debug/pprof/profile?seconds=${PROF0S:-40}") &
+first=""; hwm=0
+while true; do
+  sleep 0.5
+  kill -0 $PID 2>/dev/null || { echo "daemon died"; tail -5 $D/err; break; }
+  st=$(curl -s http://127.0.0.1:$AP/v1/status)
+  [ -z "$st" ] && continue
+  read total done backlog <<<$(echo "$st" | python3 -c "
+import json,sys
+s=json.load(sys.stdin); f=[x for i in s['instances'] for x in i.get('feeds',[])]
+pend=sum(sum(i.get('pending',{}).values()) for i in s['instances'])
+print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.get('backlog'))+pend)")
+  now=$(date +%s.%N)
+  if [ -z "$first" ] && [ "$total" -gt 0 ] && [ "$done" = "$total" ]; then
+    first=$(python3 -c "print(round($now-$START,1))")
+    echo "all $total feeds fetched once after ${first}s: $(grep -E 'VmHWM|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
+  fi
+  if [ -n "$first" ] && [ "$backlog" = "0" ]; then
+    lines=$(wc -l < $D/incidents.jsonl)
+    echo "backfill and delivery done after $(python3 -c "print(round($now-$START,1))")s, $lines lines: $(grep -E 'VmHWM|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
+    break
+  fi
+done
+sleep 5; [ -n "$GOR" ] && curl -s -o $GOR "http://127.0.0.1:18602/debug/pprof/goroutine?debug=1"; [ -n "$HEAP" ] && curl -s -o $HEAP "http://127.0.0.1:18602/debug/pprof/heap"; [ -n "$PROF" ] && curl -s -o $PROF "http://127.0.0.1:18602/debug/pprof/profile?seconds=$IDLE" &
+t0=$(awk '{print $14+$15}' /proc/$PID/stat)
+sleep $IDLE
+t1=$(awk '{print $14+$15}' /proc/$PID/stat)
+echo "idle ${IDLE}s: $(python3 -c "print(round(($t1-$t0)/100,2))")s CPU = $(python3 -c "print(round(($t1-$t0)/$IDLE,2))")% of a core; $(grep -E 'VmHWM|VmRSS|RssAnon|RssFile|Threads' /proc/$PID/status | tr -s ' \n' ' ')"
+grep -c '"level":"ERROR"' $D/err | sed 's/^/error log lines: /'
+kill $PID; wait $PID 2>/dev/null; kill $SIM
+[ -n "$KEEPERR" ] && cp $D/err $KEEPERR; rm -rf $D
