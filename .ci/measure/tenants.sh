@@ -8,6 +8,7 @@
 #          CGDIR=a memory cgroup (v1) directory to run the daemon in
 #          WF_PPROF=127.0.0.1:18602 with a build that serves net/http/pprof there, and then
 #          PROF, PROF0 (+PROF0S), HEAP, HEAP0, GOR: where to write profiles
+#          STATUSES=the fetch.status list (default all four: every issue becomes an incident)
 #          KEEPERR=path to keep the daemon's log
 BIN=$1; N=$2; IDLE=${3:-60}; SP=18600; AP=18601
 D=$(mktemp -d)
@@ -17,7 +18,7 @@ sleep 1
 {
 cat <<Y
 wiz: {api_url: http://127.0.0.1:$SP/graphql, auth_url: http://127.0.0.1:$SP/oauth/token, audience: wiz-api, client_id: wizsim-client, client_secret: wizsim-secret, requests_per_second: 3}
-fetch: {interval: 1m, max_per_fetch: 200, status: [OPEN, IN_PROGRESS, RESOLVED, REJECTED]}
+fetch: {interval: 1m, max_per_fetch: 200, status: [${STATUSES:-OPEN, IN_PROGRESS, RESOLVED, REJECTED}]}
 store: {path: $D/wizfetch.db}
 sinks: [{name: file, type: jsonl, path: $D/incidents.jsonl, max_pending: 1000000}]
 server: {listen: 127.0.0.1:$AP}
@@ -30,18 +31,23 @@ bash -c "[ -n \"$CGDIR\" ] && echo \$\$ > $CGDIR/cgroup.procs; exec $BIN run --c
 PID=$!
 [ -n "$HEAP0" ] && (sleep 3; curl -s -o $HEAP0 "http://127.0.0.1:18602/debug/pprof/heap?gc=1") &
 [ -n "$PROF0" ] && (sleep 1; curl -s -o $PROF0 "http://127.0.0.1:18602/debug/pprof/profile?seconds=${PROF0S:-40}") &
-first=""; hwm=0
+first=""; ifirst=""; hwm=0
 while true; do
   sleep 0.5
   kill -0 $PID 2>/dev/null || { echo "daemon died"; tail -5 $D/err; break; }
   st=$(curl -s http://127.0.0.1:$AP/v1/status)
   [ -z "$st" ] && continue
-  read total done backlog <<<$(echo "$st" | python3 -c "
+  read total done backlog ninst instdone <<<$(echo "$st" | python3 -c "
 import json,sys
 s=json.load(sys.stdin); f=[x for i in s['instances'] for x in i.get('feeds',[])]
 pend=sum(sum(i.get('pending',{}).values()) for i in s['instances'])
-print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.get('backlog'))+pend)")
+inst=sum(1 for i in s['instances'] if any(x.get('last_success') for x in i.get('feeds',[])))
+print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.get('backlog'))+pend, len(s['instances']), inst)")
   now=$(date +%s.%N)
+  if [ -z "$ifirst" ] && [ "$ninst" -gt 0 ] && [ "$instdone" = "$ninst" ]; then
+    ifirst=$(python3 -c "print(round($now-$START,1))")
+    echo "every one of $ninst instances fetched once (any feed) after ${ifirst}s"
+  fi
   if [ -z "$first" ] && [ "$total" -gt 0 ] && [ "$done" = "$total" ]; then
     first=$(python3 -c "print(round($now-$START,1))")
     echo "all $total feeds fetched once after ${first}s: $(grep -E 'VmHWM|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"

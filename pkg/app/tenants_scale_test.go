@@ -57,14 +57,38 @@ func TestTenantsAtScale(t *testing.T) {
 	firstFetch := map[string]time.Duration{} // instance → first completed fetch (any feed)
 	backfilled := map[string]bool{}          // instance → its created feed closed without backlog
 	fetchErrs, created := 0, 0
+	// Lateness of fetch starts after the backfill: a fetch is due an interval after the previous
+	// one ended (at once after one that left a backlog); it starts when its result's Duration
+	// says, counted back from when it was observed.
+	type feedKey struct{ instance, feed string }
+	lastEnd, lastBacklog := map[feedKey]time.Time{}, map[feedKey]bool{}
+	var idleSince time.Time
+	var maxLate time.Duration
+	lateFetches, idleFetches := 0, 0
 	start := time.Now()
 	onFetch := func(instance, feedName string, res feed.Result, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		now, k := time.Now(), feedKey{instance, feedName}
+		began := now.Add(-res.Duration)
+		if prev, ok := lastEnd[k]; ok && !idleSince.IsZero() && began.After(idleSince) {
+			due := prev.Add(base.Fetch.Interval.D())
+			if lastBacklog[k] {
+				due = prev
+			}
+			late := began.Sub(due)
+			maxLate = max(maxLate, late)
+			idleFetches++
+			if late > 2*time.Second {
+				lateFetches++
+			}
+		}
 		if err != nil {
+			delete(lastEnd, k) // the next one is due after a backoff, not an interval
 			fetchErrs++
 			return
 		}
+		lastEnd[k], lastBacklog[k] = now, res.Backlog
 		if _, ok := firstFetch[instance]; !ok {
 			firstFetch[instance] = time.Since(start)
 		}
@@ -143,11 +167,18 @@ func TestTenantsAtScale(t *testing.T) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	mu.Lock()
+	idleSince = time.Now()
+	mu.Unlock()
 	before, wall := cpuTime(t), time.Now()
 	time.Sleep(60 * time.Second)
 	used, elapsed := cpuTime(t)-before, time.Since(wall)
 	t.Logf("idle at interval 1m: %s CPU over %s = %.2f%% of one core (target 2%%); %s",
 		used.Round(time.Millisecond), elapsed.Round(time.Millisecond), 100*used.Seconds()/elapsed.Seconds(), memLine())
+	mu.Lock()
+	t.Logf("fetch starts in the idle minute: %d fetches, the latest %s after it was due, %d more than 2s late (target: none)",
+		idleFetches, maxLate.Round(time.Millisecond), lateFetches)
+	mu.Unlock()
 }
 
 // streamLines counts the file's lines through a small buffer: countLines reads the whole file,
