@@ -302,29 +302,48 @@ func TestReloadSwapsConfigAndKeepsTheOldOneWhenBad(t *testing.T) {
 	}
 }
 
+// A tenant whose Wiz fails — 503s, a 429 storm, or credentials Wiz refuses — delays no other:
+// the good tenant's backfill is delivered while the bad one retries (its answers take no page slot,
+// its connections are its own), and the bad one's error shows in the status.
 func TestFailingTenantDoesNotStallTheOther(t *testing.T) {
-	good := startSim(t, wizsim.Options{Issues: 200, Seed: 9})
-	bad := startSim(t, wizsim.Options{Issues: 200, Seed: 10, Faults: "5xx:code=503"})
-	dir := t.TempDir()
-	cfg := testConfig(good, dir, 200)
-	okInst := cfg.Instances[0]
-	okInst.Name = "good"
-	badInst := okInst
-	badInst.Name = "bad"
-	badInst.Wiz.APIURL, badInst.Wiz.AuthURL = bad.GraphQLURL(), bad.TokenURL()
-	cfg.Instances = []config.Instance{badInst, okInst}
-	d := startDaemon(t, cfg, "")
-	jsonl := filepath.Join(dir, "incidents.jsonl")
-	waitFor(t, "the good tenant's backfill", 30*time.Second, func() bool { return countLines(jsonl) > 50 })
-	for _, ev := range readJSONL(t, jsonl) {
-		if ev.Instance != "good" {
-			t.Fatalf("event from instance %q", ev.Instance)
-		}
+	for _, tc := range []struct {
+		name    string
+		faults  string
+		secret  string
+		wantErr string // in the bad tenant's last_error
+	}{
+		{name: "503s", faults: "5xx:code=503", wantErr: "503"},
+		{name: "429 storm", faults: "429", wantErr: "429"},
+		{name: "wrong credentials", secret: "not-the-secret", wantErr: "authentication failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := startSim(t, wizsim.Options{Issues: 200, Seed: 9})
+			bad := startSim(t, wizsim.Options{Issues: 200, Seed: 10, Faults: tc.faults})
+			dir := t.TempDir()
+			cfg := testConfig(good, dir, 200)
+			okInst := cfg.Instances[0]
+			okInst.Name = "good"
+			badInst := okInst
+			badInst.Name = "bad"
+			badInst.Wiz.APIURL, badInst.Wiz.AuthURL = bad.GraphQLURL(), bad.TokenURL()
+			if tc.secret != "" {
+				badInst.Wiz.ClientSecret = config.Secret(tc.secret)
+			}
+			cfg.Instances = []config.Instance{badInst, okInst}
+			d := startDaemon(t, cfg, "")
+			jsonl := filepath.Join(dir, "incidents.jsonl")
+			waitFor(t, "the good tenant's backfill", 30*time.Second, func() bool { return countLines(jsonl) > 50 })
+			for _, ev := range readJSONL(t, jsonl) {
+				if ev.Instance != "good" {
+					t.Fatalf("event from instance %q", ev.Instance)
+				}
+			}
+			waitFor(t, "the bad tenant's error in the status", 30*time.Second, func() bool {
+				_, body := d.get("/v1/status", "")
+				return strings.Contains(string(body), `"last_error":"fetch page 1 of bad/`) && strings.Contains(string(body), tc.wantErr)
+			})
+		})
 	}
-	waitFor(t, "the bad tenant's error in the status", 30*time.Second, func() bool {
-		_, body := d.get("/v1/status", "")
-		return strings.Contains(string(body), `"last_error"`) && strings.Contains(string(body), `"bad"`)
-	})
 }
 
 // pushTo posts a Wiz automation-rule body to the daemon's webhook.
