@@ -59,6 +59,7 @@ print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.
   fi
 done
 sleep 5; [ -n "$GOR" ] && curl -s -o $GOR "http://127.0.0.1:18602/debug/pprof/goroutine?debug=1"; [ -n "$HEAP" ] && curl -s -o $HEAP "http://127.0.0.1:18602/debug/pprof/heap"; [ -n "$PROF" ] && curl -s -o $PROF "http://127.0.0.1:18602/debug/pprof/profile?seconds=$IDLE" &
+[ -n "$ALLOCS" ] && curl -s -o $ALLOCS "http://127.0.0.1:18602/debug/pprof/allocs?seconds=$IDLE" &
 t0=$(awk '{print $14+$15}' /proc/$PID/stat)
 sleep $IDLE
 t1=$(awk '{print $14+$15}' /proc/$PID/stat)
