@@ -18,7 +18,7 @@ if [ -n "$REVEAL" ]; then
   # so the idle minute is idle (with wizsim, issues still becoming visible are real work).
   # (bench-sim stops when its stdin closes: keep a pipe open for it.)
   mkfifo $D/simin; sleep 100000 > $D/simin & KEEPOPEN=$!
-  $BIN bench-sim --reveal --listen 127.0.0.1:$SP --issues 200 --seed 19 < $D/simin >/dev/null 2>&1 &
+  env -u WF_PPROF $BIN bench-sim --reveal --listen 127.0.0.1:$SP --issues 200 --seed 19 < $D/simin >/dev/null 2>&1 &
 else
 ${WIZSIM:-wizsim} --listen 127.0.0.1:$SP --issues 200 --seed 19 >/dev/null 2>&1 &
 fi
