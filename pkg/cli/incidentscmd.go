@@ -98,31 +98,20 @@ func newIncidentsCommand(env *Env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			var found *incidentView
-			err = st.View(func(tx *store.Tx) error {
-				for _, inst := range cfg.Instances {
-					if instance != "" && inst.Name != instance {
-						continue
-					}
-					r, ok, err := tx.Incident(inst.Name, args[0])
-					if err != nil {
-						return err
-					}
-					if ok {
-						v := viewOf(r, true)
-						found = &v
-						return nil
-					}
+			var instances []string
+			for _, inst := range cfg.Instances {
+				if instance == "" || inst.Name == instance {
+					instances = append(instances, inst.Name)
 				}
-				return nil
-			})
+			}
+			found, err := st.IncidentsByID(instances, args[0])
 			if err != nil {
 				return failure(err)
 			}
-			if found == nil {
+			if len(found) == 0 {
 				return failure(fmt.Errorf("no incident for issue %s", args[0]))
 			}
-			return writeJSON(cmd.OutOrStdout(), found)
+			return writeJSON(cmd.OutOrStdout(), viewOf(found[0], true))
 		},
 	}
 	show.Flags().StringVar(&instance, "instance", "", "only this instance")

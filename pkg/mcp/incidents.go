@@ -205,19 +205,7 @@ func (h *Handler) getIncident(ctx context.Context, _ *user, in issueArgs) (any, 
 		instances = []string{in.Instance}
 	}
 	id := strings.ToLower(strings.TrimSpace(in.IssueID))
-	var found []*store.IncidentRecord
-	err := h.opt.Store.View(func(tx *store.Tx) error {
-		for _, inst := range instances {
-			rec, ok, err := tx.Incident(inst, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				found = append(found, rec)
-			}
-		}
-		return nil
-	})
+	found, err := h.opt.Store.IncidentsByID(instances, id)
 	switch {
 	case err != nil:
 		report(ctx, ResultError, err)

@@ -227,19 +227,7 @@ func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(instances)
 	}
-	var found []*store.IncidentRecord
-	err := s.opt.Store.View(func(tx *store.Tx) error {
-		for _, inst := range instances {
-			rec, ok, err := tx.Incident(inst, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				found = append(found, rec)
-			}
-		}
-		return nil
-	})
+	found, err := s.opt.Store.IncidentsByID(instances, id)
 	switch {
 	case err != nil:
 		s.log.Error("read incident", "err", err)

@@ -100,6 +100,26 @@ func (tx *Tx) Incident(instance, issueID string) (*IncidentRecord, bool, error) 
 	return nil, false, nil
 }
 
+// IncidentsByID returns a copy of the record of issueID in each of instances that has one, in the
+// order of instances: the lookup of an operator or a tool that has only the issue id (Tx.Incident
+// in each instance, in one read transaction).
+func (s *Store) IncidentsByID(instances []string, issueID string) ([]*IncidentRecord, error) {
+	var found []*IncidentRecord
+	err := s.View(func(tx *Tx) error {
+		for _, inst := range instances {
+			rec, ok, err := tx.Incident(inst, issueID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				found = append(found, rec)
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
 // PutIncident inserts or replaces rec (keyed by rec.Instance, rec.CreatedAt, rec.IssueID). The store
 // keeps its own copy of rec.Incident.
 func (tx *Tx) PutIncident(rec *IncidentRecord) error {
