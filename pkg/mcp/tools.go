@@ -198,18 +198,29 @@ func wizFailed(ctx context.Context, err error) error {
 	return err
 }
 
-func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, error) {
+// issueCall is what a tool that reads one issue from Wiz does first: check the issue id, pick the
+// instance's client and take the user's turn of the rate limit. It returns the instance's name, its
+// client and the issue id as Wiz is asked for it.
+func (h *Handler) issueCall(ctx context.Context, u *user, in issueArgs) (string, Client, string, error) {
 	if err := writeback.ValidateIssueID(in.IssueID); err != nil {
-		return nil, invalid(ctx, "%s", err.Error())
+		return "", nil, "", invalid(ctx, "%s", err.Error())
 	}
 	name, c, err := h.client(ctx, in.Instance)
 	if err != nil {
-		return nil, err
+		return "", nil, "", err
 	}
 	if err := h.allow(ctx, u); err != nil {
+		return "", nil, "", err
+	}
+	return name, c, strings.ToLower(strings.TrimSpace(in.IssueID)), nil
+}
+
+func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, error) {
+	name, c, id, err := h.issueCall(ctx, u, in)
+	if err != nil {
 		return nil, err
 	}
-	_, raw, err := c.Issue(ctx, strings.ToLower(strings.TrimSpace(in.IssueID)))
+	_, raw, err := c.Issue(ctx, id)
 	h.wiz.record(name, h.opt.Now(), err)
 	if err != nil {
 		return nil, wizFailed(ctx, err)
@@ -218,17 +229,11 @@ func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, err
 }
 
 func (h *Handler) issueContext(ctx context.Context, u *user, in issueArgs) (any, error) {
-	if err := writeback.ValidateIssueID(in.IssueID); err != nil {
-		return nil, invalid(ctx, "%s", err.Error())
-	}
-	name, c, err := h.client(ctx, in.Instance)
+	name, c, id, err := h.issueCall(ctx, u, in)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.allow(ctx, u); err != nil {
-		return nil, err
-	}
-	ic, err := c.IssueContext(ctx, strings.ToLower(strings.TrimSpace(in.IssueID)))
+	ic, err := c.IssueContext(ctx, id)
 	h.wiz.record(name, h.opt.Now(), err)
 	if err != nil {
 		return nil, wizFailed(ctx, err)
