@@ -23,6 +23,7 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,9 +55,11 @@ const (
 	// inclusive and decisions are idempotent, so re-reading costs little and covers a search index
 	// that shows a change a moment late.
 	Overlap = 30 * time.Second
-	// MaxAttempts bounds how often one decision is tried against a failing Wiz before it is given
-	// up (logged, counted as refused): a mirrored change is never retried forever.
-	MaxAttempts = 5
+	// GiveUpAfter bounds how long one decision is retried against a failing Wiz (timeouts, 5xx,
+	// 429) before it is given up (logged, counted as refused): a mirrored change is never retried
+	// forever, yet a Wiz outage of hours loses no analyst's close. A refusal (a change Wiz will
+	// never take) is given up at once.
+	GiveUpAfter = 24 * time.Hour
 	// maxPages bounds one poll.
 	maxPages = 1000
 )
@@ -146,10 +149,19 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read pending mirror decisions: %w", err)
 	}
+	// One failing decision holds back no other; a failure ends the poll before new pages (Wiz is
+	// likely failing for them too).
+	var pendingErr error
 	for _, a := range pending {
 		if err := p.apply(ctx, a); err != nil {
-			return err
+			if errors.Is(err, ErrCrash) || ctx.Err() != nil {
+				return err
+			}
+			pendingErr = cmp.Or(pendingErr, err)
 		}
+	}
+	if pendingErr != nil {
+		return pendingErr
 	}
 	var cp store.MirrorCheckpoint
 	if err := p.o.Store.View(func(tx *store.Tx) error {
@@ -159,6 +171,9 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("read mirror checkpoint: %w", err)
 	}
+	// Within a poll each search starts at the last change seen (the query is inclusive, at second
+	// precision), so a busy XSOAR costs one search a page; the checkpoint the next poll starts
+	// from is Overlap before the newest change seen, for a search index that shows a change late.
 	since, page := cp.Since, 0
 	for range maxPages {
 		incs, err := p.o.XSOAR.ChangedIncidents(ctx, since, page, p.o.PageSize)
@@ -176,17 +191,17 @@ func (p *Poller) Poll(ctx context.Context) error {
 		if err := p.o.Crash("page"); err != nil {
 			return err
 		}
-		next := incs[len(incs)-1].Modified.Add(-Overlap).UTC().Truncate(time.Second)
-		if next.After(since) {
-			since, page = next, 0
-			err := p.o.Store.Update(func(tx *store.Tx) error {
-				return tx.PutMirrorCheckpoint(p.sink, store.MirrorCheckpoint{Since: since, UpdatedAt: p.o.Now().UTC()})
-			})
-			if err != nil {
-				return fmt.Errorf("write mirror checkpoint: %w", err)
-			}
+		last := incs[len(incs)-1].Modified.UTC().Truncate(time.Second)
+		if last.After(since) {
+			since, page = last, 0
 		} else {
 			page++ // a page of ties (or of incidents without "modified"): read on at the same time
+		}
+		if next := last.Add(-Overlap); next.After(cp.Since) {
+			cp = store.MirrorCheckpoint{Since: next, UpdatedAt: p.o.Now().UTC()}
+			if err := p.o.Store.Update(func(tx *store.Tx) error { return tx.PutMirrorCheckpoint(p.sink, cp) }); err != nil {
+				return fmt.Errorf("write mirror checkpoint: %w", err)
+			}
 		}
 		if len(incs) < p.o.PageSize {
 			return nil
@@ -228,9 +243,12 @@ func (p *Poller) consider(ctx context.Context, inc sink.XSOARIncident) error {
 			// reopened the incident since), or nothing new.
 			return nil
 		}
-		wizStatus := inc.Labels["status"]
-		if !p.o.Mirror.FromXSOAR || wizStatus == "" || wizdef.Closed(wizStatus) == inc.Closed() {
-			// Not mirrored, or Wiz already shows it: the incident's state is known from now on.
+		// The incident's status label is the issue's status as last delivered, which may lag
+		// behind Wiz (most of all just after this poller changed the issue), so it does not say
+		// whether Wiz shows the change: apply reads the issue and settles without writing when
+		// it does.
+		if !p.o.Mirror.FromXSOAR {
+			// Not mirrored: the incident's state is known from now on.
 			rec.Closed, rec.Version, rec.ByWizfetch, rec.UpdatedAt = inc.Closed(), inc.Version, false, p.o.Now().UTC()
 			return tx.PutMirrorIncident(p.sink, *rec)
 		}
@@ -270,9 +288,13 @@ func (p *Poller) adopt(inc sink.XSOARIncident) (*store.MirrorIncident, error) {
 		rec := store.MirrorIncident{IncidentID: inc.ID, Instance: name, IssueID: inc.MirrorID,
 			Closed: wizdef.Closed(inc.Labels["status"]), Version: inc.Version, UpdatedAt: p.o.Now().UTC()}
 		err = p.o.Store.Update(func(tx *store.Tx) error {
-			if have, err := tx.MirrorIncident(p.sink, inc.ID); err != nil || have != nil {
-				rec = *have
+			have, err := tx.MirrorIncident(p.sink, inc.ID)
+			if err != nil {
 				return err
+			}
+			if have != nil {
+				rec = *have
+				return nil
 			}
 			return tx.PutMirrorIncident(p.sink, rec)
 		})
@@ -386,17 +408,20 @@ func actorOf(a store.MirrorAction) string {
 	return "xsoar:" + a.Actor
 }
 
-// failed handles a failed decision: a refusal, or the last allowed attempt, gives it up (logged,
-// counted, the incident's state taken as known); anything else keeps it for the next poll and
-// ends this one.
+// failed handles a failed decision: a refusal, or a failure GiveUpAfter after the decision, gives
+// it up (logged, counted, the incident's state taken as known); anything else keeps it for the next
+// poll.
 func (p *Poller) failed(ctx context.Context, a store.MirrorAction, what string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	a.Attempts++
-	if refusedByWiz(err) || a.Attempts >= MaxAttempts {
-		p.log.Warn("Wiz refused a mirrored XSOAR change; not retrying it", "action", what, "issue_id", a.IssueID,
-			"incident_id", a.IncidentID, "attempts", a.Attempts, "err", err)
+	if refused := refusedByWiz(err); refused || p.o.Now().Sub(a.DecidedAt) > GiveUpAfter {
+		msg := "Wiz refused a mirrored XSOAR change; not retrying it"
+		if !refused {
+			msg = "giving up a mirrored XSOAR change after " + GiveUpAfter.String() + " of failures"
+		}
+		p.log.Warn(msg, "action", what, "issue_id", a.IssueID, "incident_id", a.IncidentID, "attempts", a.Attempts, "err", err)
 		p.o.Observe(sink.MirrorToWiz, a.Kind, sink.MirrorRefused, err)
 		return p.settleAction(a, "")
 	}

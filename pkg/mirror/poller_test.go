@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -543,4 +544,100 @@ type refusingClient struct {
 func (r *refusingClient) UpdateIssue(context.Context, string, wiz.IssuePatch) (*wiz.Issue, error) {
 	r.calls.Add(1)
 	return nil, &wiz.APIError{Class: wiz.ErrBadRequest, Op: "UpdateIssue", Message: "refused by the test"}
+}
+
+// An analyst closes the incident, the poll rejects the Wiz issue, and the analyst reopens the
+// incident before the fetch has delivered REJECTED (so the incident's status label still says
+// OPEN): the reopen reaches Wiz, and delivering the issue afterwards does not close the incident
+// again.
+func TestReopenBeforeTheCloseIsDeliveredReachesWiz(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.byType[wizdef.TypeCloudConfiguration][0]
+	e.deliver("created", id)
+	p := e.poller(nil)
+	if err := p.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inc := e.incidentOf(id)
+	if err := e.xs.Close(inc.ID, "Other", "closing", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.issue(id).Status; got != wizdef.StatusRejected {
+		t.Fatalf("Wiz issue %s after the analyst's close, want REJECTED", got)
+	}
+	if err := e.xs.Reopen(inc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("updated", id)
+	if got := e.issue(id).Status; got != wizdef.StatusOpen {
+		t.Errorf("Wiz issue %s after the analyst's reopen, want OPEN: the reopen was lost", got)
+	}
+	if got := e.incidentOf(id).Status; got != xsoarsim.StatusActive {
+		t.Errorf("incident status %d after the analyst's reopen, want active: wizfetch closed it again", got)
+	}
+}
+
+// pagedXSOAR answers ChangedIncidents from a fixed list sorted by modification time, as XSOAR's
+// search does (inclusive, page by page), and counts the searches.
+type pagedXSOAR struct {
+	incs     []sink.XSOARIncident
+	searches int
+}
+
+func (f *pagedXSOAR) Name() string                                  { return "soar" }
+func (f *pagedXSOAR) MappedIncident(string, string) (string, error) { return "", nil }
+func (f *pagedXSOAR) ChangedIncidents(_ context.Context, since time.Time, page, size int) ([]sink.XSOARIncident, error) {
+	f.searches++
+	var match []sink.XSOARIncident
+	for _, inc := range f.incs {
+		if !inc.Modified.Before(since) {
+			match = append(match, inc)
+		}
+	}
+	from := page * size
+	if from >= len(match) {
+		return nil, nil
+	}
+	return match[from:min(from+size, len(match))], nil
+}
+
+// A busy XSOAR (20,000 incidents changed at 200 a second, a backfill's deliveries) is read in one
+// pass, one search a page, and the checkpoint ends Overlap before the newest change.
+func TestPollReadsABusyXSOARInOnePass(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "wizfetch.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &pagedXSOAR{}
+	for i := range 20000 {
+		f.incs = append(f.incs, sink.XSOARIncident{ID: fmt.Sprint(i), MirrorID: "m", Modified: base.Add(time.Duration(i) * 5 * time.Millisecond)})
+	}
+	p, err := New(Options{XSOAR: f, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 100 pages of new incidents, plus the re-read of the last second's ties at each step.
+	if f.searches > 2*(20000/DefaultPageSize)+1 {
+		t.Errorf("%d searches for 20,000 incidents in pages of %d", f.searches, DefaultPageSize)
+	}
+	var cp store.MirrorCheckpoint
+	if err := st.View(func(tx *store.Tx) error { cp, err = tx.MirrorCheckpoint("soar"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	newest := f.incs[len(f.incs)-1].Modified.Truncate(time.Second)
+	if want := newest.Add(-Overlap); !cp.Since.Equal(want) {
+		t.Errorf("checkpoint %s, want %s (Overlap before the newest change)", cp.Since, want)
+	}
 }
