@@ -29,6 +29,8 @@
 //	                                                        when the sink comes back (seqs never repeat)
 //	                      "outbox_batch" 0 sink          -> JSON plan of the sink's batch in flight
 //	                                                        (outbox_batch.go)
+//	                      "outbox_fifo" 0 sink           -> 8-byte seq: the last event a schema 5
+//	                                                        FIFO held, while any is left (migrate_v5.go)
 //	counters              "marks" 0 instance 0 feed      -> 8-byte big-endian count; also
 //	                      "incidents" 0 instance, "closed", "outbox" 0 sink, "outbox" 0 sink 0 instance,
 //	                      "dead" 0 sink, "refetch", "rejected" 0 instance (kept in step inside each
@@ -89,6 +91,9 @@
 // tenant's fresh events), keeps each lane's order (and so each issue's), and records the batch it
 // dealt so that the rest of it is what comes next, also after a crash. While more than 16 lanes
 // have events a batch draws from 16 of them and the next from the following ones, so that its
-// acknowledgement touches a few ranges of keys rather than one per event. [Store.Outbox] reads the
+// acknowledgement touches a few ranges of keys rather than one per event. After the migration from
+// schema 5 the events its one FIFO held come out first, in sequence order, as schema 5 handed them
+// out (meta "outbox_fifo" 0 sink marks the last of them), so a sink that crashed with a batch
+// unacknowledged finds it again at the head. [Store.Outbox] reads the
 // outbox in commit order across lanes, for inspection.
 package store

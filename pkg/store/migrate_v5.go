@@ -32,8 +32,28 @@ var bucketMigrateV5 = []byte("migrate_v5")
 // schemaV6 is the schema this migration leads to.
 const schemaV6 = 6
 
-// startMigrationV5 starts the migration; it is a no-op when it has already started.
+// startMigrationV5 starts the migration; it is a no-op when it has already started. It first
+// records, for each outbox holding events, the last sequence number of its schema 5 FIFO
+// (fifoThroughKey): the dispatcher hands those events out in sequence order, as schema 5 did,
+// before it deals fair batches (outbox_batch.go). A JSONL sink that wrote a batch and crashed
+// before acknowledging it finds that batch at the head again, whatever lanes the events now sit
+// in, and its restart check (acknowledge up to its file's last line) stays right.
 func startMigrationV5(btx *bolt.Tx) error {
+	if btx.Bucket(bucketMigrateV5) == nil {
+		if outbox, meta := btx.Bucket(bucketOutbox), btx.Bucket(bucketMeta); outbox != nil && meta != nil {
+			for _, sink := range bucketNames(outbox) {
+				c := outbox.Bucket(sink).Cursor()
+				c.Seek([]byte{1}) // schema 5 keys begin with a zero byte: the last of them is just before
+				k, _ := c.Prev()
+				if len(k) != 8 || k[0] != 0 {
+					continue
+				}
+				if err := meta.Put(fifoThroughKey(string(sink)), append([]byte(nil), k...)); err != nil {
+					return fmt.Errorf("migrate to schema %d: %w", schemaV6, err)
+				}
+			}
+		}
+	}
 	if _, err := btx.CreateBucketIfNotExists(bucketMigrateV5); err != nil {
 		return fmt.Errorf("migrate to schema %d: %w", schemaV6, err)
 	}

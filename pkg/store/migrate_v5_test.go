@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,4 +197,55 @@ func TestLineInstance(t *testing.T) {
 			t.Errorf("lineInstance(%s) = %q, want %q", line, got, want)
 		}
 	}
+}
+
+// After the migration from schema 5, the events the schema 5 FIFO held come out first and in
+// sequence order, as schema 5 handed them out, even with newer events of one instance queued in
+// between and across a restart with a batch in flight: a JSONL sink that wrote a batch and crashed
+// before acknowledging it finds that batch at the head, so its restart check acknowledges exactly
+// what it wrote. Fair dealing starts once they are gone.
+func TestMigratedFIFOComesOutFirstInSequenceOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v5.db")
+	file := writeV5Store(t, path)
+	st := openAt(t, path)
+	mustUpdate(t, st, func(tx *Tx) error {
+		for i := range 300 {
+			if _, err := tx.Enqueue("file", "a", []byte(fmt.Sprintf(`{"event_id":"new-%03d"}`, i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var got []string
+	for round := 0; len(got) < len(file); round++ {
+		batch := mustNextBatch(t, st, "file", 500)
+		if len(batch) == 0 {
+			t.Fatalf("no batch after %d of %d migrated events", len(got), len(file))
+		}
+		if round == 1 {
+			// A restart with this batch in flight: the same events, in the same order.
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st = openAt(t, path)
+			again := mustNextBatch(t, st, "file", 500)
+			if !slices.Equal(lines(again), lines(batch)) {
+				t.Fatal("the batch in flight changed across a restart")
+			}
+		}
+		for _, it := range batch {
+			if len(got) < len(file) {
+				got = append(got, string(it.Data))
+			} else if !strings.HasPrefix(string(it.Data), `{"event_id":"new-`) {
+				t.Fatalf("unexpected event %s after the migrated ones", it.Data)
+			}
+		}
+		if err := st.Ack("file", batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, file) {
+		t.Fatal("the migrated events did not come out first, in sequence order")
+	}
+	checkConsistency(t, st)
 }

@@ -145,6 +145,9 @@ func (tx *Tx) dropOutbox(sink string) (int, error) {
 	if err := meta.Delete(batchPlanKey(sink)); err != nil {
 		return 0, err
 	}
+	if err := meta.Delete(fifoThroughKey(sink)); err != nil {
+		return 0, err
+	}
 	for _, lane := range lanes(b) {
 		if err := tx.setCounter(laneCounter(sink, lane), 0); err != nil {
 			return 0, err
@@ -336,6 +339,7 @@ func laneCounter(sink, instance string) string { return "outbox\x00" + sink + "\
 func deadCounter(sink string) string           { return "dead\x00" + sink }
 func outboxSeqKey(sink string) []byte          { return append([]byte("outbox_seq\x00"), sink...) }
 func batchPlanKey(sink string) []byte          { return append([]byte("outbox_batch\x00"), sink...) }
+func fifoThroughKey(sink string) []byte        { return append([]byte("outbox_fifo\x00"), sink...) }
 
 // nonNil turns nil into an empty slice so that a stored empty value reads back as non-nil.
 func nonNil(b []byte) []byte {

@@ -1,10 +1,15 @@
 package store
 
 import (
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The dispatcher of a sink delivers its outbox a batch at a time, and the batch is fair across
@@ -29,6 +34,9 @@ type batchPlan struct {
 	Lanes []planLane `json:"lanes"`
 	// After is the lane the next batch's turn starts after.
 	After string `json:"after"`
+	// BySeq orders the batch by sequence number instead of dealing it: a batch of the events a
+	// schema 5 FIFO held (fifoBatch).
+	BySeq bool `json:"by_seq,omitempty"`
 }
 
 // planLane is one lane's share of a batch: its Count oldest events, the last of them Last.
@@ -133,7 +141,82 @@ func (tx *Tx) batchInFlight(sink string) ([]OutboxItem, batchPlan, error) {
 		}
 		shares[i].count = max(pl.Count, len(shares[i].items))
 	}
+	if plan.BySeq {
+		return bySeq(shares), plan, nil
+	}
 	return deal(shares), plan, nil
+}
+
+// bySeq merges the lanes' items in sequence order.
+func bySeq(shares []laneShare) []OutboxItem {
+	var out []OutboxItem
+	for _, s := range shares {
+		out = append(out, s.items...)
+	}
+	slices.SortFunc(out, func(a, b OutboxItem) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
+}
+
+// fifoBatch makes, while sink's outbox still holds events a schema 5 FIFO held (sequence numbers
+// up to the fifoThroughKey mark, see startMigrationV5), a batch of the oldest of them in sequence
+// order, as schema 5 dealt them; ok is false once none is left (the mark is then dropped).
+func (tx *Tx) fifoBatch(sink string, b *bolt.Bucket, after string, limit int) (items []OutboxItem, plan batchPlan, ok bool, err error) {
+	plan = batchPlan{After: after, BySeq: true}
+	meta, err := tx.bucket(bucketMeta)
+	if err != nil {
+		return nil, plan, false, err
+	}
+	mark := meta.Get(fifoThroughKey(sink))
+	if len(mark) != 8 {
+		return nil, plan, false, nil
+	}
+	through := binary.BigEndian.Uint64(mark)
+	if limit <= 0 {
+		limit = math.MaxInt
+	}
+	var shares []laneShare
+	for _, lane := range lanes(b) {
+		var s laneShare
+		c := b.Cursor()
+		for k, v := c.Seek(outboxKey(lane, 0)); k != nil && len(s.items) < limit; k, v = c.Next() {
+			l, seq, ok := splitOutboxKey(k)
+			if !ok || l != lane || seq > through {
+				break
+			}
+			line, err := outboxLine(v)
+			if err != nil {
+				return nil, plan, false, fmt.Errorf("outbox item %d: %w", seq, err)
+			}
+			s.items = append(s.items, OutboxItem{Seq: seq, Instance: lane, Data: line})
+		}
+		if len(s.items) > 0 {
+			shares = append(shares, s)
+		}
+	}
+	items = bySeq(shares)
+	if len(items) == 0 {
+		return nil, plan, false, meta.Delete(fifoThroughKey(sink))
+	}
+	size := 0
+	for i, it := range items {
+		if i >= limit || i > 0 && size >= MaxBatchBytes {
+			items = items[:i]
+			break
+		}
+		size += len(it.Data)
+	}
+	last := map[string]int{} // lane -> index in plan.Lanes
+	for _, it := range items {
+		i, seen := last[it.Instance]
+		if !seen {
+			i = len(plan.Lanes)
+			last[it.Instance] = i
+			plan.Lanes = append(plan.Lanes, planLane{Instance: it.Instance})
+		}
+		plan.Lanes[i].Count++
+		plan.Lanes[i].Last = it.Seq
+	}
+	return items, plan, true, nil
 }
 
 // laneShare is what one lane gives a batch: the first count events it gave, of which items remain.
@@ -183,6 +266,9 @@ func (tx *Tx) dealBatch(sink, after string, limit int) ([]OutboxItem, batchPlan,
 	b := parent.Bucket([]byte(sink))
 	if b == nil {
 		return nil, plan, nil
+	}
+	if items, fifo, ok, err := tx.fifoBatch(sink, b, after, limit); err != nil || ok {
+		return items, fifo, err
 	}
 	names := lanes(b)
 	if len(names) == 0 {
