@@ -152,7 +152,7 @@ func TestRefusedCallAudited(t *testing.T) {
 
 // TestReadTools calls every read tool against the simulator.
 func TestReadTools(t *testing.T) {
-	f := newFixture(t, fixtureOptions{})
+	f := newFixture(t, fixtureOptions{userRate: 10, userBurst: 100})
 	cs := f.mustConnect(t, bobToken)
 
 	var page IncidentPage
@@ -343,9 +343,14 @@ func TestUserRateLimit(t *testing.T) {
 	mustCall(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id}, nil)
 	mustCall(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id}, nil)
 	before := f.sim.Stats().Requests["/graphql"][200]
-	text, isErr, err := call(t, cs, config.ToolIssueContext, map[string]any{"issue_id": id})
+	text, isErr, err := call(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id})
 	if err != nil || !isErr || !strings.Contains(text, "rate limit") || !strings.Contains(text, "10s") {
 		t.Fatalf("third call: %v %v %q", err, isErr, text)
+	}
+	// issue_context may make more Wiz requests than this user's burst allows at all.
+	text, isErr, err = call(t, cs, config.ToolIssueContext, map[string]any{"issue_id": id})
+	if err != nil || !isErr || !strings.Contains(text, "needs up to 6 Wiz requests") {
+		t.Fatalf("issue_context beyond the burst: %v %v %q", err, isErr, text)
 	}
 	if f.sim.Stats().Requests["/graphql"][200] != before {
 		t.Fatal("a rate-limited call reached Wiz")
@@ -376,5 +381,19 @@ func TestAttributedFitsNoteLimit(t *testing.T) {
 				t.Fatal("no truncation marker")
 			}
 		})
+	}
+}
+
+// TestToolsAreChargedTheirWizRequests: the rate limit counts Wiz requests, not tool calls:
+// issue_context takes the whole burst of 6, so a get_issue right after it waits.
+func TestToolsAreChargedTheirWizRequests(t *testing.T) {
+	frozen := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newFixture(t, fixtureOptions{userRate: 0.2, userBurst: 6, now: func() time.Time { return frozen }})
+	cs := f.mustConnect(t, bobToken)
+	id := f.stored[0].ID
+	mustCall(t, cs, config.ToolIssueContext, map[string]any{"issue_id": id}, nil)
+	text, isErr, err := call(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id})
+	if err != nil || !isErr || !strings.Contains(text, "rate limit") {
+		t.Fatalf("get_issue after issue_context: %v %v %q; want it rate limited", err, isErr, text)
 	}
 }

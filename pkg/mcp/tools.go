@@ -159,11 +159,19 @@ func (h *Handler) instances() []string {
 	return names
 }
 
-// allow takes one token of u's rate limit, or refuses the call saying when to try again.
-func (h *Handler) allow(ctx context.Context, u *user) error {
-	r := u.limiter.ReserveN(h.opt.Now(), 1)
+// Wiz requests a tool may make, charged to the user's rate limit before it runs: the limit is on
+// the tenant's Wiz budget, not on tool calls.
+const (
+	costIssue   = 1
+	costContext = 3 + wiz.MaxContextProjects // the issue, its resource, its evidence, its projects' teams
+)
+
+// allow takes cost tokens (Wiz requests) of u's rate limit, or refuses the call saying when to try
+// again.
+func (h *Handler) allow(ctx context.Context, u *user, cost int) error {
+	r := u.limiter.ReserveN(h.opt.Now(), cost)
 	if !r.OK() {
-		err := errors.New("rate limit: this tool is not available to you at the moment")
+		err := fmt.Errorf("rate limit: this tool needs up to %d Wiz requests, more than the %d at once your limit allows", cost, u.limiter.Burst())
 		report(ctx, ResultRateLimited, err)
 		return err
 	}
@@ -201,7 +209,7 @@ func wizFailed(ctx context.Context, err error) error {
 // issueCall is what a tool that reads one issue from Wiz does first: check the issue id, pick the
 // instance's client and take the user's turn of the rate limit. It returns the instance's name, its
 // client and the issue id as Wiz is asked for it.
-func (h *Handler) issueCall(ctx context.Context, u *user, in issueArgs) (string, Client, string, error) {
+func (h *Handler) issueCall(ctx context.Context, u *user, in issueArgs, cost int) (string, Client, string, error) {
 	if err := writeback.ValidateIssueID(in.IssueID); err != nil {
 		return "", nil, "", invalid(ctx, "%s", err.Error())
 	}
@@ -209,14 +217,14 @@ func (h *Handler) issueCall(ctx context.Context, u *user, in issueArgs) (string,
 	if err != nil {
 		return "", nil, "", err
 	}
-	if err := h.allow(ctx, u); err != nil {
+	if err := h.allow(ctx, u, cost); err != nil {
 		return "", nil, "", err
 	}
 	return name, c, strings.ToLower(strings.TrimSpace(in.IssueID)), nil
 }
 
 func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, error) {
-	name, c, id, err := h.issueCall(ctx, u, in)
+	name, c, id, err := h.issueCall(ctx, u, in, costIssue)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +237,7 @@ func (h *Handler) getIssue(ctx context.Context, u *user, in issueArgs) (any, err
 }
 
 func (h *Handler) issueContext(ctx context.Context, u *user, in issueArgs) (any, error) {
-	name, c, id, err := h.issueCall(ctx, u, in)
+	name, c, id, err := h.issueCall(ctx, u, in, costContext)
 	if err != nil {
 		return nil, err
 	}

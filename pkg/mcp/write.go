@@ -73,7 +73,11 @@ func (h *Handler) write(ctx context.Context, u *user, instance string, a writeba
 	case writeback.KindResolve, writeback.KindReject, writeback.KindReopen, writeback.KindInProgress:
 		a.Note = Attributed(a.Note, u.name) // a status change names its author even without a note
 	}
-	if err := h.allow(ctx, u); err != nil {
+	cost := 2 // a status change reads the issue, or adds its note, besides the update
+	if a.Kind == writeback.KindNote || a.Kind == writeback.KindDueDate || a.Kind == writeback.KindClearDueDate {
+		cost = 1
+	}
+	if err := h.allow(ctx, u, cost); err != nil {
 		return nil, err
 	}
 	res, err := writeback.Do(ctx, c, a)
