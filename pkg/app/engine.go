@@ -19,6 +19,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/sink"
 	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"golang.org/x/time/rate"
 )
 
 // engine is everything built from one config: per-instance clients and feeds, the push receiver and
@@ -40,6 +41,8 @@ type instanceRuntime struct {
 	name      string
 	client    *wiz.Client
 	refetcher *feed.Refetcher
+	// contextLimit is the budget of GET /v1/issues/{id}/context, in Wiz requests (app/mcp.go).
+	contextLimit *rate.Limiter
 }
 
 // engineRef lets long-lived handlers (push, write-back) see the engine of the moment.
@@ -286,8 +289,9 @@ func (d *shared) buildInstances(ctx context.Context, cfg *config.Config, eng *en
 			return nil, fmt.Errorf("%w: instance %s: %w", ErrConfig, inst.Name, err)
 		}
 		eng.instances[inst.Name] = &instanceRuntime{
-			name:   inst.Name,
-			client: client,
+			name:         inst.Name,
+			client:       client,
+			contextLimit: rate.NewLimiter(contextRate, contextBurst),
 			refetcher: feed.NewRefetcher(feed.RefetcherOptions{
 				Instance: inst.Name, Fetch: inst.Fetch, Sinks: sinks, Source: client, Store: d.store,
 				Classifier: cls, Mapper: mapper, Now: d.opt.Now, Logger: d.opt.Logger,

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/mcp"
 	"github.com/wizfetch/wizfetch/pkg/server"
 	"github.com/wizfetch/wizfetch/pkg/wiz"
+	"golang.org/x/time/rate"
 )
 
 // mcpHandler is /mcp. It lives as long as the server and delegates to the engine of the moment, so
@@ -68,5 +70,22 @@ func (c contextSource) IssueContext(ctx context.Context, instance, issueID strin
 	if !ok {
 		return nil, fmt.Errorf("%w %q", server.ErrUnknownInstance, instance)
 	}
+	if rt.contextLimit != nil {
+		now := time.Now()
+		r := rt.contextLimit.ReserveN(now, contextCost)
+		if d := r.DelayFrom(now); !r.OK() || d > 0 {
+			r.CancelAt(now)
+			return nil, &server.RateLimitedError{RetryAfter: max(d, time.Second)}
+		}
+	}
 	return rt.client.IssueContext(ctx, issueID)
 }
+
+// The budget of GET /v1/issues/{id}/context per instance, in Wiz requests: one lookup may make
+// contextCost of them, and the tenant's ~3 requests/s are the feeds' first. Three lookups at once,
+// then one every 12 s.
+const (
+	contextCost  = 3 + wiz.MaxContextProjects // the issue, its resource, its evidence, its projects' teams
+	contextRate  = rate.Limit(0.5)
+	contextBurst = 3 * contextCost
+)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
@@ -21,6 +22,8 @@ func (f *fakeContext) IssueContext(_ context.Context, instance, id string) (*wiz
 		return nil, fmt.Errorf("issue context %s: %w", id, wiz.ErrNotFound)
 	case id == "00000000-0000-4000-8000-000000000001":
 		return nil, &wiz.APIError{Class: wiz.ErrTransient, Op: "IssuesTable", Message: "boom"}
+	case id == "00000000-0000-4000-8000-000000000002":
+		return nil, &RateLimitedError{RetryAfter: 11500 * time.Millisecond}
 	}
 	return &wiz.IssueContext{IssueID: id, IssueType: "THREAT_DETECTION", EvidenceKind: wiz.EvidenceNone}, nil
 }
@@ -48,6 +51,7 @@ func TestIssueContextRoute(t *testing.T) {
 		{"unknown instance", "/v1/issues/" + id + "/context?instance=nope", "tok", http.StatusNotFound},
 		{"unknown issue", "/v1/issues/00000000-0000-4000-8000-000000000000/context", "tok", http.StatusNotFound},
 		{"wiz failure", "/v1/issues/00000000-0000-4000-8000-000000000001/context", "tok", http.StatusBadGateway},
+		{"budget spent", "/v1/issues/00000000-0000-4000-8000-000000000002/context", "tok", http.StatusTooManyRequests},
 		{"mcp off", "/mcp", "tok", http.StatusNotFound},
 	}
 	for _, tt := range tests {
@@ -64,6 +68,9 @@ func TestIssueContextRoute(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
 			}
+			if tt.want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "12" {
+				t.Fatalf("Retry-After %q, want 12", resp.Header.Get("Retry-After"))
+			}
 			if tt.want == http.StatusOK {
 				var ic wiz.IssueContext
 				if err := json.NewDecoder(resp.Body).Decode(&ic); err != nil || ic.IssueID != id {
@@ -72,7 +79,7 @@ func TestIssueContextRoute(t *testing.T) {
 			}
 		})
 	}
-	if src.calls != 4 {
-		t.Fatalf("%d calls reached the source, want 4 (bad ids and missing tokens never do)", src.calls)
+	if src.calls != 5 {
+		t.Fatalf("%d calls reached the source, want 5 (bad ids and missing tokens never do)", src.calls)
 	}
 }
