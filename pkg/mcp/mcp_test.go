@@ -207,13 +207,27 @@ func TestReadTools(t *testing.T) {
 	var st ServiceStatus
 	mustCall(t, cs, config.ToolServiceStatus, nil, &st)
 	if len(st.Instances) != 1 || st.Instances[0].LastWizCall == nil || !st.Instances[0].LastWizCall.OK ||
-		st.Instances[0].LastWizCall.Source != "mcp" || len(st.Sinks) != 1 {
+		st.Instances[0].LastWizCall.Source != "mcp" || len(st.Sinks) != 1 || st.InstancesTotal != 1 {
 		t.Fatalf("service_status: %+v", st)
+	}
+	// The filters narrow the instances, never the total: this one is healthy.
+	var healthyOnly ServiceStatus
+	mustCall(t, cs, config.ToolServiceStatus, map[string]any{"only_unhealthy": true}, &healthyOnly)
+	if len(healthyOnly.Instances) != 0 || healthyOnly.InstancesTotal != 1 {
+		t.Fatalf("service_status only_unhealthy: %+v", healthyOnly)
+	}
+	var one ServiceStatus
+	mustCall(t, cs, config.ToolServiceStatus, map[string]any{"instance": st.Instances[0].Name}, &one)
+	if len(one.Instances) != 1 || one.Instances[0].Name != st.Instances[0].Name {
+		t.Fatalf("service_status instance: %+v", one)
 	}
 	for _, a := range f.logs.audits(t) {
 		if a["user"] != "bob" || a["result"] != ResultOK {
 			t.Fatalf("audit %v", a)
 		}
+	}
+	if text, isErr, err := call(t, cs, config.ToolServiceStatus, map[string]any{"instance": "nope"}); err != nil || !isErr || !strings.Contains(text, "unknown instance") {
+		t.Fatalf("service_status of an unknown instance: %v %v %q", err, isErr, text)
 	}
 }
 

@@ -2,7 +2,9 @@ package mcp
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/status"
@@ -10,12 +12,14 @@ import (
 
 // ServiceStatus is the result of service_status.
 type ServiceStatus struct {
-	Version       string           `json:"version"`
-	UptimeSeconds float64          `json:"uptime_seconds"`
-	Paused        bool             `json:"paused"`
-	PausedBy      string           `json:"paused_by,omitempty"`
-	Instances     []InstanceStatus `json:"instances"`
-	Sinks         []SinkStatus     `json:"sinks"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	Paused        bool    `json:"paused"`
+	PausedBy      string  `json:"paused_by,omitempty"`
+	// InstancesTotal counts every configured instance; Instances lists those the filters kept.
+	InstancesTotal int              `json:"instances_total"`
+	Instances      []InstanceStatus `json:"instances"`
+	Sinks          []SinkStatus     `json:"sinks"`
 }
 
 // InstanceStatus is one Wiz tenant: its feeds and its last real Wiz call.
@@ -59,7 +63,10 @@ type SinkStatus struct {
 	LastError    string    `json:"last_error,omitempty"`
 }
 
-func (h *Handler) serviceStatus(ctx context.Context) (ServiceStatus, error) {
+func (h *Handler) serviceStatus(ctx context.Context, in statusArgs) (ServiceStatus, error) {
+	if in.Instance != "" && !slices.Contains(h.instances(), in.Instance) {
+		return ServiceStatus{}, invalid(ctx, "instance: unknown instance %q (configured: %s)", clip(in.Instance, 64), strings.Join(h.instances(), ", "))
+	}
 	var snap status.Snapshot
 	if h.opt.Tracker != nil {
 		snap = h.opt.Tracker.Snapshot()
@@ -101,7 +108,11 @@ func (h *Handler) serviceStatus(ctx context.Context) (ServiceStatus, error) {
 			s.LastWizCall = &WizCall{At: c.at, OK: c.err == "", Error: c.err, Source: "mcp"}
 		}
 	}
+	out.InstancesTotal = len(byName)
 	for _, s := range byName {
+		if in.Instance != "" && s.Name != in.Instance || in.OnlyUnhealthy && healthy(s) {
+			continue
+		}
 		out.Instances = append(out.Instances, *s)
 	}
 	sort.Slice(out.Instances, func(a, b int) bool { return out.Instances[a].Name < out.Instances[b].Name })
@@ -118,4 +129,18 @@ func (h *Handler) serviceStatus(ctx context.Context) (ServiceStatus, error) {
 		out.Sinks = append(out.Sinks, ss)
 	}
 	return out, nil
+}
+
+// healthy reports whether an instance has nothing to look at: no feed failing or behind, no Wiz
+// request being retried.
+func healthy(s *InstanceStatus) bool {
+	if s.Retrying != "" {
+		return false
+	}
+	for _, f := range s.Feeds {
+		if f.ConsecutiveFailures > 0 || f.Backlog {
+			return false
+		}
+	}
+	return true
 }

@@ -28,7 +28,11 @@ type issueArgs struct {
 	Instance string `json:"instance,omitempty" jsonschema:"the Wiz tenant (instance) name; omit when only one is configured"`
 }
 
-type noArgs struct{}
+
+type statusArgs struct {
+	Instance      string `json:"instance,omitempty" jsonschema:"only this Wiz tenant (instance)"`
+	OnlyUnhealthy bool   `json:"only_unhealthy,omitempty" jsonschema:"only instances with a failing feed, a backlog or retried Wiz requests"`
+}
 
 // tool is one tool's definition and its registration on a server.
 type tool struct {
@@ -101,8 +105,9 @@ func (h *Handler) tools() map[string]tool {
 			reg(h.issueContext)},
 		config.ToolServiceStatus: {&sdk.Tool{Name: config.ToolServiceStatus, Annotations: read,
 			Description: "Report wizfetch's health: per instance its feeds (watermark, lag, last success, last error, backlog) " +
-				"and whether the last real Wiz call succeeded; per sink its pending and dead-lettered events and last error. No Wiz call."},
-			reg(func(ctx context.Context, _ *user, _ noArgs) (any, error) { return h.serviceStatus(ctx) })},
+				"and whether the last real Wiz call succeeded; per sink its pending and dead-lettered events and last error. " +
+				"With many instances, narrow it with instance or only_unhealthy (instances_total always counts them all). No Wiz call."},
+			reg(func(ctx context.Context, _ *user, in statusArgs) (any, error) { return h.serviceStatus(ctx, in) })},
 		config.ToolAddNote: {&sdk.Tool{Name: config.ToolAddNote, Annotations: writeAnnotations(false, false),
 			Description: fmt.Sprintf("WRITES TO WIZ: add a note to an issue, visible to everyone in Wiz, signed \"— <you> via wizfetch\". "+
 				"text is cut to fit %d characters with the signature. Not idempotent: calling twice adds two notes.", wiz.MaxNoteLen)},
