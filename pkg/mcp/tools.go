@@ -28,7 +28,6 @@ type issueArgs struct {
 	Instance string `json:"instance,omitempty" jsonschema:"the Wiz tenant (instance) name; omit when only one is configured"`
 }
 
-
 type statusArgs struct {
 	Instance      string `json:"instance,omitempty" jsonschema:"only this Wiz tenant (instance)"`
 	OnlyUnhealthy bool   `json:"only_unhealthy,omitempty" jsonschema:"only instances with a failing feed, a backlog or retried Wiz requests"`
