@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -270,21 +269,12 @@ func (tx *Tx) dealBatch(sink, after string, limit int) ([]OutboxItem, batchPlan,
 	if items, fifo, ok, err := tx.fifoBatch(sink, b, after, limit); err != nil || ok {
 		return items, fifo, err
 	}
-	names := lanes(b)
-	if len(names) == 0 {
+	// The turn starts at the first lane after the last turn's mark, wrapping around. Many lanes
+	// waiting: this batch draws from the first maxLanesPerBatch of the turn, the next batch from
+	// the lanes after them.
+	ring, truncated := turn(b, after, maxLanesPerBatch)
+	if len(ring) == 0 {
 		return nil, plan, nil
-	}
-	// The turn starts at the first lane after the last turn's mark, wrapping around.
-	start := sort.SearchStrings(names, after)
-	if start < len(names) && names[start] == after {
-		start++
-	}
-	ring := append(append(make([]string, 0, len(names)), names[start:]...), names[:start]...)
-	// Many lanes waiting: this batch draws from the first maxLanesPerBatch of the turn, the next
-	// batch from the lanes after them.
-	truncated := len(ring) > maxLanesPerBatch
-	if truncated {
-		ring = ring[:maxLanesPerBatch]
 	}
 	if limit <= 0 {
 		limit = math.MaxInt
@@ -358,4 +348,41 @@ func (tx *Tx) putBatchPlan(sink string, plan batchPlan) error {
 		return err
 	}
 	return meta.Put(batchPlanKey(sink), raw)
+}
+
+// turn lists up to n lanes of b with events in turn order: those after the lane after, then,
+// wrapping around, those from the first up to after itself. more reports that other lanes have
+// events too. It seeks from lane to lane, so it costs n seeks however many lanes wait.
+func turn(b *bolt.Bucket, after string, n int) (ring []string, more bool) {
+	c := b.Cursor()
+	var k []byte
+	if after == "" {
+		k, _ = c.First()
+	} else {
+		k, _ = c.Seek(append([]byte(after), sep+1)) // the first key past the lane after
+	}
+	wrapped := after == ""
+	for {
+		if k == nil {
+			if wrapped {
+				return ring, false
+			}
+			wrapped = true
+			k, _ = c.First()
+			continue
+		}
+		lane, _, ok := splitOutboxKey(k)
+		if !ok {
+			k, _ = c.Next() // not an outbox key of this schema: never written, but never a loop
+			continue
+		}
+		if wrapped && after != "" && lane > after {
+			return ring, false // round the whole ring
+		}
+		if len(ring) == n {
+			return ring, true
+		}
+		ring = append(ring, lane)
+		k, _ = c.Seek(append([]byte(lane), sep+1))
+	}
 }

@@ -277,3 +277,44 @@ func TestNextBatchDrawsFromFewLanesWhenManyWait(t *testing.T) {
 		}
 	}
 }
+
+// turn lists the lanes with events in turn order, from the lane after the mark, wrapping around,
+// and stops at n.
+func TestTurn(t *testing.T) {
+	s := openTest(t)
+	for _, lane := range []string{"a", "b", "c", "d", "e"} {
+		enqueueLanes(t, s, "file", lane, 0, 2)
+	}
+	tests := []struct {
+		after string
+		n     int
+		want  []string
+		more  bool
+	}{
+		{"", 2, []string{"a", "b"}, true},
+		{"", 10, []string{"a", "b", "c", "d", "e"}, false},
+		{"b", 2, []string{"c", "d"}, true},
+		{"d", 10, []string{"e", "a", "b", "c", "d"}, false},
+		{"e", 10, []string{"a", "b", "c", "d", "e"}, false},
+		{"zz", 3, []string{"a", "b", "c"}, true},
+		{"0", 10, []string{"a", "b", "c", "d", "e"}, false},
+		{"bb", 10, []string{"c", "d", "e", "a", "b"}, false}, // a mark whose lane has no events left
+	}
+	for _, tt := range tests {
+		var ring []string
+		var more bool
+		if err := s.View(func(tx *Tx) error {
+			parent, err := tx.bucket(bucketOutbox)
+			if err != nil {
+				return err
+			}
+			ring, more = turn(parent.Bucket([]byte("file")), tt.after, tt.n)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ring, tt.want) || more != tt.more {
+			t.Errorf("turn(after %q, %d) = %v, %v; want %v, %v", tt.after, tt.n, ring, more, tt.want, tt.more)
+		}
+	}
+}
