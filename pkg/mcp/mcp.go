@@ -19,6 +19,7 @@ package mcp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -180,10 +181,14 @@ func (nopCalls) Call(string, string) {}
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u := h.authenticate(r)
 	if u == nil {
-		// The call is audited with the tool it names, when it is a tools/call.
-		tool, args := peekCall(r)
-		if tool != "" {
-			h.audit(r.Context(), nil, tool, args, ResultUnauthorized, "missing or wrong bearer token", 0)
+		// Every refused request is audited: each tools/call with the tool it names (a JSON-RPC
+		// batch may hold several), anything else as "(other)".
+		calls := peekCalls(r)
+		if len(calls) == 0 {
+			calls = []peekedCall{{tool: "(other)"}}
+		}
+		for _, c := range calls {
+			h.audit(r.Context(), nil, c.tool, c.args, ResultUnauthorized, "missing or wrong bearer token", 0)
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wizfetch-mcp"`)
 		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
@@ -209,27 +214,49 @@ func (h *Handler) authenticate(r *http.Request) *user {
 	return found
 }
 
-// peekCall reads the tool name and arguments of a tools/call request body, restoring the body.
-func peekCall(r *http.Request) (string, json.RawMessage) {
+// peekedCall is a tools/call found in a request body.
+type peekedCall struct {
+	tool string
+	args json.RawMessage
+}
+
+// peekCalls reads the tools/call messages of a request body (one message, or a JSON-RPC batch),
+// restoring the body.
+func peekCalls(r *http.Request) []peekedCall {
 	if r.Method != http.MethodPost || r.Body == nil {
-		return "", nil
+		return nil
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return "", nil
+		return nil
 	}
-	var msg struct {
+	type message struct {
 		Method string `json:"method"`
 		Params struct {
 			Name      string          `json:"name"`
 			Arguments json.RawMessage `json:"arguments"`
 		} `json:"params"`
 	}
-	if json.Unmarshal(body, &msg) != nil || msg.Method != "tools/call" {
-		return "", nil
+	var msgs []message
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		if json.Unmarshal(trimmed, &msgs) != nil {
+			return nil
+		}
+	} else {
+		var m message
+		if json.Unmarshal(body, &m) != nil {
+			return nil
+		}
+		msgs = []message{m}
 	}
-	return msg.Params.Name, msg.Params.Arguments
+	var out []peekedCall
+	for _, m := range msgs {
+		if m.Method == "tools/call" {
+			out = append(out, peekedCall{tool: cmp.Or(m.Params.Name, "(unnamed)"), args: m.Params.Arguments})
+		}
+	}
+	return out
 }
 
 // newServer builds the MCP server of one user: the tools of the user's profile, behind the

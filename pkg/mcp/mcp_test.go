@@ -102,6 +102,28 @@ func TestUnauthenticated(t *testing.T) {
 	if f.calls.get("add_note", ResultUnauthorized) != 1 {
 		t.Fatal("the unauthorized call is not counted")
 	}
+	// A JSON-RPC batch of two calls: each is audited; a request that is not a call is audited too.
+	post := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, f.url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer wrong-token-value")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", resp.StatusCode)
+		}
+	}
+	before := len(f.logs.audits(t))
+	post(`[` + body + `,{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_issue","arguments":{}}}]`)
+	post(`{"jsonrpc":"2.0","id":3,"method":"initialize","params":{}}`)
+	audits := f.logs.audits(t)[before:]
+	if len(audits) != 3 || audits[0]["tool"] != "add_note" || audits[1]["tool"] != "get_issue" || audits[2]["tool"] != "(other)" {
+		t.Fatalf("audits of a refused batch and a refused initialize: %v", audits)
+	}
 	if logs := f.logs.String(); strings.Contains(logs, "wrong-token-value") || strings.Contains(logs, aliceToken) {
 		t.Fatal("a token reached the log")
 	}
