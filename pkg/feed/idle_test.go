@@ -8,20 +8,6 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
-// storedCheckpoint reads the checkpoint of one of the fixture's feeds.
-func (fx *fixture) storedCheckpoint(name string) store.Checkpoint {
-	fx.t.Helper()
-	var cp store.Checkpoint
-	if err := fx.store.View(func(tx *store.Tx) error {
-		var err error
-		cp, _, err = tx.Checkpoint("default", name)
-		return err
-	}); err != nil {
-		fx.t.Fatal(err)
-	}
-	return cp
-}
-
 // fetchIdle runs one fetch that must fetch at least a page, emit nothing and leave no backlog.
 func (fx *fixture) fetchIdle(name string) Result {
 	fx.t.Helper()
@@ -48,7 +34,7 @@ func TestIdleFetchOverSimulatorDoesNotCommit(t *testing.T) {
 	if want := len(sim.Snapshot()); events != want {
 		t.Fatalf("caught up with %d events, want %d", events, want)
 	}
-	cps := map[string]store.Checkpoint{Created: fx.storedCheckpoint(Created), Updates: fx.storedCheckpoint(Updates)}
+	cps := map[string]store.Checkpoint{Created: fx.checkpointOf(Created), Updates: fx.checkpointOf(Updates)}
 	writes := fx.store.PageWrites()
 
 	for range 3 {
@@ -60,7 +46,7 @@ func TestIdleFetchOverSimulatorDoesNotCommit(t *testing.T) {
 		t.Fatalf("idle fetches wrote %d pages, want none", got-writes)
 	}
 	for name, want := range cps {
-		if got := fx.storedCheckpoint(name); got != want {
+		if got := fx.checkpointOf(name); got != want {
 			t.Fatalf("%s checkpoint changed by idle fetches: %+v, was %+v", name, got, want)
 		}
 	}
@@ -79,7 +65,7 @@ func TestIdleUpdatesFetchOverMarkedChangesDoesNotCommit(t *testing.T) {
 	fx.run(Created)
 	fx.run(Updates) // marks the three changes (status unchanged: no event)
 	writes := fx.store.PageWrites()
-	cp := fx.storedCheckpoint(Updates)
+	cp := fx.checkpointOf(Updates)
 
 	fx.now = fx.now.Add(time.Minute)
 	res := fx.fetchIdle(Updates)
@@ -89,7 +75,7 @@ func TestIdleUpdatesFetchOverMarkedChangesDoesNotCommit(t *testing.T) {
 	if got := fx.store.PageWrites(); got != writes {
 		t.Fatalf("idle updates fetch wrote %d pages, want none", got-writes)
 	}
-	if got := fx.storedCheckpoint(Updates); got != cp {
+	if got := fx.checkpointOf(Updates); got != cp {
 		t.Fatalf("checkpoint changed: %+v, was %+v", got, cp)
 	}
 	if n := len(fx.events()); n != 3 {
@@ -124,7 +110,7 @@ func TestFetchThatOnlyPrunesMarksCommits(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := fx.storedCheckpoint(Updates).UpdatedAt; !got.Equal(fx.now) {
+	if got := fx.checkpointOf(Updates).UpdatedAt; !got.Equal(fx.now) {
 		t.Fatalf("checkpoint updated_at %v, want %v", got, fx.now)
 	}
 }
@@ -151,7 +137,7 @@ func TestFetchThatOnlyMovesTheWindowCommits(t *testing.T) {
 	if fx.store.PageWrites() == writes {
 		t.Fatal("a fetch that moved the watermark did not commit")
 	}
-	cp := fx.storedCheckpoint(Created)
+	cp := fx.checkpointOf(Created)
 	if !cp.Watermark.Equal(known.CreatedAt) || !cp.UpdatedAt.Equal(fx.now) {
 		t.Fatalf("checkpoint %+v; want watermark %v, updated_at %v", cp, known.CreatedAt, fx.now)
 	}
