@@ -66,8 +66,14 @@ func Default() *Config {
 		},
 		Mapping: Mapping{Fields: map[string]string{}},
 		Store: Store{
+			Backend:   StoreBbolt,
 			Path:      "/var/lib/wizfetch/wizfetch.db",
 			Retention: Duration(90 * day),
+			Etcd: Etcd{
+				Endpoints: []string{},
+				Prefix:    "/wizfetch/",
+				LeaseTTL:  Duration(10 * time.Second),
+			},
 		},
 		Sinks: []Sink{
 			func() Sink {

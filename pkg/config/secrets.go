@@ -54,6 +54,9 @@ func (c *Config) ResolveSecrets() error {
 		}
 	}
 
+	if c.Store.Backend == StoreEtcd {
+		resolve(&v, "store.etcd", "password", &c.Store.Etcd.Password, c.Store.Etcd.PasswordFile, "")
+	}
 	resolve(&v, "server", "auth_token", &c.Server.AuthToken, c.Server.AuthTokenFile, "")
 	resolve(&v, "server.webhook", "bearer_token", &c.Server.Webhook.BearerToken, c.Server.Webhook.BearerTokenFile, "")
 	resolve(&v, "server.webhook.basic", "password", &c.Server.Webhook.Basic.Password, c.Server.Webhook.Basic.PasswordFile, "")

@@ -81,10 +81,34 @@ type Mapping struct {
 	Fields map[string]string `mapstructure:"fields" yaml:"fields"`
 }
 
-// Store is where wizfetch keeps its state.
+// Store is where wizfetch keeps its state: a bbolt file (the default) or, for several replicas with
+// one leader, etcd.
 type Store struct {
+	// Backend is StoreBbolt or StoreEtcd.
+	Backend   string   `mapstructure:"backend" yaml:"backend"`
 	Path      string   `mapstructure:"path" yaml:"path"`
 	Retention Duration `mapstructure:"retention" yaml:"retention"`
+	Etcd      Etcd     `mapstructure:"etcd" yaml:"etcd"`
+}
+
+// Store backends.
+const (
+	StoreBbolt = "bbolt"
+	StoreEtcd  = "etcd"
+)
+
+// Etcd is the etcd cluster of store.backend: etcd. Everything wizfetch stores lives under Prefix;
+// the replicas elect their leader under it too, with leases of LeaseTTL.
+type Etcd struct {
+	Endpoints    []string `mapstructure:"endpoints" yaml:"endpoints"`
+	Prefix       string   `mapstructure:"prefix" yaml:"prefix"`
+	Username     string   `mapstructure:"username" yaml:"username"`
+	Password     Secret   `mapstructure:"password" yaml:"password,omitempty"`
+	PasswordFile string   `mapstructure:"password_file" yaml:"password_file"`
+	CAFile       string   `mapstructure:"ca_file" yaml:"ca_file"`
+	CertFile     string   `mapstructure:"cert_file" yaml:"cert_file"`
+	KeyFile      string   `mapstructure:"key_file" yaml:"key_file"`
+	LeaseTTL     Duration `mapstructure:"lease_ttl" yaml:"lease_ttl"`
 }
 
 // Sink is one delivery target. Which keys apply depends on Type (jsonl, xsoar, webhook, splunk_hec).

@@ -153,6 +153,7 @@ func (c *Config) validate(v *validator) {
 	}
 	validateStore(v, c.Store)
 	validateSinks(v, c.Sinks)
+	validateSinksOnEtcd(v, c.Store, c.Sinks)
 	validateServer(v, c.Server)
 	validateMCP(v, c.MCP)
 }
@@ -261,10 +262,63 @@ func validateMapping(v *validator, p string, m Mapping) {
 }
 
 func validateStore(v *validator, s Store) {
-	if strings.TrimSpace(s.Path) == "" {
-		v.add("store.path", "required")
-	}
 	positive(v, "store.retention", s.Retention)
+	switch s.Backend {
+	case StoreBbolt:
+		if strings.TrimSpace(s.Path) == "" {
+			v.add("store.path", "required")
+		}
+	case StoreEtcd:
+		validateEtcd(v, s.Etcd)
+	default:
+		v.add("store.backend", "%q is not one of %s, %s", s.Backend, StoreBbolt, StoreEtcd)
+	}
+}
+
+// validateEtcd checks store.etcd for store.backend: etcd.
+func validateEtcd(v *validator, e Etcd) {
+	if len(e.Endpoints) == 0 {
+		v.add("store.etcd.endpoints", "required with store.backend: etcd (e.g. [https://etcd-0:2379])")
+	}
+	for i, ep := range e.Endpoints {
+		if reason := checkHTTPSURL(ep); reason != "" {
+			v.add(fmt.Sprintf("store.etcd.endpoints[%d]", i), "%q %s", ep, reason)
+		}
+	}
+	switch {
+	case e.Prefix == "":
+		v.add("store.etcd.prefix", "required (e.g. /wizfetch/prod/): everything wizfetch stores lives under it")
+	case !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/"):
+		v.add("store.etcd.prefix", "%q must start and end with / (so that one prefix is never a prefix of another)", e.Prefix)
+	}
+	if e.Password != "" && e.PasswordFile != "" {
+		v.add("store.etcd.password", "set password or password_file, not both")
+	}
+	if (e.Password != "" || e.PasswordFile != "") && e.Username == "" {
+		v.add("store.etcd.username", "required with a password")
+	}
+	if (e.CertFile == "") != (e.KeyFile == "") {
+		v.add("store.etcd.cert_file", "cert_file and key_file go together (a client certificate and its key)")
+	}
+	// etcd's leases have a minimum of about 5 s (its election timeout); a TTL much longer than a
+	// minute only delays failover.
+	if time.Duration(e.LeaseTTL) < 5*time.Second || time.Duration(e.LeaseTTL) > 10*time.Minute {
+		v.add("store.etcd.lease_ttl", "%s must be between 5s and 10m", time.Duration(e.LeaseTTL))
+	}
+}
+
+// validateSinksOnEtcd refuses jsonl sinks with the etcd backend: the leader writes them, and a
+// local file cannot follow the leader to another node.
+func validateSinksOnEtcd(v *validator, s Store, sinks []Sink) {
+	if s.Backend != StoreEtcd {
+		return
+	}
+	for i, sk := range sinks {
+		if sk.Type == SinkJSONL {
+			v.add(fmt.Sprintf("sinks[%d].type", i), "a jsonl sink cannot be used with store.backend: etcd: "+
+				"the file is local to one replica and would not follow the leader to another node (use a webhook, xsoar or splunk_hec sink)")
+		}
+	}
 }
 
 func validateSinks(v *validator, sinks []Sink) {

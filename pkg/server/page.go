@@ -39,6 +39,7 @@ type pageData struct {
 	Refresh     int
 	Paused      bool
 	PausedBy    string
+	HA          *status.HA // who leads, with store.backend: etcd
 	Instances   []pageInstance
 	Sinks       []pageSink
 	Chart       chart
@@ -122,6 +123,7 @@ func buildPage(doc StatusDoc) pageData {
 		Uptime:     humanDuration(doc.UptimeSeconds),
 		Refresh:    pageRefreshSeconds,
 		Paused:     doc.Paused,
+		HA:         doc.HA,
 		PausedBy:   doc.PausedBy,
 		StoreError: doc.StoreError,
 		Chart:      buildChart(doc.History, now, doc.StartedAt),

@@ -25,6 +25,8 @@ type StatusDoc struct {
 	Sinks         []status.Sink   `json:"sinks"`
 	Store         *StoreDoc       `json:"store,omitempty"`
 	History       []status.Sample `json:"history"`
+	// HA says who leads when several replicas share an etcd store (absent with bbolt).
+	HA *status.HA `json:"ha,omitempty"`
 	// StoreError says why the store figures are missing (never a secret: store errors name paths
 	// and buckets only).
 	StoreError string `json:"store_error,omitempty"`
@@ -75,6 +77,7 @@ func (s *Server) statusDoc() StatusDoc {
 		Instances:     []InstanceDoc{},
 		Sinks:         append([]status.Sink{}, snap.Sinks...),
 		History:       append([]status.Sample{}, snap.History...),
+		HA:            snap.HA,
 	}
 	var stats *store.Stats
 	if s.opt.Store != nil {

@@ -86,6 +86,19 @@ type Snapshot struct {
 	History   []Sample  `json:"history"`
 	// Retrying lists the instances whose Wiz requests are being retried, by instance name.
 	Retrying []Retrying `json:"retrying,omitempty"`
+	// HA is this replica's part in a deployment of several (store.backend: etcd); nil with bbolt.
+	HA *HA `json:"ha,omitempty"`
+}
+
+// HA says who leads a deployment of several replicas, as this replica sees it.
+type HA struct {
+	// Replica is this replica's id; Leader the id of the replica that leads ("" while none does).
+	Replica string `json:"replica"`
+	Leader  string `json:"leader"`
+	// Role is "leader" or "standby".
+	Role string `json:"role"`
+	// Since is when this replica took its current role.
+	Since time.Time `json:"since"`
 }
 
 // Tracker is safe for concurrent use.
@@ -99,6 +112,21 @@ type Tracker struct {
 	pausedBy  string
 	history   []Sample
 	retrying  map[string]*Retrying
+	ha        *HA
+}
+
+// SetHA records this replica's role and the leader it knows of (store.backend: etcd).
+func (t *Tracker) SetHA(replica, leader string, leading bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	role := "standby"
+	if leading {
+		role = "leader"
+	}
+	if t.ha == nil || t.ha.Role != role {
+		t.ha = &HA{Since: t.now()}
+	}
+	t.ha.Replica, t.ha.Leader, t.ha.Role = replica, leader, role
 }
 
 // New returns an empty tracker; now nil uses time.Now.
@@ -270,6 +298,10 @@ func (t *Tracker) Snapshot() Snapshot {
 		Version: t.version, StartedAt: t.startedAt, Now: now,
 		Paused: t.pausedBy != "", PausedBy: t.pausedBy,
 		History: append([]Sample(nil), t.history...),
+	}
+	if t.ha != nil {
+		ha := *t.ha
+		snap.HA = &ha
 	}
 	for _, f := range t.feeds {
 		c := *f
