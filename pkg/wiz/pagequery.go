@@ -36,7 +36,7 @@ const issuesOp = "IssuesTable"
 // queryPage runs IssuesQuery with vars and decodes the page (decodeResponse). A BAD_USER_INPUT
 // answer to a page requested with an `after` cursor is ErrCursorRejected (cursorRejected).
 func (c *Client) queryPage(ctx context.Context, vars map[string]any) (*Page, error) {
-	payload, err := json.Marshal(graphql.GraphQLRequestPayload{Query: IssuesQuery, Variables: vars, OperationName: issuesOp})
+	payload, err := encodeJSON(graphql.GraphQLRequestPayload{Query: IssuesQuery, Variables: vars, OperationName: issuesOp})
 	if err != nil {
 		return nil, &APIError{Class: ErrBadRequest, Op: issuesOp, Code: graphql.ErrGraphQLEncode, Message: shorten(err.Error())}
 	}
