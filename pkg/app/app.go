@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
@@ -97,19 +100,18 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}
 	}()
 
-	// The store lock comes first: nothing (not even a sink file repair) happens while another daemon
-	// owns this state.
-	st, err := store.Open(cfg.Store.Path, store.Options{})
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	stack.push(st.Close)
-
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, store: st, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory),
+	deps := &shared{opt: opt, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory),
 		transports: wiz.NewTransports()}
+	// The store lock comes first: nothing (not even a sink file repair) happens while another daemon
+	// owns this state. With etcd, the election decides instead (runReplica).
+	st, rep, err := deps.openStore(ctx, cfg, &stack)
+	if err != nil {
+		return err
+	}
+	deps.store, deps.replicated = st, rep != nil
 
 	var srv *server.Server
 	if !opt.NoServer {
@@ -136,6 +138,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		log.Info("HTTP server listening", "url", srv.URL())
 	}
 
+	if rep != nil {
+		return deps.runReplica(ctx, cfg, srv, rep)
+	}
 	eng, err := deps.startEngine(ctx, cfg)
 	if err != nil {
 		return err
@@ -196,6 +201,10 @@ type shared struct {
 	// transports are the connection pools the instances' Wiz clients share (one per proxy and CA
 	// bundle): a thousand tenants keep a few connections, not two each.
 	transports *wiz.Transports
+	// replicated is true on the etcd backend: without an engine this replica stands by, its pushes
+	// go to standbyPush and the write-back and MCP APIs answer 503 naming the leader.
+	replicated  bool
+	standbyPush atomic.Pointer[http.Handler]
 }
 
 // maxPagesInMemory is how many fetched pages of issues (about 2 MiB each at 200 issues) the feeds
@@ -219,6 +228,9 @@ func (d *shared) reload(old *config.Config) (*config.Config, error) {
 	}
 	if err := next.ResolveSecrets(); err != nil {
 		return nil, err
+	}
+	if next.Store.Backend != old.Store.Backend || !reflect.DeepEqual(next.Store.Etcd, old.Store.Etcd) {
+		return nil, errors.New("store.backend or store.etcd changed: needs a restart")
 	}
 	if next.Store.Path != old.Store.Path {
 		return nil, fmt.Errorf("store.path changed from %s to %s: needs a restart", old.Store.Path, next.Store.Path)

@@ -124,6 +124,13 @@ func viewThroughDaemon(cmd *cobra.Command, cfg *config.Config, path string, from
 
 // openStoreForView opens the store read-only; a daemon holding it is reported plainly.
 func openStoreForView(cfg *config.Config) (*store.Store, error) {
+	if cfg.Store.Backend == config.StoreEtcd {
+		st, err := openEtcdStore(context.Background(), cfg, true)
+		if err != nil {
+			return nil, failure(fmt.Errorf("the daemon's API did not answer at %s and the store could not be read: %w", cfg.Server.Listen, err))
+		}
+		return st, nil
+	}
 	st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, failure(fmt.Errorf("the daemon's API did not answer at %s and the store could not be read: %w", cfg.Server.Listen, err))
@@ -133,6 +140,13 @@ func openStoreForView(cfg *config.Config) (*store.Store, error) {
 
 // openStoreForRepair opens the store for writing; it refuses while a daemon runs.
 func openStoreForRepair(cfg *config.Config) (*store.Store, error) {
+	if cfg.Store.Backend == config.StoreEtcd {
+		st, err := openEtcdStore(context.Background(), cfg, false)
+		if err != nil {
+			return nil, failure(err)
+		}
+		return st, nil
+	}
 	st, err := store.Open(cfg.Store.Path, store.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, failure(fmt.Errorf("%w: stop the daemon first (this command changes the store)", err))
@@ -265,7 +279,12 @@ func newCheckpointCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true, Timeout: time.Second})
+			var st *store.Store
+			if cfg.Store.Backend == config.StoreEtcd {
+				st, err = openEtcdStore(cmd.Context(), cfg, true) // replicas never lock the reader out
+			} else {
+				st, err = store.Open(cfg.Store.Path, store.Options{ReadOnly: true, Timeout: time.Second})
+			}
 			if errors.Is(err, store.ErrLocked) {
 				// The daemon holds the store: its status carries each feed's watermark.
 				if body, code, ok := newDaemonClient(cfg).get(cmd.Context(), "/v1/status"); ok && code == http.StatusOK {

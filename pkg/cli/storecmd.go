@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
@@ -25,6 +26,9 @@ func newStoreCommand(env *Env) *cobra.Command {
 			cfg, err := loadOpsConfig(cmd, env)
 			if err != nil {
 				return err
+			}
+			if cfg.Store.Backend == config.StoreEtcd {
+				return failure(errors.New("store check reads a bbolt file; with store.backend: etcd, etcd checks its own data (etcdctl check perf, endpoint health; its boltdb pages are verified by etcd itself)"))
 			}
 			start := time.Now()
 			st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true, Timeout: 2 * time.Second})
@@ -52,6 +56,6 @@ func newStoreCommand(env *Env) *cobra.Command {
 		},
 	}
 	check.Flags().IntVar(&max, "max", 20, "list at most this many problems")
-	cmd.AddCommand(check)
+	cmd.AddCommand(check, newStoreCopyCommand(env))
 	return cmd
 }

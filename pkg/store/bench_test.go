@@ -147,6 +147,6 @@ func BenchmarkPruneMarks(b *testing.B) {
 
 // writes is bbolt's running count of page writes.
 func writes(s *Store) int64 {
-	st := s.db.Stats()
+	st := s.bolt.Stats()
 	return st.TxStats.GetWrite()
 }

@@ -8,15 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // checkConsistency verifies, white-box, that every index and counter agrees with the data it
 // describes. Tests run it whenever they close a store (see openAt and reopen).
 func checkConsistency(t *testing.T, s *Store) {
 	t.Helper()
-	err := s.db.View(func(btx *bolt.Tx) error {
+	err := s.db.View(func(btx kv.Tx) error {
 		counters := map[string]int{}
 		_ = btx.Bucket(bucketCounters).ForEach(func(k, v []byte) error {
 			counters[string(k)] = int(binary.BigEndian.Uint64(v))
@@ -34,7 +35,7 @@ func checkConsistency(t *testing.T, s *Store) {
 			}
 			return nil
 		})
-		if m, i := marks.Stats().KeyN, byTime.Stats().KeyN; m != i {
+		if m, i := marks.KeyN(), byTime.KeyN(); m != i {
 			t.Errorf("%d marks but %d time index entries", m, i)
 		}
 
@@ -71,7 +72,7 @@ func checkConsistency(t *testing.T, s *Store) {
 			}
 			return nil
 		})
-		if n := docs.Stats().KeyN; n != referenced {
+		if n := docs.KeyN(); n != referenced {
 			t.Errorf("%d incident documents for %d references (orphans)", n, referenced)
 		}
 		// Every value is in a form schema 5 reads: documents JSON as it is (or S2-compressed, as
@@ -87,7 +88,7 @@ func checkConsistency(t *testing.T, s *Store) {
 			}
 			return nil
 		})
-		if n := closed.Stats().KeyN; n != want[counterClosed] {
+		if n := closed.KeyN(); n != want[counterClosed] {
 			t.Errorf("%d retention index entries for %d closed incidents", n, want[counterClosed])
 		}
 
@@ -97,7 +98,7 @@ func checkConsistency(t *testing.T, s *Store) {
 		}{{bucketOutbox, "outbox\x00"}, {bucketDead, "dead\x00"}} {
 			parent := btx.Bucket(q.bucket)
 			_ = parent.ForEachBucket(func(name []byte) error {
-				if n := parent.Bucket(name).Stats().KeyN; n > 0 {
+				if n := parent.Bucket(name).KeyN(); n > 0 {
 					want[q.prefix+string(name)] = n
 				}
 				return parent.Bucket(name).ForEach(func(k, v []byte) error {
@@ -129,7 +130,7 @@ func checkConsistency(t *testing.T, s *Store) {
 			}
 			return nil
 		})
-		if n := due.Stats().KeyN; n != want[counterRefetch] {
+		if n := due.KeyN(); n != want[counterRefetch] {
 			t.Errorf("%d due index entries for %d queued refetches", n, want[counterRefetch])
 		}
 

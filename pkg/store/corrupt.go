@@ -39,8 +39,13 @@ func (e *corruptError) Unwrap() error { return ErrCorrupt }
 // unless the goroutine asked for a panic instead, which debug.SetPanicOnFault is for — memory-mapped
 // files are its documented use), and a page overwritten with garbage trips one of bbolt's
 // assertions (a panic). Both unwind through bbolt's own deferred rollback, so a write transaction
-// interrupted this way commits nothing.
-func (s *Store) guarded(fn func() error) error { return guard(s.path, fn) }
+// interrupted this way commits nothing. Other engines (OpenKV) map no file: fn runs as it is.
+func (s *Store) guarded(fn func() error) error {
+	if s.bolt == nil {
+		return fn()
+	}
+	return guard(s.path, fn)
+}
 
 // guard is guarded for the file at path, before a Store exists.
 func guard(path string, fn func() error) (err error) {
@@ -92,10 +97,16 @@ func checkTruncated(path string, db *bolt.DB) error {
 // bbolt's check runs in a goroutine of its own, where a page id pointing outside the file would
 // fault fatally; so Check first walks every bucket and key itself, guarded, and a file that cannot
 // be walked yields an error wrapping ErrCorrupt without running bbolt's check.
+//
+// The check is bbolt's: on a store opened by OpenKV it returns an error wrapping
+// errors.ErrUnsupported (an engine such as etcd checks its own data).
 func (s *Store) Check(max int) ([]error, error) {
+	if s.bolt == nil {
+		return nil, fmt.Errorf("check the store: only a bbolt file can be checked: %w", errors.ErrUnsupported)
+	}
 	var problems []error
 	err := s.guarded(func() error {
-		return s.db.View(func(btx *bolt.Tx) error {
+		return s.bolt.View(func(btx *bolt.Tx) error {
 			if err := btx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walkBucket(b) }); err != nil {
 				return err
 			}

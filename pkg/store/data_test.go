@@ -455,8 +455,7 @@ func TestDropOutboxKeepsSequence(t *testing.T) {
 
 func TestDeadLetterMoveAndRequeue(t *testing.T) {
 	now := t0
-	path := t.TempDir() + "/dl.db"
-	s := openWith(t, path, Options{NoSync: true, Now: func() time.Time { return now }})
+	s := openTestStore(t, Options{NoSync: true, Now: func() time.Time { return now }})
 	mustUpdate(t, s, func(tx *Tx) error {
 		for i := 1; i <= 4; i++ {
 			if _, err := tx.Enqueue("xsoar", "default", []byte(fmt.Sprintf(`{"event_id":"e%d"}`, i))); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // DeadLetter is an event a sink gave up on; RequeueDeadLetters puts it back into the outbox.
@@ -204,7 +204,7 @@ func (s *Store) requeue(sink string, seqs []uint64) (int, error) {
 }
 
 // deadBucket returns sink's dead-letter bucket, creating it when create is set (else nil if absent).
-func (tx *Tx) deadBucket(sink string, create bool) (*bolt.Bucket, error) {
+func (tx *Tx) deadBucket(sink string, create bool) (kv.Bucket, error) {
 	parent, err := tx.bucket(bucketDead)
 	if err != nil {
 		return nil, err

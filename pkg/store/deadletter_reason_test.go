@@ -1,18 +1,13 @@
 package store
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // TestDeadLetterReasonIsBounded: a receiver's endless reason is kept to MaxReasonLen bytes.
 func TestDeadLetterReasonIsBounded(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "wizfetch.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTest(t)
 	var seq uint64
 	if err := st.Update(func(tx *Tx) error {
 		var err error

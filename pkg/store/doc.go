@@ -1,19 +1,28 @@
-// Package store keeps wizfetch's durable state in one bbolt file: per-feed checkpoints, dedup marks,
-// incidents, a per-sink outbox (one FIFO per instance) and dead letter, per-sink key/value state, the
-// refetch queue of Wiz pushes and the records of issues that could not become incidents.
+// Package store keeps wizfetch's durable state: per-feed checkpoints, dedup marks, incidents, a
+// per-sink outbox (one FIFO per instance) and dead letter, per-sink key/value state, the refetch
+// queue of Wiz pushes and the records of issues that could not become incidents. It decides what
+// is stored and how; an ordered key-value engine (package kv) keeps the bytes: a bbolt file by
+// default ([Open]), or an engine several replicas share, etcd ([OpenKV]).
 //
 // # Transactions
 //
 // The feed engine commits a whole page in one write transaction (DESIGN.md §2.2) through
 // [Store.Update]: it reads marks and incident records, decides, then writes incidents, marks, outbox
-// events and the checkpoint, and bbolt commits (and fsyncs) them together. bbolt serialises writers,
-// so two feeds of one instance can never interleave their decisions about one incident. Nothing in
-// this package performs network I/O, and callers must not either while they hold a [Tx]. Update never
-// uses bolt.Batch, which may run its function twice.
+// events and the checkpoint, and the engine commits them together (bbolt fsyncs them; etcd commits
+// them as one transaction, fenced by the leader's election, so a replica that no longer leads
+// writes nothing). The engine serialises writers, so two feeds of one instance can never interleave
+// their decisions about one incident. This package performs no network I/O of its own (an engine
+// such as etcd does, for its transactions), and callers must not while they hold a [Tx]. Update
+// never uses bolt.Batch, which may run its function twice.
 //
 // Every byte slice this package returns is a copy that stays valid after the transaction ends, and
-// every byte slice given to it is copied before it is stored, so
-// callers may reuse or modify their buffers at once.
+// every byte slice given to it is copied before it is stored, so callers may reuse or modify their
+// buffers at once.
+//
+// All the logic is written against kv's transactions, buckets and cursors, so it is the same on
+// every engine. What is bbolt's stays bbolt's and needs a store opened by [Open]: the file, its lock
+// and page size, the migrations from older schemas, the guard against a damaged file (corrupt.go),
+// [Store.Check] and [Store.PageWrites].
 //
 // # Bucket layout (schema version 6)
 //
@@ -31,6 +40,9 @@
 //	                                                        (outbox_batch.go)
 //	                      "outbox_fifo" 0 sink           -> 8-byte seq: the last event a schema 5
 //	                                                        FIFO held, while any is left (migrate_v5.go)
+//	                      "ids_owner"                    -> the id of the Store whose incident id set
+//	                                                        holds every incident (shared engines only,
+//	                                                        identity.go)
 //	counters              "marks" 0 instance 0 feed      -> 8-byte big-endian count; also
 //	                      "incidents" 0 instance, "closed", "outbox" 0 sink, "outbox" 0 sink 0 instance,
 //	                      "dead" 0 sink, "refetch", "rejected" 0 instance (kept in step inside each
@@ -50,6 +62,9 @@
 //	refetch_due           timekey(NextAttempt) seq(8)    -> instance 0 issueID
 //	rejected              instance 0 issueID             -> JSON RejectedIssue (rejected.go; created by
 //	                                                        the first record, so older files lack it)
+//	inbox                 a key the engine chooses       -> JSON of a push posted by any replica, until
+//	                                                        the leader queues it (inbox.go; only on an
+//	                                                        engine that implements kv.Poster)
 //
 // Incidents are keyed by the createdAt an issue was first seen with, so that the created feed, which
 // walks issues in createdAt order, finds and inserts them at the tail of the index: a page commit
@@ -68,13 +83,17 @@
 // attempts, time and the instance whose lane a requeue returns it to), the header, then the outbox
 // value. `bbolt get` still shows readable JSON.
 //
+// The layout is the same on every engine, and so are the values: a store copied key by key from one
+// engine to another is the same store.
+//
 // # Opening and migrations
 //
-// [Open] creates the parent directory (0700) and the file (0600), takes bbolt's file lock with a
-// timeout (a second wizfetch process gets [ErrLocked] instead of blocking forever), creates the
-// buckets and records the schema version; a file written by a newer wizfetch is refused with
-// [ErrSchemaTooNew]. A read-only Open takes a shared lock: it works beside other readers but not
-// beside a running daemon, and refuses a file of an older schema (a read-write Open migrates it).
+// [Open] opens a bbolt file. It creates the parent directory (0700) and the file (0600), takes
+// bbolt's file lock with a timeout (a second wizfetch process gets [ErrLocked] instead of blocking
+// forever), creates the buckets and records the schema version; a file written by a newer wizfetch
+// is refused with [ErrSchemaTooNew]. A read-only Open takes a shared lock: it works beside other
+// readers but not beside a running daemon, and refuses a file of an older schema (a read-write Open
+// migrates it).
 //
 // Older files are migrated by the read-write Open, in transactions of at most a few thousand
 // entries that each commit, so an interrupted migration resumes at the next start: schema 1 keyed
@@ -83,6 +102,13 @@
 // into the ones above (migrate_v4.go), and schema 5 kept each outbox as one FIFO keyed by seq alone,
 // which schema 6 splits into per-instance lanes, naming the instance in each dead letter's header
 // too (migrate_v5.go).
+//
+// [OpenKV] opens a store on another engine. It creates the buckets and records the schema version
+// of a new store, and writes nothing when the store exists (a replica that does not lead opens it
+// too); it refuses a newer schema, and an older one, since a store on another engine starts at the
+// current schema (a bbolt file is migrated by Open, then copied). On an engine that replicas share
+// (a kv.Poster), pushes go through the inbox (inbox.go): [Store.EnqueueRefetch] posts them without
+// a write transaction, and the leader's [Store.RefetchBatch] moves them into the refetch queue.
 //
 // # Fair delivery
 //

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -24,9 +25,15 @@ import (
 //
 // The set is built from the incidents index by the first write transaction that needs it, and then
 // kept in step by putIncident, the only writer of heads; it is only built in write transactions,
-// which bbolt serialises, so no commit can slip between the walk and the set. A rolled-back
+// which the engine serialises, so no commit can slip between the walk and the set. A rolled-back
 // transaction or a pruned incident leaves its hash behind: a false "maybe", which only costs a walk.
 // Memory: 8 bytes per incident.
+//
+// On an engine that replicas share (OpenKV), another replica may lead for a while and store
+// incidents this Store's set never saw; a "certainly not" would then be wrong. So there the meta key
+// "ids_owner" names the Store whose set holds every incident: a write transaction that stores a new
+// incident or consults the set first makes it this Store's, dropping the set (to be rebuilt) when
+// another Store owned it; a read transaction that finds another owner walks instead.
 type issueIndex struct {
 	mu     sync.Mutex
 	built  bool
@@ -97,10 +104,13 @@ func (x *issueIndex) merge() {
 // the set first when tx can (a write transaction); ok is false when it cannot, and the caller
 // must look the issue up by walking.
 func (x *issueIndex) mayHave(tx *Tx, instance, issueID string) (maybe, ok bool, err error) {
+	if owned, err := tx.ownIndex(); err != nil || !owned {
+		return false, false, err
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if !x.built {
-		if !tx.btx.Writable() {
+		if !tx.ktx.Writable() {
 			return false, false, nil
 		}
 		if err := x.build(tx); err != nil {
@@ -121,8 +131,12 @@ func (x *issueIndex) build(tx *Tx) error {
 	if err != nil {
 		return err
 	}
+	n, err := tx.IncidentCount("")
+	if err != nil {
+		return err
+	}
 	x.seed = maphash.MakeSeed()
-	x.sorted = make([]uint64, 0, b.Stats().KeyN)
+	x.sorted = make([]uint64, 0, n)
 	x.recent = map[uint64]struct{}{}
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -136,6 +150,13 @@ func (x *issueIndex) build(tx *Tx) error {
 	x.sorted = slices.Compact(x.sorted)
 	x.built = true
 	return nil
+}
+
+// reset drops the set (and what it remembers); the next write transaction that needs it rebuilds it.
+func (x *issueIndex) reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.built, x.sorted, x.recent, x.moved = false, nil, nil, nil
 }
 
 func (x *issueIndex) movedTo(instance, issueID string) (time.Time, bool) {
@@ -161,10 +182,43 @@ func (x *issueIndex) setMoved(instance, issueID string, createdAt time.Time, ok 
 
 // noteIncident keeps the id set in step with a new incident head (putIncident). The migration's
 // transactions (before Open returns) have no store, and need not: the set is built later.
-func (tx *Tx) noteIncident(instance, issueID string) {
-	if tx.store != nil {
-		tx.store.ids.add(instance, issueID)
+func (tx *Tx) noteIncident(instance, issueID string) error {
+	if tx.store == nil {
+		return nil
 	}
+	if _, err := tx.ownIndex(); err != nil {
+		return err
+	}
+	tx.store.ids.add(instance, issueID)
+	return nil
+}
+
+// keyIndexOwner is the meta key naming the Store whose id set holds every incident (shared engines).
+var keyIndexOwner = []byte("ids_owner")
+
+// ownIndex reports whether the id set may answer for tx. It always may on bbolt, which one process
+// holds. On a shared engine it may when the meta key "ids_owner" names this Store; else a write
+// transaction drops the set, names this Store and may, and a read transaction may not.
+func (tx *Tx) ownIndex() (bool, error) {
+	s := tx.store
+	if s == nil || !s.shared || tx.claimed {
+		return true, nil
+	}
+	meta, err := tx.bucket(bucketMeta)
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(meta.Get(keyIndexOwner), s.id) {
+		if !tx.ktx.Writable() {
+			return false, nil
+		}
+		s.ids.reset()
+		if err := meta.Put(keyIndexOwner, s.id); err != nil {
+			return false, fmt.Errorf("claim the incident id set: %w", err)
+		}
+	}
+	tx.claimed = true
+	return true, nil
 }
 
 // FindIncident returns a copy of the record of the issue issueID of instance, looked up by id: at

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // IncidentRecord is wizfetch's memory of one issue's incident: what it last emitted, for dedup of
@@ -174,7 +174,9 @@ func (tx *Tx) putIncident(rec *IncidentRecord, doc []byte, count bool) error {
 		if count {
 			tx.addCounter(incidentCounter(rec.Instance), 1)
 		}
-		tx.noteIncident(rec.Instance, rec.IssueID)
+		if err := tx.noteIncident(rec.Instance, rec.IssueID); err != nil {
+			return err
+		}
 	}
 	head := incidentHead{
 		version: rec.Version, status: rec.Status, lastEventID: rec.LastEventID,
@@ -186,7 +188,7 @@ func (tx *Tx) putIncident(rec *IncidentRecord, doc []byte, count bool) error {
 		if head.docSeq, err = docs.NextSequence(); err != nil {
 			return fmt.Errorf("number the incident JSON: %w", err)
 		}
-		docs.FillPercent = 1
+		setFill(docs, 1)
 		if err := docs.Put(seqKey(head.docSeq), doc); err != nil {
 			return fmt.Errorf("store the incident JSON: %w", err)
 		}
@@ -194,7 +196,7 @@ func (tx *Tx) putIncident(rec *IncidentRecord, doc []byte, count bool) error {
 	if err := tx.indexClosed(closed, key, old, &head); err != nil {
 		return err
 	}
-	b.FillPercent = 0.9 // mostly appended at the tail (createdAt order)
+	setFill(b, 0.9) // mostly appended at the tail (createdAt order)
 	return b.Put(key, appendHead(make([]byte, 0, 72+len(rec.Status)+len(rec.LastEventID)), &head))
 }
 
@@ -306,7 +308,7 @@ func (tx *Tx) decodeIncident(key, v []byte) (*IncidentRecord, error) {
 }
 
 // readDoc returns the JSON of incident document seq.
-func readDoc(docs *bolt.Bucket, seq uint64) ([]byte, error) {
+func readDoc(docs kv.Bucket, seq uint64) ([]byte, error) {
 	v := docs.Get(seqKey(seq))
 	if len(v) == 0 {
 		return nil, fmt.Errorf("its JSON (document %d) is missing", seq)

@@ -199,7 +199,7 @@ func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 				if _, err := tx.Enqueue("file", "default", []byte(`{"event_id":"e1"}`)); err != nil {
 					return err
 				}
-				return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(old)))
+				return tx.ktx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(old)))
 			})
 			s.Close()
 
@@ -297,7 +297,7 @@ func writeV4Store(t *testing.T, path string) (file, hook []string, incidents map
 				return err
 			}
 		}
-		docs, heads := tx.btx.Bucket(bucketIncidentDocs), tx.btx.Bucket(bucketIncidents)
+		docs, heads := tx.ktx.Bucket(bucketIncidentDocs), tx.ktx.Bucket(bucketIncidents)
 		c := heads.Cursor()
 		var rewrite [][2][]byte
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -355,7 +355,7 @@ func writeV4Store(t *testing.T, path string) (file, hook []string, incidents map
 			}
 			hook = append(hook, p+incidents["i0"]+"}")
 		}
-		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
+		return tx.ktx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
 	})
 	// A dead letter of "file" holding a codec-5 value (dead letters keep the value as it is).
 	mustUpdate(t, st, func(tx *Tx) error { return deadLetterV5(tx, "file", 4, "HTTP 400") })

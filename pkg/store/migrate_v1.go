@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/wizfetch/wizfetch/pkg/kv/boltkv"
 )
 
 // Schema 1 → 2 (→ 4) migration. Schema 1 keyed incidents by (instance, issue id) with the JSON inline and
@@ -69,7 +71,7 @@ func migrateBatchV1(btx *bolt.Tx) (done bool, err error) {
 		return true, nil
 	}
 	old := holder.Bucket(bucketIncidents)
-	tx := newTx(nil, btx)
+	tx := newTx(nil, boltkv.WrapTx(btx))
 	n := 0
 	if old != nil {
 		c := old.Cursor()

@@ -86,7 +86,7 @@ func writeV5Store(t *testing.T, path string) (file []string) {
 		if err := deadLetterV5(tx, "hook", 1, "HTTP 400"); err != nil {
 			return err
 		}
-		return tx.btx.Bucket(bucketMeta).Put(keySchema, []byte("5"))
+		return tx.ktx.Bucket(bucketMeta).Put(keySchema, []byte("5"))
 	})
 	if err := st.Close(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // Each sink has its own outbox, made of one FIFO per instance (a "lane"): the key is the instance,
@@ -56,7 +56,7 @@ func (tx *Tx) Enqueue(sink, instance string, data []byte) (uint64, error) {
 
 // append stores a value (the store's own from now on: bbolt keeps the slice until the commit) at
 // the tail of instance's lane.
-func (tx *Tx) append(b *bolt.Bucket, sink, instance string, value []byte) (uint64, error) {
+func (tx *Tx) append(b kv.Bucket, sink, instance string, value []byte) (uint64, error) {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
@@ -70,8 +70,13 @@ func (tx *Tx) append(b *bolt.Bucket, sink, instance string, value []byte) (uint6
 }
 
 // outboxBucket opens (creating if needed) the outbox of sink for writing. A re-created outbox resumes
-// the sequence of the dropped one.
-func (tx *Tx) outboxBucket(sink string) (*bolt.Bucket, error) {
+// the sequence of the dropped one. The transaction keeps the buckets it opened, so that a page
+// commit's thousands of events look their outbox up once (a name given to the engine escapes to the
+// heap: a lookup per event would cost an allocation per event).
+func (tx *Tx) outboxBucket(sink string) (kv.Bucket, error) {
+	if b, ok := tx.outboxes[sink]; ok {
+		return b, nil
+	}
 	parent, err := tx.bucket(bucketOutbox)
 	if err != nil {
 		return nil, err
@@ -93,7 +98,11 @@ func (tx *Tx) outboxBucket(sink string) (*bolt.Bucket, error) {
 	}
 	// Keys only ever grow at the tail of a lane, and one lane (a backfill) takes most of them:
 	// pack pages full instead of half.
-	b.FillPercent = 0.95
+	setFill(b, 0.95)
+	if tx.outboxes == nil {
+		tx.outboxes = make(map[string]kv.Bucket, 2)
+	}
+	tx.outboxes[sink] = b
 	return b, nil
 }
 
@@ -153,6 +162,7 @@ func (tx *Tx) dropOutbox(sink string) (int, error) {
 			return 0, err
 		}
 	}
+	delete(tx.outboxes, sink)
 	if err := parent.DeleteBucket([]byte(sink)); err != nil {
 		return 0, err
 	}
@@ -197,7 +207,7 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 		}
 		// Merge the lanes: one cursor per lane at its first event after afterSeq.
 		type head struct {
-			c    *bolt.Cursor
+			c    kv.Cursor
 			lane string
 			k, v []byte
 		}
@@ -319,7 +329,7 @@ func splitOutboxKey(k []byte) (lane string, seq uint64, ok bool) {
 
 // lanes lists the lanes of an outbox that hold events, in name order: one cursor descent per lane
 // (each Seek skips the rest of the lane), whatever their lengths.
-func lanes(b *bolt.Bucket) []string {
+func lanes(b kv.Bucket) []string {
 	var out []string
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; {

@@ -8,7 +8,7 @@ import (
 	"math"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // The dispatcher of a sink delivers its outbox a batch at a time, and the batch is fair across
@@ -159,7 +159,7 @@ func bySeq(shares []laneShare) []OutboxItem {
 // fifoBatch makes, while sink's outbox still holds events a schema 5 FIFO held (sequence numbers
 // up to the fifoThroughKey mark, see startMigrationV5), a batch of the oldest of them in sequence
 // order, as schema 5 dealt them; ok is false once none is left (the mark is then dropped).
-func (tx *Tx) fifoBatch(sink string, b *bolt.Bucket, after string, limit int) (items []OutboxItem, plan batchPlan, ok bool, err error) {
+func (tx *Tx) fifoBatch(sink string, b kv.Bucket, after string, limit int) (items []OutboxItem, plan batchPlan, ok bool, err error) {
 	plan = batchPlan{After: after, BySeq: true}
 	meta, err := tx.bucket(bucketMeta)
 	if err != nil {
@@ -353,7 +353,7 @@ func (tx *Tx) putBatchPlan(sink string, plan batchPlan) error {
 // turn lists up to n lanes of b with events in turn order: those after the lane after, then,
 // wrapping around, those from the first up to after itself. more reports that other lanes have
 // events too. It seeks from lane to lane, so it costs n seeks however many lanes wait.
-func turn(b *bolt.Bucket, after string, n int) (ring []string, more bool) {
+func turn(b kv.Bucket, after string, n int) (ring []string, more bool) {
 	c := b.Cursor()
 	var k []byte
 	if after == "" {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -9,11 +8,7 @@ import (
 // TestOutboxReadIsBoundedInBytes: one outbox read stops once MaxBatchBytes of events are in hand,
 // whatever the count limit, yet always returns at least one event, however large.
 func TestOutboxReadIsBoundedInBytes(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "wizfetch.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTest(t)
 	big := []byte(`{"event_id":"e","pad":"` + strings.Repeat("x", 3<<20) + `"}`)
 	huge := []byte(`{"event_id":"h","pad":"` + strings.Repeat("y", MaxBatchBytes+1) + `"}`)
 	if err := st.Update(func(tx *Tx) error {

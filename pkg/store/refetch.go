@@ -46,49 +46,79 @@ func (s *Store) EnqueueRefetch(item RefetchItem) error { return s.EnqueueRefetch
 // is accepted whatever the depth: it costs nothing. The per-instance depth counts issues queued
 // since this counter existed, so a queue written by an older wizfetch is under-counted until it
 // drains.
+//
+// On an engine replicas share (OpenKV with a kv.Poster) it opens no write transaction: it checks
+// the queue in a read transaction and posts the item to the inbox, which the leader's RefetchBatch
+// moves into the queue; the bound is then approximate (inbox.go).
 func (s *Store) EnqueueRefetchBounded(item RefetchItem, max int) error {
 	if err := checkIncident(item.Instance, item.IssueID); err != nil {
 		return fmt.Errorf("queue refetch: %w", err)
 	}
-	err := s.Update(func(tx *Tx) error {
-		q, err := tx.bucket(bucketRefetch)
-		if err != nil {
-			return err
-		}
-		key := joinKey(0, item.Instance, item.IssueID)
-		if q.Get(key) != nil {
-			return nil
-		}
-		if max > 0 {
-			n, err := tx.counter(refetchInstanceCounter(item.Instance))
-			if err != nil {
-				return err
-			}
-			if n >= max {
-				return fmt.Errorf("%w: %d issues of instance %s are waiting", ErrQueueFull, n, item.Instance)
-			}
-		}
-		seq, err := q.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec := refetchRecord{Seq: seq, ReceivedAt: item.ReceivedAt, Attempts: item.Attempts, NextAttempt: item.NextAttempt}
-		if err := tx.putRefetch(key, rec); err != nil {
-			return err
-		}
-		tx.addCounter(counterRefetch, 1)
-		tx.addCounter(refetchInstanceCounter(item.Instance), 1)
-		return nil
-	})
+	var err error
+	if s.poster != nil {
+		err = s.postRefetch(item, max)
+	} else {
+		err = s.Update(func(tx *Tx) error { return tx.enqueueRefetch(item, max) })
+	}
 	if err != nil {
 		return fmt.Errorf("queue refetch of %s/%s: %w", item.Instance, item.IssueID, err)
 	}
 	return nil
 }
 
+// enqueueRefetch queues item unless it is queued already; a new item of an instance with max items
+// queued (max > 0) is refused with an error wrapping ErrQueueFull.
+func (tx *Tx) enqueueRefetch(item RefetchItem, max int) error {
+	q, err := tx.bucket(bucketRefetch)
+	if err != nil {
+		return err
+	}
+	key := joinKey(0, item.Instance, item.IssueID)
+	if q.Get(key) != nil {
+		return nil
+	}
+	if err := tx.refetchRoom(item.Instance, max); err != nil {
+		return err
+	}
+	seq, err := q.NextSequence()
+	if err != nil {
+		return err
+	}
+	rec := refetchRecord{Seq: seq, ReceivedAt: item.ReceivedAt, Attempts: item.Attempts, NextAttempt: item.NextAttempt}
+	if err := tx.putRefetch(key, rec); err != nil {
+		return err
+	}
+	tx.addCounter(counterRefetch, 1)
+	tx.addCounter(refetchInstanceCounter(item.Instance), 1)
+	return nil
+}
+
+// refetchRoom refuses, with an error wrapping ErrQueueFull, one more issue of instance when max > 0
+// of them are queued.
+func (tx *Tx) refetchRoom(instance string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	n, err := tx.counter(refetchInstanceCounter(instance))
+	if err != nil {
+		return err
+	}
+	if n >= max {
+		return fmt.Errorf("%w: %d issues of instance %s are waiting", ErrQueueFull, n, instance)
+	}
+	return nil
+}
+
 // RefetchBatch returns up to limit queued items due at now (NextAttempt <= now), earliest
 // NextAttempt first and FIFO among equals. Items stay queued until CompleteRefetch or RetryRefetch.
+// On an engine replicas share, it first moves posted pushes from the inbox into the queue
+// (inbox.go), in a write transaction of its own: only the leader calls it.
 func (s *Store) RefetchBatch(now time.Time, limit int) ([]RefetchItem, error) {
+	if s.poster != nil {
+		if err := s.moveInbox(); err != nil {
+			return nil, fmt.Errorf("read refetch queue: %w", err)
+		}
+	}
 	var out []RefetchItem
 	err := s.View(func(tx *Tx) error {
 		q, err := tx.bucket(bucketRefetch)
@@ -143,6 +173,9 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 		return fmt.Errorf("retry refetch: %w", err)
 	}
 	err := s.Update(func(tx *Tx) error {
+		if err := tx.moveInbox(); err != nil {
+			return err
+		}
 		found, err := tx.retryRefetch(item)
 		if err == nil && !found {
 			err = ErrNotFound
@@ -164,6 +197,9 @@ func (s *Store) CompleteRefetches(items []RefetchItem) error {
 		}
 	}
 	err := s.Update(func(tx *Tx) error {
+		if err := tx.moveInbox(); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if err := tx.completeRefetch(it); err != nil {
 				return err
@@ -186,6 +222,9 @@ func (s *Store) RetryRefetches(items []RefetchItem) error {
 		}
 	}
 	err := s.Update(func(tx *Tx) error {
+		if err := tx.moveInbox(); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if _, err := tx.retryRefetch(it); err != nil {
 				return err
@@ -230,13 +269,17 @@ func (tx *Tx) retryRefetch(it RefetchItem) (found bool, err error) {
 	return true, tx.putRefetch(key, rec)
 }
 
-// RefetchDepth returns how many issues are queued, in O(1).
+// RefetchDepth returns how many issues are queued, in O(1), and how many pushes are posted to the
+// inbox and not yet moved into the queue (inbox.go; none on bbolt).
 func (s *Store) RefetchDepth() (int, error) {
 	var n int
 	err := s.View(func(tx *Tx) error {
 		var err error
-		n, err = tx.counter(counterRefetch)
-		return err
+		if n, err = tx.counter(counterRefetch); err != nil {
+			return err
+		}
+		n += tx.inboxLen()
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("refetch depth: %w", err)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // Rejected issues are the issues Wiz returned that the pipeline could not turn into an incident: a
@@ -84,7 +84,7 @@ func (tx *Tx) PutRejected(r RejectedIssue, raw []byte) (recorded bool, err error
 	if err := tx.writable(); err != nil {
 		return false, fmt.Errorf("record rejected issue: %w", err)
 	}
-	b, err := tx.btx.CreateBucketIfNotExists(bucketRejected)
+	b, err := tx.ktx.CreateBucketIfNotExists(bucketRejected)
 	if err != nil {
 		return false, fmt.Errorf("record rejected issue: %w", err)
 	}
@@ -132,7 +132,7 @@ func (tx *Tx) DeleteRejected(instance, issueID string) (bool, error) {
 	if err := tx.writable(); err != nil {
 		return false, fmt.Errorf("delete rejected issue: %w", err)
 	}
-	b := tx.btx.Bucket(bucketRejected)
+	b := tx.ktx.Bucket(bucketRejected)
 	if b == nil {
 		return false, nil
 	}
@@ -186,11 +186,11 @@ func (tx *Tx) ForEachRejected(instance string, fn func(RejectedIssue) error) err
 	return nil
 }
 
-func (tx *Tx) rejectedBucket() *bolt.Bucket {
+func (tx *Tx) rejectedBucket() kv.Bucket {
 	if tx.closed {
 		return nil
 	}
-	return tx.btx.Bucket(bucketRejected)
+	return tx.ktx.Bucket(bucketRejected)
 }
 
 // RejectedIssues lists the rejected-issue records of instance ("" = every instance), at most limit

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // Retention (DESIGN.md §2.6): incidents whose issue has been closed for longer than store.retention
@@ -36,7 +36,7 @@ func sameClosed(a, b *time.Time) bool {
 
 // indexClosed keeps the retention index in step with a head being written under key: old is the
 // head it replaces (nil for a new incident), head the new one, whose closedSeq it sets.
-func (tx *Tx) indexClosed(closed *bolt.Bucket, key []byte, old, head *incidentHead) error {
+func (tx *Tx) indexClosed(closed kv.Bucket, key []byte, old, head *incidentHead) error {
 	var oldClosed *time.Time
 	if old != nil {
 		oldClosed, head.closedSeq = old.closedAt, old.closedSeq

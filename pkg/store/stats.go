@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wizfetch/wizfetch/pkg/kv/boltkv"
 )
 
 // Stats summarises the store for `wizfetch status` and metrics. Every figure comes from counters kept
@@ -21,7 +23,7 @@ type Stats struct {
 	Marks           []MarkStat     `json:"marks"`            // per instance and feed
 	Outbox          map[string]int `json:"outbox"`           // per sink
 	DeadLetters     map[string]int `json:"dead_letters"`     // per sink
-	Refetch         int            `json:"refetch"`
+	Refetch         int            `json:"refetch"`          // queued, and posted to the inbox (inbox.go)
 	// OutboxLanes is the outbox per sink, then per instance (instances without events left out).
 	OutboxLanes map[string]map[string]int `json:"outbox_lanes"`
 }
@@ -54,7 +56,9 @@ func (tx *Tx) stats() (Stats, error) {
 		Outbox:      map[string]int{},
 		OutboxLanes: map[string]map[string]int{},
 		DeadLetters: map[string]int{},
-		FileSize:    tx.btx.Size(),
+	}
+	if btx, ok := tx.ktx.(boltkv.Tx); ok {
+		st.FileSize = btx.Bolt().Size() // the file's size is bbolt's; other engines leave it 0
 	}
 	meta, err := tx.bucket(bucketMeta)
 	if err != nil {
@@ -65,7 +69,7 @@ func (tx *Tx) stats() (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	st.Checkpoints = cps.Stats().KeyN // a handful of keys: cheap
+	st.Checkpoints = cps.KeyN() // a handful of keys: cheap
 	counters, err := tx.bucket(bucketCounters)
 	if err != nil {
 		return st, err
@@ -107,6 +111,7 @@ func (tx *Tx) stats() (Stats, error) {
 			st.Refetch = n
 		}
 	}
+	st.Refetch += tx.inboxLen()
 	slices.SortFunc(st.Marks, func(a, b MarkStat) int {
 		return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.Feed, b.Feed))
 	})

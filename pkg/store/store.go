@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wizfetch/wizfetch/pkg/kv"
+	"github.com/wizfetch/wizfetch/pkg/kv/boltkv"
 )
 
 // SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 5
@@ -44,11 +46,12 @@ var (
 	ErrTxClosed = errors.New("store transaction used after it ended")
 )
 
-// Options tune Open.
+// Options tune Open and OpenKV. Timeout, NoSync and MaxSize are bbolt's: OpenKV ignores them.
 type Options struct {
 	// Timeout bounds the wait for the file lock; zero means DefaultTimeout.
 	Timeout time.Duration
-	// ReadOnly opens the file with a shared lock for operator views; writes fail.
+	// ReadOnly opens the file with a shared lock for operator views; writes fail. With OpenKV the
+	// store is only checked, never initialised, and writes fail.
 	ReadOnly bool
 	// NoSync skips fsync on commit. For tests only: a crash may lose or corrupt committed data.
 	NoSync bool
@@ -60,11 +63,24 @@ type Options struct {
 	MaxSize int
 }
 
-// Store is an open wizfetch state file. It is safe for concurrent use; bbolt serialises writers.
+// Store is an open wizfetch store. It is safe for concurrent use; the engine serialises writers.
 type Store struct {
-	db   *bolt.DB
-	path string
-	now  func() time.Time
+	db kv.DB
+	// bolt is the bbolt file under db when the store was opened by Open, nil with OpenKV: what
+	// is bbolt's (migrations, the corruption guard, Check, PageWrites) needs it.
+	bolt *bolt.DB
+	// poster is the engine's kv.Poster when replicas share it (OpenKV): pushes go to the inbox
+	// instead of a write transaction (inbox.go).
+	poster kv.Poster
+	// shared tells that other replicas may write the engine between two of this Store's
+	// transactions, so what it caches of the data must be checked (identity.go).
+	shared bool
+	// id names this Store among the replicas of a shared engine (identity.go).
+	id []byte
+	// readOnly refuses writes on an engine that has no read-only mode of its own (OpenKV).
+	readOnly bool
+	path     string
+	now      func() time.Time
 	// writes remembers whether the last commit failed (writehealth.go).
 	writes writeHealth
 	// ids finds incidents by issue id whatever their createdAt (identity.go).
@@ -141,7 +157,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: opts.Now}
+	s := &Store{db: boltkv.Wrap(db), bolt: db, path: path, now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -164,9 +180,9 @@ func Open(path string, opts Options) (*Store, error) {
 // migration step is a transaction of its own, so a large store is migrated in bounded steps and an
 // interrupted migration resumes at the next Open.
 func (s *Store) openTx(readOnly bool) error {
-	db := s.db
+	db := s.bolt
 	if readOnly {
-		return db.View(func(btx *bolt.Tx) error { return checkSchema(btx, true) })
+		return db.View(func(btx *bolt.Tx) error { return checkSchema(boltkv.WrapTx(btx), true) })
 	}
 	if err := db.Update(initialize); err != nil {
 		return err
@@ -193,35 +209,13 @@ func (s *Store) openTx(readOnly bool) error {
 	return nil
 }
 
-// initialize creates the buckets of a new file, records the schema version and refuses files it
-// cannot read.
+// initialize creates the buckets of a new file, records the schema version, refuses files it
+// cannot read and starts the migration of an older file.
 func initialize(btx *bolt.Tx) error {
-	if btx.Bucket(bucketMeta) == nil {
-		// A file without our meta bucket must be new (empty); anything else is not a wizfetch store.
-		var foreign []byte
-		_ = btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if foreign == nil {
-				foreign = bytes.Clone(name)
-			}
-			return nil
-		})
-		if foreign != nil {
-			return fmt.Errorf("not a wizfetch store (it has bucket %q but no schema version)", foreign)
-		}
-	} else if err := checkSchema(btx, false); err != nil {
+	version, err := prepare(boltkv.WrapTx(btx), allBuckets)
+	if err != nil {
 		return err
 	}
-	meta := btx.Bucket(bucketMeta)
-	version := 0
-	if meta != nil && meta.Get(keySchema) != nil {
-		version, _ = strconv.Atoi(string(meta.Get(keySchema))) // checkSchema vetted it
-	}
-	for _, name := range allBuckets {
-		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	meta = btx.Bucket(bucketMeta)
 	switch {
 	case version == 1:
 		// Schema 2 keys incidents by createdAt and keeps their JSON apart; Open finishes the
@@ -234,17 +228,53 @@ func initialize(btx *bolt.Tx) error {
 	case version == 5:
 		// Schema 6 keeps one outbox FIFO per instance (migrate_v5.go).
 		return startMigrationV5(btx)
-	case version == 0:
-		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-			return fmt.Errorf("write schema version: %w", err)
-		}
 	}
 	return nil
 }
 
+// prepare, in a write transaction, refuses a store it cannot read, creates the buckets a store of
+// the current schema has and records the schema version of a new store. It returns the version
+// the store had (0: none, a new store), which is older than SchemaVersion when it must be migrated.
+func prepare(ktx kv.Tx, buckets [][]byte) (int, error) {
+	if ktx.Bucket(bucketMeta) == nil {
+		// A store without our meta bucket must be new (empty); anything else is not a wizfetch store.
+		if foreign := firstBucket(ktx); foreign != nil {
+			return 0, fmt.Errorf("not a wizfetch store (it has bucket %q but no schema version)", foreign)
+		}
+	} else if err := checkSchema(ktx, false); err != nil {
+		return 0, err
+	}
+	version := 0
+	if meta := ktx.Bucket(bucketMeta); meta != nil && meta.Get(keySchema) != nil {
+		version, _ = strconv.Atoi(string(meta.Get(keySchema))) // checkSchema vetted it
+	}
+	for _, name := range buckets {
+		if _, err := ktx.CreateBucketIfNotExists(name); err != nil {
+			return 0, fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	if version == 0 {
+		if err := ktx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return 0, fmt.Errorf("write schema version: %w", err)
+		}
+	}
+	return version, nil
+}
+
+// firstBucket returns (a copy of) the name of the store's first top-level bucket, nil if it has none.
+func firstBucket(ktx kv.Tx) []byte {
+	var first []byte
+	errFound := errors.New("found")
+	_ = ktx.ForEachBucket(func(name []byte) error {
+		first = bytes.Clone(name)
+		return errFound
+	})
+	return first
+}
+
 // checkSchema reads the schema version and refuses one this code cannot handle.
-func checkSchema(btx *bolt.Tx, readOnly bool) error {
-	meta := btx.Bucket(bucketMeta)
+func checkSchema(ktx kv.Tx, readOnly bool) error {
+	meta := ktx.Bucket(bucketMeta)
 	if meta == nil {
 		return errors.New("not a wizfetch store (no meta bucket)")
 	}
@@ -268,7 +298,7 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 	}
 	if readOnly {
 		for _, name := range allBuckets {
-			if btx.Bucket(name) == nil {
+			if ktx.Bucket(name) == nil {
 				return fmt.Errorf("store is missing bucket %s (open it read-write once to repair)", name)
 			}
 		}
@@ -276,7 +306,8 @@ func checkSchema(btx *bolt.Tx, readOnly bool) error {
 	return nil
 }
 
-// Close releases the file lock and closes the file. Pending transactions finish first.
+// Close releases the file lock and closes the file (with OpenKV: closes the engine). Pending
+// transactions finish first.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
@@ -284,18 +315,24 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Path is the file the store was opened from.
+// Path is the file the store was opened from; with OpenKV, what the engine calls itself (its
+// String method), or "".
 func (s *Store) Path() string { return s.path }
 
-// Update runs fn in one write transaction and commits (with fsync) when fn returns nil; any error
-// (or panic) rolls everything back. Damage found in the file while reading it is an error wrapping
-// ErrCorrupt, not a crash (corrupt.go). fn must not do network I/O, must not call other Store methods
-// (they open their own transaction and would deadlock) and must not keep tx after it returns.
+// Update runs fn in one write transaction and commits (on bbolt with fsync) when fn returns nil;
+// any error (or panic) rolls everything back. Damage found in a bbolt file while reading it is an
+// error wrapping ErrCorrupt, not a crash (corrupt.go); an engine that fences writes refuses the
+// commit of a replica that does not lead with an error wrapping kv.ErrFenced. fn must not do
+// network I/O, must not call other Store methods (they open their own transaction and would
+// deadlock) and must not keep tx after it returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("update a store opened read-only: %w", kv.ErrNotWritable)
+	}
 	var fnErr error
 	err := s.guarded(func() error {
-		return s.db.Update(func(btx *bolt.Tx) error {
-			tx := newTx(s, btx)
+		return s.db.Update(func(ktx kv.Tx) error {
+			tx := newTx(s, ktx)
 			fnErr = fn(tx)
 			err := fnErr
 			if err == nil {
@@ -305,8 +342,9 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 			return err
 		})
 	})
-	if fnErr == nil {
-		// err is bbolt's own: the flush, the commit or the fsync failed (a full disk, an I/O error).
+	if fnErr == nil && !errors.Is(err, kv.ErrFenced) {
+		// err is the engine's own: the flush, the commit or the fsync failed (a full disk, an I/O
+		// error). A fenced commit is no failure of the store: this replica no longer leads.
 		s.writes.record(err, s.now())
 	}
 	return err
@@ -314,9 +352,12 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 
 // PageWrites is the number of pages bbolt has written since Open (its TxStats.Write): every commit
 // of a write transaction adds to it (at least its meta page), a rolled-back one does not. Tests use
-// it to tell whether a transaction committed.
+// it to tell whether a transaction committed. It is bbolt's: a store opened by OpenKV returns -1.
 func (s *Store) PageWrites() int64 {
-	st := s.db.Stats()
+	if s.bolt == nil {
+		return -1
+	}
+	st := s.bolt.Stats()
 	return st.TxStats.GetWrite()
 }
 
@@ -324,8 +365,8 @@ func (s *Store) PageWrites() int64 {
 // not call other Store methods.
 func (s *Store) View(fn func(tx *Tx) error) error {
 	return s.guarded(func() error {
-		return s.db.View(func(btx *bolt.Tx) error {
-			tx := newTx(s, btx)
+		return s.db.View(func(ktx kv.Tx) error {
+			tx := newTx(s, ktx)
 			err := fn(tx)
 			tx.closed = true
 			return err
@@ -333,30 +374,32 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 	})
 }
 
-// Tx is a typed view of one bbolt transaction. It is only valid inside the function given to
-// Store.Update or Store.View, and is not safe for concurrent use.
+// Tx is a typed view of one transaction of the engine. It is only valid inside the function given
+// to Store.Update or Store.View, and is not safe for concurrent use.
 type Tx struct {
 	store  *Store
-	btx    *bolt.Tx
+	ktx    kv.Tx
 	closed bool
 	deltas map[string]int64 // counter changes, written once before commit
+	// claimed tells that this transaction made sure the id set is this Store's (identity.go).
+	claimed bool
+	// outboxes are the outbox buckets this write transaction opened (outboxBucket).
+	outboxes map[string]kv.Bucket
 }
 
-func newTx(s *Store, btx *bolt.Tx) *Tx {
-	return &Tx{store: s, btx: btx}
+func newTx(s *Store, ktx kv.Tx) *Tx {
+	return &Tx{store: s, ktx: ktx}
 }
 
 // Wrote reports whether this transaction has changed anything so far: a key put or deleted, a
-// bucket created or dropped, or a counter change waiting for the commit. It asks bbolt, which
-// materialises a node of its B+tree only to change it (a read, even in a write transaction, never
+// bucket created or dropped, or a counter change waiting for the commit. It asks the engine (bbolt
+// materialises a node of its B+tree only to change it; a read, even in a write transaction, never
 // does), so no write method can forget to say it wrote. A write that puts a value back unchanged
 // still counts. A write transaction that has not written can end in a rollback rather than a
 // commit, which would write bbolt's meta page and freelist and fsync for nothing.
 func (tx *Tx) Wrote() bool {
-	if tx.btx.Writable() {
-		if st := tx.btx.Stats(); st.GetNodeCount() > 0 {
-			return true
-		}
+	if tx.ktx.Wrote() {
+		return true
 	}
 	for _, d := range tx.deltas {
 		if d != 0 {
@@ -367,93 +410,32 @@ func (tx *Tx) Wrote() bool {
 }
 
 // bucket returns a top-level bucket.
-func (tx *Tx) bucket(name []byte) (*bolt.Bucket, error) {
+func (tx *Tx) bucket(name []byte) (kv.Bucket, error) {
 	if tx.closed {
 		return nil, ErrTxClosed
 	}
-	b := tx.btx.Bucket(name)
+	b := tx.ktx.Bucket(name)
 	if b == nil {
 		return nil, fmt.Errorf("store is missing bucket %s", name)
 	}
 	return b, nil
 }
 
-// writable reports an error for writes in a read transaction, before bbolt would.
+// setFill tells an engine with pages (bbolt) how full to pack b's pages when it splits them, in
+// this transaction: keys that only grow at the tail can fill them. Other engines ignore it.
+func setFill(b kv.Bucket, f float64) {
+	if fp, ok := b.(kv.FillPercenter); ok {
+		fp.SetFillPercent(f)
+	}
+}
+
+// writable reports an error for writes in a read transaction, before the engine would.
 func (tx *Tx) writable() error {
 	if tx.closed {
 		return ErrTxClosed
 	}
-	if !tx.btx.Writable() {
-		return berrors.ErrTxNotWritable
+	if !tx.ktx.Writable() {
+		return kv.ErrNotWritable
 	}
-	return nil
-}
-
-// counter returns a counter's value as this transaction sees it.
-func (tx *Tx) counter(key string) (int, error) {
-	b, err := tx.bucket(bucketCounters)
-	if err != nil {
-		return 0, err
-	}
-	var v int64
-	if raw := b.Get([]byte(key)); len(raw) == 8 {
-		v = int64(binary.BigEndian.Uint64(raw))
-	}
-	v += tx.deltas[key]
-	if v < 0 {
-		v = 0
-	}
-	return int(v), nil
-}
-
-// addCounter records a counter change; flushCounters writes it before the commit.
-func (tx *Tx) addCounter(key string, d int64) {
-	if tx.deltas == nil {
-		tx.deltas = make(map[string]int64, 8)
-	}
-	tx.deltas[key] += d
-}
-
-// setCounter makes a counter read as v from now on in this transaction.
-func (tx *Tx) setCounter(key string, v int) error {
-	cur, err := tx.counter(key)
-	if err != nil {
-		return err
-	}
-	tx.addCounter(key, int64(v-cur))
-	return nil
-}
-
-func (tx *Tx) flushCounters() error {
-	if len(tx.deltas) == 0 {
-		return nil
-	}
-	b, err := tx.bucket(bucketCounters)
-	if err != nil {
-		return err
-	}
-	for key, d := range tx.deltas {
-		if d == 0 {
-			continue
-		}
-		var v int64
-		if raw := b.Get([]byte(key)); len(raw) == 8 {
-			v = int64(binary.BigEndian.Uint64(raw))
-		}
-		v += d
-		if v <= 0 {
-			// A negative count would be a bookkeeping bug; never let it leak into depths.
-			if err := b.Delete([]byte(key)); err != nil {
-				return fmt.Errorf("write counter %q: %w", key, err)
-			}
-			continue
-		}
-		var buf [8]byte
-		binary.BigEndian.PutUint64(buf[:], uint64(v))
-		if err := b.Put([]byte(key), buf[:]); err != nil {
-			return fmt.Errorf("write counter %q: %w", key, err)
-		}
-	}
-	tx.deltas = nil
 	return nil
 }

@@ -9,16 +9,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
-// openTest opens a fresh store in a temp dir; fsync is off unless a test needs durability semantics
-// (reopen tests close the file cleanly, which is enough without fsync).
+// openTest opens a fresh store for a test, on the engine the tests run on (openTestStore); fsync
+// is off unless a test needs durability semantics (reopen tests close the store cleanly, which is
+// enough without fsync).
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	return openAt(t, filepath.Join(t.TempDir(), "state", "wizfetch.db"))
+	return openTestStore(t, Options{NoSync: true, Timeout: 200 * time.Millisecond})
 }
 
+// openAt opens the bbolt file at path with Open (tests of what is bbolt's: files, locks, migrations).
 func openAt(t *testing.T, path string) *Store {
 	t.Helper()
 	return openWith(t, path, Options{NoSync: true, Timeout: 200 * time.Millisecond})
@@ -37,12 +40,15 @@ func openWith(t *testing.T, path string, opts Options) *Store {
 	return s
 }
 
-// reopen closes s and opens the same path again.
+// reopen closes s and opens the same store again, on the same engine.
 func reopen(t *testing.T, s *Store) *Store {
 	t.Helper()
 	checkConsistency(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	if p, ok := s.db.(*posterDB); ok {
+		return openPosterAt(t, p.path, Options{NoSync: true})
 	}
 	return openAt(t, s.Path())
 }
@@ -280,8 +286,8 @@ func TestWritesInViewFail(t *testing.T) {
 	err := s.View(func(tx *Tx) error {
 		return tx.PutCheckpoint("default", "created", Checkpoint{})
 	})
-	if !errors.Is(err, berrors.ErrTxNotWritable) {
-		t.Errorf("err = %v, want ErrTxNotWritable", err)
+	if !errors.Is(err, kv.ErrNotWritable) {
+		t.Errorf("err = %v, want kv.ErrNotWritable", err)
 	}
 }
 
@@ -334,11 +340,7 @@ func TestTimeKeyOrder(t *testing.T) {
 }
 
 func TestIncidentLookups(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTest(t)
 	created := time.Date(2026, 11, 1, 10, 0, 0, 123456000, time.UTC)
 	if err := st.Update(func(tx *Tx) error {
 		if err := tx.PutIncident(&IncidentRecord{Instance: "a", IssueID: "i0", CreatedAt: created.Add(-time.Hour), Status: "OPEN"}); err != nil {
@@ -384,11 +386,7 @@ func TestIncidentLookups(t *testing.T) {
 // ForEachIncidentAfter starts strictly after the position it is given, in the store's (instance,
 // createdAt, issue id) order, and stays within the instance asked for.
 func TestForEachIncidentAfter(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTest(t)
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	recs := []struct {
 		inst, id string

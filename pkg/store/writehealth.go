@@ -1,9 +1,12 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wizfetch/wizfetch/pkg/kv"
 )
 
 // probeAfter is how long WriteHealth trusts the last commit's failure: when no commit was tried for
@@ -33,7 +36,8 @@ func (w *writeHealth) record(err error, now time.Time) {
 // WriteHealth reports whether the store takes writes: nil, or the last commit's failure. The feeds
 // retry their commits, so the last one tells; when none was tried for probeAfter, it tries a small
 // write of its own, so that an idle daemon turns healthy once the cause is gone. A read-only store
-// is always healthy.
+// is always healthy. On an engine replicas share, a write fenced off because this replica does not
+// lead is no failure: the engine answered, and the replica still takes pushes (inbox.go).
 func (s *Store) WriteHealth() error {
 	s.writes.mu.Lock()
 	err, failedAt := s.writes.err, s.writes.failedAt
@@ -46,7 +50,11 @@ func (s *Store) WriteHealth() error {
 		return nil
 	}
 	if due {
-		if probeErr := s.Update(func(tx *Tx) error { return tx.putMeta(keyWriteProbe, []byte(s.now().UTC().Format(time.RFC3339))) }); probeErr == nil {
+		probeErr := s.Update(func(tx *Tx) error { return tx.putMeta(keyWriteProbe, []byte(s.now().UTC().Format(time.RFC3339))) })
+		if errors.Is(probeErr, kv.ErrFenced) {
+			s.writes.record(nil, s.now()) // Update records no fenced outcome
+		}
+		if probeErr == nil || errors.Is(probeErr, kv.ErrFenced) {
 			return nil
 		}
 		s.writes.mu.Lock()

@@ -42,7 +42,7 @@ func TestWriteHealthFollowsFailingCommits(t *testing.T) {
 	}
 	// The disk frees up (bbolt reads MaxSize at each allocation). The last commit's failure still
 	// tells until a commit is tried: nothing wrote, and the probe is not due yet.
-	st.db.MaxSize = 0
+	st.bolt.MaxSize = 0
 	if st.WriteHealth() == nil {
 		t.Fatal("healthy again before any write was tried")
 	}
@@ -56,7 +56,7 @@ func TestWriteHealthFollowsFailingCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.db.MaxSize = int(fi.Size())
+	st.bolt.MaxSize = int(fi.Size())
 	failed = nil
 	for i := 64; i < 128 && failed == nil; i++ {
 		failed = st.Update(func(tx *Tx) error { return tx.PutSinkState("s", fmt.Sprint("k", i), big) })
@@ -64,7 +64,7 @@ func TestWriteHealthFollowsFailingCommits(t *testing.T) {
 	if failed == nil || st.WriteHealth() == nil {
 		t.Fatalf("the store did not fail again: %v", failed)
 	}
-	st.db.MaxSize = 0
+	st.bolt.MaxSize = 0
 	if err := st.Update(func(tx *Tx) error { return tx.PutSinkState("s", "tiny", []byte("x")) }); err != nil {
 		t.Fatalf("a commit with space back: %v", err)
 	}
