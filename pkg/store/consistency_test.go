@@ -11,6 +11,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/wizfetch/wizfetch/pkg/kv"
+	"github.com/wizfetch/wizfetch/pkg/kv/etcdkv"
 )
 
 // checkConsistency verifies, white-box, that every index and counter agrees with the data it
@@ -159,7 +160,7 @@ func checkConsistency(t *testing.T, s *Store) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+	if err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) && !errors.Is(err, etcdkv.ErrClosed) {
 		t.Errorf("consistency check: %v", err)
 	}
 }

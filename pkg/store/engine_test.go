@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,13 +13,63 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/kv"
 	"github.com/wizfetch/wizfetch/pkg/kv/boltkv"
+	"github.com/wizfetch/wizfetch/pkg/kv/etcdkv"
+	"github.com/wizfetch/wizfetch/pkg/kv/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // testEngineEnv selects the engine openTestStore opens stores on:
 //   - "" or "bbolt": Open on a bbolt file, the default engine;
 //   - "kv": OpenKV on a bbolt file behind posterDB, the way every engine that replicas share is
-//     opened (the inbox takes pushes, the id set is checked for other writers, no bbolt features).
+//     opened (the inbox takes pushes, the id set is checked for other writers, no bbolt features);
+//   - "etcd": OpenKV on etcdkv over a real etcd server (kv/etcdtest), one per test.
+//
+// TestMain runs the package's tests a second time with "etcd" when the variable is unset (and
+// -short is not given), so that `go test ./...` runs the store's tests on both engines.
 const testEngineEnv = "WIZFETCH_TEST_STORE"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && os.Getenv(testEngineEnv) == "" && !testing.Short() {
+		fmt.Println("store tests again on etcd (" + testEngineEnv + "=etcd)")
+		_ = os.Setenv(testEngineEnv, "etcd")
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
+// etcdStore is a store on etcd and what reopens it.
+type etcdStore struct {
+	*etcdkv.DB
+	client *clientv3.Client
+	prefix string
+}
+
+// openEtcdTestStore opens a fresh store on its own embedded etcd server.
+func openEtcdTestStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	srv := etcdtest.Start(t)
+	return openEtcdAt(t, srv.Client(t), "/wizfetch/test/", opts)
+}
+
+// openEtcdAt opens the store under prefix with OpenKV on etcdkv (unfenced: the only writer).
+func openEtcdAt(t *testing.T, client *clientv3.Client, prefix string, opts Options) *Store {
+	t.Helper()
+	db, err := etcdkv.Open(context.Background(), etcdkv.Options{Client: client, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenKV(etcdStore{DB: db, client: client, prefix: prefix}, opts)
+	if err != nil {
+		_ = db.Close()
+		t.Fatalf("OpenKV(etcd %s): %v", prefix, err)
+	}
+	t.Cleanup(func() {
+		checkConsistency(t, s) // a no-op when the test closed s itself
+		_ = s.Close()
+	})
+	return s
+}
 
 // openTestStore opens a fresh, empty store with opts on the engine testEngineEnv names: every test
 // that is not about what is bbolt's (files, locks, migrations, damage, page writes) gets its store
@@ -31,8 +82,10 @@ func openTestStore(t *testing.T, opts Options) *Store {
 		return openWith(t, path, opts)
 	case "kv":
 		return openPosterAt(t, path, opts)
+	case "etcd":
+		return openEtcdTestStore(t, opts)
 	default:
-		t.Fatalf("%s=%q: unknown engine (bbolt, kv)", testEngineEnv, engine)
+		t.Fatalf("%s=%q: unknown engine (bbolt, kv, etcd)", testEngineEnv, engine)
 		return nil
 	}
 }

@@ -22,6 +22,13 @@ func openTest(t *testing.T) *Store {
 }
 
 // openAt opens the bbolt file at path with Open (tests of what is bbolt's: files, locks, migrations).
+// openBoltTest opens a fresh bbolt store whatever engine the tests run on (tests of bbolt's files
+// and locks).
+func openBoltTest(t *testing.T) *Store {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "state", "wizfetch.db"))
+}
+
 func openAt(t *testing.T, path string) *Store {
 	t.Helper()
 	return openWith(t, path, Options{NoSync: true, Timeout: 200 * time.Millisecond})
@@ -49,6 +56,9 @@ func reopen(t *testing.T, s *Store) *Store {
 	}
 	if p, ok := s.db.(*posterDB); ok {
 		return openPosterAt(t, p.path, Options{NoSync: true})
+	}
+	if e, ok := s.db.(etcdStore); ok {
+		return openEtcdAt(t, e.client, e.prefix, Options{NoSync: true})
 	}
 	return openAt(t, s.Path())
 }
@@ -98,7 +108,7 @@ func TestOpenCreatesPrivateFile(t *testing.T) {
 }
 
 func TestSecondOpenFailsWithErrLocked(t *testing.T) {
-	s := openTest(t)
+	s := openBoltTest(t)
 	for _, ro := range []bool{false, true} {
 		name := "read-write"
 		if ro {
@@ -136,7 +146,7 @@ func TestReadOnly(t *testing.T) {
 		}
 	})
 	t.Run("views work, writes fail, readers share", func(t *testing.T) {
-		s := openTest(t)
+		s := openBoltTest(t)
 		mustUpdate(t, s, func(tx *Tx) error {
 			return tx.PutCheckpoint("default", "created", Checkpoint{Cursor: "c1"})
 		})

@@ -99,7 +99,7 @@ func (c *cursor) nextGE(x string) (string, []byte) {
 			}
 			x = w + "\x00" // deleted in this transaction
 		case stored != nil:
-			return string(stored.Key), nonNil(stored.Value)
+			return string(stored.Key), c.tx.value(string(stored.Key), stored.Value)
 		default:
 			return "", nil
 		}
@@ -124,7 +124,7 @@ func (c *cursor) prevLT(x string) (string, []byte) {
 			}
 			x = w
 		case stored != nil:
-			return string(stored.Key), nonNil(stored.Value)
+			return string(stored.Key), c.tx.value(string(stored.Key), stored.Value)
 		default:
 			return "", nil
 		}

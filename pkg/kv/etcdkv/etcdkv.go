@@ -290,7 +290,7 @@ func (db *DB) Update(fn func(kv.Tx) error) error {
 	if !tx.wrote {
 		return nil
 	}
-	return db.commit(tx.ws.commitOps())
+	return db.commit(tx.ws.commitOps(db.codec.encodeValue))
 }
 
 // finishFailedApply lets a View, when no Update runs, finish applying a record whose apply failed,
@@ -346,9 +346,7 @@ func (db *DB) Post(name, value []byte) error {
 	}
 	defer db.txs.Done()
 	key := keyOf(childPrefix(db.root, name), db.postKey())
-	if value == nil {
-		value = []byte{}
-	}
+	value = db.codec.encodeValue(value)
 	if (op{kind: opPut, key: key, val: value}).size() > db.maxBytes {
 		return fmt.Errorf("post to %q: %d bytes: %w", name, len(value), kv.ErrTooLarge)
 	}

@@ -164,7 +164,8 @@ func (o op) clientOp() clientv3.Op {
 // refuses a put inside a range deleted by the same transaction): a wiped prefix becomes range
 // deletions of the gaps between the keys put under it. The operations touch disjoint keys, so
 // they may be applied in any order and any grouping, and applied again, with the same result.
-func (w *writeSet) commitOps() []op {
+// encode gives each value its stored form (values.go).
+func (w *writeSet) commitOps(encode func([]byte) []byte) []op {
 	ops := make([]op, 0, len(w.sorted)+len(w.wiped))
 	for _, p := range w.wiped {
 		start, end := p, prefixEnd(p)
@@ -185,7 +186,7 @@ func (w *writeSet) commitOps() []op {
 		v := w.ops[k]
 		switch {
 		case v != nil:
-			ops = append(ops, op{kind: opPut, key: k, val: v})
+			ops = append(ops, op{kind: opPut, key: k, val: encode(v)})
 		case !w.hides(k):
 			ops = append(ops, op{kind: opDelete, key: k})
 		}

@@ -87,7 +87,7 @@ func (t *tx) get(key string) []byte {
 	}
 	var v []byte
 	if len(resp.Kvs) > 0 {
-		v = nonNil(resp.Kvs[0].Value)
+		v = t.value(key, resp.Kvs[0].Value)
 	}
 	t.cache[key] = v
 	return v
@@ -155,7 +155,7 @@ func (b *bucket) Put(key, value []byte) error {
 		return fmt.Errorf("put: %w", errEmptyKey)
 	}
 	k := keyOf(b.prefix, key)
-	if (op{kind: opPut, key: k, val: value}).size() > b.tx.db.maxBytes-fenceReserve {
+	if (op{kind: opPut, key: k}).size()+b.tx.db.codec.storedSize(value) > b.tx.db.maxBytes-fenceReserve {
 		return fmt.Errorf("put %d-byte key, %d-byte value: %w", len(key), len(value), kv.ErrTooLarge)
 	}
 	b.tx.set(k, nonNil(value))
