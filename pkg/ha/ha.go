@@ -231,11 +231,14 @@ func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead f
 	go func() {
 		select {
 		case <-session.Done():
+			// Fence first, then stop the work: a commit already in flight fails on the fence
+			// (another replica may lead by now).
 			e.log.Warn("leadership lost: the lease ended")
+			e.setLeading("", 0, false)
 		case <-leadCtx.Done():
+			// A clean stop: the lease still holds, so the work ends as it would without etcd
+			// (the deliveries in flight are recorded) before this replica resigns below.
 		}
-		// Fence first, then stop the work: a commit already in flight fails on the fence.
-		e.setLeading("", 0, false)
 		stop()
 	}()
 	if err := lead(leadCtx); err != nil && leadCtx.Err() == nil {
