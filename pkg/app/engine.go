@@ -70,7 +70,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	}
 	d.tracker.Reset()
 	d.metrics.WatchStore(st, sinkNames)
-	targets, err := openSinks(cfg.Sinks, st, log)
+	targets, err := openSinks(cfg.Sinks, st, d.replicated, log)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // openSinks opens every configured sink and its dispatcher target.
-func openSinks(cfgs []config.Sink, st *store.Store, log *slog.Logger) ([]sink.Target, error) {
+func openSinks(cfgs []config.Sink, st *store.Store, replicated bool, log *slog.Logger) ([]sink.Target, error) {
 	var targets []sink.Target
 	for i, sc := range cfgs {
 		t, err := sink.NewTarget(sc, st, log)
@@ -25,10 +25,21 @@ func openSinks(cfgs []config.Sink, st *store.Store, log *slog.Logger) ([]sink.Ta
 			}
 			return nil, fmt.Errorf("%w: sinks[%d] (%s): %w", ErrConfig, i, sc.Name, err)
 		}
+		if replicated && t.Batch < replicatedMinBatch {
+			t.Batch = replicatedMinBatch
+		}
 		targets = append(targets, t)
 	}
 	return targets, nil
 }
+
+// replicatedMinBatch is the smallest delivery batch on the etcd backend. Every batch costs the
+// dispatcher two commits (its plan, then its acknowledgement), and on etcd each is a consensus
+// round with an fsync on a majority of members: at the 50 events of a per-event sink's batch on
+// bbolt, a webhook sink delivered about 1,100 events/s, at 200 about 2,000 (BENCHMARKS.md,
+// BenchmarkPipelineOnEtcd), above the API's pace. The batch still delivers in order, one request
+// per event for xsoar and webhook; a failover may send it again (at-least-once).
+const replicatedMinBatch = 200
 
 // pushHandler is the Wiz push receiver. It lives as long as the server and delegates to the engine of
 // the moment, so a reload that changes webhook credentials or instances takes effect at once.
