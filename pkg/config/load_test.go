@@ -641,3 +641,30 @@ instances:
 		t.Fatalf("b = %+v, top fields %v", b, cfg.Mapping.Fields)
 	}
 }
+
+// TestKubernetesHAExampleIsValid loads the config embedded in config/wizfetch-ha.k8s.yaml (the
+// ConfigMap's wizfetch.yaml) through the same validation as `config validate`.
+func TestKubernetesHAExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../config/wizfetch-ha.k8s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "  wizfetch.yaml: |\n")
+	if !ok {
+		t.Fatal("no wizfetch.yaml in the ConfigMap")
+	}
+	var cfg strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		if line == "---" {
+			break
+		}
+		cfg.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	c, _, err := LoadBytes([]byte(cfg.String()))
+	if err != nil {
+		t.Fatalf("the example's config is invalid:\n%v\n%s", err, cfg.String())
+	}
+	if c.Store.Backend != StoreEtcd || len(c.Store.Etcd.Endpoints) != 3 {
+		t.Fatalf("the example is not an etcd deployment of three endpoints: %+v", c.Store)
+	}
+}
