@@ -15,9 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
@@ -201,10 +199,9 @@ type shared struct {
 	// transports are the connection pools the instances' Wiz clients share (one per proxy and CA
 	// bundle): a thousand tenants keep a few connections, not two each.
 	transports *wiz.Transports
-	// replicated is true on the etcd backend: without an engine this replica stands by, its pushes
-	// go to standbyPush and the write-back and MCP APIs answer 503 naming the leader.
-	replicated  bool
-	standbyPush atomic.Pointer[http.Handler]
+	// replicated is true on the etcd backend: a replica that does not lead serves through a
+	// standby engine (runReplica).
+	replicated bool
 }
 
 // maxPagesInMemory is how many fetched pages of issues (about 2 MiB each at 200 issues) the feeds

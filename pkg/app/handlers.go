@@ -47,10 +47,6 @@ func (d *shared) pushHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		eng := d.current.p.Load()
 		if eng == nil || eng.push == nil {
-			if h := d.standbyPush.Load(); h != nil {
-				(*h).ServeHTTP(w, r) // a replica that does not lead: into the shared queue
-				return
-			}
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
@@ -64,10 +60,6 @@ func (d *shared) actionsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		eng := d.current.p.Load()
 		if eng == nil || eng.actions == nil {
-			if d.replicated {
-				d.standbyAnswer(w)
-				return
-			}
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}

@@ -20,8 +20,6 @@ func (d *shared) mcpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		eng := d.current.p.Load()
 		switch {
-		case eng == nil && d.replicated:
-			d.standbyAnswer(w)
 		case eng == nil:
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 		case eng.mcp == nil:

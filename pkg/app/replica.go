@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -84,22 +83,29 @@ func initEtcdStore(ctx context.Context, client *clientv3.Client, prefix string) 
 }
 
 // runReplica runs a daemon of the etcd backend until ctx ends: every replica serves the HTTP API
-// and takes Wiz pushes (into the shared queue); the one that wins the election also runs the
-// engine (fetching, mirroring, delivering) until it loses the lease, then campaigns again. A
-// reload applies to the next term and restarts the engine of this one.
+// (views, write-back, MCP, issue context) and takes Wiz pushes (into the shared queue) through its
+// standby engine; the one that wins the election also runs the full engine (fetching, mirroring,
+// delivering) until it loses the lease, then campaigns again. A reload applies to the next term
+// and restarts the engine of this one.
 func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server.Server, r *replica) error {
 	log := d.opt.Logger
-	var mu sync.Mutex // guards cfg
-	current := func() *config.Config { mu.Lock(); defer mu.Unlock(); return cfg }
-	d.setStandbyPush(cfg)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+
+	var mu sync.Mutex // guards cfg, standby and leading
+	leading := false
+	standby, err := d.newStandbyEngine(runCtx, cfg)
+	if err != nil {
+		return err
+	}
+	current := func() (*config.Config, *engine) { mu.Lock(); defer mu.Unlock(); return cfg, standby }
+	d.current.p.Store(standby)
 	if srv != nil {
 		srv.SetReady(true) // standbys are ready: they take pushes and serve the API
 	}
 	log.Info("wizfetch started as a replica", "version", d.opt.Version, "replica", r.elector.ID(),
 		"instances", len(cfg.Instances), "sinks", len(cfg.Sinks), "etcd_prefix", cfg.Store.Etcd.Prefix)
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	restart := make(chan struct{}, 1)
 	go func() {
 		for {
@@ -107,15 +113,23 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 			case <-runCtx.Done():
 				return
 			case <-d.opt.Reload:
-				next, err := d.reload(current())
+				old, _ := current()
+				next, err := d.reload(old)
+				if err == nil {
+					var sb *engine
+					if sb, err = d.newStandbyEngine(runCtx, next); err == nil {
+						mu.Lock()
+						cfg, standby = next, sb
+						if !leading {
+							d.current.p.Store(sb) // a standby answers with the new config at once
+						}
+						mu.Unlock()
+					}
+				}
 				if err != nil {
 					log.Error("reload rejected; keeping the running config", "err", err)
 					continue
 				}
-				mu.Lock()
-				cfg = next
-				mu.Unlock()
-				d.setStandbyPush(next)
 				if srv != nil {
 					srv.SetAuthToken(next.Server.AuthToken.Reveal())
 				}
@@ -127,10 +141,21 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 			}
 		}
 	}()
+	setLeading := func(on bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		leading = on
+		if !on {
+			d.current.p.Store(standby) // the leader's engine has stopped: stand by
+			d.tracker.Reset()          // and show no feed or sink this replica no longer runs
+		}
+	}
 
 	var endErr error
 	var ended bool
 	_ = r.elector.Run(runCtx, func(leadCtx context.Context) error {
+		setLeading(true)
+		defer setLeading(false)
 		// A commit of the previous leader may have stopped between its write-ahead record and its
 		// keys: finish it before reading anything.
 		if err := r.db.Recover(leadCtx); err != nil {
@@ -141,16 +166,16 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 		default:
 		}
 		for {
-			eng, err := d.startEngine(leadCtx, current())
+			c, _ := current()
+			eng, err := d.startEngine(leadCtx, c)
 			if err != nil {
 				return err
 			}
 			select {
 			case <-eng.done:
-				d.current.p.Store(nil)
 				err := eng.wait()
 				if leadCtx.Err() != nil {
-					return nil // leadership lost: campaign again
+					return nil // leadership lost: stand by, campaign again
 				}
 				// The engine ended by itself (its run mode's end, or a fatal delivery error): so
 				// does the daemon, as with bbolt.
@@ -163,7 +188,6 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 				if err := eng.wait(); err != nil {
 					log.Warn("engine stopped with an error during reload", "err", err)
 				}
-				d.current.p.Store(nil)
 			}
 		}
 	})
@@ -177,25 +201,30 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 	return nil
 }
 
-// setStandbyPush builds the push receiver that a replica without an engine answers with: pushes go
-// to the store (posted to the shared inbox), and the leader's refetch worker takes them.
-func (d *shared) setStandbyPush(cfg *config.Config) {
-	h := d.newPushHandler(cfg, d.store)
-	d.standbyPush.Store(&h)
-}
-
-// standbyAnswer answers write-back and MCP requests on a replica that does not lead.
-func (d *shared) standbyAnswer(w http.ResponseWriter) {
-	leader := ""
-	if d.tracker != nil {
-		if snap := d.tracker.Snapshot(); snap.HA != nil {
-			leader = snap.HA.Leader
-		}
+// newStandbyEngine builds what a replica that does not lead serves, from cfg: each instance's Wiz
+// client (write-back, issue context and MCP tools call Wiz with it), the push receiver (pushes go
+// to the store, which posts them to the shared inbox; the leader's refetch worker takes them), the
+// write-back API and the MCP server. It runs nothing: no feed, no delivery, no mirror, so it
+// writes nothing to the store but those posts. (A write that an MCP tool makes to the store fails
+// on a standby: the store's commits are the leader's.)
+func (d *shared) newStandbyEngine(ctx context.Context, cfg *config.Config) (*engine, error) {
+	eng := &engine{cfg: cfg, instances: map[string]*instanceRuntime{}, done: make(chan struct{}), cancel: func() {}}
+	sinks := make([]string, 0, len(cfg.Sinks))
+	for _, s := range cfg.Sinks {
+		sinks = append(sinks, s.Name)
 	}
-	w.Header().Set("Retry-After", "1")
-	msg := "this replica stands by; the leader serves this request"
-	if leader != "" {
-		msg += " (leader: " + leader + ")"
+	feeds, err := d.buildInstances(ctx, cfg, eng, sinks, func() {})
+	if err != nil {
+		return nil, err
 	}
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	for _, f := range feeds {
+		f.feed.Close() // a standby fetches nothing
+	}
+	d.tracker.Reset() // nor does its status page list feeds it does not run
+	eng.push = d.newPushHandler(cfg, d.store)
+	eng.actions = d.newActionsHandler(cfg, eng)
+	if eng.mcp, err = d.newMCPHandler(cfg, eng); err != nil {
+		return nil, err
+	}
+	return eng, nil
 }
