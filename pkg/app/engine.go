@@ -65,7 +65,13 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	for _, s := range cfg.Sinks {
 		sinkNames = append(sinkNames, s.Name)
 	}
-	if err := dropStaleOutboxes(st, sinkNames, log); err != nil {
+	if d.replicated {
+		// Replicas may run different configs for a while (a rollout, a ConfigMap reloaded on some
+		// pods only): a leader that lacks a sink another one added must not delete its events.
+		if err := warnStaleOutboxes(st, sinkNames, log); err != nil {
+			return nil, err
+		}
+	} else if err := dropStaleOutboxes(st, sinkNames, log); err != nil {
 		return nil, err
 	}
 	d.tracker.Reset()
@@ -409,6 +415,27 @@ func dropStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error 
 				return fmt.Errorf("drop outbox of removed sink %s: %w", name, err)
 			}
 			log.Warn("dropped the outbox of a sink no longer configured", "sink", name, "events", n)
+		}
+		return nil
+	})
+}
+
+// warnStaleOutboxes logs the outboxes of sinks cfg does not have, keeping them (etcd backend).
+func warnStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error {
+	return st.View(func(tx *store.Tx) error {
+		have, err := tx.OutboxSinks()
+		if err != nil {
+			return err
+		}
+		for _, name := range have {
+			if slices.Contains(sinks, name) {
+				continue
+			}
+			n, err := tx.OutboxDepth(name)
+			if err != nil {
+				return err
+			}
+			log.Warn("kept the outbox of a sink this replica's config lacks (another replica may still have it)", "sink", name, "events", n)
 		}
 		return nil
 	})

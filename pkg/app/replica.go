@@ -2,14 +2,17 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/ha"
 	"github.com/wizfetch/wizfetch/pkg/kv/etcdkv"
+	"github.com/wizfetch/wizfetch/pkg/schedule"
 	"github.com/wizfetch/wizfetch/pkg/server"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
@@ -52,8 +55,10 @@ func (d *shared) openStore(ctx context.Context, cfg *config.Config, stack *clean
 		},
 	})
 	d.tracker.SetHA(r.elector.ID(), "", false)
+	// Open recovers nothing here (this replica does not lead yet); the leader's Recover, and a
+	// commit refused over a record a failed commit left, finish records once the fence is held.
 	r.db, err = etcdkv.Open(ctx, etcdkv.Options{Client: client, Prefix: e.Prefix, Fence: r.elector.Fence,
-		Logger: d.opt.Logger, SkipRecover: true})
+		Logger: d.opt.Logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store on etcd %s: %w", e.Prefix, err)
 	}
@@ -165,11 +170,19 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 		case <-restart:
 		default:
 		}
+		failures := 0
 		for {
 			c, _ := current()
 			eng, err := d.startEngine(leadCtx, c)
-			if err != nil {
+			if errors.Is(err, ErrConfig) {
+				// A config this replica cannot run (a sink's CA file missing, say) ends the
+				// daemon as it would on bbolt (exit 2), instead of passing a broken leadership on.
+				endErr, ended = err, true
+				stopRun()
 				return err
+			}
+			if err != nil {
+				return err // resign: another replica may do better; Run backs off
 			}
 			select {
 			case <-eng.done:
@@ -177,11 +190,23 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 				if leadCtx.Err() != nil {
 					return nil // leadership lost: stand by, campaign again
 				}
-				// The engine ended by itself (its run mode's end, or a fatal delivery error): so
-				// does the daemon, as with bbolt.
-				endErr, ended = err, true
-				stopRun()
-				return err
+				if d.opt.Mode != schedule.Daemon {
+					// --once and --until-idle end when their work is done, as with bbolt.
+					endErr, ended = err, true
+					stopRun()
+					return err
+				}
+				// A daemon's engine stops by itself only on a store error (a delivery batch
+				// that could not be read or recorded). On etcd that is routine — an etcd member
+				// restarting, "leader changed", a timeout — so keep leading and start the
+				// engine again after a pause; a lost lease ends the term instead.
+				failures++
+				pause := min(time.Second<<min(failures-1, 5), 30*time.Second)
+				log.Error("engine stopped on an error; restarting it", "err", err, "in", pause)
+				if !sleepCtx(leadCtx, pause) {
+					return nil
+				}
+				continue
 			case <-restart:
 				log.Info("reloading: stopping the engine")
 				eng.stop()
@@ -227,4 +252,16 @@ func (d *shared) newStandbyEngine(ctx context.Context, cfg *config.Config) (*eng
 		return nil, err
 	}
 	return eng, nil
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether ctx is still alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

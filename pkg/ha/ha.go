@@ -11,7 +11,6 @@ package ha
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -190,45 +189,61 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 	go e.observe(observeCtx)
 
 	ttl := max(int(e.ttl.Seconds()), 1)
+	// The session outlives ctx: a clean stop must keep renewing the lease while the work drains
+	// (else the lease could lapse, and another replica lead, before the last deliveries are
+	// recorded); term resigns and Close revokes it afterwards.
+	sessionCtx := context.WithoutCancel(ctx)
+	failed := 0 // terms in a row whose work failed, for the backoff
 	for ctx.Err() == nil {
-		session, err := concurrency.NewSession(e.client, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+		session, err := concurrency.NewSession(e.client, concurrency.WithTTL(ttl), concurrency.WithContext(sessionCtx))
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			e.log.Warn("etcd session failed; retrying", "err", err)
 			if !sleep(ctx, time.Second) {
 				break
 			}
 			continue
 		}
-		e.term(ctx, session, lead)
+		ok := e.term(ctx, session, lead)
 		_ = session.Close() // revokes the lease: a standby's campaign goes on at once
+		if ok {
+			failed = 0
+			continue
+		}
+		// A term whose work failed at once (a bad sink file, an unreadable record) would fail
+		// again: back off, 1 s doubling to a minute, instead of churning leases in etcd.
+		failed++
+		if !sleep(ctx, min(time.Second<<min(failed-1, 6), time.Minute)) {
+			break
+		}
 	}
 	e.setLeading("", 0, false)
 	return nil
 }
 
-// term campaigns in one session and leads until the session or ctx ends.
-func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead func(ctx context.Context) error) {
+// term campaigns in one session and leads until the session or ctx ends. It reports false when
+// the campaign or the leader's work failed.
+func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead func(ctx context.Context) error) bool {
 	election := concurrency.NewElection(session, e.prefix)
 	if err := election.Campaign(ctx, e.id); err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("campaign failed; retrying", "err", err)
-			sleep(ctx, time.Second)
+			return false
 		}
-		return
+		return true
 	}
 	select {
 	case <-session.Done():
-		return // the lease ended while we were being elected
+		return true // the lease ended while we were being elected
 	default:
 	}
-	e.log.Info("leading", "key", election.Key(), "revision", election.Rev())
-	e.setLeading(election.Key(), election.Rev(), true)
+	key, rev := election.Key(), election.Rev()
+	e.log.Info("leading", "key", key, "revision", rev)
+	e.setLeading(key, rev, true)
 
 	leadCtx, stop := context.WithCancel(ctx)
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-session.Done():
 			// Fence first, then stop the work: a commit already in flight fails on the fence
@@ -236,21 +251,26 @@ func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead f
 			e.log.Warn("leadership lost: the lease ended")
 			e.setLeading("", 0, false)
 		case <-leadCtx.Done():
-			// A clean stop: the lease still holds, so the work ends as it would without etcd
-			// (the deliveries in flight are recorded) before this replica resigns below.
+			// A clean stop: the lease still holds (the session does not end with ctx), so the
+			// work ends as it would without etcd (the deliveries in flight are recorded) before
+			// this replica resigns below.
 		}
 		stop()
 	}()
-	if err := lead(leadCtx); err != nil && leadCtx.Err() == nil {
+	err := lead(leadCtx)
+	ok := err == nil || leadCtx.Err() != nil
+	if !ok {
 		e.log.Error("leader work failed; resigning", "err", err)
 	}
 	stop()
+	<-watched // its fence clearing must not land on a later term
 	e.setLeading("", 0, false)
 	resignCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := election.Resign(resignCtx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := election.Resign(resignCtx); err != nil {
 		e.log.Debug("resign failed (the lease will expire)", "err", err)
 	}
+	return ok
 }
 
 // observe follows who leads, for the status page: the leader is the campaigner whose key etcd

@@ -2,7 +2,10 @@ package ha
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,5 +167,59 @@ func TestConnectFailsOnAnUnreachableCluster(t *testing.T) {
 	_, err := Connect(ctx, config.Etcd{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/x/"})
 	if err == nil {
 		t.Fatal("Connect to a closed port succeeded")
+	}
+}
+
+// A clean stop (the daemon's ctx cancelled) keeps the fence, and the lease, until the leader's
+// work has returned: its last acknowledgements must still commit.
+func TestCleanStopKeepsTheFenceUntilTheWorkEnds(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	for i := range 10 {
+		e := NewElector(cli, ElectorOptions{Prefix: "/stop/", TTL: 5 * time.Second, ID: fmt.Sprintf("r%d", i)})
+		ctx, cancel := context.WithCancel(context.Background())
+		held := make(chan bool, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = e.Run(ctx, func(leadCtx context.Context) error {
+				cancel() // SIGTERM
+				<-leadCtx.Done()
+				time.Sleep(50 * time.Millisecond) // the dispatcher's last acknowledgement
+				key, rev, ok := e.Fence()
+				if ok {
+					resp, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Commit()
+					ok = err == nil && resp.Succeeded
+				}
+				held <- ok
+				return nil
+			})
+		}()
+		if !<-held {
+			t.Fatalf("stop %d: the fence was gone before the leader's work ended", i)
+		}
+		<-done
+		if _, _, ok := e.Fence(); ok {
+			t.Fatalf("stop %d: the fence outlived Run", i)
+		}
+	}
+}
+
+// A term whose work fails at once is not retried in a hot loop: the elector backs off (1 s, 2 s,
+// ...), so a few seconds hold a handful of terms, not hundreds.
+func TestFailedTermsBackOff(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	e := NewElector(cli, ElectorOptions{Prefix: "/loop/", TTL: 5 * time.Second, ID: "r"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	var terms atomic.Int32
+	_ = e.Run(ctx, func(context.Context) error {
+		terms.Add(1)
+		return errors.New("a sink's CA file is missing")
+	})
+	// 0 s, then after 1 s, 2 s (at 3 s), then 4 s: 3 terms in 3.5 s.
+	if n := terms.Load(); n < 2 || n > 4 {
+		t.Fatalf("%d terms in 3.5 s, want 2..4 with the backoff", n)
 	}
 }

@@ -155,7 +155,11 @@ func (db *DB) writeRecord(ctx context.Context, ops []op) (seq uint64, rev int64,
 	puts = append(puts, op{kind: opPut, key: record + walHead, val: encodeHead(len(puts), len(data))})
 	for _, batch := range db.batches(puts) {
 		if rev, err = db.txn(ctx, batch, db.noRecord(record)...); err != nil {
-			if _, cerr := db.txn(ctx, []op{{kind: opDeleteRange, key: record, end: prefixEnd(record)}}); cerr != nil {
+			// A fresh context: ctx may be what expired.
+			cctx, cancel := context.WithTimeout(context.Background(), db.timeout)
+			_, cerr := db.txn(cctx, []op{{kind: opDeleteRange, key: record, end: prefixEnd(record)}})
+			cancel()
+			if cerr != nil {
 				db.log.Debug("delete an uncommitted record", "record", record, "err", cerr)
 			}
 			return 0, 0, fmt.Errorf("write-ahead record %s (%d bytes): %w", record, len(data), err)
