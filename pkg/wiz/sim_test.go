@@ -463,7 +463,11 @@ func TestSimCheck(t *testing.T) {
 func TestSimThroughProxy(t *testing.T) {
 	sim := startSim(t, wizsim.Options{Issues: 20})
 	var proxied atomic.Int64
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+	// The proxy's own transport: http.DefaultTransport is shared with every test of the package,
+	// and each httptest.Server.Close closes its idle connections.
+	upstream := &http.Transport{}
+	t.Cleanup(upstream.CloseIdleConnections)
+	rp := &httputil.ReverseProxy{Transport: upstream, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.Out.URL = pr.In.URL
 		pr.Out.Host = pr.In.Host
 	}}
