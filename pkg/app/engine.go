@@ -65,13 +65,9 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	for _, s := range cfg.Sinks {
 		sinkNames = append(sinkNames, s.Name)
 	}
-	if d.replicated {
-		// Replicas may run different configs for a while (a rollout, a ConfigMap reloaded on some
-		// pods only): a leader that lacks a sink another one added must not delete its events.
-		if err := warnStaleOutboxes(st, sinkNames, log); err != nil {
-			return nil, err
-		}
-	} else if err := dropStaleOutboxes(st, sinkNames, log); err != nil {
+	// Replicas may run different configs for a while (a rollout, a ConfigMap reloaded on some pods
+	// only): on etcd a leader that lacks a sink another one added must not delete its events.
+	if err := staleOutboxes(st, sinkNames, !d.replicated, log); err != nil {
 		return nil, err
 	}
 	d.tracker.Reset()
@@ -399,8 +395,9 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
 }
 
-// dropStaleOutboxes deletes the outbox of every sink that is no longer configured (DESIGN.md §2.6).
-func dropStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error {
+// staleOutboxes deals with the outboxes of sinks the config no longer has: it drops them (the sink
+// left the config) or, with drop false, keeps them and says so in the log (etcd backend).
+func staleOutboxes(st *store.Store, sinks []string, drop bool, log *slog.Logger) error {
 	return st.Update(func(tx *store.Tx) error {
 		have, err := tx.OutboxSinks()
 		if err != nil {
@@ -410,32 +407,19 @@ func dropStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error 
 			if slices.Contains(sinks, name) {
 				continue
 			}
+			if !drop {
+				n, err := tx.OutboxDepth(name)
+				if err != nil {
+					return err
+				}
+				log.Warn("kept the outbox of a sink this replica's config lacks (another replica may still have it)", "sink", name, "events", n)
+				continue
+			}
 			n, err := tx.DropOutbox(name)
 			if err != nil {
 				return fmt.Errorf("drop outbox of removed sink %s: %w", name, err)
 			}
 			log.Warn("dropped the outbox of a sink no longer configured", "sink", name, "events", n)
-		}
-		return nil
-	})
-}
-
-// warnStaleOutboxes logs the outboxes of sinks cfg does not have, keeping them (etcd backend).
-func warnStaleOutboxes(st *store.Store, sinks []string, log *slog.Logger) error {
-	return st.View(func(tx *store.Tx) error {
-		have, err := tx.OutboxSinks()
-		if err != nil {
-			return err
-		}
-		for _, name := range have {
-			if slices.Contains(sinks, name) {
-				continue
-			}
-			n, err := tx.OutboxDepth(name)
-			if err != nil {
-				return err
-			}
-			log.Warn("kept the outbox of a sink this replica's config lacks (another replica may still have it)", "sink", name, "events", n)
 		}
 		return nil
 	})
