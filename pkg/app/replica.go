@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/ha"
 	"github.com/wizfetch/wizfetch/pkg/kv/etcdkv"
@@ -201,9 +202,9 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 				// restarting, "leader changed", a timeout — so keep leading and start the
 				// engine again after a pause; a lost lease ends the term instead.
 				failures++
-				pause := min(time.Second<<min(failures-1, 5), 30*time.Second)
+				pause := backoff.Delay(time.Second, 30*time.Second, failures)
 				log.Error("engine stopped on an error; restarting it", "err", err, "in", pause)
-				if !sleepCtx(leadCtx, pause) {
+				if !backoff.Sleep(leadCtx, pause) {
 					return nil
 				}
 				continue
@@ -252,16 +253,4 @@ func (d *shared) newStandbyEngine(ctx context.Context, cfg *config.Config) (*eng
 		return nil, err
 	}
 	return eng, nil
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether ctx is still alive.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -58,5 +59,20 @@ func TestRetryAfter(t *testing.T) {
 		if got := RetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("RetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if !Sleep(ctx, time.Millisecond) {
+		t.Fatal("Sleep reported an ended context while it was alive")
+	}
+	cancel()
+	start := time.Now()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("Sleep on an ended context reported it alive")
+	}
+	if time.Since(start) > time.Minute {
+		t.Fatal("Sleep waited out its delay on an ended context")
 	}
 }

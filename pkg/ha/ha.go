@@ -22,6 +22,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
+	"github.com/wizfetch/wizfetch/pkg/backoff"
 	"github.com/wizfetch/wizfetch/pkg/certpool"
 	"github.com/wizfetch/wizfetch/pkg/config"
 )
@@ -198,7 +199,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 		session, err := concurrency.NewSession(e.client, concurrency.WithTTL(ttl), concurrency.WithContext(sessionCtx))
 		if err != nil {
 			e.log.Warn("etcd session failed; retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !backoff.Sleep(ctx, time.Second) {
 				break
 			}
 			continue
@@ -210,9 +211,9 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			continue
 		}
 		// A term whose work failed at once (a bad sink file, an unreadable record) would fail
-		// again: back off, 1 s doubling to a minute, instead of churning leases in etcd.
+		// again: back off, about 1 s doubling to a minute, instead of churning leases in etcd.
 		failed++
-		if !sleep(ctx, min(time.Second<<min(failed-1, 6), time.Minute)) {
+		if !backoff.Sleep(ctx, backoff.Delay(time.Second, time.Minute, failed)) {
 			break
 		}
 	}
@@ -286,20 +287,8 @@ func (e *Elector) observe(ctx context.Context) {
 		default:
 			e.setLeader(string(resp.Kvs[0].Value))
 		}
-		if !sleep(ctx, time.Second) {
+		if !backoff.Sleep(ctx, time.Second) {
 			return
 		}
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
