@@ -75,7 +75,7 @@ migrated first. An interrupted copy leaves a partial destination: delete it and 
 			if to == "etcd" {
 				// A store on etcd also has the inbox of standbys' pushes, which a bbolt store
 				// lacks: open the copy once read-write, as the first replica would.
-				if err := finishEtcdCopy(ctx, cfg); err != nil {
+				if err := openOnce(dst.(*etcdkv.DB)); err != nil {
 					return failure(fmt.Errorf("open the copy on etcd: %w", err))
 				}
 			}
@@ -138,30 +138,31 @@ func openCopyEnd(ctx context.Context, cfg *config.Config, spec string, dest bool
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := refuseLiveReplicas(ctx, client, e.Prefix); err != nil {
-			_ = client.Close()
-			return nil, nil, err
-		}
-		// No replica runs, so no commit is in flight: a write-ahead record left by a crash is
-		// finished here, before the copy reads (or refuses) the prefix.
-		db, err := etcdkv.Open(ctx, etcdkv.Options{Client: client, Prefix: e.Prefix})
+		// The copy holds the replicas' election (no replica runs, and none can lead until it is
+		// done) and fences its writes with it.
+		fence, release, err := holdStore(ctx, client, e.Prefix)
 		if err != nil {
 			_ = client.Close()
 			return nil, nil, err
 		}
+		done := func() { _ = release(); _ = client.Close() }
+		// No replica runs, so no commit is in flight: a write-ahead record left by a crash is
+		// finished here, before the copy reads (or refuses) the prefix.
+		db, err := etcdkv.Open(ctx, etcdkv.Options{Client: client, Prefix: e.Prefix, Fence: fence})
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
 		if !dest {
 			// Pushes posted by standbys wait in the inbox, which a bbolt store does not read:
-			// queue them first. (The store takes the engine; open it again for the copy.)
+			// queue them first.
 			if err := flushInbox(db); err != nil {
-				_ = client.Close()
-				return nil, nil, err
-			}
-			if db, err = etcdkv.Open(ctx, etcdkv.Options{Client: client, Prefix: e.Prefix}); err != nil {
-				_ = client.Close()
+				_ = db.Close()
+				done()
 				return nil, nil, err
 			}
 		}
-		return db, func() { _ = db.Close(); _ = client.Close() }, nil
+		return db, func() { _ = db.Close(); done() }, nil
 	default:
 		return nil, nil, fmt.Errorf("%q is neither bbolt:PATH nor etcd", spec)
 	}
@@ -197,11 +198,20 @@ func refuseLiveReplicas(ctx context.Context, client *clientv3.Client, prefix str
 	return nil
 }
 
-// flushInbox moves the pushes posted to the store of db into its refetch queue, and closes db.
-func flushInbox(db *etcdkv.DB) error {
-	st, err := store.OpenKV(db, store.Options{})
+// openOnce opens the store on db read-write and closes it, leaving db open: what the first
+// replica would add to a store copied from bbolt (the inbox bucket).
+func openOnce(db *etcdkv.DB) error {
+	st, err := store.OpenKV(keepOpen{db}, store.Options{})
 	if err != nil {
-		_ = db.Close()
+		return err
+	}
+	return st.Close()
+}
+
+// flushInbox moves the pushes posted to the store of db into its refetch queue, leaving db open.
+func flushInbox(db *etcdkv.DB) error {
+	st, err := store.OpenKV(keepOpen{db}, store.Options{})
+	if err != nil {
 		return err
 	}
 	if err := st.FlushInbox(); err != nil {
@@ -211,12 +221,7 @@ func flushInbox(db *etcdkv.DB) error {
 	return st.Close()
 }
 
-// finishEtcdCopy opens the store just copied to etcd read-write, which adds what a store on etcd
-// has and a bbolt one lacks (the inbox bucket).
-func finishEtcdCopy(ctx context.Context, cfg *config.Config) error {
-	st, err := openEtcdStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	return st.Close()
-}
+// keepOpen lends the etcd engine (with its Post) to a store whose Close must not close it.
+type keepOpen struct{ *etcdkv.DB }
+
+func (keepOpen) Close() error { return nil }

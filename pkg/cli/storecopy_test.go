@@ -7,10 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/kv"
 	"github.com/wizfetch/wizfetch/pkg/kv/boltkv"
+	"github.com/wizfetch/wizfetch/pkg/kv/etcdkv"
 	"github.com/wizfetch/wizfetch/pkg/kv/etcdtest"
+	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
 // countBolt counts every bucket of a bbolt store file.
@@ -93,8 +96,36 @@ func TestStoreCopyRoundTripsThroughEtcd(t *testing.T) {
 		t.Fatalf("copy of the copy: exit %d\n%s", r.code, r.stderr)
 	}
 
-	// A replica campaigning under the prefix blocks copies from and to it.
+	// A push a standby posted (it waits in the etcd store's inbox) is queued before a copy to
+	// bbolt, which has no inbox: it is in the copy's refetch queue.
 	cli := srv.Client(t)
+	db, err := etcdkv.Open(context.Background(), etcdkv.Options{Client: cli, Prefix: "/wizfetch/copy/", SkipRecover: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenKV(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnqueueRefetch(store.RefetchItem{Instance: "default", IssueID: "pushed-to-a-standby", ReceivedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	withPush := filepath.Join(dir, "with-push.db")
+	if r := runCLI(t, path, "store", "copy", "--from", "etcd", "--to", "bbolt:"+withPush); r.code != 0 {
+		t.Fatalf("copy with a posted push: exit %d\n%s", r.code, r.stderr)
+	}
+	copied, err := store.Open(withPush, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth, err := copied.RefetchDepth()
+	copied.Close()
+	if err != nil || depth != want.Keys["refetch"]+1 {
+		t.Fatalf("refetch queue of the copy: %d (%v), want the posted push queued (%d)", depth, err, want.Keys["refetch"]+1)
+	}
+
+	// A replica campaigning under the prefix blocks copies from and to it.
 	if _, err := cli.Put(context.Background(), "/wizfetch/copy/election/694d0a2b", "replica-1"); err != nil {
 		t.Fatal(err)
 	}
