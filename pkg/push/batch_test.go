@@ -215,7 +215,12 @@ func TestWorkerRetriesFailedBatches(t *testing.T) {
 	}
 
 	clock.add(time.Hour)
-	waitUntil(t, "the rest of the batch to complete", func() bool { return depth(t, st) == 1 })
+	// The worker completes the decided pushes, then requeues the failed one, in two commits: wait
+	// for both.
+	waitUntil(t, "the rest of the batch to complete and i-2 to be requeued", func() bool {
+		items, err := st.RefetchBatch(clock.now().Add(time.Hour), 0)
+		return err == nil && len(items) == 1 && items[0].Attempts == 2
+	})
 	items, err = st.RefetchBatch(clock.now().Add(time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
