@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +31,11 @@ const testEngineEnv = "WIZFETCH_TEST_STORE"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code == 0 && os.Getenv(testEngineEnv) == "" && !testing.Short() {
+	fuzzing := false
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		fuzzing = true // a fuzz target runs once; it does not open stores on an engine
+	}
+	if code == 0 && os.Getenv(testEngineEnv) == "" && !testing.Short() && !fuzzing {
 		fmt.Println("store tests again on etcd (" + testEngineEnv + "=etcd)")
 		_ = os.Setenv(testEngineEnv, "etcd")
 		code = m.Run()
