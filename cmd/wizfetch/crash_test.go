@@ -75,18 +75,23 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// writeConfig writes the daemon's config for a crash test: the simulator, a store and a JSONL sink in
-// dir, an ephemeral HTTP listener, plus any extra sink lines (YAML list items).
-func writeConfig(t *testing.T, dir string, sim *wizsim.Server, maxPerFetch int, extraSinks ...string) string {
-	t.Helper()
-	cfg := fmt.Sprintf(`wiz:
+// simWizConfig is the wiz: section of a daemon's config that reaches sim without a rate limit.
+func simWizConfig(sim *wizsim.Server) string {
+	return fmt.Sprintf(`wiz:
   api_url: %s
   auth_url: %s
   audience: wiz-api
   client_id: wizsim-client
   client_secret: wizsim-secret
   requests_per_second: 1000
-fetch:
+`, sim.GraphQLURL(), sim.TokenURL())
+}
+
+// writeConfig writes the daemon's config for a crash test: the simulator, a store and a JSONL sink in
+// dir, an ephemeral HTTP listener, plus any extra sink lines (YAML list items).
+func writeConfig(t *testing.T, dir string, sim *wizsim.Server, maxPerFetch int, extraSinks ...string) string {
+	t.Helper()
+	cfg := simWizConfig(sim) + fmt.Sprintf(`fetch:
   interval: 1s
   max_per_fetch: %d
 store:
@@ -95,7 +100,7 @@ sinks:
   - {name: file, type: jsonl, path: %s}
 %sserver:
   listen: 127.0.0.1:0
-`, sim.GraphQLURL(), sim.TokenURL(), maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"), extra(extraSinks))
+`, maxPerFetch, filepath.Join(dir, "wizfetch.db"), filepath.Join(dir, "incidents.jsonl"), extra(extraSinks))
 	path := filepath.Join(dir, "wizfetch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

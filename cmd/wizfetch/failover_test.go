@@ -154,14 +154,7 @@ func TestFailoverLosesNothing(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "wizfetch.yaml")
-	cfg := fmt.Sprintf(`wiz:
-  api_url: %s
-  auth_url: %s
-  audience: wiz-api
-  client_id: wizsim-client
-  client_secret: wizsim-secret
-  requests_per_second: 1000
-fetch:
+	cfg := simWizConfig(sim) + fmt.Sprintf(`fetch:
   interval: 1s
   max_per_fetch: 100
   status: [OPEN, IN_PROGRESS, RESOLVED, REJECTED]
@@ -175,7 +168,7 @@ sinks:
   - {name: hook, type: webhook, url: %s, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, timeout: 5s}
 server:
   listen: 127.0.0.1:0
-`, sim.GraphQLURL(), sim.TokenURL(), strings.Join(etcd.Endpoints(), ", "), failoverPrefix, failoverLease, hook.URL)
+`, strings.Join(etcd.Endpoints(), ", "), failoverPrefix, failoverLease, hook.URL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
