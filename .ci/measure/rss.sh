@@ -34,5 +34,5 @@ wait $TP
 kill $SIM
 read U S E M < $D/time
 L=$(wc -l < $D/incidents.jsonl)
-echo "n=$N hwm_kb=$M maxanon_kb=$maxanon last(hwm anon file)=$last cpu_ms_per_issue=$(python3 -c "print(round(($U+$S)*1000/$L,4))") lines=$L db=$(du -m $D/wizfetch.db|cut -f1)MB"
+echo "time=$U+$S n=$N hwm_kb=$M maxanon_kb=$maxanon last(hwm anon file)=$last cpu_ms_per_issue=$(python3 -c "print(round(($U+$S)*1000/$L,4))") lines=$L db=$(du -m $D/wizfetch.db|cut -f1)MB"
 [ -n "$KEEP" ] && cp $D/wizfetch.db $KEEP; rm -rf $D

@@ -11,6 +11,7 @@
 #          REVEAL=1: serve the issues with `BIN bench-sim --reveal` instead of wizsim
 #          STATUSES=the fetch.status list (default all four: every issue becomes an incident)
 #          KEEPERR=path to keep the daemon's log
+#          PERF=path: record the idle window with `perf record -g` (any build; perf report -i PATH)
 BIN=$1; N=$2; IDLE=${3:-60}; SP=18600; AP=18601
 D=$(mktemp -d)
 if [ -n "$REVEAL" ]; then
@@ -71,7 +72,7 @@ done
 sleep 5; [ -n "$GOR" ] && curl -s -o $GOR "http://127.0.0.1:18602/debug/pprof/goroutine?debug=1"; [ -n "$HEAP" ] && curl -s -o $HEAP "http://127.0.0.1:18602/debug/pprof/heap"; [ -n "$PROF" ] && curl -s -o $PROF "http://127.0.0.1:18602/debug/pprof/profile?seconds=$IDLE" &
 [ -n "$ALLOCS" ] && curl -s -o $ALLOCS "http://127.0.0.1:18602/debug/pprof/allocs?seconds=$IDLE" &
 t0=$(awk '{print $14+$15}' /proc/$PID/stat)
-sleep $IDLE
+if [ -n "$PERF" ]; then perf record -q -F 499 -g -p $PID -o $PERF -- sleep $IDLE 2>/dev/null; else sleep $IDLE; fi
 t1=$(awk '{print $14+$15}' /proc/$PID/stat)
 echo "idle ${IDLE}s: $(python3 -c "print(round(($t1-$t0)/100,2))")s CPU = $(python3 -c "print(round(($t1-$t0)/$IDLE,2))")% of a core; $(grep -E 'VmHWM|VmRSS|RssAnon|RssFile|Threads' /proc/$PID/status | tr -s ' \n' ' ')"
 grep -c '"level":"ERROR"' $D/err | sed 's/^/error log lines: /'

@@ -154,6 +154,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 				Gate:        gate,
 				Observe:     f.observe,
 				BaseBackoff: d.opt.RetryBackoff,
+				Align:       schedule.DefaultAlign,
 			}); err != nil {
 				feedErrs <- fmt.Errorf("feed %s/%s: %w", f.feed.Instance(), f.feed.Name(), err)
 				cancel()

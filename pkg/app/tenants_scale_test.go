@@ -59,7 +59,8 @@ func TestTenantsAtScale(t *testing.T) {
 	fetchErrs, created := 0, 0
 	// Lateness of fetch starts after the backfill: a fetch is due an interval after the previous
 	// one ended (at once after one that left a backlog); it starts when its result's Duration
-	// says, counted back from when it was observed.
+	// says, counted back from when it was observed. The schedule's alignment
+	// (schedule.DefaultAlign) counts as lateness here: the user sees it.
 	type feedKey struct{ instance, feed string }
 	lastEnd, lastBacklog := map[feedKey]time.Time{}, map[feedKey]bool{}
 	var idleSince time.Time

@@ -132,3 +132,62 @@ func TestGateBlocksFetching(t *testing.T) {
 		t.Fatalf("err=%v calls=%d gate=%d: a closed gate must keep the feed from fetching", err, f.calls, gateCalls)
 	}
 }
+
+func TestAlignedWait(t *testing.T) {
+	base := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		now      time.Duration // after base
+		interval time.Duration
+		align    time.Duration
+		want     time.Duration
+	}{
+		{"no alignment", 100 * time.Millisecond, time.Minute, 0, time.Minute},
+		{"rounded up to the next slot", 100 * time.Millisecond, time.Minute, 250 * time.Millisecond, time.Minute + 150*time.Millisecond},
+		{"on a slot already", 250 * time.Millisecond, time.Minute, 250 * time.Millisecond, time.Minute},
+		{"just past a slot", 250*time.Millisecond + time.Nanosecond, time.Minute, 250 * time.Millisecond, time.Minute + 250*time.Millisecond - time.Nanosecond},
+		{"slot capped at a sixteenth of the interval", 10 * time.Millisecond, 1600 * time.Millisecond, time.Second, 1690 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := base.Add(tc.now)
+			got := alignedWait(now, tc.interval, tc.align)
+			if got != tc.want {
+				t.Fatalf("alignedWait = %v, want %v", got, tc.want)
+			}
+			if got < tc.interval {
+				t.Fatalf("waited %v, less than the interval %v", got, tc.interval)
+			}
+			if slot := min(tc.align, tc.interval/16); slot > 0 && now.Add(got).UnixNano()%int64(slot) != 0 {
+				t.Fatalf("the wait ends at %v, not on a multiple of %v", now.Add(got), slot)
+			}
+		})
+	}
+}
+
+// TestRunAlignsOnlyRegularWaits: the interval wait ends on a slot; a retry's backoff and a
+// catch-up are not delayed to one.
+func TestRunAlignsOnlyRegularWaits(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 100e6, time.UTC)
+	s := &scripted{outcomes: []outcome{idle, flaky, backlog, idle}}
+	r := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := Run(ctx, s, Options{
+		Interval: time.Minute, CatchUp: true, Align: 250 * time.Millisecond,
+		BaseBackoff: time.Second, Now: func() time.Time { return now },
+		After: func(d time.Duration) <-chan time.Time {
+			if s.calls == len(s.outcomes) {
+				cancel()
+			}
+			return r.after(d)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// idle: aligned; flaky: the (jittered) backoff as it is; backlog: no wait at all; idle: aligned.
+	aligned := time.Minute + 150*time.Millisecond
+	if len(r.waits) != 3 || r.waits[0] != aligned || r.waits[2] != aligned || r.waits[1] >= 2*time.Second {
+		t.Fatalf("waits = %v, want [%v, a backoff of about 1s, %v]", r.waits, aligned, aligned)
+	}
+}
