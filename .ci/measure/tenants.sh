@@ -11,6 +11,7 @@
 #          REVEAL=1: serve the issues with `BIN bench-sim --reveal` instead of wizsim
 #          STATUSES=the fetch.status list (default all four: every issue becomes an incident)
 #          KEEPERR=path to keep the daemon's log
+#          PERF0=path: record the first PERF0S (default 10) seconds with `perf record -g`
 #          PERF=path: record the idle window with `perf record -g` (any build; perf report -i PATH)
 BIN=$1; N=$2; IDLE=${3:-60}; SP=18600; AP=18601
 D=$(mktemp -d)
@@ -39,6 +40,7 @@ for i in $(seq -w 1 $N); do echo "  - {name: t$i}"; done
 START=$(date +%s.%N)
 bash -c "[ -n \"$CGDIR\" ] && echo \$\$ > $CGDIR/cgroup.procs; exec $BIN run --config $D/c.yaml" >/dev/null 2>$D/err &
 PID=$!
+[ -n "$PERF0" ] && (perf record -q -F 499 -g -p $PID -o $PERF0 -- sleep ${PERF0S:-10} 2>/dev/null) &
 [ -n "$HEAP0" ] && (sleep 3; curl -s -o $HEAP0 "http://127.0.0.1:18602/debug/pprof/heap?gc=1") &
 [ -n "$PROF0" ] && (sleep 1; curl -s -o $PROF0 "http://127.0.0.1:18602/debug/pprof/profile?seconds=${PROF0S:-40}") &
 first=""; ifirst=""; hwm=0
@@ -57,7 +59,7 @@ print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.
   if python3 -c "import sys; sys.exit(0 if $now-$START > 1200 else 1)"; then echo "gave up after 20 minutes"; break; fi
   if [ -z "$ifirst" ] && [ "$ninst" -gt 0 ] && [ "$instdone" = "$ninst" ]; then
     ifirst=$(python3 -c "print(round($now-$START,1))")
-    echo "every one of $ninst instances fetched once (any feed) after ${ifirst}s"
+    echo "every one of $ninst instances fetched once (any feed) after ${ifirst}s (CPU so far: daemon $(awk '{print ($14+$15)/100}' /proc/$PID/stat)s, simulator $(awk '{print ($14+$15)/100}' /proc/$SIM/stat)s)"
   fi
   if [ -z "$first" ] && [ "$total" -gt 0 ] && [ "$done" = "$total" ]; then
     first=$(python3 -c "print(round($now-$START,1))")
@@ -65,7 +67,7 @@ print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.
   fi
   if [ -n "$first" ] && [ "$backlog" = "0" ]; then
     lines=$(wc -l < $D/incidents.jsonl)
-    echo "backfill and delivery done after $(python3 -c "print(round($now-$START,1))")s, $lines lines: $(grep -E 'VmHWM|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
+    echo "backfill and delivery done after $(python3 -c "print(round($now-$START,1))")s, $lines lines: $(grep -E 'VmHWM|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')(CPU so far: daemon $(awk '{print ($14+$15)/100}' /proc/$PID/stat)s, simulator $(awk '{print ($14+$15)/100}' /proc/$SIM/stat)s)"
     break
   fi
 done
