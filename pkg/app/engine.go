@@ -109,6 +109,17 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		closeSinks()
 		return nil, err
 	}
+	all := make([]*feed.Feed, len(feeds))
+	for i, f := range feeds {
+		all[i] = f.feed
+	}
+	if err := feed.PinFirstStarts(d.store, all); err != nil {
+		for _, f := range feeds {
+			f.feed.Close()
+		}
+		closeSinks()
+		return nil, err
+	}
 	gate := d.backpressureGate(cfg.Sinks)
 	pushes := d.newPushWorker(eng, disp.Notify)
 	eng.push = d.newPushHandler(cfg, pushes.Queue())

@@ -502,6 +502,53 @@ func TestFirstRunPinsLookbackAndPersistsIt(t *testing.T) {
 	}
 }
 
+// TestPinFirstStartsPinsEveryFeedAtOnce: the engine pins every feed's first-run start before the
+// first fetches, in one commit; a feed's first fetch then keeps that start whatever the clock says,
+// and pinning again changes nothing.
+func TestPinFirstStartsPinsEveryFeedAtOnce(t *testing.T) {
+	fx := newFixture(t, 200)
+	fx.fetch.Lookback = config.Duration(24 * time.Hour)
+	created, updates := fx.feed(Created), fx.feed(Updates)
+	pinnedAt := fx.now
+	if err := PinFirstStarts(fx.store, []*Feed{created, updates}); err != nil {
+		t.Fatal(err)
+	}
+	checkpoints := func() (c, u store.Checkpoint) {
+		t.Helper()
+		if err := fx.store.View(func(tx *store.Tx) error {
+			c, _, _ = tx.Checkpoint("default", Created)
+			u, _, _ = tx.Checkpoint("default", Updates)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return c, u
+	}
+	c, u := checkpoints()
+	if want := pinnedAt.Add(-24 * time.Hour); !c.FirstStart.Equal(want) {
+		t.Fatalf("created feed's first start %v, want now - lookback = %v", c.FirstStart, want)
+	}
+	if want := pinnedAt.Add(-5 * time.Minute); !u.FirstStart.Equal(want) {
+		t.Fatalf("updates feed's first start %v, want now - overlap = %v", u.FirstStart, want)
+	}
+
+	// An hour later the first fetch runs: the issue created between the pinned start and an hour
+	// after it is inside the window, as it was when the daemon started.
+	fx.now = fx.now.Add(time.Hour)
+	fx.src.put(issue(1, pinnedAt.Add(-24*time.Hour+30*time.Minute), "OPEN"))
+	if err := PinFirstStarts(fx.store, []*Feed{created, updates}); err != nil {
+		t.Fatal(err)
+	}
+	fx.run(Created)
+	if evs := fx.events(); len(evs) != 1 {
+		t.Fatalf("events %+v, want the issue inside the window pinned at start", evs)
+	}
+	c2, u2 := checkpoints()
+	if !c2.FirstStart.Equal(c.FirstStart) || !u2.FirstStart.Equal(u.FirstStart) {
+		t.Fatalf("first starts moved: %v, %v; want %v, %v", c2.FirstStart, u2.FirstStart, c.FirstStart, u.FirstStart)
+	}
+}
+
 func TestMissingEndCursorIsAnError(t *testing.T) {
 	fx := newFixture(t, 200)
 	f, err := New(Options{
