@@ -11,6 +11,7 @@
 #          REVEAL=1: serve the issues with `BIN bench-sim --reveal` instead of wizsim
 #          STATUSES=the fetch.status list (default all four: every issue becomes an incident)
 #          KEEPERR=path to keep the daemon's log
+#          MAXPENDING=the JSONL sink's max_pending (default 1000000: back-pressure never pauses the backfill)
 #          PERF0=path: record the first PERF0S (default 10) seconds with `perf record -g`
 #          PERF=path: record the idle window with `perf record -g` (any build; perf report -i PATH)
 BIN=$1; N=$2; IDLE=${3:-60}; SP=18600; AP=18601
@@ -31,7 +32,7 @@ cat <<Y
 wiz: {api_url: http://127.0.0.1:$SP/graphql, auth_url: http://127.0.0.1:$SP/oauth/token, audience: wiz-api, client_id: wizsim-client, client_secret: wizsim-secret, requests_per_second: 3}
 fetch: {interval: 1m, max_per_fetch: 200, status: [${STATUSES:-OPEN, IN_PROGRESS, RESOLVED, REJECTED}]}
 store: {path: $D/wizfetch.db}
-sinks: [{name: file, type: jsonl, path: $D/incidents.jsonl, max_pending: 1000000}]
+sinks: [{name: file, type: jsonl, path: $D/incidents.jsonl, max_pending: ${MAXPENDING:-1000000}}]
 server: {listen: 127.0.0.1:$AP}
 instances:
 Y
