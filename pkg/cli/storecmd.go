@@ -56,6 +56,60 @@ func newStoreCommand(env *Env) *cobra.Command {
 		},
 	}
 	check.Flags().IntVar(&max, "max", 20, "list at most this many problems")
-	cmd.AddCommand(check, newStoreCopyCommand(env))
+	cmd.AddCommand(check, newStoreCopyCommand(env), newDropOutboxCommand(env))
 	return cmd
+}
+
+// newDropOutboxCommand is `wizfetch store drop-outbox SINK`: it deletes the outbox of a sink the
+// config no longer has, with the events it still held. On bbolt the daemon does this itself at start
+// (DESIGN.md §2.6); on etcd it does not, because during a rolling change a replica whose config lacks
+// a sink may lead while others still deliver to it, so the outbox stays until the operator drops it
+// here, once no replica's config has the sink. Like every repair it needs the daemon (every replica)
+// stopped, and on etcd holds the replicas' election while it runs.
+func newDropOutboxCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "drop-outbox SINK",
+		Short: "Delete the outbox of a sink the config no longer has (its undelivered events are lost)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			cfg, err := loadOpsConfig(cmd, env)
+			if err != nil {
+				return err
+			}
+			for _, s := range cfg.Sinks {
+				if s.Name == name {
+					return usageError(fmt.Errorf("sink %q is in the config: remove it there (and from every replica's config) first", name))
+				}
+			}
+			st, err := openStoreForRepair(cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			found, n := false, 0
+			err = st.Update(func(tx *store.Tx) error {
+				have, err := tx.OutboxSinks()
+				if err != nil {
+					return err
+				}
+				for _, s := range have {
+					found = found || s == name
+				}
+				if !found {
+					return nil
+				}
+				n, err = tx.DropOutbox(name)
+				return err
+			})
+			if err != nil {
+				return failure(err)
+			}
+			if !found {
+				return failure(fmt.Errorf("the store has no outbox of a sink %q", name))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "dropped the outbox of sink %s: %d undelivered event(s)\n", name, n)
+			return nil
+		},
+	}
 }
