@@ -120,7 +120,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		closeSinks()
 		return nil, err
 	}
-	gate := d.backpressureGate(cfg.Sinks)
+	gate := newBackpressure(d.store, cfg.Sinks, len(cfg.Instances), d.opt.Logger, d.tracker.SetPaused)
 	pushes := d.newPushWorker(eng, disp.Notify)
 	eng.push = d.newPushHandler(cfg, pushes.Queue())
 	eng.actions = d.newActionsHandler(cfg, eng)
@@ -162,7 +162,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 				Interval:    f.interval,
 				CatchUp:     f.catchUp,
 				Mode:        d.opt.Mode,
-				Gate:        gate,
+				Gate:        func(ctx context.Context) error { return gate.wait(ctx, f.feed.Instance()) },
 				Observe:     f.observe,
 				BaseBackoff: d.opt.RetryBackoff,
 				Align:       schedule.DefaultAlign,
@@ -435,43 +435,4 @@ func staleOutboxes(st *store.Store, sinks []string, drop bool, log *slog.Logger)
 		}
 		return nil
 	})
-}
-
-// backpressureGate pauses fetching while any sink's outbox holds more than its max_pending events
-// (DESIGN.md §2.6), saying so in the log and the status.
-func (d *shared) backpressureGate(sinks []config.Sink) func(context.Context) error {
-	log := d.opt.Logger
-	return func(ctx context.Context) error {
-		paused := false
-		for {
-			over := ""
-			for _, s := range sinks {
-				n, err := d.store.OutboxDepth(s.Name)
-				if err != nil {
-					return fmt.Errorf("outbox depth of %s: %w", s.Name, err)
-				}
-				if n > s.MaxPending {
-					over = fmt.Sprintf("%s (%d pending > max_pending %d)", s.Name, n, s.MaxPending)
-					break
-				}
-			}
-			if over == "" {
-				if paused {
-					log.Info("fetching resumed: sinks caught up")
-					d.tracker.SetPaused("")
-				}
-				return nil
-			}
-			if !paused {
-				log.Warn("fetching paused: a sink is behind", "sink", over)
-				d.tracker.SetPaused(over)
-				paused = true
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}
 }

@@ -308,6 +308,20 @@ func (s *Store) OutboxDepth(sink string) (int, error) {
 	return n, err
 }
 
+// OutboxLoad returns, in O(1), how many events wait in sink's outbox in all and how many of them
+// are instance's (its lane).
+func (s *Store) OutboxLoad(sink, instance string) (total, lane int, err error) {
+	err = s.View(func(tx *Tx) error {
+		var err error
+		if total, err = tx.OutboxDepth(sink); err != nil {
+			return err
+		}
+		lane, err = tx.counter(laneCounter(sink, instance))
+		return err
+	})
+	return total, lane, err
+}
+
 // outboxKey is the key of event seq in lane instance: instance, NUL, big-endian seq.
 func outboxKey(instance string, seq uint64) []byte {
 	return appendOutboxKey(make([]byte, 0, len(instance)+9), instance, seq)
