@@ -11,36 +11,41 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
-// backpressure pauses an instance's fetching while a sink is behind (DESIGN.md §2.6): when a sink's
-// outbox holds more than its max_pending events, the instances whose own events there (their lane)
-// are at least their share of max_pending (max_pending ÷ the instances configured) wait; the others
-// go on fetching until theirs are. With one instance that is the rule as DESIGN.md words it; with
-// many, one tenant's backfill into a slow sink pauses that tenant, not the fresh issues of the rest
-// (issue 19: fair delivery starts with fair fetching). The outbox stays bounded: besides max_pending
-// it holds less than a share per instance that is not paused, plus what fetches already under way
-// emit (at most max_per_fetch each), as before.
+// backpressure pauses an instance's fetching while a sink is behind on its events (DESIGN.md §2.6,
+// refined): when a sink's outbox holds more than its max_pending events, an instance whose own events
+// there (its lane) are at least its share of max_pending — max_pending ÷ the instances that fetch —
+// waits before its next fetch; the others go on. With one instance that is the rule as DESIGN.md
+// words it; with many, one tenant's backfill into a slow sink pauses that tenant, not the fresh issues
+// of the rest (issue 19: fair delivery starts with fair fetching).
+//
+// What it bounds: an instance starts no fetch once its lane holds its share, and a fetch emits at
+// most max_per_fetch events per feed, so while the outbox is over max_pending each instance adds at
+// most its share plus two fetches' worth (both feeds) before it pauses; the old global pause let
+// every feed start one more fetch too.
+//
+// The sinks' counters are read once per poll interval for every instance (OutboxLoads), not once per
+// feed: a thousand paused tenants cost one read a sink every half second.
 type backpressure struct {
 	store     *store.Store
 	sinks     []config.Sink
 	instances int
 	log       *slog.Logger
-	// setPaused reports the pause to the status page ("" when nothing is paused).
-	setPaused func(string)
-	// poll is how often a paused instance looks again.
+	// setPaused reports an instance's pause to the status page ("" when it resumes).
+	setPaused func(instance, why string)
+	// poll is how often a paused instance looks again, and how old the loads it reads may be.
 	poll time.Duration
+	now  func() time.Time
 
 	mu     sync.Mutex
-	paused map[string]*pause // instance → why, and how many of its feeds wait
+	loads  map[string]sinkLoad // sink → its outbox's load, read at .at
+	paused map[string]*pause   // instance → why, and how many of its feeds wait
 }
 
-func newBackpressure(st *store.Store, sinks []config.Sink, instances int, log *slog.Logger, setPaused func(string)) *backpressure {
-	return &backpressure{store: st, sinks: sinks, instances: max(instances, 1), log: log, setPaused: setPaused,
-		poll: 500 * time.Millisecond, paused: map[string]*pause{}}
-}
-
-// overShare reports whether an instance with lane of a sink's total events must pause.
-func overShare(total, lane, maxPending, instances int) bool {
-	return total > maxPending && lane >= max(maxPending/max(instances, 1), 1)
+// sinkLoad is one read of a sink's outbox counters.
+type sinkLoad struct {
+	at    time.Time
+	total int
+	lanes map[string]int
 }
 
 // pause is one instance's pause.
@@ -49,13 +54,31 @@ type pause struct {
 	waiters int
 }
 
+// newBackpressure returns the gate of the instances of cfg that fetch.
+func newBackpressure(st *store.Store, cfg *config.Config, log *slog.Logger, setPaused func(instance, why string)) *backpressure {
+	fetching := 0
+	for _, inst := range cfg.Instances {
+		if inst.Fetch.Enabled {
+			fetching++
+		}
+	}
+	return &backpressure{store: st, sinks: cfg.Sinks, instances: max(fetching, 1), log: log.With("component", "backpressure"),
+		setPaused: setPaused, poll: 500 * time.Millisecond, now: time.Now,
+		loads: map[string]sinkLoad{}, paused: map[string]*pause{}}
+}
+
+// overShare reports whether an instance with lane of a sink's total events must pause.
+func overShare(total, lane, maxPending, instances int) bool {
+	return total > maxPending && lane >= max(maxPending/max(instances, 1), 1)
+}
+
 // wait returns once instance may fetch (at once unless a sink is behind on its events), or with
 // ctx's error.
 func (b *backpressure) wait(ctx context.Context, instance string) error {
 	paused := false
 	defer func() {
 		if paused {
-			b.leave(instance)
+			b.leave(instance, ctx.Err() == nil)
 		}
 	}()
 	for {
@@ -81,15 +104,34 @@ func (b *backpressure) wait(ctx context.Context, instance string) error {
 // over says why instance must pause, "" when it need not.
 func (b *backpressure) over(instance string) (string, error) {
 	for _, s := range b.sinks {
-		total, lane, err := b.store.OutboxLoad(s.Name, instance)
+		load, err := b.load(s.Name)
 		if err != nil {
-			return "", fmt.Errorf("outbox depth of %s: %w", s.Name, err)
+			return "", err
 		}
-		if overShare(total, lane, s.MaxPending, b.instances) {
-			return fmt.Sprintf("%s (%d pending > max_pending %d; %d of them this instance's)", s.Name, total, s.MaxPending, lane), nil
+		lane := load.lanes[instance]
+		if overShare(load.total, lane, s.MaxPending, b.instances) {
+			return fmt.Sprintf("%s (%d pending > max_pending %d; %d of them this instance's, its share is %d)",
+				s.Name, load.total, s.MaxPending, lane, max(s.MaxPending/b.instances, 1)), nil
 		}
 	}
 	return "", nil
+}
+
+// load returns sink's outbox load, read again when the last read is older than half a poll.
+func (b *backpressure) load(sink string) (sinkLoad, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if l, ok := b.loads[sink]; ok && now.Sub(l.at) < b.poll/2 {
+		return l, nil
+	}
+	total, lanes, err := b.store.OutboxLoads(sink)
+	if err != nil {
+		return sinkLoad{}, err
+	}
+	l := sinkLoad{at: now, total: total, lanes: lanes}
+	b.loads[sink] = l
+	return l, nil
 }
 
 // enter records that a feed of instance waits (why), logging and reporting the instance's pause.
@@ -101,13 +143,14 @@ func (b *backpressure) enter(instance, why string) {
 		p = &pause{why: why}
 		b.paused[instance] = p
 		b.log.Warn("fetching paused: a sink is behind on this instance's events", "instance", instance, "sink", why)
-		b.report()
+		b.setPaused(instance, why)
 	}
 	p.waiters++
 }
 
-// leave records that a feed of instance no longer waits.
-func (b *backpressure) leave(instance string) {
+// leave records that a feed of instance no longer waits: resumed says whether it goes on fetching
+// (else its context ended: a stop or a reload, which is not worth a log line).
+func (b *backpressure) leave(instance string, resumed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.paused[instance]
@@ -118,22 +161,8 @@ func (b *backpressure) leave(instance string) {
 		return
 	}
 	delete(b.paused, instance)
-	b.log.Info("fetching resumed: the sinks caught up", "instance", instance)
-	b.report()
-}
-
-// report tells the status page what is paused; b.mu is held.
-func (b *backpressure) report() {
-	if len(b.paused) == 0 {
-		b.setPaused("")
-		return
-	}
-	for inst, p := range b.paused { // any one of them, as the example
-		if len(b.paused) == 1 {
-			b.setPaused(fmt.Sprintf("instance %s: %s", inst, p.why))
-		} else {
-			b.setPaused(fmt.Sprintf("%d instances, e.g. %s: %s", len(b.paused), inst, p.why))
-		}
-		return
+	b.setPaused(instance, "")
+	if resumed {
+		b.log.Info("fetching resumed: this instance's events in the sinks are below its share", "instance", instance)
 	}
 }

@@ -114,13 +114,10 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		all[i] = f.feed
 	}
 	if err := feed.PinFirstStarts(d.store, all); err != nil {
-		for _, f := range feeds {
-			f.feed.Close()
-		}
-		closeSinks()
-		return nil, err
+		// Not fatal: each feed pins its own on its first fetch, and reports there what failed.
+		d.opt.Logger.Warn("could not pin the feeds' first-run starts at once; each feed pins its own", "err", err)
 	}
-	gate := newBackpressure(d.store, cfg.Sinks, len(cfg.Instances), d.opt.Logger, d.tracker.SetPaused)
+	gate := newBackpressure(d.store, cfg, d.opt.Logger, d.tracker.SetPaused)
 	pushes := d.newPushWorker(eng, disp.Notify)
 	eng.push = d.newPushHandler(cfg, pushes.Queue())
 	eng.actions = d.newActionsHandler(cfg, eng)

@@ -255,7 +255,7 @@ func TestWatchStatus(t *testing.T) {
 	tr.FetchDone("default", "created", feed.Result{Watermark: now.Add(-90 * time.Second), Backlog: true}, nil)
 	tr.FetchDone("eu", "created", feed.Result{}, errors.New("boom"))
 	tr.FetchDone("eu", "created", feed.Result{}, errors.New("boom"))
-	tr.SetPaused("xsoar")
+	tr.SetPaused("default", "xsoar")
 
 	m := New("1.2.3")
 	m.WatchStatus(tr)

@@ -47,11 +47,11 @@ type Options struct {
 	// After is the timer (tests may speed it up); nil uses time.After.
 	After func(time.Duration) <-chan time.Time
 	// Align, when positive, moves each regular wait (Interval after a fetch; not a retry nor a
-	// catch-up) to end on the next multiple of Align of the clock, at most Align later than
-	// Interval alone (and at most Interval/16, so short intervals stay short). Feeds whose fetches are due in the same slot then wake together: a process
-	// with a thousand tenants at `interval: 1m` starts 2,000 fetches a minute, and waking for
-	// each one on its own kept the Go runtime's scheduler and sysmon busier than the fetches
-	// themselves (BENCHMARKS.md, issue 19). The app uses DefaultAlign.
+	// catch-up) to end on the next multiple of Align of the clock: at most Align later than
+	// Interval alone, and at most Interval/16, so short intervals stay short. Feeds whose fetches
+	// are due in the same slot then wake together: with many tenants, waking the process once per
+	// fetch kept the Go runtime's scheduler busier than the fetches (BENCHMARKS.md, issue 19).
+	// The app uses DefaultAlign.
 	Align time.Duration
 	// Now is the clock Align reads; nil uses time.Now.
 	Now func() time.Time

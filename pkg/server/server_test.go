@@ -61,7 +61,7 @@ func populatedTracker(minutes int) *status.Tracker {
 	now = fixedNow
 	tr.FetchDone("eu", feed.Created, feed.Result{}, errors.New(`wiz: 401 <script>alert("x")</script>`))
 	tr.Delivery("xsoar", 0, errors.New("xsoar: 502 Bad Gateway"))
-	tr.SetPaused("xsoar")
+	tr.SetPaused("default", "xsoar")
 	return tr
 }
 
@@ -466,8 +466,8 @@ func TestStatusJSON(t *testing.T) {
 	if xsoar.Pending != 2 || xsoar.DeadLetters != 1 || xsoar.MaxPending != 100 {
 		t.Errorf("xsoar sink %+v, want pending 2, dead letters 1, max 100", xsoar)
 	}
-	if !doc.Paused || doc.PausedBy != "xsoar" {
-		t.Errorf("paused %v by %q, want paused by xsoar", doc.Paused, doc.PausedBy)
+	if !doc.Paused || doc.PausedBy != "instance default: xsoar" {
+		t.Errorf("paused %v by %q, want instance default paused by xsoar", doc.Paused, doc.PausedBy)
 	}
 
 	// The exact shape and field order are pinned by a golden file (store path and size normalised).
@@ -710,7 +710,7 @@ func TestStatusPageRenders(t *testing.T) {
 		`<meta http-equiv="refresh" content="10">`,
 		"version 1.2.3",
 		"up 1h 00m",
-		"Fetching is paused: back-pressure from xsoar",
+		"Fetching is paused by back-pressure for instance default: xsoar",
 		"Instance default", "Instance eu", "5 incidents", "3 incidents",
 		">created<", ">updates<",
 		"2025-06-01 11:55:30Z", // the created feed's watermark

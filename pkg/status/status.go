@@ -4,6 +4,7 @@
 package status
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -109,7 +110,7 @@ type Tracker struct {
 	startedAt time.Time
 	feeds     map[[2]string]*Feed
 	sinks     map[string]*Sink
-	pausedBy  string
+	paused    map[string]string // instance → why its fetching is paused by back-pressure
 	history   []Sample
 	retrying  map[string]*Retrying
 	ha        *HA
@@ -160,7 +161,7 @@ func (t *Tracker) Reset() {
 	t.feeds = map[[2]string]*Feed{}
 	t.sinks = map[string]*Sink{}
 	t.retrying = map[string]*Retrying{}
-	t.pausedBy = ""
+	t.paused = nil
 }
 
 func (t *Tracker) feed(instance, name string) *Feed {
@@ -234,11 +235,36 @@ func (t *Tracker) WizRetrying(instance, cause string) {
 	t.retrying[instance] = &Retrying{Instance: instance, Cause: cause, Since: t.now()}
 }
 
-// SetPaused records fetching paused by back-pressure from a sink ("" resumes).
-func (t *Tracker) SetPaused(by string) {
+// SetPaused records that back-pressure from a sink pauses instance's fetching, why ("" resumes it).
+func (t *Tracker) SetPaused(instance, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.pausedBy = by
+	if why == "" {
+		delete(t.paused, instance)
+		return
+	}
+	if t.paused == nil {
+		t.paused = map[string]string{}
+	}
+	t.paused[instance] = why
+}
+
+// pausedSummary says what is paused: "" when nothing is, the instance and why when one is, and how
+// many with the first of them by name when several are. t.mu is held.
+func (t *Tracker) pausedSummary() string {
+	if len(t.paused) == 0 {
+		return ""
+	}
+	first := ""
+	for inst := range t.paused {
+		if first == "" || inst < first {
+			first = inst
+		}
+	}
+	if len(t.paused) == 1 {
+		return fmt.Sprintf("instance %s: %s", first, t.paused[first])
+	}
+	return fmt.Sprintf("%d instances (%s: %s, …)", len(t.paused), first, t.paused[first])
 }
 
 // Delivery records one delivery attempt of a sink.
@@ -296,7 +322,7 @@ func (t *Tracker) Snapshot() Snapshot {
 	t.sample(now).LagSeconds = t.maxLag(now) // keep the chart moving while idle
 	snap := Snapshot{
 		Version: t.version, StartedAt: t.startedAt, Now: now,
-		Paused: t.pausedBy != "", PausedBy: t.pausedBy,
+		Paused: len(t.paused) > 0, PausedBy: t.pausedSummary(),
 		History: append([]Sample(nil), t.history...),
 	}
 	if t.ha != nil {
@@ -308,7 +334,7 @@ func (t *Tracker) Snapshot() Snapshot {
 		if !c.Watermark.IsZero() {
 			c.LagSeconds = now.Sub(c.Watermark).Seconds()
 		}
-		c.Paused = snap.Paused
+		_, c.Paused = t.paused[c.Instance]
 		snap.Feeds = append(snap.Feeds, c)
 	}
 	for _, s := range t.sinks {

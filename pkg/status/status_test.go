@@ -2,6 +2,7 @@ package status
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestTrackerRecordsFetchesDeliveriesAndHistory(t *testing.T) {
 	tr.FetchDone("a", "updates", feed.Result{}, errors.New("fetch page 1: HTTP 503"))
 	tr.Delivery("file", 4, nil)
 	tr.Delivery("file", 0, errors.New("disk full"))
-	tr.SetPaused("file (120 pending > max_pending 100)")
+	tr.SetPaused("a", "file (120 pending > max_pending 100)")
 
 	s := tr.Snapshot()
 	if s.Version != "v1" || !s.Paused || s.PausedBy == "" {
@@ -36,6 +37,9 @@ func TestTrackerRecordsFetchesDeliveriesAndHistory(t *testing.T) {
 	}
 	if f.LastError == "" || f.ConsecutiveFailures != 1 || !f.Backlog || !f.Paused {
 		t.Fatalf("failure state: %+v", f)
+	}
+	if s.Feeds[1].Paused || !strings.Contains(s.PausedBy, "instance a: file") {
+		t.Fatalf("only instance a is paused: feed b paused=%v, paused_by %q", s.Feeds[1].Paused, s.PausedBy)
 	}
 	if f.LagSeconds != 150 {
 		t.Fatalf("lag = %v, want 150 s (now - watermark)", f.LagSeconds)

@@ -308,18 +308,35 @@ func (s *Store) OutboxDepth(sink string) (int, error) {
 	return n, err
 }
 
-// OutboxLoad returns, in O(1), how many events wait in sink's outbox in all and how many of them
-// are instance's (its lane).
-func (s *Store) OutboxLoad(sink, instance string) (total, lane int, err error) {
+// OutboxLoads returns how many events wait in sink's outbox in all and, for every instance with
+// any, how many of them are its own (its lane): one read of the sink's counters.
+func (s *Store) OutboxLoads(sink string) (total int, lanes map[string]int, err error) {
+	lanes = map[string]int{}
 	err = s.View(func(tx *Tx) error {
 		var err error
 		if total, err = tx.OutboxDepth(sink); err != nil {
 			return err
 		}
-		lane, err = tx.counter(laneCounter(sink, instance))
-		return err
+		b, err := tx.bucket(bucketCounters)
+		if err != nil {
+			return err
+		}
+		prefix := []byte(laneCounter(sink, ""))
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(v) != 8 {
+				continue
+			}
+			if n := int64(binary.BigEndian.Uint64(v)); n > 0 {
+				lanes[string(k[len(prefix):])] = int(n)
+			}
+		}
+		return nil
 	})
-	return total, lane, err
+	if err != nil {
+		return 0, nil, fmt.Errorf("outbox load of %s: %w", sink, err)
+	}
+	return total, lanes, nil
 }
 
 // outboxKey is the key of event seq in lane instance: instance, NUL, big-endian seq.
