@@ -117,7 +117,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 		// Not fatal: each feed pins its own on its first fetch, and reports there what failed.
 		d.opt.Logger.Warn("could not pin the feeds' first-run starts at once; each feed pins its own", "err", err)
 	}
-	gate := newBackpressure(d.store, cfg, d.opt.Logger, d.tracker.SetPaused)
+	gate := schedule.NewBackpressure(d.store, cfg, d.opt.Logger, d.tracker.SetPaused)
 	pushes := d.newPushWorker(eng, disp.Notify)
 	eng.push = d.newPushHandler(cfg, pushes.Queue())
 	eng.actions = d.newActionsHandler(cfg, eng)
@@ -159,7 +159,7 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 				Interval:    f.interval,
 				CatchUp:     f.catchUp,
 				Mode:        d.opt.Mode,
-				Gate:        func(ctx context.Context) error { return gate.wait(ctx, f.feed.Instance()) },
+				Gate:        func(ctx context.Context) error { return gate.Wait(ctx, f.feed.Instance()) },
 				Observe:     f.observe,
 				BaseBackoff: d.opt.RetryBackoff,
 				Align:       schedule.DefaultAlign,

@@ -1,6 +1,7 @@
 // Package schedule runs one feed on its schedule: every interval, at once again while a backlog remains
 // (catch_up), with capped exponential backoff after failures, one fetch at a time, until the context
-// ends. It also implements the --once and --until-idle modes of `wizfetch run`.
+// ends, and not while the sinks are behind on its instance's events (Backpressure). It also
+// implements the --once and --until-idle modes of `wizfetch run`.
 package schedule
 
 import (

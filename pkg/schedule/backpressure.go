@@ -1,4 +1,4 @@
-package app
+package schedule
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
-// backpressure pauses an instance's fetching while a sink is behind on its events (DESIGN.md §2.6,
+// Backpressure pauses an instance's fetching while a sink is behind on its events (DESIGN.md §2.6,
 // refined): when a sink's outbox holds more than its max_pending events, an instance whose own events
 // there (its lane) are at least its share of max_pending — max_pending ÷ the instances that fetch —
 // waits before its next fetch; the others go on. With one instance that is the rule as DESIGN.md
@@ -25,7 +25,7 @@ import (
 //
 // The sinks' counters are read once per poll interval for every instance (OutboxLoads), not once per
 // feed: a thousand paused tenants cost one read a sink every half second.
-type backpressure struct {
+type Backpressure struct {
 	store     *store.Store
 	sinks     []config.Sink
 	instances int
@@ -54,15 +54,16 @@ type pause struct {
 	waiters int
 }
 
-// newBackpressure returns the gate of the instances of cfg that fetch.
-func newBackpressure(st *store.Store, cfg *config.Config, log *slog.Logger, setPaused func(instance, why string)) *backpressure {
+// NewBackpressure returns the gate of the instances of cfg that fetch, on st. setPaused sees each
+// instance's pause as it begins (why) and ends ("").
+func NewBackpressure(st *store.Store, cfg *config.Config, log *slog.Logger, setPaused func(instance, why string)) *Backpressure {
 	fetching := 0
 	for _, inst := range cfg.Instances {
 		if inst.Fetch.Enabled {
 			fetching++
 		}
 	}
-	return &backpressure{store: st, sinks: cfg.Sinks, instances: max(fetching, 1), log: log.With("component", "backpressure"),
+	return &Backpressure{store: st, sinks: cfg.Sinks, instances: max(fetching, 1), log: log.With("component", "backpressure"),
 		setPaused: setPaused, poll: 500 * time.Millisecond, now: time.Now,
 		loads: map[string]sinkLoad{}, paused: map[string]*pause{}}
 }
@@ -72,9 +73,9 @@ func overShare(total, lane, maxPending, instances int) bool {
 	return total > maxPending && lane >= max(maxPending/max(instances, 1), 1)
 }
 
-// wait returns once instance may fetch (at once unless a sink is behind on its events), or with
-// ctx's error.
-func (b *backpressure) wait(ctx context.Context, instance string) error {
+// Wait returns once instance may fetch (at once unless a sink is behind on its events), or with
+// ctx's error. Each feed calls it before each fetch (Options.Gate).
+func (b *Backpressure) Wait(ctx context.Context, instance string) error {
 	paused := false
 	defer func() {
 		if paused {
@@ -102,7 +103,7 @@ func (b *backpressure) wait(ctx context.Context, instance string) error {
 }
 
 // over says why instance must pause, "" when it need not.
-func (b *backpressure) over(instance string) (string, error) {
+func (b *Backpressure) over(instance string) (string, error) {
 	for _, s := range b.sinks {
 		load, err := b.load(s.Name)
 		if err != nil {
@@ -118,7 +119,7 @@ func (b *backpressure) over(instance string) (string, error) {
 }
 
 // load returns sink's outbox load, read again when the last read is older than half a poll.
-func (b *backpressure) load(sink string) (sinkLoad, error) {
+func (b *Backpressure) load(sink string) (sinkLoad, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -135,7 +136,7 @@ func (b *backpressure) load(sink string) (sinkLoad, error) {
 }
 
 // enter records that a feed of instance waits (why), logging and reporting the instance's pause.
-func (b *backpressure) enter(instance, why string) {
+func (b *Backpressure) enter(instance, why string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.paused[instance]
@@ -150,7 +151,7 @@ func (b *backpressure) enter(instance, why string) {
 
 // leave records that a feed of instance no longer waits: resumed says whether it goes on fetching
 // (else its context ended: a stop or a reload, which is not worth a log line).
-func (b *backpressure) leave(instance string, resumed bool) {
+func (b *Backpressure) leave(instance string, resumed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.paused[instance]
