@@ -133,12 +133,11 @@ func readBody(resp *http.Response) ([]byte, error) {
 }
 
 // pageResponse is the envelope of an IssuesTable response. Each node is kept as its raw bytes
-// (json.RawMessage copies them) and decoded into an Issue only once the response is known to carry
-// no errors.
+// (rawNode) and decoded into an Issue only once the response is known to carry no errors.
 type pageResponse struct {
 	Data *struct {
 		Issues *struct {
-			Nodes    *[]json.RawMessage `json:"nodes"`
+			Nodes    *[]rawNode `json:"nodes"`
 			PageInfo struct {
 				HasNextPage bool   `json:"hasNextPage"`
 				EndCursor   string `json:"endCursor"`
@@ -146,6 +145,18 @@ type pageResponse struct {
 		} `json:"issues"`
 	} `json:"data"`
 	Errors []wireError `json:"errors"`
+}
+
+// rawNode is one node's JSON, kept as the decoder hands it to an Unmarshaler: goccy/go-json hands
+// over a copy of those bytes, encoding/json a part of the body, which readBody allocated for this
+// response alone and nothing writes to again. Either way the bytes stay as they are, and keeping
+// them saves the second copy json.RawMessage makes of every node.
+type rawNode []byte
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *rawNode) UnmarshalJSON(b []byte) error {
+	*n = b
+	return nil
 }
 
 // decodeResponse decodes a whole IssuesTable response body, {"data": …, "errors": […]}: a body
@@ -195,7 +206,7 @@ func decodeResponse(body []byte) (*Page, error) {
 		if err := page.Issues[len(page.Issues)-1].UnmarshalJSON(raw); err != nil {
 			return nil, decodeError("node %d of the page: %v", n, err)
 		}
-		page.Raw = append(page.Raw, raw)
+		page.Raw = append(page.Raw, json.RawMessage(raw))
 	}
 	return page, nil
 }
