@@ -66,6 +66,25 @@ func (r *slowReceiver) received(instance string) int {
 	return r.count[instance]
 }
 
+// twoTenants is the config of two instances, "big" on the simulator big and "small" on small, both
+// fetching every second, delivering to one webhook sink at url with maxPending.
+func twoTenants(t *testing.T, big, small *wizsim.Server, url string, maxPending int) *config.Config {
+	t.Helper()
+	cfg := testConfig(big, t.TempDir(), 200)
+	bigInst := cfg.Instances[0]
+	bigInst.Name = "big"
+	bigInst.Fetch.Interval = config.Duration(time.Second)
+	smallInst := bigInst
+	smallInst.Name = "small"
+	smallInst.Wiz.APIURL, smallInst.Wiz.AuthURL = small.GraphQLURL(), small.TokenURL()
+	cfg.Instances = []config.Instance{bigInst, smallInst}
+	secret, _ := newWebhookSecret(t)
+	hook := config.DefaultSink(config.SinkWebhook)
+	hook.Name, hook.URL, hook.Secret, hook.MaxPending = "hook", url, config.Secret(secret), maxPending
+	cfg.Sinks = []config.Sink{hook}
+	return cfg
+}
+
 // TestSlowSinkServesAFreshTenantWithinSeconds measures issue 19's fairness target end to end: while
 // one instance ("big") backfills into a webhook receiver that accepts 100 events/s, a new issue of
 // another instance ("small") reaches the receiver within 5 s of its fetch, and of its creation, since
@@ -86,20 +105,8 @@ func TestSlowSinkServesAFreshTenantWithinSeconds(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 
-	dir := t.TempDir()
-	cfg := testConfig(big, dir, 200)
-	bigInst := cfg.Instances[0]
-	bigInst.Name = "big"
-	bigInst.Fetch.Interval = config.Duration(time.Second)
-	smallInst := bigInst
-	smallInst.Name = "small"
-	smallInst.Wiz.APIURL, smallInst.Wiz.AuthURL = small.GraphQLURL(), small.TokenURL()
-	cfg.Instances = []config.Instance{bigInst, smallInst}
-	secret, _ := newWebhookSecret(t)
-	hook := config.DefaultSink(config.SinkWebhook)
-	hook.Name, hook.URL, hook.Secret = "hook", srv.URL, config.Secret(secret)
-	hook.MaxPending = maxPending
-	cfg.Sinks = []config.Sink{hook}
+	cfg := twoTenants(t, big, small, srv.URL, maxPending)
+	hook := cfg.Sinks[0]
 
 	var mu sync.Mutex
 	bigEmitted := 0
@@ -198,19 +205,8 @@ func TestAStalledSinkPausesOnlyTheTenantBehindIt(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	dir := t.TempDir()
-	cfg := testConfig(big, dir, 200)
-	bigInst := cfg.Instances[0]
-	bigInst.Name = "big"
-	bigInst.Fetch.Interval = config.Duration(time.Second)
-	smallInst := bigInst
-	smallInst.Name = "small"
-	smallInst.Wiz.APIURL, smallInst.Wiz.AuthURL = small.GraphQLURL(), small.TokenURL()
-	cfg.Instances = []config.Instance{bigInst, smallInst}
-	secret, _ := newWebhookSecret(t)
-	hook := config.DefaultSink(config.SinkWebhook)
-	hook.Name, hook.URL, hook.Secret, hook.MaxPending = "hook", srv.URL, config.Secret(secret), 300
-	cfg.Sinks = []config.Sink{hook}
+	cfg := twoTenants(t, big, small, srv.URL, 300)
+	hook := cfg.Sinks[0]
 
 	var mu sync.Mutex
 	bigEmitted, smallNew := 0, 0
