@@ -536,8 +536,12 @@ func TestPinFirstStartsPinsEveryFeedAtOnce(t *testing.T) {
 	// after it is inside the window, as it was when the daemon started.
 	fx.now = fx.now.Add(time.Hour)
 	fx.src.put(issue(1, pinnedAt.Add(-24*time.Hour+30*time.Minute), "OPEN"))
+	written := fx.store.PageWrites()
 	if err := PinFirstStarts(fx.store, []*Feed{created, updates}); err != nil {
 		t.Fatal(err)
+	}
+	if fx.store.PageWrites() != written {
+		t.Fatal("pinning feeds that are pinned already committed a transaction (every engine start and reload would)")
 	}
 	fx.run(Created)
 	if evs := fx.events(); len(evs) != 1 {
