@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"sync"
 	"time"
 )
@@ -17,17 +16,19 @@ import (
 //
 // A persistent id index would cost every new incident a write at a random place of a B-tree (a
 // backfill would dirty a leaf per issue, the cost the createdAt key was chosen to avoid). Instead
-// the store keeps, in memory, the 64-bit hashes of the (instance, issue id) of every incident: the
-// set answers "certainly no incident of that id" for the new issues that make nearly every miss, in
-// a map lookup and a binary search, and only a hit — an incident stored under another createdAt,
-// or, once in 2^64, a collision — walks the index heads by id (Tx.Incident). What such a walk finds
-// is remembered (moved), so a node that keeps a changed createdAt costs one walk per process.
+// the store keeps, in memory, a set of 64-bit hashes of the (instance, issue id) of every incident
+// (idSet, 48 bits of each kept): the set answers "certainly no incident of that id" for the new
+// issues that make nearly every miss, in a map lookup and a binary search, and only a hit — an
+// incident stored under another createdAt, or, once in 2^48 / incidents, a collision — walks the
+// index heads by id (Tx.Incident). What such a walk finds is remembered (moved), so a node that
+// keeps a changed createdAt costs one walk per process. (A persistent index keyed by id, tried for
+// issue 18, cost 7 % more CPU per issue at 12k and 58 % more at 200k: BENCHMARKS.md.)
 //
 // The set is built from the incidents index by the first write transaction that needs it, and then
 // kept in step by putIncident, the only writer of heads; it is only built in write transactions,
 // which the engine serialises, so no commit can slip between the walk and the set. A rolled-back
 // transaction or a pruned incident leaves its hash behind: a false "maybe", which only costs a walk.
-// Memory: 8 bytes per incident.
+// Memory: about 4 bytes per incident (idSet).
 //
 // On an engine that replicas share (OpenKV), another replica may lead for a while and store
 // incidents this Store's set never saw; a "certainly not" would then be wrong. So there the meta key
@@ -35,11 +36,10 @@ import (
 // incident or consults the set first makes it this Store's, dropping the set (to be rebuilt) when
 // another Store owned it; a read transaction that finds another owner walks instead.
 type issueIndex struct {
-	mu     sync.Mutex
-	built  bool
-	seed   maphash.Seed
-	sorted []uint64            // hashes, ascending
-	recent map[uint64]struct{} // hashes added since the last merge into sorted
+	mu    sync.Mutex
+	built bool
+	seed  maphash.Seed
+	set   *idSet
 	// moved remembers, for issues found under another createdAt than the one asked for, the
 	// createdAt their incident is keyed by (instance NUL issue id -> createdAt).
 	moved map[string]time.Time
@@ -65,39 +65,7 @@ func (x *issueIndex) add(instance, issueID string) {
 	if !x.built {
 		return
 	}
-	x.addLocked(x.hash(instance, issueID))
-}
-
-func (x *issueIndex) addLocked(h uint64) {
-	if _, ok := slices.BinarySearch(x.sorted, h); ok {
-		return
-	}
-	x.recent[h] = struct{}{}
-	if len(x.recent) >= 1024 && len(x.recent)*8 >= len(x.sorted) {
-		x.merge()
-	}
-}
-
-// merge moves recent into sorted, merging from the back in place.
-func (x *issueIndex) merge() {
-	add := make([]uint64, 0, len(x.recent))
-	for h := range x.recent {
-		add = append(add, h)
-	}
-	slices.Sort(add)
-	old := len(x.sorted)
-	x.sorted = slices.Grow(x.sorted, len(add))[:old+len(add)]
-	i, j := old-1, len(add)-1
-	for w := len(x.sorted) - 1; j >= 0; w-- {
-		if i >= 0 && x.sorted[i] > add[j] {
-			x.sorted[w] = x.sorted[i]
-			i--
-		} else {
-			x.sorted[w] = add[j]
-			j--
-		}
-	}
-	clear(x.recent)
+	x.set.add(x.hash(instance, issueID))
 }
 
 // mayHave reports whether (instance, issueID) may have an incident; false is certain. It builds
@@ -117,12 +85,7 @@ func (x *issueIndex) mayHave(tx *Tx, instance, issueID string) (maybe, ok bool, 
 			return false, false, err
 		}
 	}
-	h := x.hash(instance, issueID)
-	if _, hit := x.recent[h]; hit {
-		return true, true, nil
-	}
-	_, hit := slices.BinarySearch(x.sorted, h)
-	return hit, true, nil
+	return x.set.has(x.hash(instance, issueID)), true, nil
 }
 
 // build fills the set from the incidents index, as tx sees it.
@@ -136,18 +99,16 @@ func (x *issueIndex) build(tx *Tx) error {
 		return err
 	}
 	x.seed = maphash.MakeSeed()
-	x.sorted = make([]uint64, 0, n)
-	x.recent = map[uint64]struct{}{}
+	hashes := make([]uint64, 0, n)
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		instance, _, issueID, err := splitIncidentKey(k)
 		if err != nil {
 			return fmt.Errorf("index incident ids: %w", err)
 		}
-		x.sorted = append(x.sorted, x.hash(instance, issueID))
+		hashes = append(hashes, x.hash(instance, issueID))
 	}
-	slices.Sort(x.sorted)
-	x.sorted = slices.Compact(x.sorted)
+	x.set = newIDSet(hashes)
 	x.built = true
 	return nil
 }
@@ -156,7 +117,7 @@ func (x *issueIndex) build(tx *Tx) error {
 func (x *issueIndex) reset() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.built, x.sorted, x.recent, x.moved = false, nil, nil, nil
+	x.built, x.set, x.moved = false, nil, nil
 }
 
 func (x *issueIndex) movedTo(instance, issueID string) (time.Time, bool) {

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"slices"
+)
+
+// idSet is a set of 64-bit hashes that answers "certainly not" or "maybe" in about 4 bytes per
+// member, for the incident id set (identity.go), which holds one hash per incident: 4 MB at a
+// million incidents instead of the 8 a sorted []uint64 takes, and the 2–3 a map of the newest takes
+// on top of that.
+//
+// A hash is kept as its top dirBits bits, which pick a bucket, and its low 32 bits, kept ascending
+// within the bucket in one shared array; the bits between are dropped. Two hashes that agree on
+// those 48 bits are one member: a false "maybe", once in 2^48 / members lookups (a walk, see
+// identity.go), never a false "not". Additions go to a small map first and are merged into the
+// array, in place from the back, once the map holds a 32nd of it, so each addition costs a few
+// dozen word moves over time.
+type idSet struct {
+	// dir[b] is the index in lo of bucket b's first member; dir[1<<dirBits] is len(lo).
+	dir    []uint32
+	lo     []uint32
+	recent map[uint64]struct{} // hashes added since the last merge (their full 64 bits)
+}
+
+// dirBits is the number of a hash's top bits that pick its bucket: 65,536 buckets (a 256 KiB
+// directory), with the 32 low bits a 48-bit fingerprint.
+const dirBits = 16
+
+// minMerge is the fewest additions a merge waits for, so that a small set does not merge at every
+// addition.
+const minMerge = 1024
+
+func split(h uint64) (bucket, lo uint32) { return uint32(h >> (64 - dirBits)), uint32(h) }
+
+// newIDSet returns a set holding hashes (which it sorts; duplicates are fine).
+func newIDSet(hashes []uint64) *idSet {
+	keys := hashes[:0]
+	for _, h := range hashes {
+		b, lo := split(h)
+		keys = append(keys, uint64(b)<<32|uint64(lo))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	s := &idSet{dir: make([]uint32, 1<<dirBits+1), lo: make([]uint32, len(keys)), recent: map[uint64]struct{}{}}
+	for i, k := range keys {
+		s.lo[i] = uint32(k)
+		s.dir[k>>32+1]++
+	}
+	for b := 1; b < len(s.dir); b++ {
+		s.dir[b] += s.dir[b-1]
+	}
+	return s
+}
+
+// has reports whether h may be a member; false is certain.
+func (s *idSet) has(h uint64) bool {
+	if _, ok := s.recent[h]; ok {
+		return true
+	}
+	b, lo := split(h)
+	_, ok := slices.BinarySearch(s.lo[s.dir[b]:s.dir[b+1]], lo)
+	return ok
+}
+
+// add makes h a member.
+func (s *idSet) add(h uint64) {
+	if s.has(h) {
+		return
+	}
+	s.recent[h] = struct{}{}
+	if len(s.recent) >= max(minMerge, len(s.lo)/32) {
+		s.merge()
+	}
+}
+
+// merge moves recent into lo: the additions, sorted as (bucket, low bits), are merged with the
+// array from its back, bucket by bucket, so that nothing is overwritten before it is moved, and
+// each bucket's start moves up by the additions of the buckets before it.
+func (s *idSet) merge() {
+	adds := make([]uint64, 0, len(s.recent))
+	for h := range s.recent {
+		b, lo := split(h)
+		adds = append(adds, uint64(b)<<32|uint64(lo))
+	}
+	clear(s.recent)
+	slices.Sort(adds)
+	adds = slices.Compact(adds) // hashes that differ only in the dropped bits
+	n := len(s.lo)
+	s.lo = slices.Grow(s.lo, len(adds))[:n+len(adds)]
+	i, j, w := n-1, len(adds)-1, len(s.lo)-1
+	s.dir[len(s.dir)-1] = uint32(len(s.lo))
+	for b := len(s.dir) - 2; b >= 0; b-- {
+		start := int(s.dir[b]) // bucket b's old start: its members are lo[start : i+1]
+		for {
+			if j >= 0 && int(adds[j]>>32) == b && (i < start || uint32(adds[j]) > s.lo[i]) {
+				s.lo[w] = uint32(adds[j])
+				j--
+			} else if i >= start {
+				s.lo[w] = s.lo[i]
+				i--
+			} else {
+				break
+			}
+			w--
+		}
+		s.dir[b] = uint32(w + 1)
+	}
+}
+
+// size is the number of distinct 48-bit fingerprints held in the array (the map aside).
+func (s *idSet) size() int { return len(s.lo) }
