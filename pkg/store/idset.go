@@ -5,9 +5,10 @@ import (
 )
 
 // idSet is a set of 64-bit hashes that answers "certainly not" or "maybe" in about 4 bytes per
-// member, for the incident id set (identity.go), which holds one hash per incident: 4 MB at a
-// million incidents instead of the 8 a sorted []uint64 takes, and the 2–3 a map of the newest takes
-// on top of that.
+// member, for the incident id set (identity.go), which holds one hash per incident. With its fixed
+// 256 KiB directory, the array's spare capacity and the map of the newest it took 5.5 MiB after a
+// million additions, against 10.9 MiB for the sorted []uint64 and map it replaced (4.1 MiB when
+// built from a million at once); below about 30,000 members the directory makes it the larger.
 //
 // A hash is kept as its top dirBits bits, which pick a bucket, and its low 32 bits, kept ascending
 // within the bucket in one shared array; the bits between are dropped. Two hashes that agree on
@@ -32,7 +33,8 @@ const minMerge = 1024
 
 func split(h uint64) (bucket, lo uint32) { return uint32(h >> (64 - dirBits)), uint32(h) }
 
-// newIDSet returns a set holding hashes (which it sorts; duplicates are fine).
+// newIDSet returns a set holding hashes (duplicates are fine). It overwrites hashes (with each
+// one's bucket and low bits, sorted) and does not keep it.
 func newIDSet(hashes []uint64) *idSet {
 	keys := hashes[:0]
 	for _, h := range hashes {

@@ -124,3 +124,74 @@ func TestIDSetMergeKeepsOrderAcrossBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestIDSetMergeEdges: a merge with nothing to add, into an empty array, and of additions that all
+// land in one bucket while the array holds members of others, each checked member by member.
+func TestIDSetMergeEdges(t *testing.T) {
+	mk := func(b, lo uint32) uint64 { return uint64(b)<<(64-dirBits) | uint64(lo) }
+	for _, tc := range []struct {
+		name    string
+		initial []uint64
+		added   []uint64
+	}{
+		{"nothing to add", []uint64{mk(3, 1), mk(3, 2), mk(1<<dirBits-1, 9)}, nil},
+		{"into an empty array", nil, []uint64{mk(0, 0), mk(0, 1<<32-1), mk(1<<dirBits-1, 0), mk(5, 7)}},
+		{"all into bucket 0, array elsewhere", []uint64{mk(1, 1), mk(30000, 2), mk(1<<dirBits-1, 3)}, []uint64{mk(0, 5), mk(0, 1), mk(0, 1<<32-1)}},
+		{"all into the last bucket, array elsewhere", []uint64{mk(0, 1), mk(30000, 2)}, []uint64{mk(1<<dirBits-1, 4), mk(1<<dirBits-1, 0)}},
+		{"all into the array's own bucket", []uint64{mk(30000, 10), mk(30000, 20)}, []uint64{mk(30000, 5), mk(30000, 15), mk(30000, 25)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newIDSet(slices.Clone(tc.initial))
+			for _, h := range tc.added {
+				s.recent[h] = struct{}{}
+			}
+			s.merge()
+			checkIDSet(t, s)
+			if len(s.recent) != 0 {
+				t.Fatalf("recent holds %d after a merge", len(s.recent))
+			}
+			if want := len(tc.initial) + len(tc.added); s.size() != want {
+				t.Fatalf("size %d, want %d", s.size(), want)
+			}
+			for _, h := range append(slices.Clone(tc.initial), tc.added...) {
+				if !s.has(h) {
+					t.Fatalf("member %#x lost by the merge", h)
+				}
+			}
+			if s.has(mk(2, 3)) {
+				t.Fatal("a hash never added is a member")
+			}
+		})
+	}
+}
+
+// TestIDSetMergesRarely holds the cost of additions: a merge (which walks the whole directory and
+// array) happens once per max(minMerge, size/32) additions, not once per addition, and every member
+// is still there after each merge.
+func TestIDSetMergesRarely(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	s := newIDSet(nil)
+	var added []uint64
+	merges := 0
+	const n = 100000
+	for range n {
+		h := r.Uint64()
+		before := len(s.recent)
+		s.add(h)
+		added = append(added, h)
+		if len(s.recent) < before {
+			merges++
+			checkIDSet(t, s)
+			for _, a := range added {
+				if !s.has(a) {
+					t.Fatalf("member %#x lost by merge %d", a, merges)
+				}
+			}
+		}
+	}
+	// With 100,000 additions: 32 merges of 1,024 while the array is under 32,768, then one per
+	// 3 % growth; about 70 in all.
+	if merges < 40 || merges > 100 {
+		t.Fatalf("%d merges for %d additions, want about 70", merges, n)
+	}
+}
