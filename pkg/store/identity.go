@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,8 @@ type issueIndex struct {
 	// moved remembers, for issues found under another createdAt than the one asked for, the
 	// createdAt their incident is keyed by (instance NUL issue id -> createdAt).
 	moved map[string]time.Time
+	// walks counts the walks of the heads by id (findMoved): a new issue must cost none.
+	walks atomic.Int64
 }
 
 // maxMoved bounds issueIndex.moved: past it the memory is dropped (and rebuilt walk by walk).
@@ -220,6 +223,7 @@ func (tx *Tx) findMoved(instance, issueID string) (*IncidentRecord, bool, error)
 			return rec, found, err
 		}
 	}
+	x.walks.Add(1)
 	rec, found, err := tx.Incident(instance, issueID)
 	if err != nil {
 		return nil, false, err

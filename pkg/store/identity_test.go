@@ -88,3 +88,48 @@ func TestFindIncidentAfterRollbackAndPrune(t *testing.T) {
 		return nil
 	})
 }
+
+// New issues are answered by the id set without a walk of the heads (each walk reads every head of
+// the instance: a set that said "maybe" too often would make a backfill quadratic), and a moved
+// incident costs one walk per process.
+func TestNewIssuesCostNoWalk(t *testing.T) {
+	s := openTest(t)
+	base := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	id := func(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+	const stored, fresh = 3000, 2000
+	for i := range stored {
+		mustUpdate(t, s, func(tx *Tx) error {
+			return tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: id(i), CreatedAt: base.Add(time.Duration(i) * time.Second), Status: "OPEN"})
+		})
+	}
+	walks := func() int64 { return s.ids.walks.Load() }
+	mustUpdate(t, s, func(tx *Tx) error {
+		for i := stored; i < stored+fresh; i++ {
+			known, err := tx.KnownIssue("default", id(i), base.Add(time.Duration(i)*time.Second))
+			if known || err != nil {
+				t.Fatalf("KnownIssue(new %d): %v %v", i, known, err)
+			}
+			// and the page stores it, as the created feed would
+			if err := tx.PutIncident(&IncidentRecord{Instance: "default", IssueID: id(i), CreatedAt: base.Add(time.Duration(i) * time.Second), Status: "OPEN"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if n := walks(); n != 0 {
+		t.Fatalf("%d walks for %d new issues; want none", n, fresh)
+	}
+	moved := base.Add(-time.Hour)
+	for range 3 {
+		mustUpdate(t, s, func(tx *Tx) error {
+			known, err := tx.KnownIssue("default", id(42), moved)
+			if !known || err != nil {
+				t.Fatalf("KnownIssue(moved): %v %v", known, err)
+			}
+			return nil
+		})
+	}
+	if n := walks(); n != 1 {
+		t.Fatalf("%d walks for one moved issue looked up three times; want 1", n)
+	}
+}
