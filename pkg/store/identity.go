@@ -97,22 +97,22 @@ func (x *issueIndex) build(tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	n, err := tx.IncidentCount("")
+	x.seed = maphash.MakeSeed()
+	set, err := buildIDSet(func(add func(uint64)) error {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			instance, _, issueID, err := splitIncidentKey(k)
+			if err != nil {
+				return fmt.Errorf("index incident ids: %w", err)
+			}
+			add(x.hash(instance, issueID))
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	x.seed = maphash.MakeSeed()
-	hashes := make([]uint64, 0, n)
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		instance, _, issueID, err := splitIncidentKey(k)
-		if err != nil {
-			return fmt.Errorf("index incident ids: %w", err)
-		}
-		hashes = append(hashes, x.hash(instance, issueID))
-	}
-	x.set = newIDSet(hashes)
-	x.built = true
+	x.set, x.built = set, true
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 )
 
@@ -33,25 +34,61 @@ const minMerge = 1024
 
 func split(h uint64) (bucket, lo uint32) { return uint32(h >> (64 - dirBits)), uint32(h) }
 
-// newIDSet returns a set holding hashes (duplicates are fine). It overwrites hashes (with each
-// one's bucket and low bits, sorted) and does not keep it.
+// newIDSet returns a set holding hashes (duplicates are fine).
 func newIDSet(hashes []uint64) *idSet {
-	keys := hashes[:0]
-	for _, h := range hashes {
-		b, lo := split(h)
-		keys = append(keys, uint64(b)<<32|uint64(lo))
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	s := &idSet{dir: make([]uint32, 1<<dirBits+1), lo: make([]uint32, len(keys)), recent: map[uint64]struct{}{}}
-	for i, k := range keys {
-		s.lo[i] = uint32(k)
-		s.dir[k>>32+1]++
+	s, _ := buildIDSet(func(add func(uint64)) error {
+		for _, h := range hashes {
+			add(h)
+		}
+		return nil
+	})
+	return s
+}
+
+// buildIDSet returns a set holding the hashes walk passes to add (duplicates are fine). It calls
+// walk twice, to count each bucket's members and then to place them, so that building a set takes
+// no more memory than the set (and a second directory): a store's incident ids are walked from its
+// index (issueIndex.build), and a million of them collected first as 64-bit hashes would have
+// tripled the set's size while it was built. The two walks must pass the same hashes.
+func buildIDSet(walk func(add func(h uint64)) error) (*idSet, error) {
+	s := &idSet{dir: make([]uint32, 1<<dirBits+1), recent: map[uint64]struct{}{}}
+	if err := walk(func(h uint64) {
+		b, _ := split(h)
+		s.dir[b+1]++
+	}); err != nil {
+		return nil, err
 	}
 	for b := 1; b < len(s.dir); b++ {
 		s.dir[b] += s.dir[b-1]
 	}
-	return s
+	s.lo = make([]uint32, s.dir[len(s.dir)-1])
+	next := slices.Clone(s.dir[:len(s.dir)-1]) // where each bucket's next member goes
+	placed := 0
+	if err := walk(func(h uint64) {
+		b, lo := split(h)
+		if next[b] < s.dir[b+1] {
+			s.lo[next[b]] = lo
+			next[b]++
+			placed++
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if placed != len(s.lo) {
+		return nil, fmt.Errorf("build the incident id set: the second walk placed %d ids, the first counted %d", placed, len(s.lo))
+	}
+	// Sort each bucket and drop its duplicates, moving the buckets down over the gaps.
+	w := 0
+	for b := 0; b+1 < len(s.dir); b++ {
+		seg := s.lo[s.dir[b]:s.dir[b+1]]
+		slices.Sort(seg)
+		seg = slices.Compact(seg) // zeroes only the rest of this bucket's old range, above w
+		s.dir[b] = uint32(w)
+		w += copy(s.lo[w:], seg)
+	}
+	s.dir[len(s.dir)-1] = uint32(w)
+	s.lo = s.lo[:w]
+	return s, nil
 }
 
 // has reports whether h may be a member; false is certain.
