@@ -8,15 +8,8 @@
 #          KEEP=path to keep a copy of the store
 BIN=$1; N=$2; PORT=${PORT:-18555}
 D=$(mktemp -d)
-${WIZSIM:-wizsim} --listen 127.0.0.1:$PORT --issues $N --seed 1 >/dev/null 2>&1 &
-SIM=$!
-sleep 1.5
-cat > $D/c.yaml <<Y
-wiz: {api_url: http://127.0.0.1:$PORT/graphql, auth_url: http://127.0.0.1:$PORT/oauth/token, audience: wiz-api, client_id: wizsim-client, client_secret: wizsim-secret, requests_per_second: 1000}
-fetch: {updates: false, max_per_fetch: 200, status: [OPEN, IN_PROGRESS, RESOLVED, REJECTED]}
-store: {path: $D/wizfetch.db}
-sinks: [{name: file, type: jsonl, path: $D/incidents.jsonl}]
-Y
+. "$(dirname "$0")/backfill.sh"
+start_backfill "$N" "$PORT" "$D"
 bash -c "[ -n \"$CGDIR\" ] && echo \$\$ > $CGDIR/cgroup.procs; exec /usr/bin/time -f '%U %S %e %M' -o $D/time $BIN run --until-idle --config $D/c.yaml" >/dev/null 2>$D/err &
 TP=$!
 sleep 0.2
