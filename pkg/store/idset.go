@@ -7,16 +7,17 @@ import (
 
 // idSet is a set of 64-bit hashes that answers "certainly not" or "maybe" in about 4 bytes per
 // member, for the incident id set (identity.go), which holds one hash per incident. With its fixed
-// 256 KiB directory, the array's spare capacity and the map of the newest it took 5.5 MiB after a
-// million additions, against 10.9 MiB for the sorted []uint64 and map it replaced (4.1 MiB when
-// built from a million at once); below about 30,000 members the directory makes it the larger.
+// 256 KiB directory, the array's spare capacity and the map of the newest it takes about 4.7 MiB
+// after a million random additions (BENCHMARKS.md), against 10.9 MiB for the sorted []uint64 and map it
+// replaced (4.1 MiB when built from a million at once); below about 30,000 members the directory
+// makes it the larger.
 //
 // A hash is kept as its top dirBits bits, which pick a bucket, and its low 32 bits, kept ascending
 // within the bucket in one shared array; the bits between are dropped. Two hashes that agree on
 // those 48 bits are one member: a false "maybe", once in 2^48 / members lookups (a walk, see
 // identity.go), never a false "not". Additions go to a small map first and are merged into the
-// array, in place from the back, once the map holds a 32nd of it, so each addition costs a few
-// dozen word moves over time.
+// array, in place from the back, once the map holds a 128th of it (mergeShare), so each addition
+// costs about 128 word moves over time (a merge moves each member once, bucket range by range).
 type idSet struct {
 	// dir[b] is the index in lo of bucket b's first member; dir[1<<dirBits] is len(lo).
 	dir    []uint32
@@ -31,6 +32,11 @@ const dirBits = 16
 // minMerge is the fewest additions a merge waits for, so that a small set does not merge at every
 // addition.
 const minMerge = 1024
+
+// mergeShare is the share of the array the map of additions may reach before a merge (1/mergeShare):
+// a merge moves the array once, so each addition costs about mergeShare word moves, and the map (a
+// few dozen bytes an entry) stays a small part of the set.
+const mergeShare = 128
 
 func split(h uint64) (bucket, lo uint32) { return uint32(h >> (64 - dirBits)), uint32(h) }
 
@@ -107,14 +113,16 @@ func (s *idSet) add(h uint64) {
 		return
 	}
 	s.recent[h] = struct{}{}
-	if len(s.recent) >= max(minMerge, len(s.lo)/32) {
+	if len(s.recent) >= max(minMerge, len(s.lo)/mergeShare) {
 		s.merge()
 	}
 }
 
-// merge moves recent into lo: the additions, sorted as (bucket, low bits), are merged with the
-// array from its back, bucket by bucket, so that nothing is overwritten before it is moved, and
-// each bucket's start moves up by the additions of the buckets before it.
+// merge moves recent into lo, in place from the back: the additions, sorted as (bucket, low bits),
+// are taken bucket by bucket from the last; the members above a bucket with additions move up in one
+// copy by the number of additions still to place, and the bucket's members and additions are merged
+// into their new place. Nothing is overwritten before it is moved, and a merge costs one move of the
+// array and one pass over the directory, however few buckets the additions touch.
 func (s *idSet) merge() {
 	adds := make([]uint64, 0, len(s.recent))
 	for h := range s.recent {
@@ -126,24 +134,36 @@ func (s *idSet) merge() {
 	adds = slices.Compact(adds) // hashes that differ only in the dropped bits
 	n := len(s.lo)
 	s.lo = slices.Grow(s.lo, len(adds))[:n+len(adds)]
-	i, j, w := n-1, len(adds)-1, len(s.lo)-1
-	s.dir[len(s.dir)-1] = uint32(len(s.lo))
-	for b := len(s.dir) - 2; b >= 0; b-- {
-		start := int(s.dir[b]) // bucket b's old start: its members are lo[start : i+1]
-		for {
-			if j >= 0 && int(adds[j]>>32) == b && (i < start || uint32(adds[j]) > s.lo[i]) {
-				s.lo[w] = uint32(adds[j])
-				j--
-			} else if i >= start {
+	end, j := n, len(adds) // lo[:end] is not yet in place; adds[:j] are not yet placed
+	for j > 0 {
+		b := adds[j-1] >> 32
+		first := j - 1 // adds[first:j] are bucket b's
+		for first > 0 && adds[first-1]>>32 == b {
+			first--
+		}
+		top := int(s.dir[b+1])
+		copy(s.lo[top+j:end+j], s.lo[top:end]) // the buckets above b, up by j
+		i, w := top-1, top+j                   // bucket b: its old members lo[dir[b]:i+1], written below w
+		for k := j - 1; k >= first; k-- {
+			a := uint32(adds[k])
+			for i >= int(s.dir[b]) && s.lo[i] > a {
+				w--
 				s.lo[w] = s.lo[i]
 				i--
-			} else {
-				break
 			}
 			w--
+			s.lo[w] = a
 		}
-		s.dir[b] = uint32(w + 1)
+		end, j = i+1, first // bucket b's other members move up by first, with the buckets below
 	}
+	placed := 0 // additions in the buckets before b
+	for b := 0; b < 1<<dirBits; b++ {
+		for placed < len(adds) && adds[placed]>>32 < uint64(b) {
+			placed++
+		}
+		s.dir[b] += uint32(placed)
+	}
+	s.dir[1<<dirBits] = uint32(len(s.lo))
 }
 
 // size is the number of distinct 48-bit fingerprints held in the array (the map aside).

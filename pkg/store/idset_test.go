@@ -169,7 +169,7 @@ func TestIDSetMergeEdges(t *testing.T) {
 }
 
 // TestIDSetMergesRarely holds the cost of additions: a merge (which walks the whole directory and
-// array) happens once per max(minMerge, size/32) additions, not once per addition, and every member
+// array) happens once per max(minMerge, size/mergeShare) additions, not once per addition, and every member
 // is still there after each merge.
 func TestIDSetMergesRarely(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
@@ -192,10 +192,10 @@ func TestIDSetMergesRarely(t *testing.T) {
 			}
 		}
 	}
-	// With 100,000 additions: 32 merges of 1,024 while the array is under 32,768, then one per
-	// 3 % growth; about 70 in all.
-	if merges < 40 || merges > 100 {
-		t.Fatalf("%d merges for %d additions, want about 70", merges, n)
+	// With 100,000 additions: merges of minMerge = 1,024 while the array is under 1,024 ×
+	// mergeShare (131,072), so about 98 in all.
+	if merges < 90 || merges > 105 {
+		t.Fatalf("%d merges for %d additions, want about 98", merges, n)
 	}
 }
 
