@@ -2,7 +2,7 @@
 # Measures N tenants in one daemon the way BENCHMARKS.md reports it (issue 19): one wizsim process
 # of 200 issues, one `wizfetch run` daemon with N instances; prints the time until every feed's
 # first fetch succeeded, until the backfill is delivered, memory at those points, and the daemon's
-# CPU over IDLE_SECONDS of idle. Run by hand, not by CI.
+# CPU and storage writes over IDLE_SECONDS of idle. Run by hand, not by CI.
 #   usage: .ci/measure/tenants.sh WIZFETCH_BINARY N [IDLE_SECONDS]
 #   env:   WIZSIM=path to a wizsim binary (default: wizsim on PATH)
 #          CGDIR=a memory cgroup (v1) directory to run the daemon in
@@ -74,9 +74,10 @@ print(len(f), sum(1 for x in f if x.get('last_success')), sum(1 for x in f if x.
 done
 sleep 5; [ -n "$GOR" ] && curl -s -o $GOR "http://127.0.0.1:18602/debug/pprof/goroutine?debug=1"; [ -n "$HEAP" ] && curl -s -o $HEAP "http://127.0.0.1:18602/debug/pprof/heap"; [ -n "$PROF" ] && curl -s -o $PROF "http://127.0.0.1:18602/debug/pprof/profile?seconds=$IDLE" &
 [ -n "$ALLOCS" ] && curl -s -o $ALLOCS "http://127.0.0.1:18602/debug/pprof/allocs?seconds=$IDLE" &
-t0=$(awk '{print $14+$15}' /proc/$PID/stat)
+t0=$(awk '{print $14+$15}' /proc/$PID/stat); w0=$(awk '/^write_bytes/{print $2}' /proc/$PID/io); x0=$(awk '/^wchar/{print $2}' /proc/$PID/io); c0=$(awk '/^syscw/{print $2}' /proc/$PID/io)
 if [ -n "$PERF" ]; then perf record -q -F 499 -g -p $PID -o $PERF -- sleep $IDLE 2>/dev/null; else sleep $IDLE; fi
-t1=$(awk '{print $14+$15}' /proc/$PID/stat)
+t1=$(awk '{print $14+$15}' /proc/$PID/stat); w1=$(awk '/^write_bytes/{print $2}' /proc/$PID/io); x1=$(awk '/^wchar/{print $2}' /proc/$PID/io); c1=$(awk '/^syscw/{print $2}' /proc/$PID/io)
+echo "idle ${IDLE}s: $(python3 -c "print(round(($x1-$x0)/1048576,1))") MiB in $((c1-c0)) write calls, files and sockets; $(python3 -c "print(round(($w1-$w0)/1048576,1))") MiB of it newly dirtied pages (/proc/PID/io wchar, syscw, write_bytes)"
 echo "idle ${IDLE}s: $(python3 -c "print(round(($t1-$t0)/100,2))")s CPU = $(python3 -c "print(round(($t1-$t0)/$IDLE,2))")% of a core; $(grep -E 'VmHWM|VmRSS|RssAnon|RssFile|Threads' /proc/$PID/status | tr -s ' \n' ' ')"
 grep -c '"level":"ERROR"' $D/err | sed 's/^/error log lines: /'
 kill $PID; wait $PID 2>/dev/null; kill $SIM; [ -n "$KEEPOPEN" ] && kill $KEEPOPEN
