@@ -29,7 +29,7 @@ import (
 // kept in step by putIncident, the only writer of heads; it is only built in write transactions,
 // which the engine serialises, so no commit can slip between the walk and the set. A rolled-back
 // transaction or a pruned incident leaves its hash behind: a false "maybe", which only costs a walk.
-// Memory: about 4 to 5.5 bytes per incident, and a fixed 256 KiB (idSet).
+// Memory: about 4 to 4.7 bytes per incident, and a fixed 256 KiB (idSet).
 //
 // On an engine that replicas share (OpenKV), another replica may lead for a while and store
 // incidents this Store's set never saw; a "certainly not" would then be wrong. So there the meta key
