@@ -8,9 +8,9 @@ import (
 // idSet is a set of 64-bit hashes that answers "certainly not" or "maybe" in about 4 bytes per
 // member, for the incident id set (identity.go), which holds one hash per incident. With its fixed
 // 256 KiB directory, the array's spare capacity and the map of the newest it takes about 4.7 MiB
-// after a million random additions (BENCHMARKS.md), against 10.9 MiB for the sorted []uint64 and map it
-// replaced (4.1 MiB when built from a million at once); below about 30,000 members the directory
-// makes it the larger.
+// after a million random additions (BENCHMARKS.md), against 10.9 MiB for the sorted []uint64 and
+// map it replaced (4.1 MiB when built from a million at once); below about 30,000 members the
+// directory makes it the larger.
 //
 // A hash is kept as its top dirBits bits, which pick a bucket, and its low 32 bits, kept ascending
 // within the bucket in one shared array; the bits between are dropped. Two hashes that agree on

@@ -169,8 +169,8 @@ func TestIDSetMergeEdges(t *testing.T) {
 }
 
 // TestIDSetMergesRarely holds the cost of additions: a merge (which walks the whole directory and
-// array) happens once per max(minMerge, size/mergeShare) additions, not once per addition, and every member
-// is still there after each merge.
+// array) happens once per max(minMerge, size/mergeShare) additions, not once per addition, and
+// every member is still there after each merge.
 func TestIDSetMergesRarely(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	s := newIDSet(nil)
