@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,23 +21,30 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
 
-// The upgrade fixture is a store (and its JSONL file) left behind by a wizfetch daemon stopped in the
-// middle of a backfill: the created feed has committed three pages of 200, the JSONL sink delivered
+// An upgrade fixture is a store (and its JSONL file) left behind by a wizfetch daemon stopped in the
+// middle of a backfill: the created feed has committed at least three pages of 200, the JSONL sink delivered
 // some of them, and the webhook sink "hook" delivered nothing (its receiver answered 400 to the first event,
-// which went to the dead letter, then 503 to everything). It was written by the release whose store
-// schema is 4 (commit 0dbc14f plus issue 16's fixes) with
+// which went to the dead letter, then 503 to everything). Each is written by a release with
 //
 //	WIZFETCH_WRITE_UPGRADE_FIXTURE=1 go test ./pkg/app -run TestWriteUpgradeFixture -count=1
 //
-// and lives in testdata/store/schema4/ at the repository root, gzipped. TestUpgradeFromSchema4
-// opens it with the code of today, against the same simulated tenant, and finishes the backfill.
+// into testdata/store/schema<N>/ at the repository root (N the release's store schema), gzipped:
+//   - schema4: the release whose store schema is 4 (commit 0dbc14f plus issue 16's fixes);
+//   - schema6: the release whose store schema is 6 (commit 52e5fcb, its upgradeFixtureDir set to
+//     schema6 and the run stopped once the hook had answered twice, so that its dead letter is
+//     there), which wrote every value with a codec byte.
+//
+// TestUpgrade opens each with the code of today, against the same simulated tenant, and finishes the
+// backfill.
 const (
 	upgradeSeed        = 5
 	upgradeIssues      = 1000
-	upgradeFixtureDir  = "../../testdata/store/schema4"
 	upgradeHookSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	upgradeFetchesDone = 3
 )
+
+// upgradeFixtureDir is the fixture of the releases of store schema n.
+func upgradeFixtureDir(n int) string { return fmt.Sprintf("../../testdata/store/schema%d", n) }
 
 // upgradeNow is the simulated tenant's frozen clock, and the daemon's, in both phases.
 var upgradeNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -57,15 +65,21 @@ func upgradeSim(t *testing.T) *wizsim.Server {
 // TestWriteUpgradeFixture writes the fixture; it runs only when asked to (see above).
 func TestWriteUpgradeFixture(t *testing.T) {
 	if os.Getenv("WIZFETCH_WRITE_UPGRADE_FIXTURE") == "" {
-		t.Skip("writes testdata/store/schema4; set WIZFETCH_WRITE_UPGRADE_FIXTURE=1 to regenerate it")
+		t.Skip("writes testdata/store/schema<N>; set WIZFETCH_WRITE_UPGRADE_FIXTURE=1 to write this release's")
 	}
 	sim := upgradeSim(t)
 	var mu sync.Mutex
 	first := true
+	hits, fetches := 0, 0
+	var cancel context.CancelFunc
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		mu.Lock()
 		defer mu.Unlock()
+		// Stop once the hook has answered twice (its dead letter is written) and three pages are in.
+		if hits++; hits >= 2 && fetches >= upgradeFetchesDone {
+			cancel()
+		}
 		if first {
 			first = false
 			w.WriteHeader(http.StatusBadRequest)
@@ -80,9 +94,9 @@ func TestWriteUpgradeFixture(t *testing.T) {
 	for i := range cfg.Instances {
 		cfg.Instances[i].Fetch.Updates = false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelRun := context.WithCancel(context.Background())
+	cancel = cancelRun
 	defer cancel()
-	fetches := 0
 	err := Run(ctx, Options{
 		Config: cfg, Mode: schedule.Daemon, Now: func() time.Time { return upgradeNow }, NoServer: true,
 		PollEvery: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, WizRetryFor: 5 * time.Second,
@@ -90,7 +104,7 @@ func TestWriteUpgradeFixture(t *testing.T) {
 			if err == nil && name == feed.Created && res.Created > 0 {
 				mu.Lock()
 				defer mu.Unlock()
-				if fetches++; fetches == upgradeFetchesDone {
+				if fetches++; fetches >= upgradeFetchesDone && hits >= 2 {
 					cancel()
 				}
 			}
@@ -99,22 +113,42 @@ func TestWriteUpgradeFixture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if err := os.MkdirAll(upgradeFixtureDir, 0o755); err != nil {
+	fixture := upgradeFixtureDir(store.SchemaVersion)
+	if err := os.MkdirAll(fixture, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
-		gzipFile(t, filepath.Join(dir, name), filepath.Join(upgradeFixtureDir, name+".gz"))
+		gzipFile(t, filepath.Join(dir, name), filepath.Join(fixture, name+".gz"))
 	}
 }
 
-// TestUpgradeFromSchema4 opens the fixture written by the schema-4 release and finishes its backfill:
-// every expected issue reaches the JSONL exactly once (the fixture's lines included), the webhook
-// sink delivers every event it held exactly once, and its dead letter is still readable.
-func TestUpgradeFromSchema4(t *testing.T) {
+// TestUpgrade opens the fixture written by each older release and finishes its backfill: every
+// expected issue reaches the JSONL exactly once (the fixture's lines included), the webhook sink
+// delivers every event it held exactly once, its dead letter is still readable, and the store ends
+// at this release's schema.
+func TestUpgrade(t *testing.T) {
+	for _, schema := range []int{4, 6} {
+		t.Run(fmt.Sprintf("schema%d", schema), func(t *testing.T) { testUpgrade(t, schema) })
+	}
+}
+
+func testUpgrade(t *testing.T, schema int) {
 	sim := upgradeSim(t)
 	dir := t.TempDir()
 	for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
-		gunzipFile(t, filepath.Join(upgradeFixtureDir, name+".gz"), filepath.Join(dir, name))
+		gunzipFile(t, filepath.Join(upgradeFixtureDir(schema), name+".gz"), filepath.Join(dir, name))
+	}
+	if schema >= 6 {
+		// A read-only open reads a store it needs not migrate, and leaves it as it is.
+		st, err := store.Open(filepath.Join(dir, "wizfetch.db"), store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only open of the schema-%d fixture: %v", schema, err)
+		}
+		stats, err := st.Stats()
+		_ = st.Close()
+		if err != nil || stats.SchemaVersion != schema || stats.Incidents["default"] < upgradeFetchesDone*200 || stats.DeadLetters["hook"] != 1 {
+			t.Fatalf("the schema-%d fixture read-only: %+v, %v", schema, stats, err)
+		}
 	}
 	before := readJSONL(t, filepath.Join(dir, "incidents.jsonl"))
 	if len(before) == 0 || len(before) >= upgradeFetchesDone*200 {
@@ -164,6 +198,9 @@ func TestUpgradeFromSchema4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if stats, err := st.Stats(); err != nil || stats.SchemaVersion != store.SchemaVersion {
+		t.Fatalf("the upgraded store's schema: %+v, %v; want %d", stats, err, store.SchemaVersion)
+	}
 	dls, err := st.DeadLetters("hook", 0)
 	if err != nil || len(dls) != 1 {
 		t.Fatalf("the hook's dead letters: %d, %v; want the fixture's one", len(dls), err)

@@ -54,8 +54,6 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 
 	emitted := 0
 	pageStart := time.Time{} // the earliest timestamp a re-read of this page can return
-	// Every event line of the page is built in lineBuf; the outbox keeps copies.
-	var lineBuf []byte
 	for i := range page.Issues {
 		if emitted >= budget {
 			pr.stopped = true
@@ -118,7 +116,7 @@ func (f *Feed) commitPage(tx *store.Tx, cp *store.Checkpoint, page *wiz.Page, in
 		}
 		if err := Emit(tx, EmitInput{
 			Instance: f.opt.Instance, Kind: v.kind, Issue: is, Incident: incidents.json[i],
-			Previous: v.prev, Sinks: f.opt.Sinks, Now: now, LineBuf: &lineBuf,
+			Previous: v.prev, Sinks: f.opt.Sinks, Now: now,
 		}); err != nil {
 			return pr, err
 		}

@@ -19,10 +19,6 @@ type EmitInput struct {
 	Previous *store.IncidentRecord
 	Sinks    []string
 	Now      time.Time
-	// LineBuf, when not nil, is a buffer the event line is built in and left in (grown as needed),
-	// so a caller emitting a page of events reuses one buffer: the outbox keeps its own copy of
-	// every line (store.Tx.Enqueue). Nil builds each line in a new slice.
-	LineBuf *[]byte
 }
 
 // Emit records an event inside tx: the incident record is upserted (status of this event, freshest
@@ -31,16 +27,11 @@ type EmitInput struct {
 func Emit(tx *store.Tx, in EmitInput) error {
 	is := in.Issue
 	ev := incident.NewEvent(in.Instance, in.Kind, is, in.Incident, in.Now)
-	var buf []byte
-	if in.LineBuf != nil {
-		buf = (*in.LineBuf)[:0]
-	}
-	line, err := ev.AppendLine(buf)
+	// Each line is a slice of its own: the outbox keeps it, and the incident JSON, as they are
+	// until the commit (store.Tx.Enqueue, store.Tx.PutIncident).
+	line, err := ev.Line()
 	if err != nil {
 		return fmt.Errorf("build event %s: %w", ev.EventID, err)
-	}
-	if in.LineBuf != nil {
-		*in.LineBuf = line
 	}
 	rec := in.Previous
 	if rec == nil {

@@ -3,7 +3,6 @@ package incident
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -53,30 +52,24 @@ type eventHead struct {
 	EmittedAt   string `json:"emitted_at"`
 }
 
-// Line returns the event as one line of JSON, without the trailing newline (AppendLine to a new
-// slice).
+// Line returns the event as one line of JSON, without the trailing newline, in a new slice: every
+// event line is built here. The event's fields are marshalled (json.go), and the incident,
+// marshalled already (Mapper.MapJSON), follows them as it is: the bytes are those of
+// encoding/json's Marshal(e), without its second pass over the incident (it compacts and checks
+// every json.RawMessage, which costs more than mapping the issue).
 func (e *Event) Line() ([]byte, error) {
-	return e.AppendLine(nil)
-}
-
-// AppendLine appends the event as one line of JSON, without the trailing newline, to dst and
-// returns the extended slice: every event line is built here. The event's fields are marshalled
-// (json.go), and the incident, marshalled already (Mapper.MapJSON), follows them as it is: the bytes
-// are those of encoding/json's Marshal(e), without its second pass over the incident (it compacts
-// and checks every json.RawMessage, which costs more than mapping the issue).
-func (e *Event) AppendLine(dst []byte) ([]byte, error) {
 	if len(e.Incident) == 0 {
-		return dst, fmt.Errorf("event %s of issue %.64q has no incident", e.EventID, e.IssueID)
+		return nil, fmt.Errorf("event %s of issue %.64q has no incident", e.EventID, e.IssueID)
 	}
 	head, err := marshalJSON(&eventHead{
 		EventID: e.EventID, Kind: e.Kind, Instance: e.Instance, IssueID: e.IssueID,
 		IssueStatus: e.IssueStatus, EmittedAt: e.EmittedAt,
 	})
 	if err != nil {
-		return dst, fmt.Errorf("encode event %s: %w", e.EventID, err)
+		return nil, fmt.Errorf("encode event %s: %w", e.EventID, err)
 	}
 	const member = `,"incident":`
-	dst = slices.Grow(dst, len(head)+len(member)+len(e.Incident))
+	dst := make([]byte, 0, len(head)+len(member)+len(e.Incident)+1)
 	dst = append(dst, head[:len(head)-1]...) // without its closing brace
 	dst = append(dst, member...)
 	dst = append(dst, e.Incident...)

@@ -7,13 +7,23 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Stored values start with a codec byte that says how the rest is stored. Schema 5 reads two:
+// How a stored value holds its data (outbox values, the payload of dead letters, incident
+// documents) is told by its first byte. Schema 7 writes one form, reads three:
 //
-//   - codecRaw: the data as it is. Everything schema 5 writes: outbox values (event lines), the
-//     payload of dead letters and incident documents.
-//   - codecS2: the data compressed with S2 (github.com/klauspost/compress/s2, its block format).
-//     Incident documents that migrate_v4.go carried over from schemas 2 to 4, which compressed
-//     them; they stay so until the incident changes.
+//   - '{': the data itself, a JSON object. Every event line and incident document wizfetch writes
+//     is one, so it is stored as it is: the caller's slice, kept by the engine until the commit
+//     (see the package doc), with no codec byte to add and so no copy to make. An event line is
+//     about 8 KB a delivered issue (its incident, and the same incident as the record's
+//     document), which was a quarter of the daemon's allocation (BENCHMARKS.md, issue 18).
+//   - codecRaw: a codec byte, then the data as it is. Data that is not a JSON object (tests and
+//     tools store such), and everything schemas 5 and 6 wrote.
+//   - codecS2: a codec byte, then the data compressed with S2 (github.com/klauspost/compress/s2,
+//     its block format). Incident documents that migrate_v4.go carried over from schemas 2 to 4,
+//     which compressed them; they stay so until the incident changes.
+//
+// Neither codec byte is '{', so the forms cannot be mistaken for one another. An older wizfetch
+// (schema 6) would refuse a '{' value as an unknown codec, mid-run; the schema version (7) makes
+// it refuse the whole store at its start instead.
 //
 // Incident documents used to be compressed as they were written: S2 halves them (an incident is
 // mostly the issue's JSON twice, rawJSON and the mapped fields), but compressing was the largest
@@ -24,6 +34,8 @@ import (
 const (
 	codecRaw = 0x00
 	codecS2  = 0x01
+	// plainJSON is the first byte of a value that is its data, a JSON object.
+	plainJSON = '{'
 )
 
 // maxDecodedLen bounds the length a compressed value may declare: the declared length is read
@@ -51,6 +63,15 @@ func raw(data []byte) []byte {
 	return out
 }
 
+// stored returns the value that stores data: data itself when it is a JSON object (it becomes the
+// engine's until the commit, so the caller must leave it unchanged until then), else raw(data).
+func stored(data []byte) []byte {
+	if len(data) > 0 && data[0] == plainJSON {
+		return data
+	}
+	return raw(data)
+}
+
 // pack compresses data for storage (a new slice); the migrations write incident documents so.
 func pack(data []byte) []byte {
 	out := make([]byte, 1+s2.MaxEncodedLen(len(data)))
@@ -65,6 +86,8 @@ func unpack(v []byte) ([]byte, error) {
 		return nil, errors.New("empty stored value")
 	}
 	switch v[0] {
+	case plainJSON:
+		return append([]byte(nil), v...), nil
 	case codecRaw:
 		return append([]byte(nil), v[1:]...), nil
 	case codecS2:

@@ -76,12 +76,12 @@ func checkConsistency(t *testing.T, s *Store) {
 		if n := docs.KeyN(); n != referenced {
 			t.Errorf("%d incident documents for %d references (orphans)", n, referenced)
 		}
-		// Every value is in a form schema 5 reads: documents JSON as it is (or S2-compressed, as
-		// the migration from schema 4 leaves them), outbox values and dead letters' payloads the
-		// event line.
+		// Every value is in a form schema 7 reads: documents JSON as it is (with or without the
+		// codec byte schema 6 wrote, or S2-compressed, as the migration from schema 4 leaves
+		// them), outbox values and dead letters' payloads the event line.
 		_ = docs.ForEach(func(k, v []byte) error {
-			if len(v) == 0 || v[0] != codecRaw && v[0] != codecS2 {
-				t.Errorf("document %x is neither codec raw nor S2", k)
+			if len(v) == 0 || v[0] != plainJSON && v[0] != codecRaw && v[0] != codecS2 {
+				t.Errorf("document %x is neither JSON, codec raw nor S2", k)
 			} else if doc, err := unpack(v); err != nil {
 				t.Errorf("document %x: %v", k, err)
 			} else if !json.Valid(doc) {

@@ -15,25 +15,27 @@
 // such as etcd does, for its transactions), and callers must not while they hold a [Tx]. Update
 // never uses bolt.Batch, which may run its function twice.
 //
-// Every byte slice this package returns is a copy that stays valid after the transaction ends, and
-// every byte slice given to it is copied before it is stored, so callers may reuse or modify their
-// buffers at once.
+// Every byte slice this package returns is a copy that stays valid after the transaction ends. Every
+// byte slice given to it is copied before it is stored, except an event line or incident document
+// that is a JSON object (Tx.Enqueue, Tx.PutIncident): the engine keeps that slice itself until the
+// commit (codec.go), so the caller leaves it unchanged until Update returns, then may reuse it.
 //
 // All the logic is written against kv's transactions, buckets and cursors, so it is the same on
 // every engine. What is bbolt's stays bbolt's and needs a store opened by [Open]: the file, its lock
 // and page size, the migrations from older schemas, the guard against a damaged file (corrupt.go),
 // [Store.Check] and [Store.PageWrites].
 //
-// # Bucket layout (schema version 6)
+// # Bucket layout (schema version 7)
 //
 // All buckets are top-level except the per-sink outbox and dead-letter buckets. Names (instance,
 // feed, sink) and issue ids are non-empty and never contain a NUL byte, which separates the parts of
 // a composite key. Times in keys are "time keys": the Unix time in microseconds as a big-endian
-// uint64 with the sign bit flipped, so byte order equals time order (also before 1970). Stored
-// values start with a codec byte (codec.go): 0 for data as it is, 1 for data compressed with S2
-// (only incident documents migrated from schemas 2 to 4).
+// uint64 with the sign bit flipped, so byte order equals time order (also before 1970). An event
+// line or incident document that is a JSON object is stored as it is; other stored data starts with
+// a codec byte (codec.go): 0 for data as it is (and all that schemas 5 and 6 wrote), 1 for data
+// compressed with S2 (only incident documents migrated from schemas 2 to 4).
 //
-//	meta                  "schema"                       -> decimal ASCII schema version ("6")
+//	meta                  "schema"                       -> decimal ASCII schema version ("7")
 //	                      "outbox_seq" 0 sink            -> 8-byte sequence of a dropped outbox, restored
 //	                                                        when the sink comes back (seqs never repeat)
 //	                      "outbox_batch" 0 sink          -> JSON plan of the sink's batch in flight
@@ -51,9 +53,9 @@
 //	marks                 instance 0 feed 0 key          -> time key of the mark (8 bytes)
 //	marks_by_time         instance 0 feed 0 timekey key  -> empty (pruning walks only what it deletes)
 //	incidents             instance 0 timekey(createdAt) issueID -> incident head (below)
-//	incident_docs         8-byte big-endian seq          -> codec 0 and the incident's JSON (codec 1: S2, migrated)
+//	incident_docs         8-byte big-endian seq          -> the incident's JSON (or codec 0 and it; codec 1: S2, migrated)
 //	incidents_closed      timekey(ClosedAt's UTC day) seq(8) -> incident key (retention index)
-//	outbox/<sink>         instance 0 seq(8)              -> codec 0 and the event line (DESIGN.md §6); seq is
+//	outbox/<sink>         instance 0 seq(8)              -> the event line (DESIGN.md §6; or codec 0 and it); seq is
 //	                                                        per sink, so each instance's events form a FIFO
 //	                                                        (a lane) in commit order
 //	dead/<sink>           8-byte big-endian seq          -> dead-letter value (below)
@@ -92,8 +94,8 @@
 // bbolt's file lock with a timeout (a second wizfetch process gets [ErrLocked] instead of blocking
 // forever), creates the buckets and records the schema version; a file written by a newer wizfetch
 // is refused with [ErrSchemaTooNew]. A read-only Open takes a shared lock: it works beside other
-// readers but not beside a running daemon, and refuses a file of an older schema (a read-write Open
-// migrates it).
+// readers but not beside a running daemon, and refuses a file of a schema older than 6 (a read-write
+// Open migrates it; schema 6 it reads as it is).
 //
 // Older files are migrated by the read-write Open, in transactions of at most a few thousand
 // entries that each commit, so an interrupted migration resumes at the next start: schema 1 keyed
@@ -101,12 +103,14 @@
 // 2 to 4 stored outbox values, dead letters, documents and heads in forms that schema 5 rewrites
 // into the ones above (migrate_v4.go), and schema 5 kept each outbox as one FIFO keyed by seq alone,
 // which schema 6 splits into per-instance lanes, naming the instance in each dead letter's header
-// too (migrate_v5.go).
+// too (migrate_v5.go). Schema 7 only adds a form of value (event lines and documents stored as they
+// are), so a file of schema 6 gets the new version number and nothing else (migrate_v6.go).
 //
 // [OpenKV] opens a store on another engine. It creates the buckets and records the schema version
 // of a new store, and writes nothing when the store exists (a replica that does not lead opens it
-// too); it refuses a newer schema, and an older one, since a store on another engine starts at the
-// current schema (a bbolt file is migrated by Open, then copied). On an engine that replicas share
+// too); it refuses a newer schema, and one older than 6, since a store on another engine started at
+// schema 6 or later (a bbolt file is migrated by Open, then copied). A store of schema 6 becomes
+// schema 7 in the first write transaction of the replica that leads (migrate_v6.go). On an engine that replicas share
 // (a kv.Poster), pushes go through the inbox (inbox.go): [Store.EnqueueRefetch] posts them without
 // a write transaction, and the leader's [Store.RefetchBatch] moves them into the refetch queue.
 //

@@ -121,7 +121,8 @@ func (s *Store) IncidentsByID(instances []string, issueID string) ([]*IncidentRe
 }
 
 // PutIncident inserts or replaces rec (keyed by rec.Instance, rec.CreatedAt, rec.IssueID). The store
-// keeps its own copy of rec.Incident.
+// keeps rec.Incident itself when it is a JSON object (codec.go): the caller must leave it unchanged
+// until the transaction ends.
 func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	if rec == nil {
 		return errors.New("write incident: nil record")
@@ -134,7 +135,7 @@ func (tx *Tx) PutIncident(rec *IncidentRecord) error {
 	}
 	var doc []byte
 	if len(rec.Incident) > 0 {
-		doc = raw(rec.Incident)
+		doc = stored(rec.Incident)
 	}
 	if err := tx.putIncident(rec, doc, true); err != nil {
 		return fmt.Errorf("write incident %s/%s: %w", rec.Instance, rec.IssueID, err)

@@ -13,8 +13,9 @@ import (
 // OpenKV opens the store kept in db, an engine other than a bbolt file of Open's (etcd, for several
 // replicas): it initialises a new store (creates the buckets and records the schema version) or
 // checks an existing one's schema. A store of a newer schema yields an error wrapping
-// ErrSchemaTooNew; one of an older schema is refused too, since only bbolt files hold older
-// schemas (Open migrates them) and a store on another engine starts at the current one.
+// ErrSchemaTooNew. One of schema 6 is read as it is, and the first write transaction of the
+// replica that leads records schema 7 (migrate_v6.go). One of an older schema is refused: only
+// bbolt files hold those (Open migrates them).
 //
 // OpenKV writes only when the store is new or lacks a bucket: a replica can open a store that
 // exists without leading (an engine that fences writes would refuse them). With opts.ReadOnly it
@@ -46,10 +47,10 @@ func OpenKV(db kv.DB, opts Options) (*Store, error) {
 	if s.poster != nil {
 		buckets = append(buckets[:len(buckets):len(buckets)], bucketInbox)
 	}
-	ready := false
+	ready, version := false, 0
 	err := db.View(func(ktx kv.Tx) error {
 		var err error
-		ready, err = checkKV(ktx, buckets)
+		version, ready, err = checkKV(ktx, buckets)
 		return err
 	})
 	if err == nil && !ready {
@@ -57,8 +58,9 @@ func OpenKV(db kv.DB, opts Options) (*Store, error) {
 			err = errors.New("the store is not initialised (open it read-write once)")
 		} else {
 			err = db.Update(func(ktx kv.Tx) error {
-				version, err := prepare(ktx, buckets)
-				if err == nil && version != 0 && version != SchemaVersion {
+				var err error
+				version, err = prepare(ktx, buckets)
+				if err == nil && version != 0 && version < minReadable {
 					err = olderSchema(version) // written in between by an older wizfetch
 				}
 				return err
@@ -68,35 +70,38 @@ func OpenKV(db kv.DB, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", s.path, err)
 	}
+	s.bump.Store(version != 0 && version < SchemaVersion && !opts.ReadOnly)
 	return s, nil
 }
 
-// checkKV checks, in a read transaction, the schema of a store OpenKV opens, and reports whether it
-// is ready: initialised at the current schema with every bucket in buckets.
-func checkKV(ktx kv.Tx, buckets [][]byte) (ready bool, err error) {
+// checkKV checks, in a read transaction, the schema of a store OpenKV opens: it returns the
+// store's schema version (0: none yet) and whether it is ready, initialised at a schema this code
+// reads (minReadable on) with every bucket in buckets.
+func checkKV(ktx kv.Tx, buckets [][]byte) (version int, ready bool, err error) {
 	meta := ktx.Bucket(bucketMeta)
 	if meta == nil {
 		if foreign := firstBucket(ktx); foreign != nil {
-			return false, fmt.Errorf("not a wizfetch store (it has bucket %q but no schema version)", foreign)
+			return 0, false, fmt.Errorf("not a wizfetch store (it has bucket %q but no schema version)", foreign)
 		}
-		return false, nil // new
+		return 0, false, nil // new
 	}
 	if err := checkSchema(ktx, false); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	raw := meta.Get(keySchema)
 	if raw == nil {
-		return false, nil
+		return 0, false, nil
 	}
-	if v, _ := strconv.Atoi(string(raw)); v != SchemaVersion { // checkSchema vetted it
-		return false, olderSchema(v)
+	version, _ = strconv.Atoi(string(raw)) // checkSchema vetted it
+	if version < minReadable {
+		return version, false, olderSchema(version)
 	}
 	for _, name := range buckets {
 		if ktx.Bucket(name) == nil {
-			return false, nil
+			return version, false, nil
 		}
 	}
-	return true, nil
+	return version, true, nil
 }
 
 // olderSchema is the error for a store on another engine than bbolt with an older schema than this

@@ -14,7 +14,8 @@ import (
 // events lie together in the order they were committed. Every event of an issue belongs to one
 // instance, so a lane keeps each issue's events in order, while the dispatcher takes turns across
 // the lanes (NextBatch, outbox_batch.go): one tenant's backfill does not hold back another tenant's fresh
-// events. Each value is a codecRaw byte and the event line.
+// events. Each value is the event line itself (codec.go; one written by schema 5 or 6, or one that
+// is not a JSON object, is a codecRaw byte and the line).
 
 // OutboxItem is one undelivered event.
 type OutboxItem struct {
@@ -28,8 +29,10 @@ type OutboxItem struct {
 // instance name (those start with a letter or digit).
 const laneUnknown = "-"
 
-// Enqueue appends an event line (copied) of instance to the tail of instance's lane in sink's
-// outbox and returns its sequence number.
+// Enqueue appends an event line of instance to the tail of instance's lane in sink's
+// outbox and returns its sequence number. The store keeps data itself when it is a JSON object (an
+// event line is): the caller must leave it unchanged until the transaction ends. One line may be
+// enqueued to several sinks.
 func (tx *Tx) Enqueue(sink, instance string, data []byte) (uint64, error) {
 	if err := checkName("sink", sink); err != nil {
 		return 0, fmt.Errorf("enqueue: %w", err)
@@ -47,7 +50,7 @@ func (tx *Tx) Enqueue(sink, instance string, data []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
-	seq, err := tx.append(b, sink, instance, raw(data))
+	seq, err := tx.append(b, sink, instance, stored(data))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue to %s: %w", sink, err)
 	}
@@ -250,7 +253,7 @@ func (s *Store) Outbox(sink string, afterSeq uint64, limit int) ([]OutboxItem, e
 
 // outboxLine returns (a copy of) the event line an outbox value holds.
 func outboxLine(v []byte) ([]byte, error) {
-	if len(v) == 0 || v[0] != codecRaw {
+	if len(v) == 0 || v[0] != plainJSON && v[0] != codecRaw {
 		return nil, errors.New("not an event line (an outbox value of an older schema?)")
 	}
 	return unpack(v)

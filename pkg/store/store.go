@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,10 +19,11 @@ import (
 
 // SchemaVersion is the layout version this code reads and writes (see the package doc). Schema 5
 // keeps one plain form per value (an outbox value holds its event line, an incident document its
-// S2-compressed JSON); schema 6 splits each outbox into one FIFO per instance. Open migrates older
-// files (migrate_v1.go, migrate_v4.go, migrate_v5.go), and an older wizfetch refuses a schema-6
-// file rather than misread it.
-const SchemaVersion = schemaV6
+// S2-compressed JSON); schema 6 splits each outbox into one FIFO per instance; schema 7 stores event
+// lines and incident documents as they are, without a codec byte (codec.go). Open migrates older
+// files (migrate_v1.go, migrate_v4.go, migrate_v5.go, migrate_v6.go), and an older wizfetch refuses
+// a schema-7 file rather than misread it.
+const SchemaVersion = schemaV7
 
 // pageSize is the bbolt page size of a new store file (an existing file keeps the one it was created
 // with). An event line is about 4 KiB, so with bbolt's default 4 KiB pages nearly every outbox entry
@@ -31,6 +33,10 @@ const SchemaVersion = schemaV6
 // every page it handed out from its freelist, the transaction that took it, until that page is freed
 // again, a map that grows with the number of pages. BENCHMARKS.md has the measurements.
 const pageSize = 16 << 10
+
+// minReadable is the oldest schema this code reads as it is, without migrating it: schema 7 only
+// adds a form of value to schema 6's (migrate_v6.go).
+const minReadable = schemaV6
 
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
@@ -85,6 +91,9 @@ type Store struct {
 	writes writeHealth
 	// ids finds incidents by issue id whatever their createdAt (identity.go).
 	ids issueIndex
+	// bump tells that a shared engine's store may still be of schema 6: the next write transaction
+	// records schema 7 (migrate_v6.go).
+	bump atomic.Bool
 }
 
 // Bucket names (see the package doc for their contents).
@@ -187,6 +196,7 @@ func (s *Store) openTx(readOnly bool) error {
 	if err := db.Update(initialize); err != nil {
 		return err
 	}
+	migrated := false
 	for _, m := range []struct {
 		holder []byte // the bucket that exists while the migration runs
 		batch  func(*bolt.Tx) (done bool, err error)
@@ -195,6 +205,7 @@ func (s *Store) openTx(readOnly bool) error {
 		if err := db.View(func(btx *bolt.Tx) error { running = btx.Bucket(m.holder) != nil; return nil }); err != nil {
 			return err
 		}
+		migrated = migrated || running
 		for done := !running; !done; {
 			err := db.Update(func(btx *bolt.Tx) error {
 				var err error
@@ -205,6 +216,10 @@ func (s *Store) openTx(readOnly bool) error {
 				return err
 			}
 		}
+	}
+	if migrated {
+		// The migrations lead to schema 6, which needs no more than a new version number.
+		return db.Update(func(btx *bolt.Tx) error { return bumpV6(boltkv.WrapTx(btx)) })
 	}
 	return nil
 }
@@ -228,6 +243,9 @@ func initialize(btx *bolt.Tx) error {
 	case version == 5:
 		// Schema 6 keeps one outbox FIFO per instance (migrate_v5.go).
 		return startMigrationV5(btx)
+	case version == schemaV6:
+		// Schema 7 reads everything schema 6 wrote (migrate_v6.go).
+		return bumpV6(boltkv.WrapTx(btx))
 	}
 	return nil
 }
@@ -293,7 +311,7 @@ func checkSchema(ktx kv.Tx, readOnly bool) error {
 		return fmt.Errorf("schema version %d, this wizfetch knows up to %d (upgrade wizfetch): %w",
 			v, SchemaVersion, ErrSchemaTooNew)
 	}
-	if v < SchemaVersion && readOnly {
+	if v < minReadable && readOnly {
 		return fmt.Errorf("store has schema version %d; open it read-write once (start the daemon) to migrate it to %d", v, SchemaVersion)
 	}
 	if readOnly {
@@ -332,6 +350,11 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	var fnErr error
 	err := s.guarded(func() error {
 		return s.db.Update(func(ktx kv.Tx) error {
+			if s.bump.Load() {
+				if err := bumpV6(ktx); err != nil {
+					return err
+				}
+			}
 			tx := newTx(s, ktx)
 			fnErr = fn(tx)
 			err := fnErr
@@ -342,6 +365,9 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 			return err
 		})
 	})
+	if err == nil {
+		s.bump.Store(false)
+	}
 	if fnErr == nil && !errors.Is(err, kv.ErrFenced) {
 		// err is the engine's own: the flush, the commit or the fsync failed (a full disk, an I/O
 		// error). A fenced commit is no failure of the store: this replica no longer leads.
