@@ -101,14 +101,26 @@ func openTestStore(t *testing.T, opts Options) *Store {
 // failPosts is set, Post fails as with the engine out of reach.
 type posterDB struct {
 	*boltkv.DB
-	path      string
-	fenced    atomic.Bool
-	failPosts atomic.Bool
-	posts     atomic.Int64
+	path   string
+	fenced atomic.Bool
+	// fencedAtCommit makes a fenced Update run fn before it refuses the commit.
+	fencedAtCommit atomic.Bool
+	failPosts      atomic.Bool
+	posts          atomic.Int64
 }
 
-// Update refuses with kv.ErrFenced while fenced is set.
+// Update refuses with kv.ErrFenced while fenced is set: before fn runs, or, while fencedAtCommit
+// is set too, after it, as etcd refuses the commit of a transaction that ran (nothing of it is
+// written).
 func (p *posterDB) Update(fn func(kv.Tx) error) error {
+	if p.fenced.Load() && p.fencedAtCommit.Load() {
+		return p.DB.Update(func(tx kv.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return kv.ErrFenced
+		})
+	}
 	if p.fenced.Load() {
 		return kv.ErrFenced
 	}

@@ -199,6 +199,11 @@ func TestOlderSchemasUpgradeInPlace(t *testing.T) {
 				if _, err := tx.Enqueue("file", "default", []byte(`{"event_id":"e1"}`)); err != nil {
 					return err
 				}
+				// In the form schemas 2 to 4 wrote a plain event line: with a codec byte.
+				b := tx.ktx.Bucket(bucketOutbox).Bucket([]byte("file"))
+				if err := b.Put(outboxKey("default", 1), raw([]byte(`{"event_id":"e1"}`))); err != nil {
+					return err
+				}
 				return tx.ktx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(old)))
 			})
 			s.Close()

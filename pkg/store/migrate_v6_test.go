@@ -167,9 +167,24 @@ func TestOpenKVBumpsSchema6OnTheLeadersFirstWrite(t *testing.T) {
 		t.Fatalf("OpenKV of a schema 6 store by a standby: %v", err)
 	}
 	checkSchema6Data(t, standby)
-	if err := standby.Update(func(tx *Tx) error { return tx.PutCheckpoint("default", "created", Checkpoint{Cursor: "c"}) }); !errors.Is(err, kv.ErrFenced) {
-		t.Fatalf("a standby's write: %v, want ErrFenced", err)
+	// A standby's write is refused, before its function runs or, as on etcd, at the commit: the
+	// bump, made in the same transaction, is refused with it.
+	for _, atCommit := range []bool{false, true} {
+		db.fencedAtCommit.Store(atCommit)
+		ran := false
+		err := standby.Update(func(tx *Tx) error {
+			ran = true
+			_, err := tx.Enqueue("file", "default", []byte(v7Line))
+			return err
+		})
+		if !errors.Is(err, kv.ErrFenced) || ran != atCommit {
+			t.Fatalf("a standby's write (fenced at commit: %v): %v, ran %v; want ErrFenced", atCommit, err, ran)
+		}
+		if v := storedSchema(t, db); v != "6" {
+			t.Fatalf("schema %q after a standby's refused write, want 6", v)
+		}
 	}
+	db.fencedAtCommit.Store(false)
 	ro, err := OpenKV(db, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("read-only OpenKV of a schema 6 store: %v", err)
@@ -201,11 +216,21 @@ func TestOpenKVBumpsSchema6OnTheLeadersFirstWrite(t *testing.T) {
 	if v := storedSchema(t, db); v != strconv.Itoa(SchemaVersion) {
 		t.Fatalf("schema %q after the leader's first write, want %d", v, SchemaVersion)
 	}
-	// The standby, still believing the store may be of schema 6, finds it is not and changes nothing.
+	if leader.bump.Load() {
+		t.Error("the leader still means to bump the schema after its first write")
+	}
+	// The standby, still believing the store may be of schema 6, finds it is not and stops
+	// checking once a write of its own has committed.
 	db.fenced.Store(false)
+	if !standby.bump.Load() {
+		t.Fatal("the standby no longer means to bump the schema, though none of its writes committed")
+	}
 	mustUpdate(t, standby, func(tx *Tx) error { return tx.PutCheckpoint("default", "created", Checkpoint{Cursor: "c"}) })
 	if v := storedSchema(t, db); v != strconv.Itoa(SchemaVersion) {
 		t.Fatalf("schema %q after the standby's write, want %d", v, SchemaVersion)
+	}
+	if standby.bump.Load() {
+		t.Error("the standby still means to bump the schema after a committed write")
 	}
 	if items, err := leader.Outbox("file", 0, 0); err != nil || len(items) != 2 || string(items[0].Data) != v6Line || string(items[1].Data) != v7Line {
 		t.Errorf("outbox = %+v, %v", items, err)
