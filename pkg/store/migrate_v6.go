@@ -26,8 +26,8 @@ func bumpV6(ktx kv.Tx) error {
 	if meta == nil {
 		return fmt.Errorf("migrate to schema %d: %w", schemaV7, errors.New("no meta bucket"))
 	}
-	if string(meta.Get(keySchema)) != strconv.Itoa(schemaV6) {
-		return nil
+	if v, err := strconv.Atoi(string(meta.Get(keySchema))); err != nil || v != schemaV6 {
+		return nil // checkSchema refuses what it cannot read
 	}
 	if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaV7))); err != nil {
 		return fmt.Errorf("migrate to schema %d: %w", schemaV7, err)
