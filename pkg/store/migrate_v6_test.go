@@ -285,3 +285,32 @@ func TestStoredForms(t *testing.T) {
 		t.Errorf("outbox = %+v, %v", items, err)
 	}
 }
+
+// On every engine, a store of schema 6 reopens with what it holds readable, and ends at schema 7
+// once written to (bbolt at Open, an engine that replicas share at the first write).
+func TestSchema6ReopensAndEndsAt7(t *testing.T) {
+	s := openTest(t)
+	writeSchema6(t, s.db, s)
+	s = reopen(t, s)
+	checkSchema6Data(t, s)
+	mustUpdate(t, s, func(tx *Tx) error {
+		_, err := tx.Enqueue("file", "default", []byte(v7Line))
+		return err
+	})
+	if v := storedSchema(t, s.db); v != strconv.Itoa(SchemaVersion) {
+		t.Fatalf("schema %q after a write, want %d", v, SchemaVersion)
+	}
+	if items, err := s.Outbox("file", 0, 0); err != nil || len(items) != 2 || string(items[0].Data) != v6Line || string(items[1].Data) != v7Line {
+		t.Errorf("outbox = %+v, %v", items, err)
+	}
+	s = reopen(t, s)
+	mustView(t, s, func(tx *Tx) error {
+		if rec, ok, err := tx.Incident("default", "i6"); err != nil || !ok || string(rec.Incident) != v6Incident {
+			t.Errorf("the schema 6 incident reads %+v, %v, %v after a reopen", rec, ok, err)
+		}
+		return nil
+	})
+	if dls, err := s.DeadLetters("file", 0); err != nil || len(dls) != 1 || string(dls[0].Data) != v6Line {
+		t.Errorf("the schema 6 dead letter reads %+v, %v after a reopen", dls, err)
+	}
+}
