@@ -365,8 +365,8 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 			return err
 		})
 	})
-	if err == nil {
-		s.bump.Store(false)
+	if err == nil && s.bump.Load() {
+		s.bump.Store(false) // the transaction that committed recorded schema 7, or found it
 	}
 	if fnErr == nil && !errors.Is(err, kv.ErrFenced) {
 		// err is the engine's own: the flush, the commit or the fsync failed (a full disk, an I/O
