@@ -110,9 +110,10 @@
 // of a new store, and writes nothing when the store exists (a replica that does not lead opens it
 // too); it refuses a newer schema, and one older than 6, since a store on another engine started at
 // schema 6 or later (a bbolt file is migrated by Open, then copied). A store of schema 6 becomes
-// schema 7 in the first write transaction of the replica that leads (migrate_v6.go). On an engine that replicas share
-// (a kv.Poster), pushes go through the inbox (inbox.go): [Store.EnqueueRefetch] posts them without
-// a write transaction, and the leader's [Store.RefetchBatch] moves them into the refetch queue.
+// schema 7 in the first write transaction of the replica that leads (migrate_v6.go). On an engine
+// that replicas share (a kv.Poster), pushes go through the inbox (inbox.go): [Store.EnqueueRefetch]
+// posts them without a write transaction, and the leader's [Store.RefetchBatch] moves them into the
+// refetch queue.
 //
 // # Fair delivery
 //
