@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,14 +44,17 @@ const xsoar8Prefix = "/xsoar/public/v1"
 //   - no entry (a new issue, or a new or lost store): search XSOAR for an incident of the issue
 //     (query dbotMirrorId:"<issue id>", see findByIssue). Found: adopt it (save its id and version)
 //     and update it in place. Not found: create it and remember the id and version XSOAR returns.
-//   - an entry: POST the full incident plus "id" and "version". The dispatcher delivers a sink's
-//     events in order, so the issue's create is acknowledged before its update is tried; a created
-//     event for an issue already mapped (a replay) updates that incident instead of creating a
-//     duplicate. On a version conflict (HTTP 400 or 409 whose body mentions "version"; routine,
-//     since the playbook that createInvestigation starts edits the new incident) the sink reads the
-//     current version with POST <base>/incidents/search {"filter":{"id":[id],"page":0,"size":N}}
-//     (answer {"data":[{"id","version",…}]}) and retries once; an incident no longer found is
-//     created anew.
+//   - an entry: update the incident by read-modify-write (update, updateBody). XSOAR's update
+//     replaces the whole incident ("If you do not provide the field data for a specific field, it
+//     will be wiped": the Palo Alto Networks answer xsoarsim's package doc quotes), so the sink
+//     reads it with POST <base>/incidents/search {"filter":{"id":[id],"page":0,"size":N}}, sets the
+//     event's incident over it, keeps the rest (owner, phase, close fields, the custom fields of
+//     analysts and playbooks) and posts it back with the version it read. The dispatcher delivers a
+//     sink's events in order, so the issue's create is acknowledged before its update is tried; a
+//     created event for an issue already mapped (a replay) updates that incident instead of
+//     creating a duplicate. A version conflict (HTTP 400 errOptimisticLock, or a 400 or 409 naming
+//     the version: an edit between the read and the write) reads again and retries once; an
+//     incident no longer found is created anew.
 //
 // Every search sends "size": XSOAR returns no incident at all without it (it defaults to 0; max
 // 1000: demisto-py docs/IncidentFilter.md).
@@ -148,7 +152,8 @@ func (x *XSOAR) Close() error {
 	return nil
 }
 
-// Deliver implements Sink: one request (or two, on a version conflict) per event, in order.
+// Deliver implements Sink, in order: a create is one request (after a search when the store has no
+// record of the issue), an update a search and a post (twice on a version conflict).
 func (x *XSOAR) Deliver(ctx context.Context, items []store.OutboxItem) (int, error) {
 	for i, it := range items {
 		if err := x.deliver(ctx, it); err != nil {
@@ -176,13 +181,14 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 	default:
 		return Permanent(fmt.Errorf("event %s: unknown kind %q", ev.EventID, ev.Kind))
 	}
+	var current json.RawMessage // the incident as XSOAR holds it, when a search just answered it
 	if ref == nil {
-		found, err := x.findByIssue(ctx, ev.IssueID)
+		found, obj, err := x.findByIssue(ctx, ev.IssueID)
 		if err != nil {
 			return fmt.Errorf("look for an XSOAR incident of issue %s: %w", ev.IssueID, err)
 		}
 		if found == nil {
-			got, answer, err := x.post(ctx, ev, nil)
+			got, answer, err := x.create(ctx, ev)
 			if err != nil {
 				return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
 			}
@@ -196,21 +202,9 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 		if err := x.saveRef(stateKey, found); err != nil {
 			return err
 		}
-		ref = found
+		ref, current = found, obj
 	}
-	got, answer, err := x.post(ctx, ev, ref)
-	if err != nil && versionConflict(err) {
-		x.log.Debug("version conflict; refreshing", "issue_id", ev.IssueID, "incident_id", ref.ID)
-		fresh, serr := x.refresh(ctx, ref.ID)
-		if serr != nil {
-			return fmt.Errorf("refresh incident %s of issue %s after a version conflict: %w", ref.ID, ev.IssueID, serr)
-		}
-		got, answer, err = x.post(ctx, ev, fresh) // fresh nil: the incident is gone, create it anew
-		var he *HTTPError
-		if err != nil && versionConflict(err) && errors.As(err, &he) {
-			err = he // conflicting again (a race with an analyst): not permanent, retry later
-		}
-	}
+	got, answer, err := x.update(ctx, ev, ref.ID, current)
 	if err != nil {
 		return fmt.Errorf("update incident %s for issue %s: %w", ref.ID, ev.IssueID, err)
 	}
@@ -220,22 +214,67 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 	return x.mirrorAfter(ctx, ev, got, answer, false)
 }
 
-// versionConflict reports whether XSOAR refused an update for a stale version.
+// update brings XSOAR's incident id up to ev by reading it, changing it and posting it back (a
+// read-modify-write): XSOAR's update replaces the whole incident, so a body of wizfetch's fields
+// alone would wipe what analysts and playbooks set (owner, phase, their custom fields, the close
+// fields; see updateBody). current is the incident as a search just answered it, nil to read it
+// first. A version conflict (an edit between the read and the write) reads it again and retries
+// once; conflicting again, it is left to the dispatcher's retry. An incident no longer found is
+// created anew.
+func (x *XSOAR) update(ctx context.Context, ev eventLine, id string, current json.RawMessage) (*xsoarRef, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		if current == nil {
+			var err error
+			if current, err = x.readCurrent(ctx, id); err != nil {
+				return nil, nil, fmt.Errorf("read the incident: %w", err)
+			}
+			if current == nil {
+				x.log.Info("XSOAR no longer has the incident; creating it anew", "issue_id", ev.IssueID, "incident_id", id)
+				return x.create(ctx, ev)
+			}
+		}
+		body, err := x.updateBody(ev, current)
+		if err != nil {
+			return nil, nil, err
+		}
+		got, answer, err := x.send(ctx, body)
+		var he *HTTPError
+		if err == nil || !versionConflict(err) || !errors.As(err, &he) {
+			return got, answer, err
+		}
+		if attempt == 1 {
+			return nil, nil, he // conflicting again (a busy incident): not permanent, retry later
+		}
+		x.log.Debug("version conflict; reading the incident again", "issue_id", ev.IssueID, "incident_id", id)
+		current = nil
+	}
+}
+
+// versionConflict reports whether XSOAR refused an update for a stale version: HTTP 400
+// {"id": "errOptimisticLock", …, "error": "DB Version '4' and Insert version '10' do not match …"}
+// (a Palo Alto Networks answer on LIVE, message 436126), or a 400 or 409 naming the version.
 func versionConflict(err error) bool {
 	var he *HTTPError
 	if !errors.As(err, &he) || (he.Status != http.StatusBadRequest && he.Status != http.StatusConflict) {
 		return false
 	}
-	return strings.Contains(strings.ToLower(he.body), "version")
+	body := strings.ToLower(he.body)
+	return strings.Contains(body, "erroptimisticlock") || strings.Contains(body, "version")
 }
 
-// post creates (ref nil) or updates the incident of ev and returns XSOAR's id and version, and
-// the incident as XSOAR answered it.
-func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRef, []byte, error) {
-	body, err := x.body(ev, ref)
+// create creates the incident of ev and returns XSOAR's id and version, and the incident as XSOAR
+// answered it.
+func (x *XSOAR) create(ctx context.Context, ev eventLine) (*xsoarRef, []byte, error) {
+	body, err := x.createBody(ev)
 	if err != nil {
 		return nil, nil, err
 	}
+	return x.send(ctx, body)
+}
+
+// send posts body to <base>/incident and returns XSOAR's id and version, and the incident as XSOAR
+// answered it.
+func (x *XSOAR) send(ctx context.Context, body []byte) (*xsoarRef, []byte, error) {
 	resp, err := x.http.do(ctx, http.MethodPost, x.incidentURL, x.headers(), body)
 	if err != nil {
 		return nil, nil, err
@@ -248,10 +287,10 @@ func (x *XSOAR) post(ctx context.Context, ev eventLine, ref *xsoarRef) (*xsoarRe
 	return got, resp.body, nil
 }
 
-// body renders the request body: the incident and the type override, plus createInvestigation for
-// a create (ref nil) or id and version for an update. Keys come out sorted; the values are the
-// event's bytes (rawJSON stays a string).
-func (x *XSOAR) body(ev eventLine, ref *xsoarRef) ([]byte, error) {
+// createBody renders the body of a create: the incident, "type" replaced by
+// incident_type_override when set, and createInvestigation. Keys come out sorted; the values are
+// the event's bytes (rawJSON stays a string).
+func (x *XSOAR) createBody(ev eventLine) ([]byte, error) {
 	var inc map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Incident, &inc); err != nil || inc == nil {
 		return nil, Permanent(fmt.Errorf("event %s: incident is not a JSON object", ev.EventID))
@@ -259,13 +298,59 @@ func (x *XSOAR) body(ev eventLine, ref *xsoarRef) ([]byte, error) {
 	if x.typeOverride != "" {
 		inc["type"] = json.RawMessage(appendJSONString(nil, x.typeOverride))
 	}
-	if ref == nil {
-		inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
-	} else {
-		inc["id"] = json.RawMessage(appendJSONString(nil, ref.ID))
-		inc["version"] = json.RawMessage(strconv.FormatInt(ref.Version, 10))
-	}
+	inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
 	b, err := json.Marshal(inc)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("event %s: render incident: %w", ev.EventID, err))
+	}
+	return b, nil
+}
+
+// updateBody renders the update of current (an incident as XSOAR answered a search) to ev's
+// incident: current as it is, with every field of ev's incident set over it, "type" replaced by
+// incident_type_override when set, and the custom fields merged: current's, then ev's over them.
+// XSOAR answers custom fields under "CustomFields" and takes them as "customFields" (xsoarsim's
+// package doc gives the sources), so they go back under "customFields" alone. Everything else an
+// analyst or a playbook set (owner, phase, status and close fields, their custom fields) goes back
+// as XSOAR answered it, and so do id and the version the update must carry. Values stay the bytes
+// XSOAR and the event hold (no float round trip).
+func (x *XSOAR) updateBody(ev eventLine, current json.RawMessage) ([]byte, error) {
+	var inc map[string]json.RawMessage
+	if err := json.Unmarshal(ev.Incident, &inc); err != nil || inc == nil {
+		return nil, Permanent(fmt.Errorf("event %s: incident is not a JSON object", ev.EventID))
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(current, &out); err != nil || out == nil {
+		return nil, fmt.Errorf("event %s: XSOAR's incident is not a JSON object", ev.EventID)
+	}
+	custom := map[string]json.RawMessage{}
+	for i, raw := range []json.RawMessage{out["CustomFields"], out["customFields"], inc["customFields"]} {
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			if i == 2 {
+				return nil, Permanent(fmt.Errorf("event %s: customFields is not a JSON object", ev.EventID))
+			}
+			return nil, fmt.Errorf("event %s: XSOAR's custom fields are not a JSON object", ev.EventID)
+		}
+		maps.Copy(custom, fields)
+	}
+	delete(out, "CustomFields")
+	delete(out, "createInvestigation") // for creation only
+	for k, v := range inc {
+		out[k] = v
+	}
+	merged, err := json.Marshal(custom)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("event %s: render custom fields: %w", ev.EventID, err))
+	}
+	out["customFields"] = merged
+	if x.typeOverride != "" {
+		out["type"] = json.RawMessage(appendJSONString(nil, x.typeOverride))
+	}
+	b, err := json.Marshal(out)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("event %s: render incident: %w", ev.EventID, err))
 	}
@@ -325,8 +410,9 @@ func randomAlphanumeric(r io.Reader, n int) string {
 // docs/IncidentFilter.md. One incident is expected; the rest of the page shows duplicates.
 const searchSize = 100
 
-// refresh reads the current id and version of incident id; nil when XSOAR no longer has it.
-func (x *XSOAR) refresh(ctx context.Context, id string) (*xsoarRef, error) {
+// readCurrent returns incident id as XSOAR holds it now (POST <base>/incidents/search
+// {"filter": {"id": [id], …}}); nil when XSOAR no longer has it.
+func (x *XSOAR) readCurrent(ctx context.Context, id string) (json.RawMessage, error) {
 	data, err := x.search(ctx, map[string]any{"id": []string{id}})
 	if err != nil {
 		return nil, err
@@ -334,14 +420,14 @@ func (x *XSOAR) refresh(ctx context.Context, id string) (*xsoarRef, error) {
 	for _, d := range data {
 		ref, err := parseRef(d)
 		if err == nil && ref.ID == id {
-			return ref, nil
+			return d, nil
 		}
 	}
 	return nil, nil
 }
 
-// findByIssue returns the oldest XSOAR incident whose dbotMirrorId is issueID; nil when there is
-// none.
+// findByIssue returns the oldest XSOAR incident whose dbotMirrorId is issueID, and the incident as
+// the search answered it; nil when there is none.
 //
 // Why dbotMirrorId: it is a system field every incident has (no pack needed, unlike the Wiz pack's
 // custom field wizissueid, which the mapping may also override), the sink sets it to the issue id,
@@ -352,15 +438,16 @@ func (x *XSOAR) refresh(ctx context.Context, id string) (*xsoarRef, error) {
 // answer counts. Caveat: XSOAR 8's "Create or update an incident" page lists a short body without
 // dbotMirrorId; a tenant that drops the field makes the look-up find nothing, and the sink creates
 // the incident as it did before the look-up existed.
-func (x *XSOAR) findByIssue(ctx context.Context, issueID string) (*xsoarRef, error) {
+func (x *XSOAR) findByIssue(ctx context.Context, issueID string) (*xsoarRef, json.RawMessage, error) {
 	data, err := x.search(ctx, map[string]any{
 		"query": `dbotMirrorId:"` + queryEscaper.Replace(issueID) + `"`,
 		"sort":  []map[string]any{{"field": "created", "asc": true}},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var found *xsoarRef
+	var obj json.RawMessage
 	matches := 0
 	for _, d := range data {
 		var inc struct {
@@ -375,14 +462,14 @@ func (x *XSOAR) findByIssue(ctx context.Context, issueID string) (*xsoarRef, err
 		}
 		matches++
 		if found == nil {
-			found = ref
+			found, obj = ref, d
 		}
 	}
 	if matches > 1 {
 		x.log.Warn("XSOAR holds several incidents of one issue; updating the oldest", "issue_id", issueID,
 			"incidents", matches, "incident_id", found.ID)
 	}
-	return found, nil
+	return found, obj, nil
 }
 
 // queryEscaper escapes a value for a double-quoted term of XSOAR's incident query.

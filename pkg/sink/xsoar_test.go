@@ -288,23 +288,83 @@ func TestXSOARVersionConflictRefreshes(t *testing.T) {
 	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.Edit("1", 4); err != nil { // an analyst edited the incident
+	if err := sim.Edit("1", 4); err != nil { // an analyst edited the incident: the sink reads it first
 		t.Fatal(err)
 	}
+	sim.RaceAfterSearch("1", 1) // and edits it again between the sink's read and its write
 	if n, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "RESOLVED", 1))); n != 1 || err != nil {
 		t.Fatalf("Deliver = %d, %v; want 1, nil", n, err)
 	}
 	stats := sim.Stats()
-	if stats.Conflicts != 1 || stats.Searches != 2 || stats.SearchesWithoutSize != 0 {
-		t.Errorf("stats %+v, want 1 conflict and 2 searches (look-up, refresh), all with a size", stats)
+	if stats.Conflicts != 1 || stats.Searches != 3 || stats.SearchesWithoutSize != 0 {
+		t.Errorf("stats %+v, want 1 conflict and 3 searches (look-up, read, read again), all with a size", stats)
 	}
-	if inc, _ := sim.Incident("1"); inc.Version != 6 || inc.Label("status") != "RESOLVED" {
-		t.Errorf("incident version %d status %s, want 6 RESOLVED", inc.Version, inc.Label("status"))
+	// created 1, edits 2–5, the raced edit 6, the update 7.
+	if inc, _ := sim.Incident("1"); inc.Version != 7 || inc.Label("status") != "RESOLVED" {
+		t.Errorf("incident version %d status %s, want 7 RESOLVED", inc.Version, inc.Label("status"))
 	}
-	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 6}) {
-		t.Errorf("mapping %+v, want {1 6}", ref)
+	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 7}) {
+		t.Errorf("mapping %+v, want {1 7}", ref)
 	}
 	checkOneIncidentPerIssue(t, sim, 1)
+
+	// An incident that stays busy (edited between every read and write) is not dead-lettered: the
+	// conflict is left to the dispatcher's retry.
+	sim.RaceAfterSearch("1", 1)
+	n, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "IN_PROGRESS", 2)))
+	if n != 1 || err != nil {
+		t.Fatalf("Deliver after one race = %d, %v; want 1, nil", n, err)
+	}
+	for range 2 {
+		sim.RaceAfterSearch("1", 1)
+	}
+	n, err = x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "RESOLVED", 3)))
+	if n != 0 || err == nil || errors.Is(err, ErrPermanent) || !versionConflict(err) {
+		t.Errorf("Deliver while busy = %d, %v; want 0 and a retryable version conflict", n, err)
+	}
+}
+
+// TestXSOARUpdateKeepsWhatXSOARHolds: XSOAR's update replaces the whole incident (xsoarsim's
+// package doc), so the sink reads the incident and posts it back changed. What analysts and
+// playbooks set (owner, phase, custom fields of their own, the close fields of an incident an
+// analyst closed) survives an update; wizfetch's own fields, custom fields included, take the
+// event's values.
+func TestXSOARUpdateKeepsWhatXSOARHolds(t *testing.T) {
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key", PlaybookEdits: 1})
+	x, _ := newTestXSOAR(t, url, func(sk *config.Sink) { sk.IncidentTypeOverride = "Wiz Case" })
+	ctx := context.Background()
+	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetFields("1", map[string]any{"owner": "alice"},
+		map[string]any{"verdict": "true positive", "wizcloudplatform": "edited by hand"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Close("1", "Resolved", "handled in XSOAR", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "RESOLVED", 1))); err != nil {
+		t.Fatal(err)
+	}
+	inc, _ := sim.Incident("1")
+	custom, _ := inc.Body["customFields"].(map[string]any)
+	if inc.Body["owner"] != "alice" || inc.Body["phase"] != xsoarsim.PlaybookPhase || custom["verdict"] != "true positive" {
+		t.Errorf("after the update: owner %v, phase %v, custom fields %v; want alice, %s and the analyst's verdict kept",
+			inc.Body["owner"], inc.Body["phase"], custom, xsoarsim.PlaybookPhase)
+	}
+	if inc.Status != xsoarsim.StatusDone || inc.CloseReason != "Resolved" || inc.CloseNotes != "handled in XSOAR" || inc.ClosingUser != "alice" {
+		t.Errorf("after the update: status %d, close %q %q by %q; want the analyst's close kept", inc.Status, inc.CloseReason, inc.CloseNotes, inc.ClosingUser)
+	}
+	if inc.Label("status") != "RESOLVED" || custom["wizissueid"] != "A" || custom["wizcloudplatform"] != "AWS" || inc.Body["type"] != "Wiz Case" {
+		t.Errorf("after the update: status label %q, custom fields %v, type %v; want the event's fields and the type override",
+			inc.Label("status"), custom, inc.Body["type"])
+	}
+	if _, ok := inc.Body["CustomFields"]; ok {
+		t.Errorf("the update sent CustomFields (XSOAR's answer key) back: %v", inc.Body)
+	}
+	if _, ok := inc.Body["createInvestigation"]; ok {
+		t.Errorf("the update carried createInvestigation")
+	}
 }
 
 // TestXSOARPlaybookBumpsVersion is issue 16 item 1: the playbook that createInvestigation starts
@@ -325,17 +385,19 @@ func TestXSOARPlaybookBumpsVersion(t *testing.T) {
 	}
 	checkOneIncidentPerIssue(t, sim, 2)
 	stats := sim.Stats()
-	if stats.Creates != 2 || stats.Conflicts != 2 || stats.SearchesWithoutSize != 0 {
-		t.Errorf("stats %+v, want 2 creates, 2 conflicts (first update of each), no search without size", stats)
+	if stats.Creates != 2 || stats.Conflicts != 0 || stats.Searches != 5 || stats.SearchesWithoutSize != 0 {
+		t.Errorf("stats %+v, want 2 creates, no conflict (each update reads the incident first), 5 searches with a size", stats)
 	}
-	// A: created (1), playbook (2), update after the refresh (3), update (4). B: 1, 2, 3.
+	// A: created (1), playbook (2), update (3), update (4). B: 1, 2, 3. The playbook's phase stays.
 	for _, want := range []struct {
 		issue, id, status string
 		version           int64
 	}{{"A", "1", "RESOLVED", 4}, {"B", "2", "RESOLVED", 3}} {
 		inc, ok := sim.Incident(want.id)
-		if !ok || inc.MirrorID() != want.issue || inc.Version != want.version || inc.Label("status") != want.status {
-			t.Errorf("incident %s: %+v, want issue %s at version %d, status %s", want.id, inc, want.issue, want.version, want.status)
+		if !ok || inc.MirrorID() != want.issue || inc.Version != want.version || inc.Label("status") != want.status ||
+			inc.Body["phase"] != xsoarsim.PlaybookPhase {
+			t.Errorf("incident %s: %+v, want issue %s at version %d, status %s, phase %s", want.id, inc, want.issue, want.version,
+				want.status, xsoarsim.PlaybookPhase)
 		}
 		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{want.id, want.version}) {
 			t.Errorf("mapping of %s %+v, want {%s %d}", want.issue, ref, want.id, want.version)
@@ -365,7 +427,7 @@ func TestXSOARLostStoreAdoptsIncidents(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh, _ := newTestXSOAR(t, url, nil)
-	if _, _, err := fresh.post(ctx, mustEvent(t, testEvent(t, "created", "D", "OPEN", 0)), nil); err != nil {
+	if _, _, err := fresh.create(ctx, mustEvent(t, testEvent(t, "created", "D", "OPEN", 0))); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(sim.Incidents()); n != 5 {

@@ -15,10 +15,11 @@ import (
 //     (demisto-py docs/IncidentStatus.md). A create with "createInvestigation": true starts the
 //     investigation (status Active, investigationId = the incident id: XSOAR 6 API "Create single
 //     incident", "Use the 'createInvestigation: true' to start the investigation process"); without
-//     it the incident stays Pending and has no war room. status, closeReason, closeNotes,
-//     closingUserId, investigationId and modified are kept by XSOAR: an update's body does not set
-//     them, and every change of the incident moves "modified" (the field GetIncidentsByQuery
-//     searches with timeField "modified").
+//     it the incident stays Pending and has no war room. investigationId, created and modified are
+//     XSOAR's own; status, closeReason, closeNotes and closingUserId are set by closing and
+//     reopening, and an update replaces them with the body's values like every other field (an
+//     update that leaves them out wipes them: see the package doc). Every change of the incident
+//     moves "modified" (the field GetIncidentsByQuery searches with timeField "modified").
 //   - POST <prefix>/incident/batchClose {"ids": [...], "closeReason", "closeNotes", "all": false,
 //     "filter": {...}} closes the incidents and answers {"total", "data": [incident...]}
 //     (demisto-py DefaultApi.close_incidents_batch, docs/UpdateDataBatch.md; demisto/content
@@ -75,6 +76,17 @@ func newState(now time.Time, req map[string]any) incidentState {
 	return st
 }
 
+// replace sets the state an update's body carries (status, closeReason, closeNotes,
+// closingUserId), wiping what it leaves out, at now.
+func (st *incidentState) replace(req map[string]any, now time.Time) {
+	status, _ := req["status"].(float64)
+	st.status = int(status)
+	st.closeReason, _ = req["closeReason"].(string)
+	st.closeNotes, _ = req["closeNotes"].(string)
+	st.closingUser, _ = req["closingUserId"].(string)
+	st.modified = now
+}
+
 func (s *Server) nowLocked() time.Time { return s.clock().UTC() }
 
 func (s *Server) apiUser() string {
@@ -95,6 +107,9 @@ func jsonContent(ct string) bool {
 func (s *Server) exportFieldsLocked(id string, inc *incident) map[string]any {
 	out := make(map[string]any, len(inc.fields)+10)
 	for k, v := range inc.fields {
+		if k == "customFields" {
+			k = "CustomFields" // set as customFields, answered as CustomFields (package doc)
+		}
 		out[k] = v
 	}
 	st := inc.state

@@ -51,6 +51,7 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 		}
 	}
 	type match struct {
+		id       string
 		obj      map[string]any
 		modified time.Time
 	}
@@ -64,7 +65,7 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 		if !matchAll(obj, terms) {
 			continue
 		}
-		matches = append(matches, match{obj: obj, modified: inc.state.modified})
+		matches = append(matches, match{id: id, obj: obj, modified: inc.state.modified})
 	}
 	if byModified {
 		sort.SliceStable(matches, func(i, j int) bool { return matches[i].modified.Before(matches[j].modified) })
@@ -81,13 +82,25 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 	}
 	size = min(size, maxSearchSize)
 	data := []map[string]any{}
+	var answered []string
 	if size > 0 && page >= 0 {
 		from := int(page) * int(size)
 		for i := from; i < len(matches) && i < from+int(size); i++ {
 			data = append(data, matches[i].obj)
+			answered = append(answered, matches[i].id)
 		}
 	}
 	answer(w, http.StatusOK, map[string]any{"total": len(matches), "data": data})
+	// An analyst saves an incident just answered (RaceAfterSearch): the client's next write of it
+	// carries a stale version. The answer is encoded already, and the lock held until the next
+	// request, so the edit lands in between.
+	for _, id := range answered {
+		if queue := s.races[id]; len(queue) > 0 {
+			s.races[id] = queue[1:]
+			s.incidents[id].version += int64(queue[0])
+			s.incidents[id].state.modified = s.nowLocked()
+		}
+	}
 }
 
 // queryTerm is one term of a search query: field:"value", field:* (the field is set), or
@@ -161,7 +174,7 @@ func unquote(s string) (string, error) {
 func matchAll(obj map[string]any, terms []queryTerm) bool {
 	for _, t := range terms {
 		if !matchField(obj, t) {
-			custom, _ := obj["customFields"].(map[string]any)
+			custom, _ := obj["CustomFields"].(map[string]any)
 			if !matchField(custom, t) {
 				return false
 			}

@@ -11,9 +11,22 @@
 //   - POST <prefix>/incident without "id" creates an incident: ids "1", "2", … and version 1. XSOAR
 //     does not deduplicate (WIZ_API.md §8).
 //   - POST <prefix>/incident with "id" and "version" updates it when version is the current one and
-//     bumps it; otherwise 409 "version conflict" (XSOAR 8 "Create or update an incident": "To update
-//     an existing incident, you must update the version parameter"; optimistic locking). The
-//     conflict's status is not documented: 409 here, and the sink also takes a 400 naming "version".
+//     bumps it (XSOAR 8 "Create or update an incident": "To update an existing incident, you must
+//     update the version parameter"; optimistic locking). A stale version is refused with 400
+//     {"id": "errOptimisticLock", "status": 400, "title": "Optimistic lock error", "error": "DB
+//     Version '4' and Insert version '10' do not match for id: …"}, as a Palo Alto Networks answer
+//     on LIVE quotes it (live.paloaltonetworks.com, message 436126, "Use the endpoint /incident with
+//     POST data").
+//   - An update replaces the incident: "The POST data must contain all the investigation data. If
+//     you do not provide the field data for a specific field, it will be wiped from the
+//     investigation" (the same answer, which recommends reading the incident, changing it and
+//     posting it back). So every field the body leaves out is gone afterwards, status and close
+//     fields included (mirror.go); only id, created and the war room stay.
+//   - An incident is answered with its custom fields under "CustomFields", the key XSOAR's own
+//     scripts read (demisto.incident().get('CustomFields') throughout demisto/content, e.g.
+//     Packs/Vectra's and Packs/CyCognito's scripts); a create or update sets them with
+//     "customFields" (XSOAR 6/8 "Create or update an incident": "To update incident custom fields,
+//     they must be in lowercase and without spaces"; demisto-py CreateIncidentRequest).
 //   - A create with "createInvestigation": true starts the incident type's playbook, which changes
 //     the incident and so bumps its version (XSOAR 6/8 "Create or update an incident"; WIZ_API.md
 //     §10). Options.PlaybookEdits makes that deterministic: the edits land right after the create
@@ -26,6 +39,9 @@
 //     limited to 1000, if not passed it defaults to 0, and no results will return"). The query
 //     understands field:"value" terms joined by AND, on top-level fields (dbotMirrorId, name, type…)
 //     and customFields; anything else is refused with 400 rather than guessed.
+//   - Analysts and playbooks change incidents between wizfetch's requests: Edit, SetFields, the
+//     playbook of Options.PlaybookEdits (which sets "phase") and RaceAfterSearch (an edit landing
+//     between a client's read and its write).
 //   - Injected failures (FailNext) answer the next requests before anything else; a 429 carries
 //     "Retry-After: 3".
 //   - Bi-directional mirroring (mirror.go): incident status and close fields, "modified",
@@ -60,7 +76,8 @@ type Options struct {
 	// Advanced makes it an XSOAR 8 advanced key (signed, nonce and timestamp per request).
 	Advanced bool
 	// PlaybookEdits is how many times the playbook started by "createInvestigation": true changes a
-	// new incident, each change bumping its version. 0: no playbook.
+	// new incident, each change bumping its version and setting its "phase" to PlaybookPhase. 0: no
+	// playbook.
 	PlaybookEdits int
 	// OnAccept, when set, is called with each created or updated incident body as accepted, in
 	// order, with the server's lock held: it must not call the Server.
@@ -132,11 +149,16 @@ type Stats struct {
 
 type incident struct {
 	version int64
-	created time.Time      // answered as "created"
-	body    []byte         // the last accepted body
-	fields  map[string]any // body decoded, for searches (never handed out)
-	state   incidentState  // fields XSOAR keeps itself (mirror.go)
+	created time.Time // answered as "created"
+	body    []byte    // the last accepted body
+	// fields is the incident's fields as they are now: the last accepted body decoded, then
+	// changed by analysts and playbooks (never handed out).
+	fields map[string]any
+	state  incidentState // fields XSOAR keeps itself (mirror.go)
 }
+
+// PlaybookPhase is the "phase" the playbook of Options.PlaybookEdits sets.
+const PlaybookPhase = "Triage"
 
 // Server is a test XSOAR. Create it with New.
 type Server struct {
@@ -153,11 +175,14 @@ type Server struct {
 	nonces    map[string]bool
 	fail      []int
 	stats     Stats
+	// races holds, per incident id, the edits to make right after each of the next searches that
+	// answer with it, in order (RaceAfterSearch).
+	races map[string][]int
 }
 
 // New returns a test XSOAR that accepts the credentials of o.
 func New(o Options) *Server {
-	s := &Server{opt: o, incidents: map[string]*incident{}, nonces: map[string]bool{}, clock: o.Now}
+	s := &Server{opt: o, incidents: map[string]*incident{}, nonces: map[string]bool{}, clock: o.Now, races: map[string][]int{}}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -199,6 +224,42 @@ func (s *Server) Edit(id string, n int) error {
 	inc.version += int64(n)
 	inc.state.modified = s.nowLocked()
 	return nil
+}
+
+// SetFields changes incident id as an analyst or a playbook would: each of top is set as a field
+// of the incident, each of custom as one of its custom fields, and the version is bumped.
+func (s *Server) SetFields(id string, top, custom map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc := s.incidents[id]
+	if inc == nil {
+		return fmt.Errorf("set fields of incident %s: no such incident", id)
+	}
+	for k, v := range top {
+		inc.fields[k] = v
+	}
+	if len(custom) > 0 {
+		cf, _ := inc.fields["customFields"].(map[string]any)
+		if cf == nil {
+			cf = map[string]any{}
+			inc.fields["customFields"] = cf
+		}
+		for k, v := range custom {
+			cf[k] = v
+		}
+	}
+	inc.version++
+	inc.state.modified = s.nowLocked()
+	return nil
+}
+
+// RaceAfterSearch makes the next search that answers with incident id edit it n times right after
+// answering, as an analyst saving the incident between a client's read and its write would. Each
+// call arms one more search.
+func (s *Server) RaceAfterSearch(id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.races[id] = append(s.races[id], n)
 }
 
 // Incidents returns every incident in creation order.
@@ -373,16 +434,20 @@ func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, 
 		v, _ := req["version"].(float64)
 		if int64(v) != inc.version {
 			s.stats.Conflicts++
-			answer(w, http.StatusConflict, map[string]any{
-				"detail": fmt.Sprintf("version conflict: got %d, incident is at %d", int64(v), inc.version)})
+			answer(w, http.StatusBadRequest, map[string]any{
+				"id": "errOptimisticLock", "status": 400, "title": "Optimistic lock error", "detail": "Optimistic lock error",
+				"error": fmt.Sprintf("DB Version '%d' and Insert version '%d' do not match for id: %s on bucket [] [incidents] (15)",
+					inc.version, int64(v), id),
+				"encrypted": false, "multires": nil})
 			return
 		}
 		inc.version++
-		inc.state.modified = s.nowLocked()
+		inc.state.replace(req, s.nowLocked())
 		s.stats.Updates++
 	}
 	inc.body = append([]byte(nil), body...)
 	inc.fields = req
+	delete(inc.fields, "CustomFields") // the answer's key; a body sets customFields
 	if s.opt.OnAccept != nil {
 		var cp map[string]any
 		_ = json.Unmarshal(body, &cp) // decoded once already
@@ -391,7 +456,8 @@ func (s *Server) serveIncidentLocked(w http.ResponseWriter, req map[string]any, 
 	answer(w, http.StatusOK, s.exportFieldsLocked(id, inc))
 	// The playbook runs after the create is answered; holding the lock makes its edits land before
 	// the next request, deterministically.
-	if start, _ := req["createInvestigation"].(bool); start && creating {
+	if start, _ := req["createInvestigation"].(bool); start && creating && s.opt.PlaybookEdits > 0 {
 		inc.version += int64(s.opt.PlaybookEdits)
+		inc.fields["phase"] = PlaybookPhase
 	}
 }

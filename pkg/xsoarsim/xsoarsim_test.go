@@ -133,9 +133,12 @@ func TestXSOARPlaybookAndUpdates(t *testing.T) {
 	if inc, _ := s.Incident(busy); inc.Version != 3 {
 		t.Errorf("incident with investigation at version %d, want 3 (two playbook edits)", inc.Version)
 	}
-	if status, out := c.post("/incident", map[string]any{"id": busy, "version": 1, "name": "x"}, nil); status != http.StatusConflict ||
-		!strings.Contains(out["detail"].(string), "version") {
-		t.Errorf("stale update: HTTP %d %v, want 409 version conflict", status, out)
+	if status, out := c.post("/incident", map[string]any{"id": busy, "version": 1, "name": "x"}, nil); status != http.StatusBadRequest ||
+		out["id"] != "errOptimisticLock" || !strings.Contains(out["error"].(string), "DB Version '3' and Insert version '1'") {
+		t.Errorf("stale update: HTTP %d %v, want 400 errOptimisticLock naming both versions", status, out)
+	}
+	if inc, _ := s.Incident(busy); inc.Version != 3 || inc.Body["phase"] != nil {
+		t.Errorf("incident after a refused update: version %d, body %v; want version 3, unchanged", inc.Version, inc.Body)
 	}
 	status, out := c.post("/incident", map[string]any{"id": busy, "version": 3, "name": "x", "createInvestigation": true}, nil)
 	if status != http.StatusOK || out["version"] != 4.0 {
@@ -191,5 +194,59 @@ func TestXSOARAuthAndFailures(t *testing.T) {
 	}
 	if adv.Prefix() != Prefix8 {
 		t.Errorf("XSOAR 8 prefix %q", adv.Prefix())
+	}
+}
+
+// TestXSOARUpdateReplacesTheIncident: an update keeps only what its body carries (the Palo Alto
+// Networks answer the package doc quotes), incidents are answered with "CustomFields", and the
+// changes of analysts and playbooks show in the answers.
+func TestXSOARUpdateReplacesTheIncident(t *testing.T) {
+	s, c := start(t, Options{Key: "k", PlaybookEdits: 1})
+	id := c.create("a", true)
+	if err := s.SetFields(id, map[string]any{"owner": "alice"}, map[string]any{"verdict": "true positive"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(id, "Resolved", "done", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, out := c.post("/incidents/search", map[string]any{"filter": map[string]any{"id": []string{id}, "page": 0, "size": 10}}, nil)
+	data, _ := out["data"].([]any)
+	if len(data) != 1 {
+		t.Fatalf("search answered %v", out)
+	}
+	inc := data[0].(map[string]any)
+	custom, _ := inc["CustomFields"].(map[string]any)
+	if inc["owner"] != "alice" || inc["phase"] != PlaybookPhase || custom["verdict"] != "true positive" || custom["wizissueid"] != "a" ||
+		inc["customFields"] != nil || inc["status"] != 2.0 || inc["version"] != 4.0 {
+		t.Fatalf("incident as searched: %v; want owner, phase, CustomFields (not customFields), closed, at version 4", inc)
+	}
+
+	// An update that leaves fields out wipes them, close fields and status included.
+	status, out := c.post("/incident", map[string]any{"id": id, "version": 4, "name": "renamed"}, nil)
+	if status != http.StatusOK || out["owner"] != nil || out["phase"] != nil || out["CustomFields"] != nil ||
+		out["status"] != 0.0 || out["closeReason"] != "" || out["closingUserId"] != "" || out["investigationId"] != id {
+		t.Errorf("update with a partial body: HTTP %d %v; want only name, id, version, created, modified and the war room left", status, out)
+	}
+	// The read-modify-write the answer recommends keeps everything.
+	inc["version"], inc["name"] = out["version"], "again"
+	inc["owner"], inc["status"], inc["closeReason"] = "bob", 2, "Resolved"
+	inc["customFields"] = inc["CustomFields"]
+	delete(inc, "CustomFields")
+	status, out = c.post("/incident", inc, nil)
+	custom, _ = out["CustomFields"].(map[string]any)
+	if status != http.StatusOK || out["owner"] != "bob" || out["phase"] != PlaybookPhase || custom["verdict"] != "true positive" ||
+		out["status"] != 2.0 || out["closeReason"] != "Resolved" || out["name"] != "again" {
+		t.Errorf("full update: HTTP %d %v", status, out)
+	}
+
+	// A race: the edit lands right after the search answered.
+	s.RaceAfterSearch(id, 2)
+	_, out = c.post("/incidents/search", map[string]any{"filter": map[string]any{"id": []string{id}, "page": 0, "size": 10}}, nil)
+	seen := out["data"].([]any)[0].(map[string]any)["version"]
+	if after, _ := s.Incident(id); float64(after.Version) != seen.(float64)+2 {
+		t.Errorf("after a raced search: version %d, the search answered %v; want 2 more", after.Version, seen)
+	}
+	if err := s.SetFields("99", nil, nil); err == nil {
+		t.Errorf("SetFields of a missing incident succeeded")
 	}
 }
