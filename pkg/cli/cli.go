@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -94,7 +95,34 @@ func newRootCommand(env *Env) *cobra.Command {
 		newBenchSimCommand(env),
 		newMCPCommand(env),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command below root that only groups subcommands (config,
+// store, checkpoint, incidents, issue) refuse an unknown subcommand as invalid usage (exit 2), as
+// cobra does at the root only: below it cobra prints the group's help and exits 0, so a typo such
+// as `wizfetch config valdate && deploy` passed. Run bare, a group prints its help (exit 0).
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return cmd.Help()
+				}
+				msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+				if cmd.SuggestionsMinimumDistance <= 0 {
+					cmd.SuggestionsMinimumDistance = 2 // cobra's default, set by its own root check only
+				}
+				if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+					msg += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+				}
+				return usageError(errors.New(msg))
+			}
+		}
+		refuseUnknownSubcommands(c)
+	}
 }
 
 // configPath resolves the config file: --config, else WIZFETCH_CONFIG, else the default path.
