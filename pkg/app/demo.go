@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -50,6 +52,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := freshDemoDir(o.Dir); err != nil {
+		return err
+	}
 	sim, err := wizsim.New(wizsim.Options{Issues: o.Issues, Seed: time.Now().UnixNano(), Live: demoChangeRate})
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
@@ -65,7 +70,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	jsonl := filepath.Join(o.Dir, "incidents.jsonl")
 	fmt.Fprintf(o.Out, "wizfetch demo: simulated Wiz tenant with %d issues at %s (live churn %d/s)\n", o.Issues, sim.URL(), demoChangeRate)
-	fmt.Fprintf(o.Out, "store %s, incidents -> %s\n", cfg.Store.Path, jsonl)
+	fmt.Fprintf(o.Out, "fresh store %s, incidents -> %s\n", cfg.Store.Path, jsonl)
 
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
@@ -102,6 +107,47 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	fmt.Fprintf(o.Out, "demo finished: %d created and %d updated events in %s\n", created, updated, jsonl)
 	mu.Unlock()
 	return nil
+}
+
+// demoMarker names the file that marks a directory as the demo's own.
+const demoMarker = ".wizfetch-demo"
+
+// freshDemoDir gives a demo run a fresh store and incidents file in dir (DESIGN.md §4): each run
+// simulates a new tenant (a new seed), whose backlog the last run's checkpoints would hide. Only
+// what an earlier demo wrote is removed: a store in a directory without the demo's marker file is
+// somebody's data, and the demo refuses to touch it.
+func freshDemoDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	_, markErr := os.Stat(filepath.Join(dir, demoMarker))
+	if errors.Is(markErr, fs.ErrNotExist) {
+		for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				return &DemoDirError{Dir: dir, File: name}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("written by `wizfetch demo`: each demo run replaces this directory's store and incidents.jsonl\n"), 0o600); err != nil {
+			return fmt.Errorf("demo directory: %w", err)
+		}
+		return nil
+	}
+	if markErr != nil {
+		return fmt.Errorf("demo directory: %w", markErr)
+	}
+	for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("demo directory: replace the last run's %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// DemoDirError is a demo directory holding files the demo did not write: a usage error.
+type DemoDirError struct{ Dir, File string }
+
+func (e *DemoDirError) Error() string {
+	return fmt.Sprintf("--dir %s holds a %s the demo did not write; the demo replaces its files on every run, so pick another --dir", e.Dir, e.File)
 }
 
 // DemoConfig is the configuration the demo runs with: one instance against the simulator, a 2 s

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,5 +50,54 @@ func TestDemoWritesCreatedAndUpdatedEvents(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "status page: http://127.0.0.1:") || !strings.Contains(out.String(), "demo finished") {
 		t.Fatalf("demo output lacks the status page URL or the summary:\n%s", out.String())
+	}
+}
+
+// TestDemoStartsFresh: each demo run simulates a new tenant, so it starts from a fresh store and
+// file (DESIGN.md §4). With the last run's checkpoints the second run fetched only the issues
+// created after them, and never the new tenant's backlog. A directory with a store the demo did
+// not write is refused, and left as it is.
+func TestDemoStartsFresh(t *testing.T) {
+	dir := t.TempDir()
+	run := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var out syncBuffer
+		if err := Demo(ctx, DemoOptions{Issues: 400, Duration: 3 * time.Second, Dir: dir, Out: &out}); err != nil {
+			t.Fatalf("demo: %v\n%s", err, out.String())
+		}
+	}
+	run()
+	firstRun := map[string]bool{}
+	for _, ev := range readJSONL(t, filepath.Join(dir, "incidents.jsonl")) {
+		firstRun[ev.IssueID] = true
+	}
+	run()
+	created, left := 0, 0
+	for _, ev := range readJSONL(t, filepath.Join(dir, "incidents.jsonl")) {
+		switch {
+		case firstRun[ev.IssueID]:
+			left++
+		case ev.Kind == "created":
+			created++
+		}
+	}
+	if len(firstRun) < 100 || left != 0 || created < 100 {
+		t.Errorf("first run: %d issues; after the second: %d events of the first run's issues and %d created of the new tenant's; "+
+			"want ≥ 100, 0 (a fresh file) and ≥ 100 (the new tenant's backlog)", len(firstRun), left, created)
+	}
+
+	foreign := t.TempDir()
+	store := filepath.Join(foreign, "wizfetch.db")
+	if err := os.WriteFile(store, []byte("somebody's store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Demo(context.Background(), DemoOptions{Issues: 10, Duration: time.Second, Dir: foreign})
+	if _, ok := errors.AsType[*DemoDirError](err); !ok {
+		t.Fatalf("demo in a directory with a foreign store: %v, want a DemoDirError", err)
+	}
+	if b, _ := os.ReadFile(store); string(b) != "somebody's store" {
+		t.Errorf("the foreign store was changed: %q", b)
 	}
 }

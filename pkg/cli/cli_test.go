@@ -43,3 +43,26 @@ func TestUnknownSubcommandIsAUsageError(t *testing.T) {
 		})
 	}
 }
+
+// Demo flags out of range are usage errors, not silently replaced (--issues 0 ran 2000 issues, a
+// negative --duration ran forever).
+func TestDemoFlagsAreValidated(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"demo", "--issues", "0"}, want: "--issues: 0, want at least 1"},
+		{args: []string{"demo", "--issues", "-5"}, want: "--issues: -5, want at least 1"},
+		{args: []string{"demo", "--duration", "-1s"}, want: "--duration: -1s is negative"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			code := cli.Main(ctx, cli.Env{Args: append(tc.args, "--dir", t.TempDir()), Stdout: &out, Stderr: &errOut, Version: "test"})
+			if code != 2 || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, errOut.String(), tc.want)
+			}
+		})
+	}
+}
