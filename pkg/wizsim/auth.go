@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -23,7 +22,7 @@ var audiences = map[string]string{"cognito": wizdef.AudienceCognito, "auth0": wi
 // token is an issued access token.
 type token struct {
 	expires time.Time
-	limiter *rate.Limiter // nil: unlimited
+	limiter *rate.Limiter // its service account's; nil: unlimited
 }
 
 // authState holds credentials and issued tokens.
@@ -32,6 +31,10 @@ type authState struct {
 	clientID string
 	secret   string
 	tokens   map[string]*token
+	// limiter is the service account's request budget, shared by every token issued to it: Wiz
+	// limits "about 3 requests per second per service account" (WIZ_API.md §2), so a new token
+	// buys no fresh budget. nil: unlimited.
+	limiter *rate.Limiter
 }
 
 func randomString() string {
@@ -87,10 +90,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := randomString()
-	t := &token{expires: s.now().Add(s.opts.ExpiresIn)}
-	if s.opts.Rate > 0 {
-		t.limiter = rate.NewLimiter(rate.Limit(s.opts.Rate), int(math.Max(1, math.Ceil(s.opts.Rate))))
-	}
+	t := &token{expires: s.now().Add(s.opts.ExpiresIn), limiter: s.auth.limiter}
 	s.auth.mu.Lock()
 	now := s.now()
 	for k, old := range s.auth.tokens { // keep the map bounded

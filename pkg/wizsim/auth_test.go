@@ -122,15 +122,18 @@ func TestRateLimit(t *testing.T) {
 	if status != http.StatusTooManyRequests || !strings.Contains(string(body), CodeRateLimited) {
 		t.Fatalf("4th request in the same instant: status %d %s", status, body)
 	}
-	other := h.newToken() // the limit is per token
-	if status, _, _ := h.raw(other, q, nil); status != 200 {
-		t.Fatalf("other token: status %d", status)
+	other := h.newToken() // the limit is the service account's: a new token has no budget of its own
+	if status, _, _ := h.raw(other, q, nil); status != http.StatusTooManyRequests {
+		t.Fatalf("other token in the same instant: status %d, want 429", status)
 	}
 	h.clock.Advance(time.Second)
+	if status, _, _ := h.raw(other, q, nil); status != 200 {
+		t.Fatalf("other token after a second: status %d", status)
+	}
 	if status, _, _ := h.raw(h.token, q, nil); status != 200 {
 		t.Fatalf("after a second: status %d", status)
 	}
-	if got := h.sim.Stats().Throttled; got != 1 {
-		t.Fatalf("Throttled = %d, want 1", got)
+	if got := h.sim.Stats().Throttled; got != 2 {
+		t.Fatalf("Throttled = %d, want 2", got)
 	}
 }

@@ -74,5 +74,6 @@
 //
 //	429:every=7,burst=3,retry_after=1s;5xx:p=0.02;slow:count=1,delay=3s
 //
-// Options.Rate enforces that many requests per second per token (burst ceil(Rate)) with 429.
+// Options.Rate enforces that many requests per second per service account (burst ceil(Rate)) with
+// 429, shared by every token issued to it, as Wiz limits per service account (WIZ_API.md §2).
 package wizsim

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/time/rate"
 
 	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
@@ -31,7 +33,7 @@ type Options struct {
 	ClientID     string        // default "wizsim-client"
 	ClientSecret string        // default "wizsim-secret"
 	ExpiresIn    time.Duration // token lifetime (default 24h)
-	Rate         float64       // requests/s per token enforced with 429; 0 = unlimited
+	Rate         float64       // requests/s per service account (all its tokens) enforced with 429; 0 = unlimited
 	Faults       string        // fault spec, same syntax as --faults; "" = none
 	Live         float64       // live mode: status changes per second (plus half as many new issues); 0 = static
 	// Latency and LatencyPerIssue model how long Wiz takes to answer: every /graphql answer waits
@@ -158,6 +160,9 @@ func New(opts Options) (*Server, error) {
 	key := sha256.Sum256([]byte("wizsim cursor key " + strconv.FormatInt(opts.Seed, 10)))
 	s.cursorKey = key[:]
 	s.auth = authState{clientID: opts.ClientID, secret: opts.ClientSecret, tokens: map[string]*token{}}
+	if opts.Rate > 0 {
+		s.auth.limiter = rate.NewLimiter(rate.Limit(opts.Rate), int(math.Max(1, math.Ceil(opts.Rate))))
+	}
 	s.faults = faultState{rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa017)), faults: fl}
 	doc, errs := gqlparser.LoadQueryWithRules(schema, "{ issuesV2 { nodes {"+standardNodeSelection+"} } }", nil)
 	if len(errs) > 0 {
