@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/server"
 	"github.com/wizfetch/wizfetch/pkg/store"
 )
 
@@ -209,10 +210,10 @@ func newStatusCommand(env *Env) *cobra.Command {
 }
 
 type offlineStatus struct {
-	Source      string             `json:"source"`
-	Checkpoints []checkpointView   `json:"checkpoints"`
-	Sinks       []offlineSinkState `json:"sinks"`
-	Refetch     int                `json:"refetch_queue"`
+	Source      string                  `json:"source"`
+	Checkpoints []server.CheckpointView `json:"checkpoints"`
+	Sinks       []offlineSinkState      `json:"sinks"`
+	Refetch     int                     `json:"refetch_queue"`
 }
 
 type offlineSinkState struct {
@@ -221,19 +222,9 @@ type offlineSinkState struct {
 	DeadLetters int    `json:"dead_letters"`
 }
 
-type checkpointView struct {
-	Instance    string    `json:"instance"`
-	Feed        string    `json:"feed"`
-	Watermark   time.Time `json:"watermark,omitzero"`
-	WindowAfter time.Time `json:"window_after,omitzero"`
-	Cursor      bool      `json:"mid_window"`
-	FirstStart  time.Time `json:"first_start,omitzero"`
-	UpdatedAt   time.Time `json:"updated_at,omitzero"`
-}
-
 func storeStatus(st *store.Store, cfg *config.Config) offlineStatus {
 	out := offlineStatus{Source: "store (daemon not running)"}
-	out.Checkpoints, _ = checkpoints(st, "", "")
+	out.Checkpoints, _ = server.Checkpoints(st, "", "")
 	for _, s := range cfg.Sinks {
 		p, _ := st.OutboxDepth(s.Name)
 		d, _ := st.DeadLetterCount(s.Name)
@@ -241,28 +232,6 @@ func storeStatus(st *store.Store, cfg *config.Config) offlineStatus {
 	}
 	out.Refetch, _ = st.RefetchDepth()
 	return out
-}
-
-func checkpoints(st *store.Store, instance, feedName string) ([]checkpointView, error) {
-	var out []checkpointView
-	err := st.View(func(tx *store.Tx) error {
-		all, err := tx.Checkpoints()
-		if err != nil {
-			return err
-		}
-		for _, e := range all {
-			if (instance != "" && e.Instance != instance) || (feedName != "" && e.Feed != feedName) {
-				continue
-			}
-			cp := e.Checkpoint
-			out = append(out, checkpointView{
-				Instance: e.Instance, Feed: e.Feed, Watermark: cp.Watermark, WindowAfter: cp.WindowAfter,
-				Cursor: cp.Cursor != "", FirstStart: cp.FirstStart, UpdatedAt: cp.UpdatedAt,
-			})
-		}
-		return nil
-	})
-	return out, err
 }
 
 func newCheckpointCommand(env *Env) *cobra.Command {
@@ -279,23 +248,25 @@ func newCheckpointCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if feedName != "" && feedName != "created" && feedName != "updates" {
+				return usageError(fmt.Errorf("--feed: %q is not created or updates", feedName))
+			}
+			// The running daemon answers first (DESIGN.md §4), in the same form as the store.
+			path := "/v1/checkpoints?instance=" + queryEscape(instance) + "&feed=" + queryEscape(feedName)
+			if body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path); ok && code == http.StatusOK {
+				return printJSON(cmd.OutOrStdout(), body)
+			}
 			var st *store.Store
 			if cfg.Store.Backend == config.StoreEtcd {
 				st, err = openEtcdStore(cmd.Context(), cfg, true) // replicas never lock the reader out
 			} else {
 				st, err = store.Open(cfg.Store.Path, store.Options{ReadOnly: true, Timeout: time.Second})
 			}
-			if errors.Is(err, store.ErrLocked) {
-				// The daemon holds the store: its status carries each feed's watermark.
-				if body, code, ok := newDaemonClient(cfg).get(cmd.Context(), "/v1/status"); ok && code == http.StatusOK {
-					return printJSON(cmd.OutOrStdout(), body)
-				}
-			}
 			if err != nil {
 				return failure(fmt.Errorf("read checkpoints: %w", err))
 			}
 			defer st.Close()
-			cps, err := checkpoints(st, instance, feedName)
+			cps, err := server.Checkpoints(st, instance, feedName)
 			if err != nil {
 				return failure(err)
 			}

@@ -142,3 +142,35 @@ func TestStatusAndHealthcheckUseTheRunningDaemon(t *testing.T) {
 		t.Fatalf("healthcheck with no daemon: exit %d, want 1", r.code)
 	}
 }
+
+// `checkpoint show` asks the running daemon first (DESIGN.md §4), with its filters, and prints its
+// answer; it used to open the store first and, only when the daemon held it, print the whole
+// /v1/status instead of checkpoints.
+func TestCheckpointShowUsesTheRunningDaemon(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/checkpoints" || r.Header.Get("Authorization") != "Bearer tok-123" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		q := r.URL.Query()
+		json.NewEncoder(w).Encode([]map[string]any{{"instance": q.Get("instance"), "feed": q.Get("feed"), "mid_window": false}})
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	cfg := "wiz:\n  api_url: https://api.us1.app.wiz.io/graphql\nstore:\n  path: " + filepath.Join(dir, "s.db") +
+		"\nserver:\n  listen: 127.0.0.1:" + port + "\n  auth_token: tok-123\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, path, "checkpoint", "show", "--instance", "eu", "--feed", "updates")
+	var got []struct{ Instance, Feed string }
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 || len(got) != 1 || got[0].Instance != "eu" || got[0].Feed != "updates" {
+		t.Fatalf("checkpoint show via the API: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, path, "checkpoint", "show", "--feed", "push"); r.code != 2 || !strings.Contains(r.stderr, "--feed") {
+		t.Fatalf("checkpoint show --feed push: exit %d, want 2 naming --feed\n%s", r.code, r.stderr)
+	}
+}

@@ -255,6 +255,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/incidents/{issue_id}", s.requireToken(http.HandlerFunc(s.handleIncident)))
 	mux.Handle("GET /v1/dead-letters", s.requireToken(http.HandlerFunc(s.handleDeadLetters)))
 	mux.Handle("GET /v1/rejected-issues", s.requireToken(http.HandlerFunc(s.handleRejectedIssues)))
+	mux.Handle("GET /v1/checkpoints", s.requireToken(http.HandlerFunc(s.handleCheckpoints)))
 
 	// The push receiver authenticates pushes itself (server.webhook), never with the server token.
 	webhook := s.opt.Webhook
