@@ -79,7 +79,7 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 		return nil, nil, newValidationError(problems)
 	}
 
-	if len(sc.unknown) > 0 {
+	if len(sc.unknown) > 0 || len(sc.wrong) > 0 {
 		sc.pruneUnknown()
 		pruned, err := yaml.Marshal(root)
 		if err != nil {
@@ -99,7 +99,13 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 
 	vr := validator{sources: true}
 	cfg.validate(&vr)
-	problems = append(problems, vr.problems...)
+	for _, p := range vr.problems {
+		// A key whose value had the wrong shape was dropped, and its default may now be invalid in
+		// turn (a required key): it is reported once, for its value.
+		if !slices.ContainsFunc(sc.wrongPaths, func(k string) bool { return strings.HasPrefix(p, k+":") || strings.HasPrefix(p, k+".") }) {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, vr.warnings, newValidationError(problems)
 	}

@@ -21,12 +21,18 @@ type problem struct {
 // what makes unknown keys (at any depth, including inside sinks and instances items), keys of
 // another sink type, duplicate keys and values of the wrong shape errors that name their key:
 // viper and mapstructure would either accept them silently or fail with a message that names a
-// Go field. fatal problems (a wrong shape) stop loading, since the value cannot be decoded;
-// unknown keys do not, so the rest of the file is still validated and every problem reported.
+// Go field. A value of the wrong shape cannot be decoded: its key is pruned from the tree (see
+// wrong) like an unknown key, so the rest of the file is still decoded and validated and every
+// problem reported at once. fatal problems (the YAML itself unreadable, an alias bomb) stop loading.
 type schemaCheck struct {
 	problems []problem
 	fatal    bool
-	visited  int // nodes walked, bounded by maxSchemaNodes against alias bombs
+	// wrong holds the keys whose values have the wrong shape, pruned before decoding (their
+	// defaults apply while the rest is validated), and wrongPaths their key paths, whose knock-on
+	// problems in Validate (a required key now missing) are not reported a second time.
+	wrong      []unknownKey
+	wrongPaths []string
+	visited    int // nodes walked, bounded by maxSchemaNodes against alias bombs
 	// merging holds the mappings whose merge keys are being expanded: a merge key whose alias
 	// leads back to one of them (wiz: &w {<<: *w}) would otherwise expand forever.
 	merging map[*yaml.Node]bool
@@ -220,7 +226,9 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 		}
 		kpath := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			sc.add(k, true, kpath, "duplicate key (first on line %d)", first)
+			// Reported, and dropped so that the first one is decoded and validated.
+			sc.add(k, false, kpath, "duplicate key (first on line %d)", first)
+			sc.wrong = append(sc.wrong, unknownKey{parent: n, key: n.Content[i]})
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -230,7 +238,16 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 			sc.unknown = append(sc.unknown, unknownKey{parent: n, key: n.Content[i]})
 			continue
 		}
+		wasFatal, before := sc.fatal, len(sc.problems)
+		sc.fatal = false
 		sc.walk(kpath, v, ft)
+		if sc.fatal && !slices.ContainsFunc(sc.problems[before:], func(p problem) bool { return strings.HasPrefix(p.msg, "yaml: ") }) {
+			// A value of the wrong shape, here or below: drop the key, report it, go on.
+			sc.fatal = false
+			sc.wrong = append(sc.wrong, unknownKey{parent: n, key: n.Content[i]})
+			sc.wrongPaths = append(sc.wrongPaths, kpath)
+		}
+		sc.fatal = sc.fatal || wasFatal
 	}
 	if t == reflect.TypeFor[Sink]() {
 		sc.sinkKeysApply(path, n)
@@ -306,7 +323,7 @@ func checkSchema(data []byte) (root *yaml.Node, sc *schemaCheck) {
 
 // pruneUnknown removes the reported unknown keys (and their values) from the tree.
 func (sc *schemaCheck) pruneUnknown() {
-	for _, u := range sc.unknown {
+	for _, u := range slices.Concat(sc.unknown, sc.wrong) {
 		for i := 0; i+1 < len(u.parent.Content); i += 2 {
 			if u.parent.Content[i] == u.key {
 				u.parent.Content = slices.Delete(u.parent.Content, i, i+2)
