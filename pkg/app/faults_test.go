@@ -151,8 +151,8 @@ func TestFaultMatrix(t *testing.T) {
 						continue
 					}
 					retries++
-					if wait, _ := r["wait"].(float64); time.Duration(wait) < time.Second {
-						t.Fatalf("retried a 429 with Retry-After: 1 after %v", time.Duration(wait))
+					if wait, _ := r["wait_ms"].(float64); time.Duration(wait)*time.Millisecond < time.Second {
+						t.Fatalf("retried a 429 with Retry-After: 1 after %v ms", wait)
 					}
 				}
 				if retries != 3 {

@@ -65,7 +65,7 @@ With --sim-url, --rate and --latency must describe that simulator (the bench can
 	cmd.Flags().IntVar(&o.Issues, "issues", bench.DefaultIssues, "issues in the simulated tenant")
 	cmd.Flags().IntVar(&o.PageSize, "page-size", bench.DefaultPageSize, "issues per page (1..500; the pipeline is capped at 200)")
 	cmd.Flags().Int64Var(&o.Seed, "seed", bench.DefaultSeed, "simulator data seed")
-	cmd.Flags().StringVar(&o.SimURL, "sim-url", "", "use this running simulator (e.g. http://127.0.0.1:18556 from `wizsim --listen 127.0.0.1:18556 --issues 50000`) instead of starting one")
+	cmd.Flags().StringVar(&o.SimURL, "sim-url", "", "use this running simulator instead of starting one (e.g. http://127.0.0.1:18556, from: wizsim --listen 127.0.0.1:18556 --issues 50000)")
 	cmd.Flags().IntVar(&o.Runs, "runs", bench.DefaultRuns, fmt.Sprintf("runs of the baseline and of the pipeline; each counts its best (1..%d)", bench.MaxRuns))
 	cmd.Flags().Float64Var(&o.API.Rate, "rate", 0, "requests per second the simulator allows (429 above) and both clients pace themselves to (0 = unlimited)")
 	cmd.Flags().DurationVar(&o.API.Latency, "latency", 0, "base time the simulator takes to answer every page (e.g. 800ms; 0 = at once)")

@@ -174,8 +174,12 @@ func newHealthcheckCommand(env *Env) *cobra.Command {
 				}
 			}
 			c := newDaemonClient(&config.Config{Server: config.Server{Listen: listen}})
-			if _, code, ok := c.get(cmd.Context(), "/healthz"); !ok || code != http.StatusOK {
-				return failure(fmt.Errorf("daemon at %s is not healthy (status %d)", listen, code))
+			_, code, ok := c.get(cmd.Context(), "/healthz")
+			if !ok {
+				return failure(fmt.Errorf("no daemon answers at %s", listen))
+			}
+			if code != http.StatusOK {
+				return failure(fmt.Errorf("daemon at %s is not healthy (HTTP %d)", listen, code))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "ok")
 			return nil

@@ -210,7 +210,7 @@ func (t *retryTransport) pause(ctx context.Context, reason, cause string, attemp
 	t.obs.OnRetry(reason)
 	t.obs.OnRetrying(t.endpoint, cause)
 	t.log.Info("retrying request", "endpoint", t.endpoint, "reason", reason, "cause", cause,
-		"attempt", attempt+1, "wait", wait.Round(time.Millisecond))
+		"attempt", attempt+1, "wait_ms", wait.Milliseconds()) // milliseconds, as the fetch line's duration_ms
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
