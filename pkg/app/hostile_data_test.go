@@ -286,3 +286,88 @@ func TestHostileDataEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A node that is valid JSON but not an issue (a timestamp that does not parse, an id of the wrong
+// type) failed its whole page, so the feed retried that page for good and nothing after it was
+// ever fetched. Now each such node is rejected like an incomplete one (recorded with its raw JSON,
+// counted, logged) and the feeds go on.
+func TestUndecodableNodesDoNotStallTheFeeds(t *testing.T) {
+	wizAPI := &hostileWiz{nodes: map[string]hostileNode{}}
+	srv := httptest.NewServer(wizAPI)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := DemoConfig(srv.URL+"/graphql", srv.URL+"/oauth/token", dir, "127.0.0.1:0")
+	cfg.Wiz.RequestsPerSecond = 0
+	cfg.Instances[0].Wiz.RequestsPerSecond = 0
+	cfg.Instances[0].Fetch.MaxPerFetch = 2 // several pages per window
+
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	const (
+		idA = "00000000-0000-4000-8000-0000000000a1"
+		idT = "00000000-0000-4000-8000-0000000000a2" // createdAt "yesterday"
+		idB = "00000000-0000-4000-8000-0000000000a3"
+		idC = "00000000-0000-4000-8000-0000000000a4"
+	)
+	wizAPI.put(idA, node(idA, now.Add(-3*time.Hour), now.Add(-3*time.Hour), "OPEN", "HIGH", "CLOUD_CONFIGURATION", "a"))
+	badTime := node(idT, now.Add(-2*time.Hour), now.Add(-2*time.Hour), "OPEN", "HIGH", "CLOUD_CONFIGURATION", "t")
+	badTime.raw = strings.Replace(badTime.raw, `"createdAt":"`+now.Add(-2*time.Hour).Format("2006-01-02T15:04:05.000000Z")+`"`, `"createdAt":"yesterday"`, 1)
+	wizAPI.put(idT, badTime)
+	wrongID := node("", now.Add(-90*time.Minute), now.Add(-90*time.Minute), "OPEN", "HIGH", "CLOUD_CONFIGURATION", "w")
+	wrongID.raw = strings.Replace(wrongID.raw, `"id":""`, `"id":12345`, 1)
+	wizAPI.put("wrong-id", wrongID)
+	wizAPI.put(idB, node(idB, now.Add(-time.Hour), now.Add(-time.Hour), "OPEN", "HIGH", "CLOUD_CONFIGURATION", "b"))
+	wizAPI.put(idC, node(idC, now.Add(-30*time.Minute), now.Add(-30*time.Minute), "OPEN", "HIGH", "CLOUD_CONFIGURATION", "c"))
+	if !strings.Contains(badTime.raw, `"createdAt":"yesterday"`) || !strings.Contains(wrongID.raw, `"id":12345`) {
+		t.Fatalf("setup: the crafted nodes are not crafted: %s %s", badTime.raw, wrongID.raw)
+	}
+
+	var mu sync.Mutex
+	rejected := 0
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := Run(ctx, Options{
+		Config: cfg, Mode: schedule.UntilIdle, NoServer: true,
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+		PollEvery: 10 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, WizRetryFor: 5 * time.Second,
+		OnFetch: func(_, _ string, res feed.Result, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			rejected += res.Rejected[feed.RejectIncomplete]
+		},
+	})
+	if err != nil {
+		t.Fatalf("run --until-idle: %v\n%s", err, lastLines(logs.String(), 30))
+	}
+	events, _ := readLines(t, filepath.Join(dir, "incidents.jsonl"))
+	got := map[string]int{}
+	for _, ev := range events {
+		got[ev.IssueID]++
+	}
+	if len(got) != 3 || got[idA] != 1 || got[idB] != 1 || got[idC] != 1 {
+		t.Fatalf("events by issue %v: want one each for the three good issues, on both sides of the bad nodes", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if rejected < 2 {
+		t.Errorf("%d nodes rejected as incomplete, want at least the 2 undecodable ones", rejected)
+	}
+	st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.RejectedIssues("default", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range recs {
+		if r.IssueID == idT {
+			found = strings.Contains(r.Detail, "the node does not decode") && strings.Contains(r.Raw, "yesterday")
+		}
+	}
+	if !found {
+		t.Errorf("rejected records %+v: want %s with its reason and raw node", recs, idT)
+	}
+}

@@ -162,8 +162,9 @@ func (n *rawNode) UnmarshalJSON(b []byte) error {
 // decodeResponse decodes a whole IssuesTable response body, {"data": …, "errors": […]}: a body
 // that is not valid JSON (json.Valid, nesting limit included) is a transient failure; errors in the
 // response make it a failure, even with data (as in exec); nodes: null and null nodes are counted
-// (Page.NodesNull, Page.NullNodes); every other node is decoded into an Issue, and its bytes, a
-// copy, kept in Page.Raw.
+// (Page.NodesNull, Page.NullNodes); every other node is decoded into an Issue (decodeNode: a node
+// that is not an issue is kept as one whose Defects say so, for the feed to reject), and its bytes,
+// a copy, kept in Page.Raw.
 func decodeResponse(body []byte) (*Page, error) {
 	var resp pageResponse
 	err := decodeJSON(body, &resp)
@@ -197,15 +198,12 @@ func decodeResponse(body []byte) (*Page, error) {
 	nodes := *issues.Nodes
 	page.Issues = make([]Issue, 0, len(nodes))
 	page.Raw = make([]json.RawMessage, 0, len(nodes))
-	for n, raw := range nodes {
+	for _, raw := range nodes {
 		if string(raw) == "null" {
 			page.NullNodes++
 			continue
 		}
-		page.Issues = append(page.Issues, Issue{})
-		if err := page.Issues[len(page.Issues)-1].UnmarshalJSON(raw); err != nil {
-			return nil, decodeError("node %d of the page: %v", n, err)
-		}
+		page.Issues = append(page.Issues, decodeNode(raw))
 		page.Raw = append(page.Raw, json.RawMessage(raw))
 	}
 	return page, nil

@@ -51,8 +51,7 @@ func TestDecodeResponse(t *testing.T) {
 		{name: "not an object", body: `[]`, wantClass: ErrTransient},
 		{name: "issues not an object", body: `{"data":{"issues":[]}}`, wantClass: ErrTransient, wantMsg: "cannot unmarshal array"},
 		{name: "nodes not a list", body: `{"data":{"issues":{"nodes":{}}}}`, wantClass: ErrTransient, wantMsg: "cannot unmarshal object"},
-		{name: "node of the wrong shape", body: `{"data":{"issues":{"nodes":[null,{"id":7}]}}}`, wantClass: ErrTransient, wantMsg: "node 1 of the page"},
-		{name: "bad timestamp", body: `{"data":{"issues":{"nodes":[{"id":"x","createdAt":"yesterday"}]}}}`, wantClass: ErrTransient, wantMsg: "parsing time"},
+		// A node that is not an issue does not fail its page: TestUndecodableNodes.
 		{name: "empty", body: ``, wantClass: ErrTransient},
 		{name: "cursor missing", body: `{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":true}}}}`, wantClass: ErrTransient, wantMsg: "endCursor is empty"},
 	}
@@ -371,5 +370,57 @@ func TestCursorRejectedByRequestNotWording(t *testing.T) {
 				t.Errorf("graphql requests = %d, want 1 (not retried)", n)
 			}
 		})
+	}
+}
+
+// TestUndecodableNodes: a node that is valid JSON but not an issue comes back as an issue whose
+// Defects say why, with its id when that much decodes and its raw bytes, and the page's other nodes
+// as they are. Failing the page instead stalled the feed on that node for good.
+func TestUndecodableNodes(t *testing.T) {
+	body := `{"data":{"issues":{"nodes":[` +
+		`{"id":"bad-time","createdAt":"yesterday","status":"OPEN"},` +
+		`{"id":7,"status":"OPEN"},` +
+		`{"id":"bad-list","projects":"none"},` +
+		`{"id":"good","type":"TOXIC_COMBINATION","createdAt":"2025-01-02T03:04:05.123456Z","status":"OPEN","severity":"HIGH"}` +
+		`],"pageInfo":{"hasNextPage":false,"endCursor":""}}}}`
+	page, err := decodeResponse([]byte(body))
+	if err != nil {
+		t.Fatalf("decodeResponse: %v", err)
+	}
+	if len(page.Issues) != 4 || len(page.Raw) != 4 {
+		t.Fatalf("%d issues, %d raw nodes; want 4 each", len(page.Issues), len(page.Raw))
+	}
+	for i, want := range []struct{ id, defect string }{
+		{"bad-time", "parsing time"}, {"", "does not decode"}, {"bad-list", "does not decode"},
+	} {
+		is := page.Issues[i]
+		d := is.Defects()
+		if is.ID != want.id || len(d) == 0 || !strings.HasPrefix(d[0], "the node does not decode: ") || !strings.Contains(d[0], want.defect) {
+			t.Errorf("node %d: id %q, defects %q; want id %q and a first defect naming %q", i, is.ID, d, want.id, want.defect)
+		}
+		if !is.CreatedAt.IsZero() || is.Status != "" {
+			t.Errorf("node %d kept fields of a failed decode: %+v", i, is)
+		}
+	}
+	if d := page.Issues[3].Defects(); d != nil || page.Issues[3].ID != "good" {
+		t.Errorf("the good node: %+v, defects %q", page.Issues[3], d)
+	}
+	if string(page.Raw[1]) != `{"id":7,"status":"OPEN"}` {
+		t.Errorf("raw node 1 = %s", page.Raw[1])
+	}
+}
+
+// Client.Issue reads one issue for a caller that decides on its fields (resolve checks its type, the
+// mirror its status): a node that does not decode is a failure there, never an empty issue.
+func TestIssueOfAnUndecodableNodeIsAnError(t *testing.T) {
+	f := newFakeWiz(t)
+	f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":{"issues":{"nodes":[{"id":"x-1","status":"OPEN","createdAt":"yesterday"}],"pageInfo":{"hasNextPage":false}}}}`))
+	})
+	c := newTestClient(t, f.options())
+	is, raw, err := c.Issue(testCtx(t), "x-1")
+	if !errors.Is(err, ErrTransient) || !strings.Contains(err.Error(), "does not decode") || is != nil || raw != nil {
+		t.Fatalf("Issue = %v, %s, %v; want a transient error naming the decode failure", is, raw, err)
 	}
 }

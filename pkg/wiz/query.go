@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	graphql "github.com/hasura/go-graphql-client"
+
 	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
@@ -251,7 +253,8 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 }
 
 // Issue fetches one issue by id with the same query (first: 1, filterBy: {id}). It returns an
-// error matching ErrNotFound when Wiz has no such issue.
+// error matching ErrNotFound when Wiz has no such issue, and a transient one when its node does not
+// decode (decodeNode).
 func (c *Client) Issue(ctx context.Context, id string) (*Issue, json.RawMessage, error) {
 	id = strings.TrimSpace(id)
 	if id == "" {
@@ -263,6 +266,12 @@ func (c *Client) Issue(ctx context.Context, id string) (*Issue, json.RawMessage,
 	}
 	for i := range page.Issues {
 		if strings.EqualFold(page.Issues[i].ID, id) {
+			if e := page.Issues[i].decodeErr; e != "" {
+				// A caller deciding on this one issue (its type, its status) must not see the
+				// empty fields of a node that did not decode; the feeds reject such nodes instead.
+				return nil, nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp,
+					Message: "issue " + id + " does not decode: " + e}
+			}
 			return &page.Issues[i], page.Raw[i], nil
 		}
 	}

@@ -33,6 +33,27 @@ type Issue struct {
 	// createdAtSent and dueAtSent are the timestamps' strings exactly as Wiz sent them (see
 	// SentCreatedAt), kept by UnmarshalJSON.
 	createdAtSent, dueAtSent string
+	// decodeErr is why the node did not decode as an issue (decodeNode), reported by Defects.
+	decodeErr string
+}
+
+// decodeNode decodes one node of an issues page. A node that is valid JSON but not an issue (a field
+// of the wrong type, a timestamp that does not parse) comes back as an Issue holding only its id,
+// when that much decodes, and the reason, which Defects reports first: the feed rejects it like any
+// other defective node (recorded with its raw JSON, counted, and the window moves on). Failing the
+// whole page instead would stall the feed on that one node for good (issue 17: no input from Wiz may
+// stall a feed).
+func decodeNode(raw []byte) Issue {
+	var is Issue
+	err := is.UnmarshalJSON(raw)
+	if err == nil {
+		return is
+	}
+	var id struct {
+		ID string `json:"id"`
+	}
+	_ = decodeJSON(raw, &id) // best effort: an id of the wrong type stays ""
+	return Issue{ID: id.ID, decodeErr: shorten(err.Error())}
 }
 
 // SentCreatedAt returns createdAt exactly as it was sent when the issue was decoded from JSON (an
@@ -116,11 +137,14 @@ const maxEnumBytes = 64
 // Defects lists what keeps the issue from being an incident, or nil when nothing does: a required
 // field that is null or missing (id, type, createdAt, status, severity — real Wiz data has nulls,
 // WIZ_API.md §3, and an incident with status "" would pass every status filter and then stand for
-// the issue for good), an id longer than MaxIDBytes, not UTF-8 or with control characters, and an
-// enum value that no Wiz enum has the shape of (more than 64 bytes, or other than letters, digits and
+// the issue for good), a node that did not decode (decodeNode), an id longer than MaxIDBytes, not
+// UTF-8 or with control characters, and an enum value that no Wiz enum has the shape of (more than 64 bytes, or other than letters, digits and
 // "_"). An enum value Wiz may add later (a new type, say) passes.
 func (i *Issue) Defects() []string {
 	var out []string
+	if i.decodeErr != "" {
+		out = append(out, "the node does not decode: "+i.decodeErr)
+	}
 	switch {
 	case i.ID == "":
 		out = append(out, "id is null")
