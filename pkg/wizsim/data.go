@@ -2,8 +2,13 @@ package wizsim
 
 import "time"
 
-// tsLayout is Wiz's timestamp format: RFC 3339 UTC with exactly six fractional digits.
-const tsLayout = "2006-01-02T15:04:05.000000Z"
+// tsLayout is Wiz's timestamp format: RFC 3339 UTC to the microsecond, trailing zeros of the
+// fraction left out, and the fraction with them when it is zero. A real IssuesTable answer captured
+// on 2026-08-13 and published in a public repository shows both: "updatedAt":
+// "2026-08-13T10:30:01.04991Z" (five digits) beside "2026-08-13T10:29:28.224635Z", and "dueAt":
+// "2026-01-31T23:00:00Z". Timestamps are truncated to the microsecond first (micro), so at most
+// six digits are written.
+const tsLayout = time.RFC3339Nano
 
 // maxLag is the largest ingestion lag of generated history (WIZ_API.md §3: issues become visible minutes
 // after their timestamp).
@@ -12,7 +17,7 @@ const maxLag = 5 * time.Minute
 // liveMaxLag is the largest lag of issues and changes made by live mode, short so a demo sees them soon.
 const liveMaxLag = 3 * time.Second
 
-func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
+func ts(t time.Time) string { return micro(t).Format(tsLayout) }
 
 func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 

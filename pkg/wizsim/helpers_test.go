@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,10 +230,13 @@ func visible(states []IssueState, now time.Time) []IssueState {
 	return out
 }
 
+// tsRE is Wiz's timestamp form (tsLayout): up to six fractional digits, the last not 0, or none.
+var tsRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,5}[1-9])?Z$`)
+
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
-	if len(s) != len("2006-01-02T15:04:05.000000Z") || !strings.HasSuffix(s, "Z") {
-		t.Fatalf("timestamp %q is not RFC 3339 UTC with 6 fractional digits", s)
+	if !tsRE.MatchString(s) {
+		t.Fatalf("timestamp %q is not RFC 3339 UTC to the microsecond, trailing zeros left out, as Wiz writes it", s)
 	}
 	v, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
