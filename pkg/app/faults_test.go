@@ -203,6 +203,40 @@ func TestFaultMatrix(t *testing.T) {
 				}
 			},
 		},
+		{
+			// The same inside an HTTP 200 (WIZ_API.md §4): refreshed and retried as a 401 is.
+			name: "token expiry inside a 200", issues: 2000, maxPerFetch: 100, faults: "expire200:every=7",
+			sim: func(o *wizsim.Options) { o.ExpiresIn = 2 * time.Second },
+			prepare: func(t *testing.T, fx *faultFixture) {
+				fx.inst().Fetch.Updates = false
+			},
+			verify: func(t *testing.T, fx *faultFixture, st wizsim.Stats) {
+				expired := st.Faults["expire200"]
+				refreshed := len(logLines(t, fx.logs.String(), "access token rejected: refreshing it and retrying once"))
+				if expired == 0 || st.TokensIssued < expired+1 || refreshed < expired {
+					t.Fatalf("%d expiries in a 200, %d tokens issued, %d refreshes; want a new token after each", expired, st.TokensIssued, refreshed)
+				}
+			},
+		},
+		{
+			// A gateway's HTML 502 or 504, not Wiz's JSON: server trouble, retried.
+			name: "gateway HTML", issues: 2000, maxPerFetch: 100, faults: "gateway:every=5;gateway:every=6,code=504",
+			verify: func(t *testing.T, fx *faultFixture, st wizsim.Stats) {
+				g := st.Requests[wizsim.EndpointGraphQL]
+				if st.Faults["gateway"] == 0 || g[http.StatusBadGateway]+g[http.StatusGatewayTimeout] != st.Faults["gateway"] || g[http.StatusGatewayTimeout] == 0 {
+					t.Fatalf("faults %v, graphql answers %v; want injected 502s and 504s", st.Faults, g)
+				}
+				retried := 0
+				for _, r := range logLines(t, fx.logs.String(), "retrying request") {
+					if r["reason"] == "502" || r["reason"] == "504" {
+						retried++
+					}
+				}
+				if retried < st.Faults["gateway"] {
+					t.Fatalf("%d gateway answers, %d retries logged; want each retried", st.Faults["gateway"], retried)
+				}
+			},
+		},
 		secretRotationCase(),
 		{
 			// count=6 bounds the invalidations: unbounded every=4 stalls the created feed on the

@@ -65,6 +65,8 @@
 //	expire     invalidate every token and answer 401 (token expiry mid-run)
 //	cursor     invalidate every cursor issued so far, then answer normally (a request carrying one fails)
 //	graphql_ratelimit  answer 200 with RATE_LIMIT_EXCEEDED and null data (throttling inside a 200)
+//	expire200  invalidate every token and answer 200 with UNAUTHENTICATED and null data
+//	gateway    answer code=502|504 (default 502) with an HTML page, as a gateway does, not Wiz's JSON
 //
 // Keys choose the /graphql requests (after authentication and the rate limit) a fault handles: p=0.1
 // (probability per request from an RNG seeded by Options.Seed), every=N (every Nth request), count=N

@@ -3,6 +3,7 @@ package wizsim
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,14 @@ const (
 	// data: Wiz's throttling code, which Wiz maps to 429 (Wiz's Backstage plugin, types/index.ts)
 	// but which may arrive inside an HTTP 200 answer (WIZ_API.md §10).
 	FaultGraphQLRateLimit = "graphql_ratelimit"
+	// FaultExpireInData invalidates every token and answers HTTP 200 with an UNAUTHENTICATED
+	// GraphQL error and null data: WIZ_API.md §4, "bad or expired token: HTTP 401, or 200 with
+	// errors[].extensions.code = UNAUTHENTICATED".
+	FaultExpireInData = "expire200"
+	// FaultGateway answers code=502|504 (default 502) with an HTML page instead of Wiz's JSON, as
+	// the gateway in front of the API does when it gives up (WIZ_API.md §4: 502/504 are server
+	// trouble; §10: the Wiz pack keeps its timeout under "the Wiz gateway's own timeout").
+	FaultGateway = "gateway"
 )
 
 // fault is one parsed entry of a fault spec with its trigger state.
@@ -51,8 +60,12 @@ func parseFaults(spec string) ([]*fault, error) {
 		}
 		kind, params, _ := strings.Cut(part, ":")
 		f := &fault{kind: strings.TrimSpace(kind), p: -1, count: -1, burst: 1, code: 503, delay: 3 * time.Second}
+		if f.kind == FaultGateway {
+			f.code = http.StatusBadGateway
+		}
 		switch f.kind {
-		case Fault429, Fault5xx, FaultSlow, FaultPartial, FaultMalformed, FaultExpire, FaultCursor, FaultGraphQLRateLimit:
+		case Fault429, Fault5xx, FaultSlow, FaultPartial, FaultMalformed, FaultExpire, FaultCursor, FaultGraphQLRateLimit,
+			FaultExpireInData, FaultGateway:
 		default:
 			return nil, fmt.Errorf("fault %q: unknown kind %q", part, f.kind)
 		}
@@ -111,12 +124,19 @@ func (f *fault) set(k, v string) error {
 			return fmt.Errorf("delay=%s: want a duration such as 3s", v)
 		}
 	case "code":
-		if f.kind != Fault5xx {
-			return fmt.Errorf("code applies to 5xx only")
-		}
-		f.code, err = strconv.Atoi(v)
-		if err != nil || f.code < 500 || f.code > 599 {
-			return fmt.Errorf("code=%s: want a 5xx status", v)
+		switch f.kind {
+		case Fault5xx:
+			f.code, err = strconv.Atoi(v)
+			if err != nil || f.code < 500 || f.code > 599 {
+				return fmt.Errorf("code=%s: want a 5xx status", v)
+			}
+		case FaultGateway:
+			f.code, err = strconv.Atoi(v)
+			if err != nil || (f.code != http.StatusBadGateway && f.code != http.StatusGatewayTimeout) {
+				return fmt.Errorf("code=%s: want 502 or 504", v)
+			}
+		default:
+			return fmt.Errorf("code applies to 5xx and gateway only")
 		}
 	default:
 		return fmt.Errorf("unknown key %q", k)

@@ -69,6 +69,25 @@ func TestFaultKinds(t *testing.T) {
 				t.Fatalf("status %d body %s", status, body)
 			}
 		}},
+		{"expire200:count=1", func(t *testing.T, status int, _ http.Header, body []byte) {
+			var r gqlResp
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			if status != 200 || len(r.Errors) != 1 || r.Errors[0].Extensions.Code != CodeUnauthenticated || r.Data != nil {
+				t.Fatalf("status %d body %s", status, body)
+			}
+		}},
+		{"gateway:count=1", func(t *testing.T, status int, hdr http.Header, body []byte) {
+			if status != 502 || json.Valid(body) || !strings.Contains(string(body), "502 Bad Gateway") || hdr.Get("Content-Type") != "text/html" {
+				t.Fatalf("status %d %s body %s", status, hdr.Get("Content-Type"), body)
+			}
+		}},
+		{"gateway:count=1,code=504", func(t *testing.T, status int, _ http.Header, body []byte) {
+			if status != 504 || !strings.Contains(string(body), "504 Gateway Timeout") {
+				t.Fatalf("status %d body %s", status, body)
+			}
+		}},
 		{"expire:count=1", func(t *testing.T, status int, _ http.Header, body []byte) {
 			if status != 401 || !strings.Contains(string(body), CodeUnauthenticated) {
 				t.Fatalf("status %d body %s", status, body)
@@ -80,7 +99,7 @@ func TestFaultKinds(t *testing.T) {
 			h := newHarness(t, Options{Issues: 20, Faults: tt.spec})
 			status, hdr, body := h.raw(h.token, smallQuery, nil)
 			tt.check(t, status, hdr, body)
-			if tt.spec == "expire:count=1" {
+			if tt.spec == "expire:count=1" || tt.spec == "expire200:count=1" {
 				if s, _, _ := h.raw(h.token, smallQuery, nil); s != 401 {
 					t.Fatalf("old token after expire fault: %d, want 401", s)
 				}
@@ -165,7 +184,7 @@ func TestFaultProbabilityIsSeeded(t *testing.T) {
 }
 
 func TestFaultSpecErrors(t *testing.T) {
-	for _, spec := range []string{"bogus", "graphql_ratelimit:retry_after=1s", "429:p=2", "429:every=0", "slow:code=500", "5xx:code=404", "429:retry_after=soon", "429:every"} {
+	for _, spec := range []string{"bogus", "graphql_ratelimit:retry_after=1s", "429:p=2", "429:every=0", "slow:code=500", "5xx:code=404", "429:retry_after=soon", "429:every", "gateway:code=503", "expire200:code=500"} {
 		t.Run(spec, func(t *testing.T) {
 			if _, err := New(Options{Issues: 1, Faults: spec}); err == nil {
 				t.Fatalf("spec %q accepted", spec)

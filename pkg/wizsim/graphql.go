@@ -152,6 +152,16 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 			s.ExpireTokens()
 			writeErrors(w, http.StatusUnauthorized, CodeUnauthenticated, "unauthenticated: access token expired", false)
 			return
+		case FaultExpireInData:
+			s.ExpireTokens()
+			writeErrors(w, http.StatusOK, CodeUnauthenticated, "unauthenticated: access token expired", true)
+			return
+		case FaultGateway:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(f.code)
+			fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n</body>\r\n</html>\r\n",
+				f.code, http.StatusText(f.code), f.code, http.StatusText(f.code))
+			return
 		case FaultCursor:
 			s.InvalidateCursors()
 		case FaultSlow:
