@@ -63,6 +63,14 @@ const (
 // maxCursorRestarts bounds how often one fetch restarts its window after a rejected cursor.
 const maxCursorRestarts = 3
 
+// maxCursorFailures is how many fetches in a row may fail on one cursor, in any other way than a
+// rejection, before the window restarts without it. How Wiz answers an expired or invalid cursor
+// is not documented (WIZ_API.md §10): wiz.ErrCursorRejected is its BAD_USER_INPUT, and a cursor
+// whose page keeps failing otherwise (an INTERNAL, a 5xx, another 400) is dropped after this many
+// fetches, so that no answer can keep a feed on it for good. Restarting re-reads from just below
+// the watermark, which the marks make safe; a Wiz outage costs at most that re-read.
+const maxCursorFailures = 3
+
 // ErrMissingCursor is returned when Wiz says hasNextPage but gives no endCursor (WIZ_API.md §3).
 var ErrMissingCursor = errors.New("page has hasNextPage=true but an empty endCursor")
 
@@ -109,6 +117,10 @@ type Feed struct {
 	pol    policy // the created or the updates feed's rules, chosen by New
 	log    *slog.Logger
 	stream *pageStream // with Options.Prefetch: the pages of the open window, fetched ahead
+	// failingCursor is the cursor the last fetches failed on, cursorFailures how many in a row
+	// (maxCursorFailures). Fetch is never called concurrently for one feed.
+	failingCursor  string
+	cursorFailures int
 }
 
 // Result summarises one fetch.
@@ -177,6 +189,20 @@ func New(opt Options) (*Feed, error) {
 	return &Feed{opt: opt, pol: pol, log: opt.Logger.With("component", "feed", "instance", opt.Instance, "feed", opt.Name)}, nil
 }
 
+// cursorKeepsFailing counts a fetch that failed with err on cursor and reports whether it is the
+// maxCursorFailures-th in a row on that cursor. Failures the cursor cannot cause (authentication,
+// permission, a cancelled context) are not counted.
+func (f *Feed) cursorKeepsFailing(cursor string, err error) bool {
+	if !wiz.IsRetryable(err) && !errors.Is(err, wiz.ErrBadRequest) {
+		return false
+	}
+	if cursor != f.failingCursor {
+		f.failingCursor, f.cursorFailures = cursor, 0
+	}
+	f.cursorFailures++
+	return f.cursorFailures >= maxCursorFailures
+}
+
 // Name is the feed's name (Created or Updates).
 func (f *Feed) Name() string { return f.pol.name() }
 
@@ -210,8 +236,12 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 			cp.Cursor = ""
 		}
 		page, mapIncidents, streamed, err := f.fetchPage(ctx, cp.WindowAfter, cp.Cursor, limit)
+		if err == nil {
+			f.failingCursor, f.cursorFailures = "", 0
+		}
 		if err != nil {
-			if errors.Is(err, wiz.ErrCursorRejected) && cp.Cursor != "" && res.Restarts < maxCursorRestarts {
+			rejected := errors.Is(err, wiz.ErrCursorRejected)
+			if cp.Cursor != "" && res.Restarts < maxCursorRestarts && (rejected || f.cursorKeepsFailing(cp.Cursor, err)) {
 				// Everything before the watermark was committed in order, so the window restarts
 				// just below it (Wiz's `after` is exclusive): only the issues tied at the watermark
 				// are read again, and their marks drop them. No overlap is needed here: late-visible
@@ -227,7 +257,13 @@ func (f *Feed) Fetch(ctx context.Context) (res Result, err error) {
 				if below := cp.Watermark.Add(-time.Microsecond); !cp.Watermark.IsZero() && below.After(restart) {
 					restart = below
 				}
-				f.log.Warn("cursor rejected; restarting window", "after", restart, "err", err)
+				if rejected {
+					f.log.Warn("cursor rejected; restarting window", "after", restart, "err", err)
+				} else {
+					f.log.Warn("pages keep failing on one cursor; restarting window without it", "after", restart,
+						"failed_fetches", f.cursorFailures, "err", err)
+				}
+				f.failingCursor, f.cursorFailures = "", 0
 				cp.WindowAfter, cp.Cursor = restart, ""
 				continue
 			}

@@ -27,6 +27,7 @@ type fakeSource struct {
 	mu           sync.Mutex
 	issues       map[string]wiz.Issue
 	rejectCursor int // reject the next N cursors
+	failCursor   int // fail the next N requests that carry a cursor, as a Wiz INTERNAL would
 	requests     []request
 }
 
@@ -78,6 +79,10 @@ func (s *fakeSource) Issues(_ context.Context, f wiz.IssueFilter, order *wiz.Iss
 		if s.rejectCursor > 0 {
 			s.rejectCursor--
 			return nil, fmt.Errorf("invalid cursor: %w", wiz.ErrCursorRejected)
+		}
+		if s.failCursor > 0 {
+			s.failCursor--
+			return nil, &wiz.APIError{Class: wiz.ErrTransient, Code: "INTERNAL", Op: "IssuesTable", Message: "internal error"}
 		}
 		// cursor = "<timestamp>|<id>" of the last node served: a position, not an index.
 		ts, id, _ := strings.Cut(after, "|")
@@ -383,6 +388,46 @@ func TestRejectedCursorRestartsWindowWithoutLossOrDuplicates(t *testing.T) {
 		if len(k) != 1 {
 			t.Fatalf("issue %s got %v", id, k)
 		}
+	}
+}
+
+// How Wiz answers an expired or invalid cursor is not documented (WIZ_API.md §10): a cursor whose
+// page fails any other way than a BAD_USER_INPUT kept the feed on it for good. After
+// maxCursorFailures failed fetches in a row on one cursor the window restarts without it, and
+// nothing is lost or repeated; failures the cursor cannot cause are not counted.
+func TestCursorThatKeepsFailingIsDropped(t *testing.T) {
+	fx := newFixture(t, 10)
+	base := fx.now.Add(-time.Hour)
+	for n := 0; n < 35; n++ {
+		fx.src.put(issue(n, ts(base, n/4), "OPEN"))
+	}
+	f := fx.feed(Created)
+	if _, err := f.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if cp := fx.checkpointOf(Created); cp.Cursor == "" {
+		t.Fatal("setup: the first fetch left no cursor")
+	}
+	fx.src.failCursor = maxCursorFailures // the stored cursor's page fails this many times in a row
+	for i := 1; i < maxCursorFailures; i++ {
+		if _, err := f.Fetch(context.Background()); !wiz.IsRetryable(err) {
+			t.Fatalf("fetch %d on the failing cursor: %v, want its transient error", i, err)
+		}
+	}
+	// The maxCursorFailures-th failure restarts the window without the cursor, in that fetch.
+	results := fx.run(Created)
+	if results[0].Restarts != 1 {
+		t.Fatalf("restarts %d in the fetch after %d failures, want 1", results[0].Restarts, maxCursorFailures-1)
+	}
+	evs := fx.events()
+	uniqueEventIDs(t, evs)
+	if len(evs) != 35 {
+		t.Fatalf("got %d events, want 35", len(evs))
+	}
+
+	// An authentication failure is not the cursor's: it is not counted.
+	if f.cursorKeepsFailing("c", &wiz.APIError{Class: wiz.ErrAuth}) || f.cursorFailures != 0 {
+		t.Fatalf("an auth failure counted against the cursor (%d)", f.cursorFailures)
 	}
 }
 
