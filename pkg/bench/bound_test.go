@@ -122,9 +122,15 @@ func TestSimSpecArgs(t *testing.T) {
 // pacer (11 intervals of 100 ms after the first request).
 func TestBaselinePaces(t *testing.T) {
 	genAt := time.Now()
-	var ahead atomic.Int64 // the simulator's clock runs (its limiter refills with it), 10 minutes ahead once generated
+	var ahead atomic.Int64  // the simulator's clock runs (its limiter refills with it), 10 minutes ahead once generated
+	var frozen atomic.Int64 // when set (unix ns), the simulator's clock stands still there
 	sim, err := wizsim.New(wizsim.Options{Issues: 300, Seed: 3, Rate: 10,
-		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
+		Now: func() time.Time {
+			if f := frozen.Load(); f != 0 {
+				return time.Unix(0, f)
+			}
+			return time.Now().Add(time.Duration(ahead.Load()))
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +141,16 @@ func TestBaselinePaces(t *testing.T) {
 	defer sim.Close()
 	ctx := context.Background()
 
+	// With the clock stopped the limiter cannot refill, however slowly the requests go (-race, a
+	// loaded machine): the 11th request of the unpaced run is over the burst of 10, always.
+	frozen.Store(time.Now().Add(time.Duration(ahead.Load())).UnixNano())
 	if _, _, err := baseline(ctx, sim.URL(), genAt.Add(-lookback), 25, 0); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
 		t.Fatalf("unpaced baseline: error %v, want an HTTP 429 (else this test shows nothing)", err)
 	}
 	// The unpaced run spent the service account's budget, which every token shares (as on Wiz):
-	// move the simulator's clock on so that it refills.
+	// let the clock run again, moved on so that the budget is whole.
 	ahead.Add(int64(2 * time.Second))
+	frozen.Store(0)
 	n, wall, err := baseline(ctx, sim.URL(), genAt.Add(-lookback), 25, 10)
 	if err != nil {
 		t.Fatalf("paced baseline: %v", err)
