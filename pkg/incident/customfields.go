@@ -93,8 +93,10 @@ func (f *builtinFields) fields() [20]builtinField {
 	}
 }
 
-// builtinCustomFields are the cliNames of builtinFields, sorted.
-func builtinCustomFields() []string {
+// BuiltinCustomFields returns the cliNames of the customFields the mapper itself may set, sorted
+// (mapping.fields may add others). A sink that merges an incident into one it holds (the xsoar
+// sink) treats these as wizfetch's: one the mapper left out, being empty, is removed.
+func BuiltinCustomFields() []string {
 	var f builtinFields
 	names := make([]string, 0, 20)
 	for _, e := range f.fields() {

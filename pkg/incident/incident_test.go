@@ -448,8 +448,8 @@ func TestEveryBuiltinCustomField(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, builtinCustomFields()) {
-		t.Fatalf("customFields keys %v, want %v", keys, builtinCustomFields())
+	if !slices.Equal(keys, BuiltinCustomFields()) {
+		t.Fatalf("customFields keys %v, want %v", keys, BuiltinCustomFields())
 	}
 }
 
@@ -601,8 +601,8 @@ func TestCustomFieldJSONTypes(t *testing.T) {
 	for _, tt := range tests {
 		names = append(names, tt.cliName)
 	}
-	if !slices.Equal(names, builtinCustomFields()) {
-		t.Fatalf("the table covers %v, want every built-in field %v", names, builtinCustomFields())
+	if !slices.Equal(names, BuiltinCustomFields()) {
+		t.Fatalf("the table covers %v, want every built-in field %v", names, BuiltinCustomFields())
 	}
 	var issue wiz.Issue
 	if err := json.Unmarshal([]byte(raw), &issue); err != nil {
@@ -650,8 +650,8 @@ func TestBuiltinFieldsOrder(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("builtinFields JSON names are not sorted: %v", names)
 	}
-	if !slices.Equal(names, builtinCustomFields()) {
-		t.Errorf("builtinFields JSON names %v, fields() names %v", names, builtinCustomFields())
+	if !slices.Equal(names, BuiltinCustomFields()) {
+		t.Errorf("builtinFields JSON names %v, fields() names %v", names, BuiltinCustomFields())
 	}
 	for f := range reflect.TypeFor[builtinFields]().Fields() {
 		if f.Type.Kind() != reflect.String || !strings.HasSuffix(f.Tag.Get("json"), ",omitempty") {

@@ -6,11 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,9 +33,10 @@ const xsoar8Prefix = "/xsoar/public/v1"
 // is hex(sha256(api_key + nonce + timestamp)) with "x-xdr-nonce" (64 random alphanumerics) and
 // "x-xdr-timestamp" (unix ms), fresh for every request, retries included.
 //
-// Body: the event's incident object, with "type" replaced by incident_type_override when set, plus
-// "createInvestigation" (config, default true) on a create only: it is documented for creation
-// (XSOAR 6/8 "Create or update an incident") and an update must not restart the playbook.
+// Body of a create: the event's incident object, with "type" replaced by incident_type_override when
+// set, plus "createInvestigation" (config, default true): it is documented for creation (XSOAR 6/8
+// "Create or update an incident") and an update must not restart the playbook. Body of an update:
+// the incident as XSOAR holds it with the event's incident set over it (updateBody).
 //
 // XSOAR does not deduplicate, so the sink keeps issue → {XSOAR id, version} in the store (sink state
 // key "xsoar:<instance>:<issue id>"), written after each successful create or update:
@@ -83,6 +82,11 @@ type XSOAR struct {
 type xsoarRef struct {
 	ID      string `json:"id"`
 	Version int64  `json:"version"`
+	// Extra lists, comma-separated and sorted, the custom fields other than the built-in ones
+	// (incident.BuiltinCustomFields) that the last create or update sent: mapping.fields that
+	// matched. They are wizfetch's like the built-in ones, so an update whose event no longer has
+	// one removes it from the incident (updateBody).
+	Extra string `json:"extra,omitempty"`
 }
 
 // NewXSOAR builds the xsoar sink of cfg (secrets already resolved); st holds the issue → incident
@@ -192,6 +196,9 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 			if err != nil {
 				return fmt.Errorf("create incident for issue %s: %w", ev.IssueID, err)
 			}
+			if got.Extra, err = extraCustomFields(ev); err != nil {
+				return err
+			}
 			if err := x.saveRef(stateKey, got); err != nil {
 				return err
 			}
@@ -204,62 +211,17 @@ func (x *XSOAR) deliver(ctx context.Context, it store.OutboxItem) error {
 		}
 		ref, current = found, obj
 	}
-	got, answer, err := x.update(ctx, ev, ref.ID, current)
+	got, answer, err := x.update(ctx, ev, ref, current)
 	if err != nil {
 		return fmt.Errorf("update incident %s for issue %s: %w", ref.ID, ev.IssueID, err)
+	}
+	if got.Extra, err = extraCustomFields(ev); err != nil {
+		return err
 	}
 	if err := x.saveRef(stateKey, got); err != nil {
 		return err
 	}
 	return x.mirrorAfter(ctx, ev, got, answer, false)
-}
-
-// update brings XSOAR's incident id up to ev by reading it, changing it and posting it back (a
-// read-modify-write): XSOAR's update replaces the whole incident, so a body of wizfetch's fields
-// alone would wipe what analysts and playbooks set (owner, phase, their custom fields, the close
-// fields; see updateBody). current is the incident as a search just answered it, nil to read it
-// first. A version conflict (an edit between the read and the write) reads it again and retries
-// once; conflicting again, it is left to the dispatcher's retry. An incident no longer found is
-// created anew.
-func (x *XSOAR) update(ctx context.Context, ev eventLine, id string, current json.RawMessage) (*xsoarRef, []byte, error) {
-	for attempt := 0; ; attempt++ {
-		if current == nil {
-			var err error
-			if current, err = x.readCurrent(ctx, id); err != nil {
-				return nil, nil, fmt.Errorf("read the incident: %w", err)
-			}
-			if current == nil {
-				x.log.Info("XSOAR no longer has the incident; creating it anew", "issue_id", ev.IssueID, "incident_id", id)
-				return x.create(ctx, ev)
-			}
-		}
-		body, err := x.updateBody(ev, current)
-		if err != nil {
-			return nil, nil, err
-		}
-		got, answer, err := x.send(ctx, body)
-		var he *HTTPError
-		if err == nil || !versionConflict(err) || !errors.As(err, &he) {
-			return got, answer, err
-		}
-		if attempt == 1 {
-			return nil, nil, he // conflicting again (a busy incident): not permanent, retry later
-		}
-		x.log.Debug("version conflict; reading the incident again", "issue_id", ev.IssueID, "incident_id", id)
-		current = nil
-	}
-}
-
-// versionConflict reports whether XSOAR refused an update for a stale version: HTTP 400
-// {"id": "errOptimisticLock", …, "error": "DB Version '4' and Insert version '10' do not match …"}
-// (a Palo Alto Networks answer on LIVE, message 436126), or a 400 or 409 naming the version.
-func versionConflict(err error) bool {
-	var he *HTTPError
-	if !errors.As(err, &he) || (he.Status != http.StatusBadRequest && he.Status != http.StatusConflict) {
-		return false
-	}
-	body := strings.ToLower(he.body)
-	return strings.Contains(body, "erroptimisticlock") || strings.Contains(body, "version")
 }
 
 // create creates the incident of ev and returns XSOAR's id and version, and the incident as XSOAR
@@ -300,57 +262,6 @@ func (x *XSOAR) createBody(ev eventLine) ([]byte, error) {
 	}
 	inc["createInvestigation"] = json.RawMessage(strconv.FormatBool(x.createInv))
 	b, err := json.Marshal(inc)
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("event %s: render incident: %w", ev.EventID, err))
-	}
-	return b, nil
-}
-
-// updateBody renders the update of current (an incident as XSOAR answered a search) to ev's
-// incident: current as it is, with every field of ev's incident set over it, "type" replaced by
-// incident_type_override when set, and the custom fields merged: current's, then ev's over them.
-// XSOAR answers custom fields under "CustomFields" and takes them as "customFields" (xsoarsim's
-// package doc gives the sources), so they go back under "customFields" alone. Everything else an
-// analyst or a playbook set (owner, phase, status and close fields, their custom fields) goes back
-// as XSOAR answered it, and so do id and the version the update must carry. Values stay the bytes
-// XSOAR and the event hold (no float round trip).
-func (x *XSOAR) updateBody(ev eventLine, current json.RawMessage) ([]byte, error) {
-	var inc map[string]json.RawMessage
-	if err := json.Unmarshal(ev.Incident, &inc); err != nil || inc == nil {
-		return nil, Permanent(fmt.Errorf("event %s: incident is not a JSON object", ev.EventID))
-	}
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(current, &out); err != nil || out == nil {
-		return nil, fmt.Errorf("event %s: XSOAR's incident is not a JSON object", ev.EventID)
-	}
-	custom := map[string]json.RawMessage{}
-	for i, raw := range []json.RawMessage{out["CustomFields"], out["customFields"], inc["customFields"]} {
-		if len(raw) == 0 || string(raw) == "null" {
-			continue
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			if i == 2 {
-				return nil, Permanent(fmt.Errorf("event %s: customFields is not a JSON object", ev.EventID))
-			}
-			return nil, fmt.Errorf("event %s: XSOAR's custom fields are not a JSON object", ev.EventID)
-		}
-		maps.Copy(custom, fields)
-	}
-	delete(out, "CustomFields")
-	delete(out, "createInvestigation") // for creation only
-	for k, v := range inc {
-		out[k] = v
-	}
-	merged, err := json.Marshal(custom)
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("event %s: render custom fields: %w", ev.EventID, err))
-	}
-	out["customFields"] = merged
-	if x.typeOverride != "" {
-		out["type"] = json.RawMessage(appendJSONString(nil, x.typeOverride))
-	}
-	b, err := json.Marshal(out)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("event %s: render incident: %w", ev.EventID, err))
 	}

@@ -260,7 +260,16 @@ func (x *XSOAR) mirrorChange(ctx context.Context, ev eventLine, inc XSOARInciden
 	}
 	// The close or reopen bumped the version: keep the issue → incident map current, so that the
 	// next update does not start with a version conflict.
-	if err := x.saveRef("xsoar:"+ev.Instance+":"+ev.IssueID, &xsoarRef{ID: got.ID, Version: got.Version}); err != nil {
+	key := "xsoar:" + ev.Instance + ":" + ev.IssueID
+	ref, err := x.loadRef(key)
+	if err != nil {
+		return got, err
+	}
+	extra := ""
+	if ref != nil {
+		extra = ref.Extra
+	}
+	if err := x.saveRef(key, &xsoarRef{ID: got.ID, Version: got.Version, Extra: extra}); err != nil {
 		return got, err
 	}
 	action := MirrorClose

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wizfetch/wizfetch/pkg/config"
+	"github.com/wizfetch/wizfetch/pkg/incident"
 	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/xsoarsim"
 )
@@ -273,10 +274,10 @@ func TestXSOARCreateThenUpdate(t *testing.T) {
 	if n := sim.Stats().UpdatesWithCreateInvestigation; n != 0 {
 		t.Errorf("%d updates carried createInvestigation, want 0", n)
 	}
-	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 3}) {
+	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{ID: "1", Version: 3}) {
 		t.Errorf("mapping of A %+v, want {1 3}", ref)
 	}
-	if ref := mapping(t, st, "B"); ref == nil || *ref != (xsoarRef{"2", 1}) {
+	if ref := mapping(t, st, "B"); ref == nil || *ref != (xsoarRef{ID: "2", Version: 1}) {
 		t.Errorf("mapping of B %+v, want {2 1}", ref)
 	}
 }
@@ -303,7 +304,7 @@ func TestXSOARVersionConflictRefreshes(t *testing.T) {
 	if inc, _ := sim.Incident("1"); inc.Version != 7 || inc.Label("status") != "RESOLVED" {
 		t.Errorf("incident version %d status %s, want 7 RESOLVED", inc.Version, inc.Label("status"))
 	}
-	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 7}) {
+	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{ID: "1", Version: 7}) {
 		t.Errorf("mapping %+v, want {1 7}", ref)
 	}
 	checkOneIncidentPerIssue(t, sim, 1)
@@ -399,7 +400,7 @@ func TestXSOARPlaybookBumpsVersion(t *testing.T) {
 			t.Errorf("incident %s: %+v, want issue %s at version %d, status %s, phase %s", want.id, inc, want.issue, want.version,
 				want.status, xsoarsim.PlaybookPhase)
 		}
-		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{want.id, want.version}) {
+		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{ID: want.id, Version: want.version}) {
 			t.Errorf("mapping of %s %+v, want {%s %d}", want.issue, ref, want.id, want.version)
 		}
 	}
@@ -461,7 +462,7 @@ func TestXSOARLostStoreAdoptsIncidents(t *testing.T) {
 			t.Errorf("incident %s: version %d, issue %q, status %s; want version %d, issue %q, status %s",
 				want.id, inc.Version, inc.MirrorID(), inc.Label("status"), want.version, want.issue, want.status)
 		}
-		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{want.id, want.mapVersion}) {
+		if ref := mapping(t, st, want.issue); ref == nil || *ref != (xsoarRef{ID: want.id, Version: want.mapVersion}) {
 			t.Errorf("new store's mapping of %q %+v, want {%s %d}", want.issue, ref, want.id, want.mapVersion)
 		}
 	}
@@ -488,7 +489,7 @@ func TestXSOARMissingOrExistingMapping(t *testing.T) {
 	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "IN_PROGRESS", 1))); err != nil {
 		t.Fatal(err)
 	}
-	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{"1", 1}) {
+	if ref := mapping(t, st, "A"); ref == nil || *ref != (xsoarRef{ID: "1", Version: 1}) {
 		t.Fatalf("mapping %+v, want {1 1}", ref)
 	}
 	// A replayed created updates instead of duplicating.
@@ -624,5 +625,85 @@ func TestNewXSOARRejects(t *testing.T) {
 				t.Errorf("error holds the key: %v", err)
 			}
 		})
+	}
+}
+
+// xsoarEvent is an event line of issue A whose incident has the given custom fields.
+func xsoarEvent(t *testing.T, kind, status string, n int, custom map[string]any) []byte {
+	t.Helper()
+	inc, err := json.Marshal(incident.Incident{Name: "A", Type: "Wiz Issue", Severity: 2, Occurred: "2025-01-01T00:00:00Z",
+		Labels: []incident.Label{{Type: "status", Value: status}}, CustomFields: custom, RawJSON: `{"id":"A"}`, DbotMirrorID: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sca := time.Date(2025, 1, 2, 3, 4, 5, n*1000, time.UTC)
+	line, err := (&incident.Event{EventID: incident.EventID("default", "A", kind, &sca), Kind: kind, Instance: "default",
+		IssueID: "A", IssueStatus: status, EmittedAt: "2025-01-02T03:04:05Z", Incident: inc}).Line()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
+// A custom field of wizfetch's that the issue no longer has (the mapper leaves an empty one out: a
+// due date cleared; an extra mapping.fields field that stopped matching) is removed from XSOAR's
+// incident by the next update, while the analyst's own custom fields stay.
+func TestXSOARUpdateRemovesWizfetchFieldsTheIssueLost(t *testing.T) {
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key"})
+	x, st := newTestXSOAR(t, url, nil)
+	ctx := context.Background()
+	first := map[string]any{"wizissueid": "A", "wizissueduedate": "2025-02-01T00:00:00Z", "teamowner": "blue"}
+	if _, err := x.Deliver(ctx, itemsOf(xsoarEvent(t, "created", "OPEN", 0, first))); err != nil {
+		t.Fatal(err)
+	}
+	if ref := mapping(t, st, "A"); ref == nil || ref.Extra != "teamowner" {
+		t.Fatalf("mapping %+v, want the extra field teamowner recorded", ref)
+	}
+	if err := sim.SetFields("1", nil, map[string]any{"verdict": "benign"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Deliver(ctx, itemsOf(xsoarEvent(t, "updated", "IN_PROGRESS", 1, map[string]any{"wizissueid": "A"}))); err != nil {
+		t.Fatal(err)
+	}
+	inc, _ := sim.Incident("1")
+	custom, _ := inc.Body["customFields"].(map[string]any)
+	if _, ok := custom["wizissueduedate"]; ok || custom["teamowner"] != nil || custom["verdict"] != "benign" || custom["wizissueid"] != "A" {
+		t.Errorf("custom fields after the update %v: want the due date and teamowner gone, the analyst's verdict kept", custom)
+	}
+}
+
+// The id goes back as the string the sink keeps, whatever type XSOAR answered it with: a number
+// would make the post a create (xsoarsim) and duplicate the incident.
+func TestXSOARUpdateBodySendsTheIDAsAString(t *testing.T) {
+	x := &XSOAR{}
+	body, err := x.updateBody(mustEvent(t, testEvent(t, "updated", "A", "OPEN", 1)), &xsoarRef{ID: "7"},
+		json.RawMessage(`{"id":7,"version":3,"CustomFields":null,"owner":"alice"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil || got["id"] != "7" || got["version"] != 3.0 || got["owner"] != "alice" {
+		t.Fatalf("body %s (%v): want id \"7\", version 3, the owner kept", body, err)
+	}
+}
+
+// An incident deleted between the sink's read and its write is created anew, not dead-lettered.
+func TestXSOARIncidentDeletedDuringAnUpdateIsCreatedAgain(t *testing.T) {
+	sim, url := startXSOAR(t, xsoarsim.Options{Key: "the-api-key"})
+	x, st := newTestXSOAR(t, url, nil)
+	ctx := context.Background()
+	if _, err := x.Deliver(ctx, itemsOf(testEvent(t, "created", "A", "OPEN", 0))); err != nil {
+		t.Fatal(err)
+	}
+	sim.RaceAfterSearch("1", -1)
+	if n, err := x.Deliver(ctx, itemsOf(testEvent(t, "updated", "A", "RESOLVED", 1))); n != 1 || err != nil {
+		t.Fatalf("Deliver = %d, %v; want 1, nil", n, err)
+	}
+	incs := sim.Incidents()
+	if len(incs) != 1 || incs[0].ID != "2" || incs[0].Label("status") != "RESOLVED" {
+		t.Fatalf("incidents %+v: want the deleted one created anew with the update's status", incs)
+	}
+	if ref := mapping(t, st, "A"); ref == nil || ref.ID != "2" {
+		t.Errorf("mapping %+v, want incident 2", ref)
 	}
 }

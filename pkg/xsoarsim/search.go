@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -95,9 +96,16 @@ func (s *Server) serveSearchLocked(w http.ResponseWriter, req map[string]any) {
 	// carries a stale version. The answer is encoded already, and the lock held until the next
 	// request, so the edit lands in between.
 	for _, id := range answered {
-		if queue := s.races[id]; len(queue) > 0 {
-			s.races[id] = queue[1:]
-			s.incidents[id].version += int64(queue[0])
+		queue := s.races[id]
+		if len(queue) == 0 {
+			continue
+		}
+		s.races[id] = queue[1:]
+		if n := queue[0]; n < 0 {
+			delete(s.incidents, id)
+			s.order = slices.DeleteFunc(s.order, func(o string) bool { return o == id })
+		} else {
+			s.incidents[id].version += int64(n)
 			s.incidents[id].state.modified = s.nowLocked()
 		}
 	}

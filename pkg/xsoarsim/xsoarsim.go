@@ -254,7 +254,8 @@ func (s *Server) SetFields(id string, top, custom map[string]any) error {
 }
 
 // RaceAfterSearch makes the next search that answers with incident id edit it n times right after
-// answering, as an analyst saving the incident between a client's read and its write would. Each
+// answering, as an analyst saving the incident between a client's read and its write would; n < 0
+// deletes it instead (XSOAR deletes incidents: demisto-py DefaultApi.delete_incidents_batch). Each
 // call arms one more search.
 func (s *Server) RaceAfterSearch(id string, n int) {
 	s.mu.Lock()
