@@ -187,6 +187,11 @@ func (r *Refetcher) fetch(ctx context.Context, ids []string) (map[string]fetched
 	out := make(map[string]fetched, len(ids))
 	for _, id := range ids {
 		is, raw, err := r.opt.Source.Issue(ctx, id)
+		if ue, ok := errors.AsType[*wiz.UndecodableError](err); ok {
+			// Rejected (its Defects say why) and recorded, as a page's node would be: retrying
+			// the push would read the same node for good.
+			is, raw, err = &ue.Issue, ue.Raw, nil
+		}
 		switch {
 		case errors.Is(err, wiz.ErrNotFound):
 		case errors.Is(err, wiz.ErrBadRequest) && len(ids) > 1:

@@ -174,3 +174,41 @@ func TestProcessBatchFallsBackToSingleReads(t *testing.T) {
 		t.Fatal("a failed read of the batch gave no error")
 	}
 }
+
+// undecodableSource answers the one-issue read of id with the node that does not decode, as
+// wiz.Client.Issue does.
+type undecodableSource struct {
+	issueByID
+	id string
+}
+
+func (s undecodableSource) Issue(ctx context.Context, id string) (*wiz.Issue, json.RawMessage, error) {
+	if id == s.id {
+		return nil, nil, &wiz.UndecodableError{Issue: wiz.Issue{ID: id}, Raw: json.RawMessage(`{"id":"` + id + `","createdAt":"yesterday"}`)}
+	}
+	return s.issueByID.Issue(ctx, id)
+}
+
+// A lone pushed issue whose node does not decode is rejected and recorded, as in a batch or a page:
+// its transient error used to requeue the push for good.
+func TestPushedUndecodableIssueIsRejected(t *testing.T) {
+	fx := newFixture(t, 50)
+	fx.feed(Created)
+	f := fx.feeds[Created]
+	const id = "00000000-0000-4000-8000-0000000000ee"
+	r := NewRefetcher(RefetcherOptions{
+		Instance: "default", Fetch: fx.fetch, Sinks: []string{"file"}, Source: undecodableSource{issueByID{fx.src}, id}, Store: fx.store,
+		Classifier: f.opt.Classifier, Mapper: f.opt.Mapper, Now: func() time.Time { return fx.now },
+	})
+	out, err := r.Process(context.Background(), id)
+	if err != nil || out != PushRejected {
+		t.Fatalf("Process = %q, %v; want %q", out, err, PushRejected)
+	}
+	recs, err := fx.store.RejectedIssues("default", 0)
+	if err != nil || len(recs) != 1 || recs[0].IssueID != id || recs[0].Feed != "push" || recs[0].Raw == "" {
+		t.Fatalf("rejected records %+v, %v: want the pushed issue with its raw node", recs, err)
+	}
+	if len(fx.events()) != 0 {
+		t.Fatalf("events %v, want none", fx.events())
+	}
+}

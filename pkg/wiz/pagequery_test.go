@@ -423,4 +423,8 @@ func TestIssueOfAnUndecodableNodeIsAnError(t *testing.T) {
 	if !errors.Is(err, ErrTransient) || !strings.Contains(err.Error(), "does not decode") || is != nil || raw != nil {
 		t.Fatalf("Issue = %v, %s, %v; want a transient error naming the decode failure", is, raw, err)
 	}
+	ue, ok := errors.AsType[*UndecodableError](err)
+	if !ok || ue.Issue.ID != "x-1" || len(ue.Issue.Defects()) == 0 || !strings.Contains(string(ue.Raw), "yesterday") {
+		t.Fatalf("error %#v: want an *UndecodableError with the defective issue and its raw node", err)
+	}
 }

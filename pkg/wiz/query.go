@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	graphql "github.com/hasura/go-graphql-client"
-
 	"github.com/wizfetch/wizfetch/pkg/wizdef"
 )
 
@@ -252,9 +250,26 @@ func (c *Client) Issues(ctx context.Context, f IssueFilter, order *IssueOrder, f
 	return c.queryPage(ctx, issuesVariables(f, order, first, after))
 }
 
+// UndecodableError is Client.Issue's error for an issue whose node does not decode (decodeNode).
+// It matches ErrTransient, for callers that decide on the issue's fields; a caller that records
+// rejections (the push refetch) takes Issue, whose Defects say why, and Raw, and rejects it as the
+// feeds reject such a node in a page.
+type UndecodableError struct {
+	Issue Issue
+	Raw   json.RawMessage
+}
+
+// Error implements error.
+func (e *UndecodableError) Error() string {
+	return issuesOp + ": issue " + e.Issue.ID + " does not decode: " + e.Issue.decodeErr
+}
+
+// Is makes the error match ErrTransient.
+func (e *UndecodableError) Is(target error) bool { return target == ErrTransient }
+
 // Issue fetches one issue by id with the same query (first: 1, filterBy: {id}). It returns an
-// error matching ErrNotFound when Wiz has no such issue, and a transient one when its node does not
-// decode (decodeNode).
+// error matching ErrNotFound when Wiz has no such issue, and an *UndecodableError when its node
+// does not decode (decodeNode).
 func (c *Client) Issue(ctx context.Context, id string) (*Issue, json.RawMessage, error) {
 	id = strings.TrimSpace(id)
 	if id == "" {
@@ -266,11 +281,10 @@ func (c *Client) Issue(ctx context.Context, id string) (*Issue, json.RawMessage,
 	}
 	for i := range page.Issues {
 		if strings.EqualFold(page.Issues[i].ID, id) {
-			if e := page.Issues[i].decodeErr; e != "" {
+			if page.Issues[i].decodeErr != "" {
 				// A caller deciding on this one issue (its type, its status) must not see the
-				// empty fields of a node that did not decode; the feeds reject such nodes instead.
-				return nil, nil, &APIError{Class: ErrTransient, Code: graphql.ErrJsonDecode, Op: issuesOp,
-					Message: "issue " + id + " does not decode: " + e}
+				// empty fields of a node that did not decode.
+				return nil, nil, &UndecodableError{Issue: page.Issues[i], Raw: page.Raw[i]}
 			}
 			return &page.Issues[i], page.Raw[i], nil
 		}
