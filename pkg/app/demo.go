@@ -15,6 +15,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
+	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/wizdef"
 	"github.com/wizfetch/wizfetch/pkg/wizsim"
 )
@@ -41,7 +42,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		o.Issues = 2000
 	}
 	if o.Dir == "" {
-		o.Dir = "wizfetch-demo"
+		o.Dir = defaultDemoDir
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
@@ -114,40 +115,55 @@ const demoMarker = ".wizfetch-demo"
 
 // freshDemoDir gives a demo run a fresh store and incidents file in dir (DESIGN.md §4): each run
 // simulates a new tenant (a new seed), whose backlog the last run's checkpoints would hide. Only
-// what an earlier demo wrote is removed: a store in a directory without the demo's marker file is
-// somebody's data, and the demo refuses to touch it.
+// what an earlier demo wrote is removed: the directory must be the demo's (its marker file, or the
+// default directory's name, which earlier versions wrote without a marker); a store elsewhere is
+// somebody's data and refused. A store another process holds (a demo still running) is refused
+// too, before anything is removed: the store lock guards the sink's file as well (DESIGN.md §7).
 func freshDemoDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
-	_, markErr := os.Stat(filepath.Join(dir, demoMarker))
-	if errors.Is(markErr, fs.ErrNotExist) {
+	marker := filepath.Join(dir, demoMarker)
+	_, markErr := os.Stat(marker)
+	switch {
+	case errors.Is(markErr, fs.ErrNotExist) && filepath.Base(filepath.Clean(dir)) != defaultDemoDir:
 		for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
 			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				return &DemoDirError{Dir: dir, File: name}
+				return &DemoDirError{Dir: dir, Reason: "holds a " + name + " the demo did not write; the demo replaces its files on every run"}
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("written by `wizfetch demo`: each demo run replaces this directory's store and incidents.jsonl\n"), 0o600); err != nil {
-			return fmt.Errorf("demo directory: %w", err)
-		}
-		return nil
-	}
-	if markErr != nil {
+	case markErr != nil && !errors.Is(markErr, fs.ErrNotExist):
 		return fmt.Errorf("demo directory: %w", markErr)
+	}
+	db := filepath.Join(dir, "wizfetch.db")
+	if _, err := os.Stat(db); err == nil {
+		st, err := store.Open(db, store.Options{Timeout: 500 * time.Millisecond})
+		if errors.Is(err, store.ErrLocked) {
+			return &DemoDirError{Dir: dir, Reason: "is in use by another wizfetch (a demo still running?)"}
+		}
+		if err == nil {
+			_ = st.Close()
+		} // a damaged store is the last demo's: replaced like a sound one
 	}
 	for _, name := range []string{"wizfetch.db", "incidents.jsonl"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("demo directory: replace the last run's %s: %w", name, err)
 		}
 	}
+	if err := os.WriteFile(marker, []byte("written by `wizfetch demo`: each demo run replaces this directory's store and incidents.jsonl\n"), 0o600); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
 	return nil
 }
 
-// DemoDirError is a demo directory holding files the demo did not write: a usage error.
-type DemoDirError struct{ Dir, File string }
+// defaultDemoDir is the name of the demo's default directory.
+const defaultDemoDir = "wizfetch-demo"
+
+// DemoDirError is a demo directory the demo may not use: a usage error.
+type DemoDirError struct{ Dir, Reason string }
 
 func (e *DemoDirError) Error() string {
-	return fmt.Sprintf("--dir %s holds a %s the demo did not write; the demo replaces its files on every run, so pick another --dir", e.Dir, e.File)
+	return fmt.Sprintf("--dir %s %s; pick another --dir", e.Dir, e.Reason)
 }
 
 // DemoConfig is the configuration the demo runs with: one instance against the simulator, a 2 s
