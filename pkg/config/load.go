@@ -90,8 +90,9 @@ func LoadBytes(data []byte) (*Config, []string, error) {
 	cfg, err := decodeAll(data, root)
 	if err != nil {
 		if len(problems) > 0 {
-			// Pruning an unknown key can orphan an alias to an anchor it held; the unknown key is
-			// the problem to report, not the knock-on parse error.
+			// Pruning an unknown or wrong-shaped key can orphan an alias to an anchor it held: the
+			// pruned key is the problem to report, not the knock-on parse error (Validate does not
+			// run then).
 			return nil, nil, newValidationError(problems)
 		}
 		return nil, nil, newValidationError([]string{err.Error()})

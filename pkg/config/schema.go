@@ -27,9 +27,10 @@ type problem struct {
 type schemaCheck struct {
 	problems []problem
 	fatal    bool
-	// wrong holds the keys whose values have the wrong shape, pruned before decoding (their
-	// defaults apply while the rest is validated), and wrongPaths their key paths, whose knock-on
-	// problems in Validate (a required key now missing) are not reported a second time.
+	// wrong holds the keys whose values have the wrong shape, and the second of two duplicate keys,
+	// pruned before decoding (defaults, or the first value, apply while the rest is validated);
+	// wrongPaths holds the wrong-shaped ones' key paths, whose knock-on problems in Validate (a
+	// required key now missing) are not reported a second time.
 	wrong      []unknownKey
 	wrongPaths []string
 	visited    int // nodes walked, bounded by maxSchemaNodes against alias bombs
@@ -241,7 +242,12 @@ func (sc *schemaCheck) mapping(path string, n *yaml.Node, t reflect.Type) {
 		wasFatal, before := sc.fatal, len(sc.problems)
 		sc.fatal = false
 		sc.walk(kpath, v, ft)
-		if sc.fatal && !slices.ContainsFunc(sc.problems[before:], func(p problem) bool { return strings.HasPrefix(p.msg, "yaml: ") }) {
+		// Pruning a key with a bad list item would drop the whole list: the other items' problems
+		// would go unseen, and an empty instances list makes the top level the only instance (a
+		// false "wiz.api_url: required"). Such a key stays fatal, as does the YAML itself.
+		if sc.fatal && !slices.ContainsFunc(sc.problems[before:], func(p problem) bool {
+			return strings.HasPrefix(p.msg, "yaml: ") || strings.HasPrefix(p.msg, kpath+"[")
+		}) {
 			// A value of the wrong shape, here or below: drop the key, report it, go on.
 			sc.fatal = false
 			sc.wrong = append(sc.wrong, unknownKey{parent: n, key: n.Content[i]})
