@@ -95,12 +95,13 @@ func newRootCommand(env *Env) *cobra.Command {
 		newBenchSimCommand(env),
 		newMCPCommand(env),
 	)
+	root.InitDefaultCompletionCmd() // cobra adds it at Execute otherwise, after the walk below
 	refuseUnknownSubcommands(root)
 	return root
 }
 
 // refuseUnknownSubcommands makes every command below root that only groups subcommands (config,
-// store, checkpoint, incidents, issue) refuse an unknown subcommand as invalid usage (exit 2), as
+// store, checkpoint, incidents, issue, completion) refuse an unknown subcommand as invalid usage (exit 2), as
 // cobra does at the root only: below it cobra prints the group's help and exits 0, so a typo such
 // as `wizfetch config valdate && deploy` passed. Run bare, a group prints its help (exit 0).
 func refuseUnknownSubcommands(cmd *cobra.Command) {

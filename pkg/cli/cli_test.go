@@ -26,6 +26,7 @@ func TestUnknownSubcommandIsAUsageError(t *testing.T) {
 		{args: []string{"incidents", "bogus"}, code: 2, stderr: `unknown command "bogus" for "wizfetch incidents"`},
 		{args: []string{"issue", "bogus"}, code: 2, stderr: `unknown command "bogus" for "wizfetch issue"`},
 		{args: []string{"bogus"}, code: 2, stderr: `unknown command "bogus" for "wizfetch"`},
+		{args: []string{"completion", "bogus"}, code: 2, stderr: `unknown command "bogus" for "wizfetch completion"`},
 		{args: []string{"config"}, code: 0, stdoutOK: true},
 	}
 	for _, tc := range tests {

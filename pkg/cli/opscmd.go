@@ -257,8 +257,14 @@ func newCheckpointCommand(env *Env) *cobra.Command {
 			}
 			// The running daemon answers first (DESIGN.md §4), in the same form as the store.
 			path := "/v1/checkpoints?instance=" + queryEscape(instance) + "&feed=" + queryEscape(feedName)
-			if body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path); ok && code == http.StatusOK {
-				return printJSON(cmd.OutOrStdout(), body)
+			if body, code, ok := newDaemonClient(cfg).get(cmd.Context(), path); ok {
+				switch code {
+				case http.StatusOK:
+					return printJSON(cmd.OutOrStdout(), body)
+				case http.StatusNotFound: // a daemon older than /v1/checkpoints: the store may answer
+				default:
+					return failure(fmt.Errorf("daemon answered %d: %s", code, bytes.TrimSpace(body)))
+				}
 			}
 			var st *store.Store
 			if cfg.Store.Backend == config.StoreEtcd {

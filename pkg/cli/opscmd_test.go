@@ -173,4 +173,12 @@ func TestCheckpointShowUsesTheRunningDaemon(t *testing.T) {
 	if r := runCLI(t, path, "checkpoint", "show", "--feed", "push"); r.code != 2 || !strings.Contains(r.stderr, "--feed") {
 		t.Fatalf("checkpoint show --feed push: exit %d, want 2 naming --feed\n%s", r.code, r.stderr)
 	}
+	// A daemon that refuses the token is reported as such, not hidden behind the store.
+	bad := strings.Replace(cfg, "tok-123", "tok-wrong", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, path, "checkpoint", "show"); r.code != 1 || !strings.Contains(r.stderr, "daemon answered 401") {
+		t.Fatalf("checkpoint show with a wrong token: exit %d, want 1 and the daemon's 401\n%s", r.code, r.stderr)
+	}
 }

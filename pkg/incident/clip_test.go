@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,10 @@ func clipCheck(t testing.TB, raw []byte, limit int) {
 					continue
 				}
 				walk(v, av)
+			}
+		default: // numbers (json.Number), booleans and null: never clipped, so never changed
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%v became %v", b, a)
 			}
 		}
 	}
