@@ -114,6 +114,8 @@ type fixture struct {
 	logs   *syncBuffer
 	calls  *callCounter
 	stored []wiz.Issue // the issues with a stored incident
+	// handler is the MCP handler the fixture's server serves.
+	handler http.Handler
 }
 
 type fixtureOptions struct {
@@ -180,6 +182,7 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.handler = h
 	srv, err := server.New(server.Options{Listen: "127.0.0.1:0", MCP: h})
 	if err != nil {
 		t.Fatal(err)

@@ -187,15 +187,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(calls) == 0 {
 			calls = []peekedCall{{tool: "(other)"}}
 		}
-		for _, c := range calls {
+		// A refused batch is audited call by call up to maxRefusedAudits, then in one line: anyone
+		// can send a 1 MiB batch of tiny calls, which must not become 20,000 log lines.
+		for i, c := range calls {
+			if i == maxRefusedAudits {
+				h.audit(r.Context(), nil, "(batch)", nil, ResultUnauthorized,
+					fmt.Sprintf("missing or wrong bearer token; %d more calls in the batch", len(calls)-i), 0)
+				break
+			}
 			h.audit(r.Context(), nil, c.tool, c.args, ResultUnauthorized, "missing or wrong bearer token", 0)
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wizfetch-mcp"`)
 		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 		return
 	}
+	// A tool call may wait on Wiz longer than the daemon's 60 s write timeout (wiz.timeout is 115 s,
+	// plus the rate limit): the connection would be cut while a write went through in Wiz, and the
+	// assistant, seeing no answer, would repeat it. This response may take as long as a call may.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(MaxCallTime + 15*time.Second))
 	h.http.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 }
+
+// MaxCallTime bounds one tool call, Wiz requests included: past it the call fails with a
+// deadline error (for a write, its outcome in Wiz unknown), and the answer still reaches the client.
+const MaxCallTime = 3 * time.Minute
+
+// maxRefusedAudits is how many calls of one refused request are audited one by one.
+const maxRefusedAudits = 8
 
 // authenticate returns the user whose token the request carries, comparing against every user's
 // digest in constant time (no early exit), or nil.
@@ -291,6 +309,8 @@ func (h *Handler) govern(u *user) sdk.Middleware {
 				return nil, errors.New(msg)
 			}
 			oc := &outcome{}
+			ctx, cancel := context.WithTimeout(ctx, MaxCallTime)
+			defer cancel()
 			res, err := next(context.WithValue(ctx, outcomeKey, oc), method, req)
 			result, reason := oc.result, oc.err
 			switch {
@@ -397,14 +417,38 @@ type wizCall struct {
 	err string
 }
 
+// record notes a Wiz call of instance that ended with err. What it keeps is seen by every user
+// (service_status), so it is Wiz's health, not the call: an answer about the caller's own request
+// (no such issue, a refused argument) is a Wiz that answered, and a failure is kept as its class
+// and code alone ("permission denied (FORBIDDEN)"), never its message, which may name what
+// another user asked for.
 func (w *wizHealth) record(instance string, at time.Time, err error) {
 	c := wizCall{at: at}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		c.err = clip(err.Error(), 300)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, wiz.ErrNotFound), errors.Is(err, wiz.ErrBadRequest):
+	default:
+		c.err = wizFailure(err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last[instance] = c
+}
+
+// wizFailure describes a failed Wiz call by its class and code only.
+func wizFailure(err error) string {
+	for _, class := range []error{wiz.ErrAuth, wiz.ErrPermission, wiz.ErrTransient} {
+		if !errors.Is(err, class) {
+			continue
+		}
+		if apiErr, ok := errors.AsType[*wiz.APIError](err); ok && apiErr.Code != "" {
+			return class.Error() + " (" + clip(apiErr.Code, 64) + ")"
+		}
+		return class.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return "failed"
 }
 
 func (w *wizHealth) get(instance string) (wizCall, bool) {

@@ -2,8 +2,11 @@ package mcp
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +129,18 @@ func TestUnauthenticated(t *testing.T) {
 	}
 	if logs := f.logs.String(); strings.Contains(logs, "wrong-token-value") || strings.Contains(logs, aliceToken) {
 		t.Fatal("a token reached the log")
+	}
+	// A refused batch of many calls is audited in a bounded number of lines.
+	calls := make([]string, 500)
+	for i := range calls {
+		calls[i] = `{"jsonrpc":"2.0","id":` + strconv.Itoa(i) + `,"method":"tools/call","params":{"name":"get_issue","arguments":{}}}`
+	}
+	before = len(f.logs.audits(t))
+	post("[" + strings.Join(calls, ",") + "]")
+	audits = f.logs.audits(t)[before:]
+	if len(audits) != maxRefusedAudits+1 || audits[maxRefusedAudits]["tool"] != "(batch)" ||
+		!strings.Contains(fmt.Sprint(audits[maxRefusedAudits]["err"]), "492 more calls") {
+		t.Fatalf("a refused batch of 500 calls made %d audit lines (last %v), want %d", len(audits), audits[len(audits)-1], maxRefusedAudits+1)
 	}
 }
 
@@ -431,5 +446,47 @@ func TestToolsAreChargedTheirWizRequests(t *testing.T) {
 	text, isErr, err := call(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id})
 	if err != nil || !isErr || !strings.Contains(text, "rate limit") {
 		t.Fatalf("get_issue after issue_context: %v %v %q; want it rate limited", err, isErr, text)
+	}
+}
+
+// A tool call that waits on Wiz past the HTTP server's write timeout (the daemon's is 60 s, below
+// wiz.timeout) still gets its answer: the connection used to be cut while the call, a write
+// perhaps, went through in Wiz, and an assistant seeing no answer repeats it.
+func TestSlowCallOutlivesTheServerWriteTimeout(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	srv := httptest.NewUnstartedServer(f.handler)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	cs := f.mustConnect(t, aliceToken)
+	if err := f.sim.SetFaults("slow:count=1,delay=1s"); err != nil {
+		t.Fatal(err)
+	}
+	text, isErr, err := call(t, cs, "get_issue", map[string]any{"issue_id": f.stored[0].ID})
+	if err != nil || isErr || !strings.Contains(text, f.stored[0].ID) {
+		t.Fatalf("get_issue past the write timeout: %v, tool error %v, %.200s", err, isErr, text)
+	}
+}
+
+// service_status's last_wiz_call, seen by every user, is Wiz's health: a user's own mistake (an
+// unknown issue) is a Wiz that answered, and a failure shows its class, never its message (which
+// named what another user asked for).
+func TestLastWizCallIsWizsHealthNotAUsersQuery(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	alice, bob := f.mustConnect(t, aliceToken), f.mustConnect(t, bobToken)
+	const unknown = "00000000-0000-4000-8000-00000000abcd"
+	if _, isErr, err := call(t, alice, config.ToolGetIssue, map[string]any{"issue_id": unknown}); err != nil || !isErr {
+		t.Fatalf("get_issue of an unknown issue: %v, tool error %v", err, isErr)
+	}
+	var st ServiceStatus
+	mustCall(t, bob, config.ToolServiceStatus, nil, &st)
+	if c := st.Instances[0].LastWizCall; c == nil || !c.OK || c.Error != "" {
+		t.Fatalf("last_wiz_call after a user's unknown issue: %+v, want ok", c)
+	}
+	h := &wizHealth{last: map[string]wizCall{}}
+	h.record("default", time.Now(), fmt.Errorf("get issue %s: %w", unknown, &wiz.APIError{Class: wiz.ErrPermission, Code: "FORBIDDEN", Message: "no access to " + unknown}))
+	if c, _ := h.get("default"); c.err != "permission denied (FORBIDDEN)" {
+		t.Fatalf("a permission failure recorded as %q, want its class and code alone", c.err)
 	}
 }
