@@ -14,6 +14,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/classify"
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/ha"
 	"github.com/wizfetch/wizfetch/pkg/incident"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
 	"github.com/wizfetch/wizfetch/pkg/sink"
@@ -135,6 +136,20 @@ func (d *shared) startEngine(ctx context.Context, cfg *config.Config) (*engine, 
 	// The dispatcher and the refetch worker outlive the feeds, so that --once and --until-idle can
 	// drain the outboxes and the refetch queue; they stop when runCtx ends.
 	dispCtx, stopDispatcher := context.WithCancel(context.Background())
+	if lost := ha.LeaseLost(ctx); lost != nil {
+		// A leader whose lease ended stops delivering at once: another replica may lead and
+		// deliver the same batch meanwhile, while this one's feeds may take tens of seconds to
+		// return (their store calls time out against an unreachable etcd). Acknowledgements are
+		// fenced anyway; this keeps the duplicates to the batch in flight.
+		go func() {
+			select {
+			case <-lost:
+				d.opt.Logger.Warn("lease lost: stopping delivery")
+				stopDispatcher()
+			case <-dispCtx.Done():
+			}
+		}()
+	}
 	dispErr := make(chan error, 1)
 	go func() { dispErr <- disp.Run(dispCtx) }()
 	refetchDone := make(chan struct{})

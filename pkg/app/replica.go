@@ -29,6 +29,12 @@ type replica struct {
 // openStore opens the store of cfg: the bbolt file (taking its lock), or the etcd prefix. With etcd
 // it also returns the replica; every write of the store is then fenced by the replica's leadership
 // (pushes excepted: they are posted to the shared inbox, see store.EnqueueRefetch).
+
+// engineSettled is how long an engine must have run for its stop to count as a new failure: the
+// restart delay (1 s doubling to 30 s) then starts again from 1 s, instead of growing over a term's
+// days with every etcd hiccup.
+const engineSettled = time.Minute
+
 func (d *shared) openStore(ctx context.Context, cfg *config.Config, stack *cleanups) (*store.Store, *replica, error) {
 	if cfg.Store.Backend != config.StoreEtcd {
 		st, err := store.Open(cfg.Store.Path, store.Options{})
@@ -167,6 +173,15 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 		if err := r.db.Recover(leadCtx); err != nil {
 			return fmt.Errorf("recover the last leader's commit: %w", err)
 		}
+		// A newer replica may have bumped the schema since this one started (a rolling upgrade):
+		// this code must not write under it. It ends the daemon, as at a start.
+		if err := d.store.CheckSchema(); errors.Is(err, store.ErrSchemaTooNew) {
+			endErr, ended = err, true
+			stopRun()
+			return err
+		} else if err != nil {
+			return err
+		}
 		select { // a reload before this term already applies
 		case <-restart:
 		default:
@@ -174,6 +189,7 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 		failures := 0
 		for {
 			c, _ := current()
+			started := time.Now()
 			eng, err := d.startEngine(leadCtx, c)
 			if errors.Is(err, ErrConfig) {
 				// A config this replica cannot run (a sink's CA file missing, say) ends the
@@ -201,6 +217,9 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 				// that could not be read or recorded). On etcd that is routine — an etcd member
 				// restarting, "leader changed", a timeout — so keep leading and start the
 				// engine again after a pause; a lost lease ends the term instead.
+				if time.Since(started) > engineSettled {
+					failures = 0 // an engine that ran a while stopped on a new error, not the last one's
+				}
 				failures++
 				pause := backoff.Delay(time.Second, 30*time.Second, failures)
 				log.Error("engine stopped on an error; restarting it", "err", err, "in", pause)

@@ -204,44 +204,76 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			}
 			continue
 		}
-		ok := e.term(ctx, session, lead)
+		end := e.term(ctx, session, lead)
 		_ = session.Close() // revokes the lease: a standby's campaign goes on at once
-		if ok {
+		switch end {
+		case termDone:
 			failed = 0
-			continue
-		}
-		// A term whose work failed at once (a bad sink file, an unreadable record) would fail
-		// again: back off, about 1 s doubling to a minute, instead of churning leases in etcd.
-		failed++
-		if !backoff.Sleep(ctx, backoff.Delay(time.Second, time.Minute, failed)) {
-			break
+		case termCampaignFailed:
+			// An etcd hiccup (a member restart, a watch on a compacted revision): campaign again
+			// soon, as after a failed session. Growing this delay, as for failed work, kept a
+			// standby out of the election for up to a minute after routine etcd events.
+			if !backoff.Sleep(ctx, time.Second) {
+				return e.stopped()
+			}
+		case termWorkFailed:
+			// A term whose work failed at once (a bad sink file, an unreadable record) would
+			// fail again: back off, about 1 s doubling to a minute, instead of churning leases.
+			failed++
+			if !backoff.Sleep(ctx, backoff.Delay(time.Second, time.Minute, failed)) {
+				return e.stopped()
+			}
 		}
 	}
+	return e.stopped()
+}
+
+// stopped records that Run no longer leads and returns Run's result.
+func (e *Elector) stopped() error {
 	e.setLeading("", 0, false)
 	return nil
 }
 
-// term campaigns in one session and leads until the session or ctx ends. It reports false when
-// the campaign or the leader's work failed.
-func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead func(ctx context.Context) error) bool {
+type leaseLostKey struct{}
+
+// LeaseLost returns, for the context a leader's work runs in, a channel closed when its lease ends
+// (another replica may lead from then on), or nil outside a term. It is not closed by a clean stop,
+// during which the lease is kept until the work has drained: work that must not outlive the lease
+// (delivering to sinks) stops on it at once instead of waiting for the rest of the work to end.
+func LeaseLost(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(leaseLostKey{}).(<-chan struct{})
+	return ch
+}
+
+// termEnd is how a term ended.
+type termEnd int
+
+const (
+	termDone           termEnd = iota // the work ended cleanly, or the lease or ctx ended
+	termCampaignFailed                // the campaign failed (etcd trouble): campaign again soon
+	termWorkFailed                    // the leader's work failed: back off before leading again
+)
+
+// term campaigns in one session and leads until the session or ctx ends.
+func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead func(ctx context.Context) error) termEnd {
 	election := concurrency.NewElection(session, e.prefix)
 	if err := election.Campaign(ctx, e.id); err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("campaign failed; retrying", "err", err)
-			return false
+			return termCampaignFailed
 		}
-		return true
+		return termDone
 	}
 	select {
 	case <-session.Done():
-		return true // the lease ended while we were being elected
+		return termDone // the lease ended while we were being elected
 	default:
 	}
 	key, rev := election.Key(), election.Rev()
 	e.log.Info("leading", "key", key, "revision", rev)
 	e.setLeading(key, rev, true)
 
-	leadCtx, stop := context.WithCancel(ctx)
+	leadCtx, stop := context.WithCancel(context.WithValue(ctx, leaseLostKey{}, session.Done()))
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -259,9 +291,10 @@ func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead f
 		stop()
 	}()
 	err := lead(leadCtx)
-	ok := err == nil || leadCtx.Err() != nil
-	if !ok {
+	end := termDone
+	if err != nil && leadCtx.Err() == nil {
 		e.log.Error("leader work failed; resigning", "err", err)
+		end = termWorkFailed
 	}
 	stop()
 	<-watched // its fence clearing must not land on a later term
@@ -271,7 +304,7 @@ func (e *Elector) term(ctx context.Context, session *concurrency.Session, lead f
 	if err := election.Resign(resignCtx); err != nil {
 		e.log.Debug("resign failed (the lease will expire)", "err", err)
 	}
-	return ok
+	return end
 }
 
 // observe follows who leads, for the status page: the leader is the campaigner whose key etcd

@@ -186,6 +186,12 @@ func TestCleanStopKeepsTheFenceUntilTheWorkEnds(t *testing.T) {
 				cancel() // SIGTERM
 				<-leadCtx.Done()
 				time.Sleep(50 * time.Millisecond) // the dispatcher's last acknowledgement
+				select {
+				case <-LeaseLost(leadCtx):
+					held <- false // a clean stop keeps the lease: delivery must not stop on it
+					return nil
+				default:
+				}
 				key, rev, ok := e.Fence()
 				if ok {
 					resp, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Commit()
@@ -222,4 +228,52 @@ func TestFailedTermsBackOff(t *testing.T) {
 	if n := terms.Load(); n < 2 || n > 4 {
 		t.Fatalf("%d terms in 3.5 s, want 2..4 with the backoff", n)
 	}
+}
+
+// LeaseLost is closed when the leader's lease ends (not on a clean stop: see the test above), so
+// that delivery stops at once; it is nil outside a term.
+func TestLeaseLostIsClosedWhenTheLeaseEnds(t *testing.T) {
+	if LeaseLost(context.Background()) != nil {
+		t.Fatal("LeaseLost outside a term is not nil")
+	}
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	e := NewElector(cli, ElectorOptions{Prefix: "/lost/", TTL: 5 * time.Second, ID: "r"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.Run(ctx, func(leadCtx context.Context) error {
+			lost := LeaseLost(leadCtx)
+			if lost == nil {
+				got <- "no channel in a term"
+				return nil
+			}
+			key, _, _ := e.Fence()
+			resp, err := cli.Get(context.Background(), key)
+			if err != nil || len(resp.Kvs) != 1 {
+				got <- fmt.Sprintf("read the election key: %v", err)
+				return nil
+			}
+			if _, err := cli.Revoke(context.Background(), clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil {
+				got <- err.Error()
+				return nil
+			}
+			select {
+			case <-lost:
+				got <- ""
+			case <-time.After(10 * time.Second):
+				got <- "not closed 10 s after the lease was revoked"
+			}
+			cancel()
+			<-leadCtx.Done()
+			return nil
+		})
+	}()
+	if msg := <-got; msg != "" {
+		t.Fatal(msg)
+	}
+	<-done
 }

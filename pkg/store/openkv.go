@@ -74,6 +74,18 @@ func OpenKV(db kv.DB, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// CheckSchema reads the store's schema version again and refuses one this code cannot handle
+// (ErrSchemaTooNew for a newer one). A replica on a shared engine calls it each time it starts to
+// lead: the check of OpenKV ran when it started, and a newer replica may have bumped the schema
+// since (a rolling upgrade), which this replica must not write under.
+func (s *Store) CheckSchema() error {
+	err := s.db.View(func(ktx kv.Tx) error { return checkSchema(ktx, false) })
+	if err != nil {
+		return fmt.Errorf("check store %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // checkKV checks, in a read transaction, the schema of a store OpenKV opens: it returns the
 // store's schema version (0: none yet) and whether it is ready, initialised at a schema this code
 // reads (minReadable on) with every bucket in buckets.

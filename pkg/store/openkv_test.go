@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,27 @@ func TestOpenKVWithoutPosterHasNoInbox(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// CheckSchema, which a replica runs each time it starts to lead, sees a schema a newer replica
+// bumped after this one opened the store.
+func TestCheckSchemaSeesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	db := openBoltKV(t, path)
+	s, err := OpenKV(db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSchema(); err != nil {
+		t.Fatalf("CheckSchema of the store as opened: %v", err)
+	}
+	err = db.Update(func(ktx kv.Tx) error {
+		return ktx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion+1)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSchema(); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("CheckSchema after a newer replica's bump: %v, want ErrSchemaTooNew", err)
+	}
 }
