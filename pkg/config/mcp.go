@@ -141,8 +141,14 @@ func validateMCP(v *validator, m MCP) {
 }
 
 // resolveMCP reads every user's token from its file or variable and refuses two users sharing a
-// token (a call could not be attributed). Messages name keys and paths, never a token.
-func resolveMCP(v *validator, m *MCP) {
+// token (a call could not be attributed), and a user's token that is the server's auth_token
+// (which opens the write-back API whatever the user's profile allows). Messages name keys and
+// paths, never a token.
+func resolveMCP(v *validator, m *MCP, serverToken Secret) {
+	var server [sha256.Size]byte
+	if serverToken != "" {
+		server = sha256.Sum256([]byte(serverToken.Reveal()))
+	}
 	digests := map[[sha256.Size]byte]int{}
 	for i := range m.Users {
 		u := &m.Users[i]
@@ -152,6 +158,9 @@ func resolveMCP(v *validator, m *MCP) {
 			continue
 		}
 		d := sha256.Sum256([]byte(u.Token.Reveal()))
+		if serverToken != "" && subtle.ConstantTimeCompare(server[:], d[:]) == 1 {
+			v.add(p+".token", "is the same as server.auth_token: an MCP user's token must not open the write-back API")
+		}
 		for prev, j := range digests {
 			if subtle.ConstantTimeCompare(prev[:], d[:]) == 1 {
 				v.add(p+".token", "is the same as the token of mcp.users[%d]: every user needs a token of their own", j)

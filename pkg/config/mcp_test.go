@@ -85,4 +85,12 @@ func TestMCPTokens(t *testing.T) {
 	if err := cfg.ResolveSecrets(); err == nil || !strings.Contains(err.Error(), "mcp.users[1].token_env: environment variable MCP_BOB is not set") {
 		t.Fatalf("missing variable: %v", err)
 	}
+	// A user's token that is the server's auth_token would open the write-back API to that user,
+	// whatever their profile.
+	t.Setenv("MCP_BOB", "tok-bob-456")
+	cfg.Server.AuthToken = "tok-alice-123"
+	err = cfg.ResolveSecrets()
+	if err == nil || !strings.Contains(err.Error(), "mcp.users[0].token: is the same as server.auth_token") || strings.Contains(err.Error(), "tok-") {
+		t.Fatalf("a user token that is the server token: %v", err)
+	}
 }

@@ -60,7 +60,7 @@ func (c *Config) ResolveSecrets() error {
 	resolve(&v, "server", "auth_token", &c.Server.AuthToken, c.Server.AuthTokenFile, "")
 	resolve(&v, "server.webhook", "bearer_token", &c.Server.Webhook.BearerToken, c.Server.Webhook.BearerTokenFile, "")
 	resolve(&v, "server.webhook.basic", "password", &c.Server.Webhook.Basic.Password, c.Server.Webhook.Basic.PasswordFile, "")
-	resolveMCP(&v, &c.MCP)
+	resolveMCP(&v, &c.MCP, c.Server.AuthToken)
 
 	if len(v.problems) > 0 {
 		return newValidationError(v.problems)

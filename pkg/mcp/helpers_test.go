@@ -122,6 +122,8 @@ type fixtureOptions struct {
 	userRate  rate.Limit
 	userBurst int
 	now       func() time.Time
+	// client, when set, wraps the Wiz client the handler uses.
+	client func(*wiz.Client) Client
 }
 
 func newFixture(t *testing.T, fo fixtureOptions) *fixture {
@@ -175,7 +177,11 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	tracker := status.New("test", nil)
 	tracker.AddFeed("default", "created")
 	tracker.AddSink("file", "jsonl", 10)
-	h, err := NewHandler(Options{Config: testMCPConfig(), Clients: map[string]Client{"default": client},
+	var hc Client = client
+	if fo.client != nil {
+		hc = fo.client(client)
+	}
+	h, err := NewHandler(Options{Config: testMCPConfig(), Clients: map[string]Client{"default": hc},
 		DefaultInstance: "default", Store: st, Tracker: tracker, Version: "test",
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), Calls: f.calls,
 		UserRate: fo.userRate, UserBurst: fo.userBurst, Now: fo.now})

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/time/rate"
 
@@ -306,7 +307,9 @@ func (h *Handler) govern(u *user) sdk.Middleware {
 				msg := fmt.Sprintf("tool %q is not available to %s (profile %s); available: %s",
 					clip(name, 64), u.name, u.profile, strings.Join(u.tools, ", "))
 				h.audit(ctx, u, name, args, ResultRefused, msg, time.Since(start))
-				return nil, errors.New(msg)
+				// As the SDK answers a tool it does not know: invalid params (the MCP spec's
+				// "Unknown tools" error), not the code 0 of a plain error.
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
 			}
 			oc := &outcome{}
 			ctx, cancel := context.WithTimeout(ctx, MaxCallTime)

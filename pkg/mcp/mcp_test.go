@@ -2,7 +2,9 @@ package mcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -163,6 +165,10 @@ func TestRefusedCallAudited(t *testing.T) {
 	_, isErr, err := call(t, cs, config.ToolAddNote, map[string]any{"issue_id": iss.ID, "text": "sneaky"})
 	if err == nil && !isErr {
 		t.Fatal("bob's add_note was not refused")
+	}
+	// Refused as the SDK refuses a tool it does not know: JSON-RPC invalid params, not code 0.
+	if we, ok := errors.AsType[*jsonrpc.Error](err); !ok || we.Code != jsonrpc.CodeInvalidParams {
+		t.Fatalf("refusal %#v, want a JSON-RPC error with code %d", err, jsonrpc.CodeInvalidParams)
 	}
 	if got := f.sim.Stats().Requests["/graphql"][200]; got != before {
 		t.Fatalf("a refused call reached Wiz (%d requests, was %d)", got, before)
@@ -488,5 +494,41 @@ func TestLastWizCallIsWizsHealthNotAUsersQuery(t *testing.T) {
 	h.record("default", time.Now(), fmt.Errorf("get issue %s: %w", unknown, &wiz.APIError{Class: wiz.ErrPermission, Code: "FORBIDDEN", Message: "no access to " + unknown}))
 	if c, _ := h.get("default"); c.err != "permission denied (FORBIDDEN)" {
 		t.Fatalf("a permission failure recorded as %q, want its class and code alone", c.err)
+	}
+}
+
+// unscopedClient is a Wiz client whose account lacks read:resources: issue_context's graph lookups
+// fail with a permission error.
+type unscopedClient struct{ *wiz.Client }
+
+func (c unscopedClient) IssueContext(ctx context.Context, id string) (*wiz.IssueContext, error) {
+	ic, err := c.Client.IssueContext(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	denied := &wiz.APIError{Class: wiz.ErrPermission, Code: "UNAUTHORIZED", Message: "missing scope read:resources", Op: "GraphSearch"}
+	ic.Errors = append(ic.Errors, "resource: "+denied.Error())
+	ic.Failures = append(ic.Failures, denied)
+	return ic, nil
+}
+
+// A missing scope behind part of issue_context shows as permission denied in the audit line and
+// in last_wiz_call, as the README says, while the partial context is still answered.
+func TestIssueContextPermissionFailureIsReported(t *testing.T) {
+	f := newFixture(t, fixtureOptions{client: func(c *wiz.Client) Client { return unscopedClient{c} }})
+	cs := f.mustConnect(t, aliceToken)
+	var ic wiz.IssueContext
+	mustCall(t, cs, config.ToolIssueContext, map[string]any{"issue_id": f.stored[0].ID}, &ic)
+	if len(ic.Errors) == 0 || ic.IssueID != f.stored[0].ID {
+		t.Fatalf("issue_context: %+v, want the partial context with its errors", ic)
+	}
+	a := lastAudit(t, f)
+	if a["tool"] != config.ToolIssueContext || a["result"] != ResultError || !strings.Contains(fmt.Sprint(a["err"]), "permission denied") {
+		t.Fatalf("audit %v, want result error naming permission denied", a)
+	}
+	var st ServiceStatus
+	mustCall(t, cs, config.ToolServiceStatus, nil, &st)
+	if c := st.Instances[0].LastWizCall; c == nil || c.OK || c.Error != "permission denied (UNAUTHORIZED)" {
+		t.Fatalf("last_wiz_call %+v, want permission denied", c)
 	}
 }

@@ -246,9 +246,23 @@ func (h *Handler) issueContext(ctx context.Context, u *user, in issueArgs) (any,
 		return nil, err
 	}
 	ic, err := c.IssueContext(ctx, id)
-	h.wiz.record(name, h.opt.Now(), err)
 	if err != nil {
+		h.wiz.record(name, h.opt.Now(), err)
 		return nil, wizFailed(ctx, err)
+	}
+	// A lookup that failed leaves the rest of the context useful, so the tool answers; but a
+	// failure that is Wiz's or the account's (a missing scope) shows in the audit line and in
+	// last_wiz_call as it would had the lookup been the whole call.
+	var failed error
+	for _, f := range ic.Failures {
+		if errors.Is(f, wiz.ErrPermission) || errors.Is(f, wiz.ErrAuth) || errors.Is(f, wiz.ErrTransient) {
+			failed = f
+			break
+		}
+	}
+	h.wiz.record(name, h.opt.Now(), failed)
+	if failed != nil {
+		report(ctx, ResultError, fmt.Errorf("partial context: %w", failed))
 	}
 	return ic, nil
 }

@@ -45,6 +45,9 @@ type IssueContext struct {
 	Evidence     json.RawMessage `json:"evidence"`
 	// Errors names the lookups that failed, with the (redacted) reason.
 	Errors []string `json:"errors,omitempty"`
+	// Failures are those lookups' errors, classified (ErrPermission for a missing scope...), for
+	// callers that report the context's health; not part of the JSON.
+	Failures []error `json:"-"`
 	// Requests is how many Wiz requests the context took.
 	Requests int `json:"requests"`
 }
@@ -128,6 +131,7 @@ func (c *Client) IssueContext(ctx context.Context, issueID string) (*IssueContex
 			return fmt.Errorf("issue context %s: %s: %w", issueID, what, err)
 		}
 		out.Errors = append(out.Errors, what+": "+err.Error())
+		out.Failures = append(out.Failures, err)
 		return nil
 	}
 
