@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
+
+	"github.com/wizfetch/wizfetch/pkg/server"
 )
 
 // MCPTokenEnv is the environment variable `wizfetch mcp` reads the user's token from (unless
@@ -57,6 +60,14 @@ func runMCP(cmd *cobra.Command, env *Env) error {
 		}
 		endpoint = "http://" + net.JoinHostPort(host, port) + "/mcp"
 	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError(fmt.Errorf("--url %q is not an http(s) URL", endpoint))
+	}
+	if u.Scheme == "http" && !server.IsLoopback(u.Host) {
+		// The token is a bearer credential: over plain HTTP it would cross the network in clear.
+		return usageError(fmt.Errorf("--url %s: plain http to another host would send your token in clear; use https, or run wizfetch mcp on the daemon's host", u.Redacted()))
+	}
 	token, err := mcpToken(cmd, env)
 	if err != nil {
 		return usageError(err)
@@ -67,8 +78,10 @@ func runMCP(cmd *cobra.Command, env *Env) error {
 		local = &sdk.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}}
 	}
 	remote := &sdk.StreamableClientTransport{
-		Endpoint:             endpoint,
-		HTTPClient:           &http.Client{Transport: bearerTransport{token: token, next: http.DefaultTransport}},
+		Endpoint: endpoint,
+		HTTPClient: &http.Client{Transport: bearerTransport{token: token, next: http.DefaultTransport},
+			// The token goes to the daemon at --url only, never where a redirect points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		DisableStandaloneSSE: true,
 		MaxRetries:           -1,
 	}

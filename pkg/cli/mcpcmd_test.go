@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,4 +211,48 @@ func errorsAs(err error, target **ExitError) bool {
 		err = u.Unwrap()
 	}
 	return false
+}
+
+// The relay sends the token to the daemon at --url only: not over plain http to another host, and
+// not where a redirect points.
+func TestMCPStdioKeepsTheTokenToTheDaemon(t *testing.T) {
+	run := func(url string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		in := strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}` + "\n")
+		env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+			if k == MCPTokenEnv {
+				return "secret-user-token"
+			}
+			return ""
+		}}
+		root := newRootCommand(env)
+		root.SetArgs([]string{"mcp", "--url", url})
+		root.SetIn(in)
+		root.SetOut(&stdout)
+		root.SetErr(&stderr)
+		err := root.ExecuteContext(context.Background())
+		return stdout.String(), err
+	}
+	_, err := run("http://192.0.2.10:8080/mcp")
+	var exit *ExitError
+	if err == nil || !errorsAs(err, &exit) || exit.Code != ExitUsage || !strings.Contains(err.Error(), "in clear") {
+		t.Fatalf("plain http to another host: %v, want a usage error", err)
+	}
+
+	var leaked atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Authorization"), "secret-user-token") {
+			leaked.Store(true)
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer elsewhere.Close()
+	redirecting := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/mcp", http.StatusTemporaryRedirect))
+	defer redirecting.Close()
+	if _, err := run(redirecting.URL + "/mcp"); err == nil {
+		t.Error("a redirecting daemon: the relay succeeded")
+	}
+	if leaked.Load() {
+		t.Fatal("the token followed a redirect to another server")
+	}
 }
