@@ -20,6 +20,7 @@ import (
 
 	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
+	"github.com/wizfetch/wizfetch/pkg/mcp"
 	"github.com/wizfetch/wizfetch/pkg/metrics"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
 	"github.com/wizfetch/wizfetch/pkg/server"
@@ -101,7 +102,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	tracker := status.New(opt.Version, opt.Now)
 	m := metrics.New(opt.Version)
 	m.WatchStatus(tracker)
-	deps := &shared{opt: opt, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory),
+	deps := &shared{opt: opt, tracker: tracker, metrics: m, pageSlots: wiz.NewPageSlots(maxPagesInMemory), mcpLimiters: mcp.NewUserLimiters(),
 		transports: wiz.NewTransports()}
 	// The store lock comes first: nothing (not even a sink file repair) happens while another daemon
 	// owns this state. With etcd, the election decides instead (runReplica).
@@ -202,6 +203,8 @@ type shared struct {
 	// replicated is true on the etcd backend: a replica that does not lead serves through a
 	// standby engine (runReplica).
 	replicated bool
+	// mcpLimiters keeps the MCP users' rate limiters across reloads.
+	mcpLimiters *mcp.UserLimiters
 }
 
 // maxPagesInMemory is how many fetched pages of issues (about 2 MiB each at 200 issues) the feeds

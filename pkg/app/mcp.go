@@ -44,7 +44,7 @@ func (d *shared) newMCPHandler(cfg *config.Config, eng *engine) (http.Handler, e
 	h, err := mcp.NewHandler(mcp.Options{
 		Config: cfg.MCP, Clients: clients, DefaultInstance: cfg.Instances[0].Name,
 		Store: d.store, Tracker: d.tracker, Version: d.opt.Version, Logger: d.opt.Logger,
-		Calls: d.metrics.MCPCalls(), Now: d.opt.Now,
+		Calls: d.metrics.MCPCalls(), Now: d.opt.Now, Limiters: d.mcpLimiters,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -95,6 +95,9 @@ type Options struct {
 	// UserRate and UserBurst override DefaultUserRate and DefaultUserBurst (tests).
 	UserRate  rate.Limit
 	UserBurst int
+	// Limiters, when set, keeps each user's rate limiter across the handlers built for successive
+	// configs (a reload must not hand every user a full burst again); nil: this handler's own.
+	Limiters *UserLimiters
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -152,7 +155,7 @@ func NewHandler(o Options) (*Handler, error) {
 			return nil, fmt.Errorf("mcp user %s: no token (resolve the config's secrets first)", u.Name)
 		}
 		usr := &user{name: u.Name, profile: u.Profile, tools: o.Config.ProfileTools(u.Profile),
-			digest: sha256.Sum256([]byte(u.Token.Reveal())), limiter: rate.NewLimiter(o.UserRate, o.UserBurst)}
+			digest: sha256.Sum256([]byte(u.Token.Reveal())), limiter: o.Limiters.get(u.Name, o.UserRate, o.UserBurst)}
 		usr.server = h.newServer(usr)
 		h.users = append(h.users, usr)
 	}
@@ -172,6 +175,37 @@ func NewHandler(o Options) (*Handler, error) {
 	})
 	h.http = streamable
 	return h, nil
+}
+
+// UserLimiters holds the users' rate limiters by user name, for Options.Limiters.
+type UserLimiters struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// NewUserLimiters returns an empty set.
+func NewUserLimiters() *UserLimiters { return &UserLimiters{m: map[string]*rate.Limiter{}} }
+
+// get returns user's limiter at r and b: the one it had (with what it has spent), else a new one;
+// with a nil set, always a new one.
+func (l *UserLimiters) get(user string, r rate.Limit, b int) *rate.Limiter {
+	if l == nil {
+		return rate.NewLimiter(r, b)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.m[user]
+	if lim == nil {
+		lim = rate.NewLimiter(r, b)
+		l.m[user] = lim
+	}
+	if lim.Limit() != r {
+		lim.SetLimit(r)
+	}
+	if lim.Burst() != b {
+		lim.SetBurst(b)
+	}
+	return lim
 }
 
 type nopCalls struct{}

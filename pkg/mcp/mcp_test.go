@@ -532,3 +532,28 @@ func TestIssueContextPermissionFailureIsReported(t *testing.T) {
 		t.Fatalf("last_wiz_call %+v, want permission denied", c)
 	}
 }
+
+// A reload builds a new handler; with the app's UserLimiters each user keeps what they spent (a
+// SIGHUP used to hand every user a full burst again).
+func TestUserLimitersSurviveAReload(t *testing.T) {
+	set := NewUserLimiters()
+	first := set.get("bob", 0.2, 6)
+	now := time.Now()
+	if !first.AllowN(now, 6) || first.AllowN(now, 1) {
+		t.Fatal("setup: the burst of 6 is not what the limiter allows")
+	}
+	again := set.get("bob", 0.2, 6)
+	if again != first || again.AllowN(now, 1) {
+		t.Fatal("after a reload bob has a fresh burst")
+	}
+	if other := set.get("alice", 0.2, 6); other == first || !other.AllowN(now, 6) {
+		t.Fatal("alice shares bob's limiter")
+	}
+	if changed := set.get("bob", 1, 10); changed.Limit() != 1 || changed.Burst() != 10 {
+		t.Fatalf("a changed rate is not applied: %v %d", changed.Limit(), changed.Burst())
+	}
+	var none *UserLimiters
+	if a, b := none.get("bob", 1, 1), none.get("bob", 1, 1); a == b {
+		t.Fatal("without a set, two handlers share a limiter")
+	}
+}
