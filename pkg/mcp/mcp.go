@@ -64,6 +64,14 @@ const (
 	DefaultUserBurst = 6
 )
 
+// The limit of all MCP users together (per Handler's UserLimiters): per-user limits alone let
+// fifteen users take the whole budget the feeds need. A sixth of the ~3 requests/s, with a burst
+// for a few users' questions at once.
+const (
+	TotalRate  = rate.Limit(0.5)
+	TotalBurst = 30
+)
+
 // maxRequestBytes bounds one MCP request body (a note is at most a few KiB).
 const maxRequestBytes = 1 << 20
 
@@ -109,6 +117,8 @@ type Handler struct {
 	users []*user
 	http  http.Handler
 	wiz   *wizHealth
+	// total is the limit of all users together (TotalRate).
+	total *rate.Limiter
 }
 
 // user is one configured user with their profile's server.
@@ -149,7 +159,8 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.Calls == nil {
 		o.Calls = nopCalls{}
 	}
-	h := &Handler{opt: o, log: o.Logger.With("component", "mcp"), wiz: &wizHealth{last: map[string]wizCall{}}}
+	h := &Handler{opt: o, log: o.Logger.With("component", "mcp"), wiz: &wizHealth{last: map[string]wizCall{}},
+		total: o.Limiters.get("", TotalRate, TotalBurst)} // "" names no user (names are validated)
 	for _, u := range o.Config.Users {
 		if u.Token.Reveal() == "" {
 			return nil, fmt.Errorf("mcp user %s: no token (resolve the config's secrets first)", u.Name)

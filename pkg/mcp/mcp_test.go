@@ -557,3 +557,23 @@ func TestUserLimitersSurviveAReload(t *testing.T) {
 		t.Fatal("without a set, two handlers share a limiter")
 	}
 }
+
+// All users together are held to TotalRate: per-user limits alone let enough users take the whole
+// Wiz budget the feeds need.
+func TestMCPUsersTogetherAreLimited(t *testing.T) {
+	frozen := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newFixture(t, fixtureOptions{userRate: 100, userBurst: 100, now: func() time.Time { return frozen }})
+	alice, bob := f.mustConnect(t, aliceToken), f.mustConnect(t, bobToken)
+	id := f.stored[0].ID
+	for i := range TotalBurst {
+		cs := alice
+		if i%2 == 1 {
+			cs = bob
+		}
+		mustCall(t, cs, config.ToolGetIssue, map[string]any{"issue_id": id}, nil)
+	}
+	text, isErr, err := call(t, bob, config.ToolGetIssue, map[string]any{"issue_id": id})
+	if err != nil || !isErr || !strings.Contains(text, "MCP users together") {
+		t.Fatalf("call %d of the users together: %v %v %q, want the total's rate limit", TotalBurst+1, err, isErr, text)
+	}
+}

@@ -186,6 +186,15 @@ func (h *Handler) allow(ctx context.Context, u *user, cost int) error {
 		report(ctx, ResultRateLimited, err)
 		return err
 	}
+	if t := h.total.ReserveN(h.opt.Now(), cost); !t.OK() || t.DelayFrom(h.opt.Now()) > 0 {
+		d := t.DelayFrom(h.opt.Now())
+		t.CancelAt(h.opt.Now())
+		r.CancelAt(h.opt.Now())
+		err := fmt.Errorf("rate limit: the MCP users together have used their share of the tenant's Wiz budget "+
+			"(the rest is the feeds'); try again in %s", max(d, time.Second).Round(time.Second))
+		report(ctx, ResultRateLimited, err)
+		return err
+	}
 	return nil
 }
 
