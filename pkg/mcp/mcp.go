@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -251,8 +252,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// plus the rate limit): the connection would be cut while a write went through in Wiz, and the
 	// assistant, seeing no answer, would repeat it. This response may take as long as a call may.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(MaxCallTime + 15*time.Second))
-	h.http.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+	audited := new(atomic.Bool)
+	ctx := context.WithValue(context.WithValue(r.Context(), userKey, u), auditedKey{}, audited)
+	rec := &statusRecorder{ResponseWriter: w}
+	h.http.ServeHTTP(rec, r.WithContext(ctx))
+	if rec.status >= 400 && !audited.Load() {
+		// The SDK's transport refused the request before any tool saw it (a body over the limit, a
+		// body that is not JSON-RPC): audited all the same, as every call must be.
+		h.audit(ctx, u, "(request)", nil, ResultInvalid, fmt.Sprintf("refused by the MCP transport: HTTP %d", rec.status), 0)
+	}
 }
+
+// auditedKey holds, in a request's context, the flag audit sets: whether the request was audited.
+type auditedKey struct{}
+
+// statusRecorder remembers the status of the response it writes.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // MaxCallTime bounds one tool call, Wiz requests included: past it the call fails with a
 // deadline error (for a write, its outcome in Wiz unknown), and the answer still reaches the client.
@@ -390,6 +425,9 @@ func toolErrorText(r *sdk.CallToolResult) string {
 // audit writes the audit line of one call and counts it. Arguments are logged without note
 // texts (their length instead), and never a token.
 func (h *Handler) audit(ctx context.Context, u *user, tool string, args json.RawMessage, result, reason string, d time.Duration) {
+	if flag, ok := ctx.Value(auditedKey{}).(*atomic.Bool); ok {
+		flag.Store(true)
+	}
 	name, profile := "", ""
 	if u != nil {
 		name, profile = u.name, u.profile
@@ -414,8 +452,15 @@ func (h *Handler) audit(ctx context.Context, u *user, tool string, args json.Raw
 	h.opt.Calls.Call(tool, result)
 }
 
-// auditArgs renders call arguments for the audit line: scalar arguments as given (clipped), note
-// and text arguments as their length in characters.
+// auditedArgs are the tool arguments whose values the audit line shows (every tool's arguments
+// but the note and the text). Any other argument, a note or a text under any spelling or type
+// included, is shown as its size only: "<name>_chars" for a string, "<name>_bytes" for anything
+// else, so that no note's words reach the log.
+var auditedArgs = map[string]bool{"after": true, "clear": true, "due_date": true, "instance": true, "issue_id": true,
+	"limit": true, "only_unhealthy": true, "reason": true, "severity": true, "since": true, "status": true, "type": true}
+
+// auditArgs renders call arguments for the audit line: known arguments as given (clipped), others as
+// their size (auditedArgs).
 func auditArgs(raw json.RawMessage) map[string]any {
 	var args map[string]any
 	if len(raw) == 0 || json.Unmarshal(raw, &args) != nil {
@@ -424,12 +469,20 @@ func auditArgs(raw json.RawMessage) map[string]any {
 	out := make(map[string]any, len(args))
 	for k, v := range args {
 		k = clip(k, 32)
+		if !auditedArgs[k] {
+			if x, ok := v.(string); ok {
+				out[k+"_chars"] = len([]rune(x))
+			} else {
+				b, _ := json.Marshal(v)
+				out[k+"_bytes"] = len(b)
+			}
+			if len(out) >= 12 {
+				break
+			}
+			continue
+		}
 		switch x := v.(type) {
 		case string:
-			if k == "note" || k == "text" {
-				out[k+"_chars"] = len([]rune(x))
-				continue
-			}
 			out[k] = clip(x, 80)
 		case float64, bool, nil:
 			out[k] = x

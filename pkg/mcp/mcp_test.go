@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -575,5 +576,38 @@ func TestMCPUsersTogetherAreLimited(t *testing.T) {
 	text, isErr, err := call(t, bob, config.ToolGetIssue, map[string]any{"issue_id": id})
 	if err != nil || !isErr || !strings.Contains(text, "MCP users together") {
 		t.Fatalf("call %d of the users together: %v %v %q, want the total's rate limit", TotalBurst+1, err, isErr, text)
+	}
+}
+
+// No note's words reach the audit line, whatever the argument's spelling or type (a refused call
+// is audited with its arguments too).
+func TestAuditArgsShowNoNoteText(t *testing.T) {
+	got := auditArgs(json.RawMessage(`{"issue_id":"x-1","Text":"CONFIDENTIAL-1","TEXT":"CONFIDENTIAL-2","note":["CONFIDENTIAL-3"],"reason":"WONT_FIX"}`))
+	b, _ := json.Marshal(got)
+	if strings.Contains(string(b), "CONFIDENTIAL") || got["issue_id"] != "x-1" || got["reason"] != "WONT_FIX" || got["Text_chars"] != 14 || got["note_bytes"] == nil {
+		t.Fatalf("audit args %s", b)
+	}
+}
+
+// A request of a user that the MCP transport refuses before any tool sees it (not JSON-RPC, over
+// the size limit) is audited too: every call is.
+func TestTransportRefusalsAreAudited(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for _, body := range []string{`{not json`, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"x":"` + strings.Repeat("a", maxRequestBytes) + `"}}}`} {
+		before := len(f.logs.audits(t))
+		req, _ := http.NewRequest(http.MethodPost, f.url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		audits := f.logs.audits(t)[before:]
+		if resp.StatusCode < 400 || len(audits) != 1 || audits[0]["user"] != "alice" || audits[0]["result"] != ResultInvalid ||
+			!strings.Contains(fmt.Sprint(audits[0]["err"]), fmt.Sprintf("HTTP %d", resp.StatusCode)) {
+			t.Fatalf("body of %d bytes: HTTP %d, audits %v; want one audit line naming the refusal", len(body), resp.StatusCode, audits)
+		}
 	}
 }
