@@ -54,7 +54,12 @@ func decodeHEC(t testing.TB, body []byte) []hecObject {
 }
 
 // fakeHEC accepts events with the right token, or refuses (400, invalid-event-number) any request
-// holding an event whose issue id is in bad.
+// holding an event whose issue id is in bad. Its answers are Splunk's, as Splunk documents them in
+// "Troubleshoot HTTP Event Collector" (Splunk Enterprise docs, "Possible error codes"): status 0
+// "Success" (200), 4 "Invalid token" (403), 6 "Invalid data format" (400, with
+// "invalid-event-number", the index of the first bad event in the request); the endpoint is
+// POST /services/collector/event with "Authorization: Splunk <token>" and concatenated event
+// objects (WIZ_API.md §8). It also wants a Content-Length, as wizfetch always sends one.
 type fakeHEC struct {
 	t     *testing.T
 	token string
