@@ -264,7 +264,9 @@ func (w *Worker) complete(items []store.RefetchItem) {
 	if len(items) == 0 {
 		return
 	}
-	if q, ok := w.o.Queue.(BatchWorkQueue); ok && len(items) > 1 {
+	if q, ok := w.o.Queue.(BatchWorkQueue); ok {
+		// Even for one item: the items carry the pushes counted when they were read, so that one
+		// pushed again meanwhile stays queued (store.CompleteRefetches).
 		if err := q.CompleteRefetches(items); err != nil {
 			w.log.Error("complete refetch", "err", err)
 		}

@@ -56,19 +56,20 @@ func (s *Store) postRefetch(item RefetchItem, max int) error {
 	if s.readOnly {
 		return fmt.Errorf("post to a store opened read-only: %w", kv.ErrNotWritable)
 	}
-	queued := false
 	err := s.View(func(tx *Tx) error {
 		q, err := tx.bucket(bucketRefetch)
 		if err != nil {
 			return err
 		}
 		if q.Get(joinKey(0, item.Instance, item.IssueID)) != nil {
-			queued = true
+			// Queued already: posted all the same. Moved into the queue, it counts as a push
+			// again (enqueueRefetch), which keeps the item for a refetch after it
+			// (completeRefetch); it takes no room.
 			return nil
 		}
 		return tx.refetchRoom(item.Instance, max)
 	})
-	if err != nil || queued {
+	if err != nil {
 		return err
 	}
 	raw, err := json.Marshal(inboxRecord{

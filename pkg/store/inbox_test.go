@@ -74,13 +74,17 @@ func TestInboxTakesPushesOnAStandby(t *testing.T) {
 	if d, err := s.RefetchDepth(); err != nil || d != 3 {
 		t.Errorf("RefetchDepth after the move = %d, %v; want 3", d, err)
 	}
-	// A push of a queued issue costs nothing: no post.
+	// A push of a queued issue is posted too: moved, it counts as a push again, so that a refetch
+	// already under way does not complete the item (TestPushDuringARefetchKeepsTheItem).
 	posts := db.posts.Load()
 	if err := s.EnqueueRefetch(RefetchItem{Instance: "default", IssueID: "b"}); err != nil {
 		t.Fatal(err)
 	}
-	if db.posts.Load() != posts {
-		t.Error("a push of a queued issue was posted")
+	if db.posts.Load() != posts+1 {
+		t.Error("a push of a queued issue was not posted")
+	}
+	if d, err := s.RefetchDepth(); err != nil || d != 3 {
+		t.Errorf("RefetchDepth after a push of a queued issue = %d, %v; want 3", d, err)
 	}
 }
 
@@ -118,11 +122,17 @@ func TestInboxBound(t *testing.T) {
 	if err := push("x5"); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("push to a full instance: %v, want ErrQueueFull", err)
 	}
-	if err := push("x2"); err != nil {
+	if db.posts.Load() != posts {
+		t.Error("a refused push was posted")
+	}
+	if err := push("x2"); err != nil { // queued already: posted, and it takes no room
 		t.Errorf("push of a queued issue to a full instance: %v", err)
 	}
-	if db.posts.Load() != posts {
-		t.Error("a refused or queued push was posted")
+	if db.posts.Load() != posts+1 {
+		t.Error("a push of a queued issue was not posted")
+	}
+	if batch, err := s.RefetchBatch(t0, 0); err != nil || !reflect.DeepEqual(ids(batch), []string{"x1", "x2"}) {
+		t.Errorf("queue after a push of a queued issue = %v, %v; want x1 x2", ids(batch), err)
 	}
 }
 

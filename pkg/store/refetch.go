@@ -19,6 +19,9 @@ type RefetchItem struct {
 	ReceivedAt  time.Time
 	Attempts    int
 	NextAttempt time.Time // zero: due at once
+	// Pushes counts the pushes of the issue since it was queued, beyond the first (as read from the
+	// queue): CompleteRefetches keeps an item that was pushed again meanwhile.
+	Pushes int
 }
 
 type refetchRecord struct {
@@ -26,6 +29,7 @@ type refetchRecord struct {
 	ReceivedAt  time.Time `json:"received_at"`
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
+	Pushes      int       `json:"pushes,omitempty"`
 }
 
 const counterRefetch = "refetch"
@@ -74,8 +78,15 @@ func (tx *Tx) enqueueRefetch(item RefetchItem, max int) error {
 		return err
 	}
 	key := joinKey(0, item.Instance, item.IssueID)
-	if q.Get(key) != nil {
-		return nil
+	if rec, found, err := tx.takeRefetch(key); err != nil || found {
+		if err != nil {
+			return err
+		}
+		// Queued already, perhaps being read right now: a refetch that started before this push
+		// may read the issue as it was before the change the push announces. Count the push, so
+		// that completing that refetch keeps the item for one more (completeRefetch).
+		rec.Pushes++
+		return tx.putRefetch(key, rec)
 	}
 	if err := tx.refetchRoom(item.Instance, max); err != nil {
 		return err
@@ -149,7 +160,7 @@ func (s *Store) RefetchBatch(now time.Time, limit int) ([]RefetchItem, error) {
 			inst, id, _ := splitKey2(v)
 			out = append(out, RefetchItem{
 				Instance: inst, IssueID: id, ReceivedAt: rec.ReceivedAt,
-				Attempts: rec.Attempts, NextAttempt: rec.NextAttempt,
+				Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Pushes: rec.Pushes,
 			})
 		}
 		return nil
@@ -160,7 +171,9 @@ func (s *Store) RefetchBatch(now time.Time, limit int) ([]RefetchItem, error) {
 	return out, nil
 }
 
-// CompleteRefetch removes (instance, issueID) from the queue; a missing entry is not an error.
+// CompleteRefetch removes (instance, issueID) from the queue; a missing entry is not an error. An
+// issue pushed again since it was queued stays for one more refetch (see CompleteRefetches, which
+// takes the items as read and keeps only those pushed again since).
 func (s *Store) CompleteRefetch(instance, issueID string) error {
 	return s.CompleteRefetches([]RefetchItem{{Instance: instance, IssueID: issueID}})
 }
@@ -238,12 +251,21 @@ func (s *Store) RetryRefetches(items []RefetchItem) error {
 	return nil
 }
 
-// completeRefetch removes one queued item, if it is queued.
+// completeRefetch removes one queued item, if it is queued, unless the issue was pushed again
+// after it was read from the queue (rec.Pushes beyond it.Pushes): then the item stays, due at once,
+// for a refetch that reads the issue after that push.
 func (tx *Tx) completeRefetch(it RefetchItem) error {
 	key := joinKey(0, it.Instance, it.IssueID)
 	rec, found, err := tx.takeRefetch(key)
 	if err != nil || !found {
 		return err
+	}
+	if rec.Pushes > it.Pushes {
+		if err := tx.dropRefetch(key, rec); err != nil {
+			return err
+		}
+		rec.Attempts, rec.NextAttempt, rec.Pushes = 0, time.Time{}, 0
+		return tx.putRefetch(key, rec)
 	}
 	if err := tx.dropRefetch(key, rec); err != nil {
 		return err

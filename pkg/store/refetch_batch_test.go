@@ -54,3 +54,38 @@ func TestRefetchBatchCompleteAndRetry(t *testing.T) {
 		}
 	}
 }
+
+// A push that arrives while its issue is being refetched is not lost: the refetch that started
+// before it may have read the issue before the change the push announces, so completing that
+// refetch keeps the item for one more (a push-only instance would otherwise never see the change).
+func TestPushDuringARefetchKeepsTheItem(t *testing.T) {
+	s := openTestStore(t, Options{})
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.EnqueueRefetch(RefetchItem{Instance: "default", IssueID: "a", ReceivedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := s.RefetchBatch(now, 10)
+	if err != nil || len(taken) != 1 || taken[0].Pushes != 0 {
+		t.Fatalf("batch %+v, %v", taken, err)
+	}
+	// The same issue is pushed again while the refetch runs.
+	if err := s.EnqueueRefetch(RefetchItem{Instance: "default", IssueID: "a", ReceivedAt: now.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteRefetches(taken); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.RefetchBatch(now, 10)
+	if err != nil || len(again) != 1 || again[0].IssueID != "a" || again[0].Attempts != 0 || !again[0].ReceivedAt.Equal(now) {
+		t.Fatalf("after completing a refetch the issue was pushed again during: %+v, %v; want it queued, due at once", again, err)
+	}
+	if err := s.CompleteRefetches(again); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := s.RefetchBatch(now, 10); err != nil || len(left) != 0 {
+		t.Fatalf("queue after the second refetch: %+v, %v; want empty", left, err)
+	}
+	if n, err := s.RefetchDepth(); err != nil || n != 0 {
+		t.Fatalf("queue length %d, %v; want 0", n, err)
+	}
+}
