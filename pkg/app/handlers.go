@@ -9,6 +9,7 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/metrics"
 	"github.com/wizfetch/wizfetch/pkg/push"
+	"github.com/wizfetch/wizfetch/pkg/schedule"
 	"github.com/wizfetch/wizfetch/pkg/sink"
 	"github.com/wizfetch/wizfetch/pkg/store"
 	"github.com/wizfetch/wizfetch/pkg/writeback"
@@ -91,7 +92,8 @@ func (d *shared) newPushWorker(eng *engine, notify func()) *push.Worker {
 		Observe: func(instance, outcome string) {
 			d.metrics.PushProcessed(instance, pushResult(outcome))
 		},
-		Committed: notify,
+		Committed:  notify,
+		LagRetries: d.opt.Mode == schedule.Daemon,
 	})
 }
 

@@ -44,6 +44,12 @@ type PushResult struct {
 	IssueID string
 	Outcome string
 	Err     error
+	// Lagging is true when the outcome may only mean that Wiz does not show the pushed issue yet
+	// (ingestion lag, WIZ_API.md §3): it is not found. The push worker reads it again a few times
+	// before it lets the push go. (An issue found unchanged is not retried: a repeated push looks
+	// the same, and the push carries no trustworthy status to tell them apart; on an instance with
+	// an updates feed, that feed sees a change Wiz shows late.)
+	Lagging bool
 }
 
 // RefetcherOptions configure the push pipeline of one instance.
@@ -139,7 +145,7 @@ func (r *Refetcher) ProcessBatch(ctx context.Context, ids []string) ([]PushResul
 	out := make([]PushResult, len(ids))
 	for i, id := range ids {
 		p := byKey[strings.ToLower(id)]
-		out[i] = PushResult{IssueID: id, Outcome: p.outcome, Err: p.err}
+		out[i] = PushResult{IssueID: id, Outcome: p.outcome, Err: p.err, Lagging: p.err == nil && p.outcome == PushNotFound}
 	}
 	return out, nil
 }

@@ -20,6 +20,15 @@ const (
 // maxRetryDelay caps the backoff between two attempts at one queued push.
 const maxRetryDelay = 10 * time.Minute
 
+// A push whose issue Wiz does not show yet (feed.PushResult.Lagging) is read again after
+// lagRetryDelay, doubling, at most maxLagRetries times and while it is younger than maxPushLag:
+// the ingestion lag WIZ_API.md §3 describes is minutes.
+const (
+	lagRetryDelay = 30 * time.Second
+	maxLagRetries = 3
+	maxPushLag    = 10 * time.Minute
+)
+
 // readLimit is how many due pushes the worker reads from the queue at once; they are grouped by
 // instance into batches of at most maxBatch.
 const readLimit = 500
@@ -80,6 +89,10 @@ type WorkerOptions struct {
 	Observe func(instance, outcome string)
 	// Committed, when set, is called after a push committed an event (to wake the dispatcher).
 	Committed func()
+	// LagRetries makes the worker read again, a few times over minutes, a pushed issue Wiz does
+	// not show yet (feed.PushResult.Lagging). A daemon sets it; --once and --until-idle,
+	// which drain the queue and stop, do not wait minutes for Wiz.
+	LagRetries bool
 }
 
 // Worker drains the refetch queue: queued pushes are grouped by instance into batches of up to
@@ -198,7 +211,7 @@ func (w *Worker) processBatch(ctx context.Context, batch []store.RefetchItem) bo
 		return true
 	}
 	br, ok := r.(BatchRefetcher)
-	if !ok || len(batch) == 1 {
+	if !ok { // (a batch of one goes through ProcessBatch too: its result says whether it lags)
 		for _, it := range batch {
 			if ctx.Err() != nil {
 				return false
@@ -242,6 +255,16 @@ func (w *Worker) settle(batch []store.RefetchItem, results []feed.PushResult) {
 			it.NextAttempt = w.o.Now().Add(backoff.Delay(w.o.BaseBackoff, maxRetryDelay, it.Attempts))
 			w.log.Warn("refetch failed; will retry", "instance", it.Instance, "issue_id", it.IssueID, "attempt", it.Attempts, "err", res.Err)
 			w.o.Observe(it.Instance, OutcomeError)
+			retry = append(retry, it)
+			continue
+		}
+		if w.o.LagRetries && res.Lagging && it.Attempts < maxLagRetries && w.o.Now().Sub(it.ReceivedAt) < maxPushLag {
+			// Wiz may not show the pushed issue yet (WIZ_API.md §3: issues become visible
+			// minutes later): read it again soon rather than let the push go.
+			it.Attempts++
+			it.NextAttempt = w.o.Now().Add(lagRetryDelay << (it.Attempts - 1))
+			w.log.Info("pushed issue not visible yet; will read it again", "instance", it.Instance,
+				"issue_id", it.IssueID, "outcome", res.Outcome, "attempt", it.Attempts)
 			retry = append(retry, it)
 			continue
 		}

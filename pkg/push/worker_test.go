@@ -3,7 +3,9 @@ package push
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +147,90 @@ func TestWorkerDrainsTheQueue(t *testing.T) {
 	}
 	if committed != 1 {
 		t.Errorf("dispatcher woken %d times, want once (one event)", committed)
+	}
+}
+
+// laggingRefetcher answers a first read of each issue as Wiz does before it shows the pushed change
+// (not found, lagging), and later reads with the change.
+type laggingRefetcher struct {
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (r *laggingRefetcher) Process(ctx context.Context, id string) (string, error) {
+	res, err := r.ProcessBatch(ctx, []string{id})
+	if err != nil {
+		return "", err
+	}
+	return res[0].Outcome, res[0].Err
+}
+
+func (r *laggingRefetcher) ProcessBatch(_ context.Context, ids []string) ([]feed.PushResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]feed.PushResult, len(ids))
+	for i, id := range ids {
+		r.reads[id]++
+		out[i] = feed.PushResult{IssueID: id, Outcome: feed.PushCreated}
+		if r.reads[id] == 1 {
+			out[i] = feed.PushResult{IssueID: id, Outcome: feed.PushNotFound, Lagging: true}
+		}
+	}
+	return out, nil
+}
+
+// A push whose issue Wiz does not show yet is read again after a while instead of being dropped
+// (a push-only instance would lose it); with LagRetries off (--until-idle) it goes at once.
+func TestWorkerReadsALaggingPushAgain(t *testing.T) {
+	for _, lag := range []bool{true, false} {
+		var clock atomic.Int64
+		start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+		clock.Store(start.UnixNano())
+		q := &fakeWorkQueue{}
+		r := &laggingRefetcher{reads: map[string]int{}}
+		var mu sync.Mutex
+		var observed []string
+		w := NewWorker(WorkerOptions{
+			Queue: q, Refetchers: map[string]Refetcher{"a": r}, LagRetries: lag,
+			Now:       func() time.Time { return time.Unix(0, clock.Load()).UTC() },
+			PollEvery: 5 * time.Millisecond,
+			Observe:   func(_, outcome string) { mu.Lock(); observed = append(observed, outcome); mu.Unlock() },
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); w.Run(ctx) }()
+		if err := w.Queue().EnqueueRefetch(store.RefetchItem{Instance: "a", IssueID: "i", ReceivedAt: start}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{feed.PushNotFound}
+		if lag {
+			waitFor(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.retried) == 1 })
+			q.mu.Lock()
+			if it := q.retried[0]; it.Attempts != 1 || !it.NextAttempt.Equal(start.Add(lagRetryDelay)) {
+				t.Errorf("lagging push requeued as %+v, want attempt 1 due %s later", it, lagRetryDelay)
+			}
+			q.mu.Unlock()
+			clock.Store(start.Add(lagRetryDelay + time.Second).UnixNano())
+			want = []string{feed.PushCreated}
+		}
+		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(observed) == 1 })
+		cancel()
+		<-done
+		mu.Lock()
+		if !slices.Equal(observed, want) {
+			t.Errorf("LagRetries %v: outcomes %v, want %v", lag, observed, want)
+		}
+		mu.Unlock()
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
