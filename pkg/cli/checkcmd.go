@@ -10,8 +10,11 @@ import (
 	"github.com/wizfetch/wizfetch/pkg/wiz"
 )
 
-// checkRetryFor bounds the retries of each check step.
-const checkRetryFor = 10 * time.Second
+// checkRetryFor bounds the retries of each check step, and checkTimeout each request.
+const (
+	checkRetryFor = 10 * time.Second
+	checkTimeout  = 30 * time.Second
+)
 
 func newCheckCommand(env *Env) *cobra.Command {
 	return &cobra.Command{
@@ -39,6 +42,11 @@ config valid -> token obtained -> the issues query with first: 1 answered. Exit 
 				// A check answers in seconds: retry a blip, but report an unreachable endpoint
 				// instead of retrying it for the daemon's two minutes.
 				opts.RetryFor = checkRetryFor
+				// and each request: an endpoint that takes the connection and never answers would
+				// otherwise hold the check for wiz.timeout (115 s).
+				if opts.Timeout <= 0 || opts.Timeout > checkTimeout {
+					opts.Timeout = checkTimeout
+				}
 				for _, step := range wiz.Check(cmd.Context(), opts) {
 					mark := "ok  "
 					if !step.OK {

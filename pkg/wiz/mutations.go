@@ -107,7 +107,9 @@ func TruncateNote(s string) (string, bool) {
 // UpdateIssue changes an issue's status, resolution reason or due date and returns the issue as
 // Wiz reports it afterwards (id, status, dueAt, notes; Issue has no resolutionReason field). A
 // Note goes only with a resolve or reject that has a reason, as the XSOAR pack sends it; add any
-// other note with CreateIssueNote. The patch is idempotent, so it is retried like a read.
+// other note with CreateIssueNote. A patch without a note is idempotent, so it is retried like a
+// read; one with a note is retried only when throttled (429, which Wiz never processed), as
+// CreateIssueNote is: a lost answer to a processed request would add the note twice.
 func (c *Client) UpdateIssue(ctx context.Context, id string, patch IssuePatch) (*Issue, error) {
 	const op = "UpdateIssue"
 	id = strings.TrimSpace(id)
@@ -137,7 +139,11 @@ func (c *Client) UpdateIssue(ctx context.Context, id string, patch IssuePatch) (
 		// A null in patch means "unchanged"; override replaces the field, so it clears it.
 		vars["override"] = map[string]any{"dueAt": nil}
 	}
-	data, err := c.exec(ctx, op, UpdateIssueMutation, vars)
+	execCtx := ctx
+	if p.Note != "" {
+		execCtx = withUnsafeRetries(ctx)
+	}
+	data, err := c.exec(execCtx, op, UpdateIssueMutation, vars)
 	if err != nil {
 		return nil, fmt.Errorf("update issue %s: %w", id, err)
 	}

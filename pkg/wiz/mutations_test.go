@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -247,5 +248,33 @@ func TestSimUpdateIssueShape(t *testing.T) {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.Class != ErrBadRequest || apiErr.Code != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(apiErr.Message, "UpdateIssueInput") {
 		t.Errorf("named input type: err = %v, want GRAPHQL_VALIDATION_FAILED naming UpdateIssueInput", err)
+	}
+}
+
+// A resolve or reject with a note is not retried after a 5xx (a lost answer to a processed request
+// would add the note twice); without a note it is, like a read.
+func TestUpdateIssueWithANoteIsNotRetriedOn5xx(t *testing.T) {
+	for _, tc := range []struct {
+		patch    IssuePatch
+		requests int64
+	}{
+		{IssuePatch{Status: "REJECTED", ResolutionReason: "WONT_FIX", Note: "accepted risk"}, 1},
+		{IssuePatch{Status: "IN_PROGRESS"}, 2},
+	} {
+		f := newFakeWiz(t)
+		var n atomic.Int64
+		f.setGraphQL(func(w http.ResponseWriter, _ *http.Request, _ gqlRequest, _ int64) {
+			if n.Add(1) == 1 {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"data":{"updateIssue":{"issue":{"id":"i-1","status":"IN_PROGRESS"}}}}`))
+		})
+		c := newTestClient(t, f.options())
+		_, err := c.UpdateIssue(testCtx(t), "i-1", tc.patch)
+		if got := n.Load(); got != tc.requests {
+			t.Errorf("patch %+v: %d requests (err %v), want %d", tc.patch, got, err, tc.requests)
+		}
 	}
 }

@@ -227,8 +227,14 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 			return Result{}, fmt.Errorf("resolve: %w", err)
 		}
 		if !wizdef.Resolvable(iss.Type) {
-			return Result{}, fmt.Errorf("%w: issue %s is %s: only THREAT_DETECTION issues can be resolved; use `reject %s --reason %s --note ...`",
-				ErrNotAllowed, a.IssueID, typeName(iss.Type), a.IssueID, a.Reason)
+			// Suggest a reject that Wiz accepts: the same reason when reject takes it, else one
+			// reject does take.
+			reason := a.Reason
+			if !slices.Contains(wizdef.RejectReasons(), reason) {
+				reason = wizdef.ReasonWontFix
+			}
+			return Result{}, fmt.Errorf("%w: issue %s is %s: only THREAT_DETECTION issues can be resolved; use `reject %s --reason %s --note ...` (reject takes %s)",
+				ErrNotAllowed, a.IssueID, typeName(iss.Type), a.IssueID, reason, strings.Join(wizdef.RejectReasons(), ", "))
 		}
 		patch = wiz.IssuePatch{Status: wizdef.StatusResolved, ResolutionReason: a.Reason, Note: a.Note}
 	case KindReject:
@@ -254,6 +260,10 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	if note != "" {
 		n, err := c.CreateIssueNote(ctx, a.IssueID, note)
 		if err != nil {
+			if wiz.IsRetryable(err) {
+				// The request may have reached Wiz and the answer been lost: the note may be there.
+				return Result{}, fmt.Errorf("%s: status is now %s, but whether the note was added is unknown (check the issue before adding it again): %w", a.Kind, iss.Status, err)
+			}
 			return Result{}, fmt.Errorf("%s: status is now %s but the note was not added: %w", a.Kind, iss.Status, err)
 		}
 		res.NoteID = n.ID

@@ -98,6 +98,11 @@ func TestDoAgainstSimulator(t *testing.T) {
 			if got := env.status(t, id); got != "OPEN" {
 				t.Errorf("simulator status changed to %s", got)
 			}
+			// A resolve reason reject does not take: the hint names one it does.
+			_, err = Do(ctx, env.client, Action{Kind: KindResolve, IssueID: id, Reason: "ISSUE_FIXED"})
+			if !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "reject "+id+" --reason WONT_FIX") {
+				t.Errorf("hint for ISSUE_FIXED: %v, want a reject with a reason reject takes", err)
+			}
 		})
 	}
 	t.Run("reject, reopen, in-progress", func(t *testing.T) {
@@ -299,10 +304,17 @@ func TestDoNotes(t *testing.T) {
 			}
 		})
 	}
+	// A transient failure may follow a note Wiz added (the answer lost): the outcome is unknown, and
+	// saying "not added" would make an operator add it twice. A refusal is a note not added.
 	t.Run("note fails after the status change", func(t *testing.T) {
 		c := &recordingClient{noteErr: &wiz.APIError{Class: wiz.ErrTransient, Op: "CreateIssueNote", Message: "boom"}}
 		_, err := Do(context.Background(), c, Action{Kind: KindReopen, IssueID: someID, Note: "n"})
-		if !errors.Is(err, wiz.ErrTransient) || !strings.Contains(err.Error(), "status is now OPEN but the note was not added") {
+		if !errors.Is(err, wiz.ErrTransient) || !strings.Contains(err.Error(), "status is now OPEN, but whether the note was added is unknown") {
+			t.Fatalf("err = %v", err)
+		}
+		c = &recordingClient{noteErr: &wiz.APIError{Class: wiz.ErrPermission, Op: "CreateIssueNote", Message: "no scope"}}
+		_, err = Do(context.Background(), c, Action{Kind: KindReopen, IssueID: someID, Note: "n"})
+		if !errors.Is(err, wiz.ErrPermission) || !strings.Contains(err.Error(), "status is now OPEN but the note was not added") {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -196,8 +196,12 @@ func statusFor(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, wiz.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, wiz.ErrPermission), errors.Is(err, wiz.ErrAuth), errors.Is(err, wiz.ErrBadRequest):
+		// Wiz refused for good (a missing write scope, a change it does not take): not a 502, which
+		// playbooks retry.
+		return http.StatusUnprocessableEntity
 	default:
-		return http.StatusBadGateway
+		return http.StatusBadGateway // Wiz failed for now (wiz.ErrTransient): worth retrying
 	}
 }
 

@@ -202,3 +202,21 @@ func TestHTTPRefusesReasonsWithoutCallingWiz(t *testing.T) {
 		t.Errorf("Wiz was called: %v", c.calls)
 	}
 }
+
+// A refusal Wiz will repeat is not a 502, which playbooks retry; only a failure for now is.
+func TestStatusForWizFailures(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{&wiz.APIError{Class: wiz.ErrPermission, Message: "missing write:issue_status"}, http.StatusUnprocessableEntity},
+		{&wiz.APIError{Class: wiz.ErrBadRequest, Message: "invalid reason"}, http.StatusUnprocessableEntity},
+		{&wiz.APIError{Class: wiz.ErrTransient, Message: "502"}, http.StatusBadGateway},
+		{fmt.Errorf("resolve: %w", wiz.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("%w: bad date", ErrInvalid), http.StatusBadRequest},
+	} {
+		if got := statusFor(tc.err); got != tc.want {
+			t.Errorf("statusFor(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
