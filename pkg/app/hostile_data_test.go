@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wizfetch/wizfetch/pkg/config"
 	"github.com/wizfetch/wizfetch/pkg/feed"
 	"github.com/wizfetch/wizfetch/pkg/incident"
 	"github.com/wizfetch/wizfetch/pkg/schedule"
@@ -153,20 +154,45 @@ func readLines(t *testing.T, path string) (events []jsonlEvent, sizes []int) {
 	return events, sizes
 }
 
+// startHostile starts a hostileWiz and returns it with a daemon config against it (no rate limit,
+// pages of 2 so that a window takes several) and the config's directory.
+func startHostile(t *testing.T) (*hostileWiz, *config.Config, string) {
+	t.Helper()
+	wizAPI := &hostileWiz{nodes: map[string]hostileNode{}}
+	srv := httptest.NewServer(wizAPI)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg := DemoConfig(srv.URL+"/graphql", srv.URL+"/oauth/token", dir, "127.0.0.1:0")
+	cfg.Wiz.RequestsPerSecond = 0
+	cfg.Instances[0].Wiz.RequestsPerSecond = 0
+	cfg.Instances[0].Fetch.MaxPerFetch = 2 // several pages per window
+	return wizAPI, cfg, dir
+}
+
+// runHostile runs the daemon on cfg until idle, logging to logs and passing each fetch's result to
+// onFetch; it fails the test if the run fails.
+func runHostile(t *testing.T, cfg *config.Config, logs *syncBuffer, onFetch func(feed.Result)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := Run(ctx, Options{
+		Config: cfg, Mode: schedule.UntilIdle, NoServer: true,
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+		PollEvery: 10 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, WizRetryFor: 5 * time.Second,
+		OnFetch: func(_, _ string, res feed.Result, _ error) { onFetch(res) },
+	})
+	if err != nil {
+		t.Fatalf("run --until-idle: %v\n%s", err, lastLines(logs.String(), 30))
+	}
+}
+
 // A hostile sequence of pages through both feeds and the JSONL sink, in three daemon runs: a node
 // created "in 2999" whose createdAt is later corrected, a node with null status, severity and type
 // that later comes complete, a node with an 8 MB field, and null nodes. The file must hold each
 // event_id once, every issue's created event once, no line above incident.MaxEventBytes, and the
 // feeds must go on fetching new issues.
 func TestHostileDataEndToEnd(t *testing.T) {
-	wizAPI := &hostileWiz{nodes: map[string]hostileNode{}}
-	srv := httptest.NewServer(wizAPI)
-	defer srv.Close()
-	dir := t.TempDir()
-	cfg := DemoConfig(srv.URL+"/graphql", srv.URL+"/oauth/token", dir, "127.0.0.1:0")
-	cfg.Wiz.RequestsPerSecond = 0
-	cfg.Instances[0].Wiz.RequestsPerSecond = 0
-	cfg.Instances[0].Fetch.MaxPerFetch = 2 // several pages per window
+	wizAPI, cfg, dir := startHostile(t)
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	const (
@@ -189,21 +215,11 @@ func TestHostileDataEndToEnd(t *testing.T) {
 	logs := &syncBuffer{}
 	run := func() {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		err := Run(ctx, Options{
-			Config: cfg, Mode: schedule.UntilIdle, NoServer: true,
-			Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-			PollEvery: 10 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, WizRetryFor: 5 * time.Second,
-			OnFetch: func(_, _ string, res feed.Result, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				results = append(results, res)
-			},
+		runHostile(t, cfg, logs, func(res feed.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, res)
 		})
-		if err != nil {
-			t.Fatalf("run --until-idle: %v\n%s", err, lastLines(logs.String(), 30))
-		}
 	}
 	run()
 	// A new issue between the runs (so that F's created line is not the file's last one: the
@@ -292,14 +308,7 @@ func TestHostileDataEndToEnd(t *testing.T) {
 // ever fetched. Now each such node is rejected like an incomplete one (recorded with its raw JSON,
 // counted, logged) and the feeds go on.
 func TestUndecodableNodesDoNotStallTheFeeds(t *testing.T) {
-	wizAPI := &hostileWiz{nodes: map[string]hostileNode{}}
-	srv := httptest.NewServer(wizAPI)
-	defer srv.Close()
-	dir := t.TempDir()
-	cfg := DemoConfig(srv.URL+"/graphql", srv.URL+"/oauth/token", dir, "127.0.0.1:0")
-	cfg.Wiz.RequestsPerSecond = 0
-	cfg.Instances[0].Wiz.RequestsPerSecond = 0
-	cfg.Instances[0].Fetch.MaxPerFetch = 2 // several pages per window
+	wizAPI, cfg, dir := startHostile(t)
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	const (
@@ -323,22 +332,11 @@ func TestUndecodableNodesDoNotStallTheFeeds(t *testing.T) {
 
 	var mu sync.Mutex
 	rejected := 0
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := Run(ctx, Options{
-		Config: cfg, Mode: schedule.UntilIdle, NoServer: true,
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		PollEvery: 10 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, WizRetryFor: 5 * time.Second,
-		OnFetch: func(_, _ string, res feed.Result, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			rejected += res.Rejected[feed.RejectIncomplete]
-		},
+	runHostile(t, cfg, &syncBuffer{}, func(res feed.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		rejected += res.Rejected[feed.RejectIncomplete]
 	})
-	if err != nil {
-		t.Fatalf("run --until-idle: %v\n%s", err, lastLines(logs.String(), 30))
-	}
 	events, _ := readLines(t, filepath.Join(dir, "incidents.jsonl"))
 	got := map[string]int{}
 	for _, ev := range events {
