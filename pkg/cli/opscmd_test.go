@@ -113,6 +113,21 @@ func TestOperatorViewsReadTheStoreWhenNoDaemonRuns(t *testing.T) {
 	}
 }
 
+// daemonConfig writes a config whose daemon listens where the test server daemonURL does, with the
+// server token token, and returns its path and text.
+func daemonConfig(t *testing.T, daemonURL, token string) (path, text string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(daemonURL, "http://"))
+	dir := t.TempDir()
+	path = filepath.Join(dir, "c.yaml")
+	text = "wiz:\n  api_url: https://api.us1.app.wiz.io/graphql\nstore:\n  path: " + filepath.Join(dir, "s.db") +
+		"\nserver:\n  listen: 127.0.0.1:" + port + "\n  auth_token: " + token + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, text
+}
+
 func TestStatusAndHealthcheckUseTheRunningDaemon(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/status" && r.Header.Get("Authorization") != "Bearer tok-123" {
@@ -123,14 +138,7 @@ func TestStatusAndHealthcheckUseTheRunningDaemon(t *testing.T) {
 		w.Write([]byte(`{"source":"daemon"}`))
 	}))
 	defer srv.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-	dir := t.TempDir()
-	path := filepath.Join(dir, "c.yaml")
-	cfg := "wiz:\n  api_url: https://api.us1.app.wiz.io/graphql\nstore:\n  path: " + filepath.Join(dir, "s.db") +
-		"\nserver:\n  listen: 127.0.0.1:" + port + "\n  auth_token: tok-123\n"
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := daemonConfig(t, srv.URL, "tok-123")
 	if r := runCLI(t, path, "status"); r.code != 0 || !strings.Contains(r.stdout, `"source": "daemon"`) {
 		t.Fatalf("status via the API: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -157,14 +165,7 @@ func TestCheckpointShowUsesTheRunningDaemon(t *testing.T) {
 		json.NewEncoder(w).Encode([]map[string]any{{"instance": q.Get("instance"), "feed": q.Get("feed"), "mid_window": false}})
 	}))
 	defer srv.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-	dir := t.TempDir()
-	path := filepath.Join(dir, "c.yaml")
-	cfg := "wiz:\n  api_url: https://api.us1.app.wiz.io/graphql\nstore:\n  path: " + filepath.Join(dir, "s.db") +
-		"\nserver:\n  listen: 127.0.0.1:" + port + "\n  auth_token: tok-123\n"
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, cfg := daemonConfig(t, srv.URL, "tok-123")
 	r := runCLI(t, path, "checkpoint", "show", "--instance", "eu", "--feed", "updates")
 	var got []struct{ Instance, Feed string }
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 || len(got) != 1 || got[0].Instance != "eu" || got[0].Feed != "updates" {
