@@ -26,15 +26,14 @@ type replica struct {
 	elector *ha.Elector
 }
 
-// openStore opens the store of cfg: the bbolt file (taking its lock), or the etcd prefix. With etcd
-// it also returns the replica; every write of the store is then fenced by the replica's leadership
-// (pushes excepted: they are posted to the shared inbox, see store.EnqueueRefetch).
-
 // engineSettled is how long an engine must have run for its stop to count as a new failure: the
 // restart delay (1 s doubling to 30 s) then starts again from 1 s, instead of growing over a term's
 // days with every etcd hiccup.
 const engineSettled = time.Minute
 
+// openStore opens the store of cfg: the bbolt file (taking its lock), or the etcd prefix. With etcd
+// it also returns the replica; every write of the store is then fenced by the replica's leadership
+// (pushes excepted: they are posted to the shared inbox, see store.EnqueueRefetch).
 func (d *shared) openStore(ctx context.Context, cfg *config.Config, stack *cleanups) (*store.Store, *replica, error) {
 	if cfg.Store.Backend != config.StoreEtcd {
 		st, err := store.Open(cfg.Store.Path, store.Options{})
@@ -170,16 +169,26 @@ func (d *shared) runReplica(ctx context.Context, cfg *config.Config, srv *server
 		defer setLeading(false)
 		// A commit of the previous leader may have stopped between its write-ahead record and its
 		// keys: finish it before reading anything.
+		// A newer replica may have bumped the schema since this one started (a rolling upgrade):
+		// this code must not write under it, nor finish that replica's last commit. It ends the
+		// daemon, as at a start. Checked again after the recovery, which may finish a bump.
+		checkSchema := func() error {
+			if err := d.store.CheckSchema(); errors.Is(err, store.ErrSchemaTooNew) {
+				endErr, ended = err, true
+				stopRun()
+				return err
+			} else if err != nil {
+				return err
+			}
+			return nil
+		}
+		if err := checkSchema(); err != nil {
+			return err
+		}
 		if err := r.db.Recover(leadCtx); err != nil {
 			return fmt.Errorf("recover the last leader's commit: %w", err)
 		}
-		// A newer replica may have bumped the schema since this one started (a rolling upgrade):
-		// this code must not write under it. It ends the daemon, as at a start.
-		if err := d.store.CheckSchema(); errors.Is(err, store.ErrSchemaTooNew) {
-			endErr, ended = err, true
-			stopRun()
-			return err
-		} else if err != nil {
+		if err := checkSchema(); err != nil {
 			return err
 		}
 		select { // a reload before this term already applies

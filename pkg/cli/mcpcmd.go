@@ -46,7 +46,8 @@ may list and call is what your profile in the daemon's mcp: block allows.`,
 
 func runMCP(cmd *cobra.Command, env *Env) error {
 	endpoint, _ := cmd.Flags().GetString("url")
-	if endpoint == "" {
+	given := endpoint != ""
+	if !given {
 		cfg, err := loadConfig(cmd, configPath(cmd, env))
 		if err != nil {
 			return err
@@ -64,7 +65,9 @@ func runMCP(cmd *cobra.Command, env *Env) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageError(fmt.Errorf("--url %q is not an http(s) URL", endpoint))
 	}
-	if u.Scheme == "http" && !server.IsLoopback(u.Host) {
+	// The endpoint derived from server.listen is this host's own address (the kernel keeps such
+	// traffic on the host); one given with --url may cross the network.
+	if given && u.Scheme == "http" && !server.IsLoopback(u.Host) {
 		// The token is a bearer credential: over plain HTTP it would cross the network in clear.
 		return usageError(fmt.Errorf("--url %s: plain http to another host would send your token in clear; use https, or run wizfetch mcp on the daemon's host", u.Redacted()))
 	}

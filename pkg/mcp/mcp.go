@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -467,7 +468,18 @@ func auditArgs(raw json.RawMessage) map[string]any {
 		return map[string]any{}
 	}
 	out := make(map[string]any, len(args))
-	for k, v := range args {
+	// Known arguments first, so that padding a call with others cannot push them out of the line.
+	keys := slices.SortedFunc(maps.Keys(args), func(a, b string) int {
+		if auditedArgs[a] != auditedArgs[b] {
+			if auditedArgs[a] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys {
+		v := args[k]
 		k = clip(k, 32)
 		if !auditedArgs[k] {
 			if x, ok := v.(string); ok {

@@ -21,8 +21,9 @@ const (
 const maxRetryDelay = 10 * time.Minute
 
 // A push whose issue Wiz does not show yet (feed.PushResult.Lagging) is read again after
-// lagRetryDelay, doubling, at most maxLagRetries times and while it is younger than maxPushLag:
-// the ingestion lag WIZ_API.md §3 describes is minutes.
+// lagRetryDelay, doubling, while the item has had fewer than maxLagRetries attempts (failed reads
+// count too) and its first push is younger than maxPushLag: the ingestion lag WIZ_API.md §3
+// describes is minutes.
 const (
 	lagRetryDelay = 30 * time.Second
 	maxLagRetries = 3

@@ -17,9 +17,9 @@ import (
 // inboxRecord. The leader's RefetchBatch first moves posted pushes, oldest first, into the refetch
 // queue in a write transaction of its own (CompleteRefetches and RetryRefetches move them first in
 // theirs), deleting them from the inbox: each is queued exactly as a direct EnqueueRefetchBounded
-// would queue it (an issue already queued keeps its entry, a new one of an instance at its bound
-// is refused), so a crash before that commit leaves the push in the inbox and after it in the
-// queue. On bbolt nothing uses the inbox.
+// would queue it (an issue already queued keeps its entry, the push counted on it; a new one of an
+// instance at its bound is refused), so a crash before that commit leaves the push in the inbox and
+// after it in the queue. On bbolt nothing uses the inbox.
 //
 // The bound of EnqueueRefetchBounded is approximate for posted pushes: the replica checks it in a
 // read transaction before it posts, and the leader checks it again as it moves the push; a push
@@ -50,22 +50,20 @@ type inboxRecord struct {
 }
 
 // postRefetch is EnqueueRefetchBounded on a shared engine: it checks the queue in a read
-// transaction (an issue already queued costs nothing; a full instance is refused) and posts item to
-// the inbox.
+// transaction (a full instance is refused; an issue queued already takes no room) and posts item
+// to the inbox.
 func (s *Store) postRefetch(item RefetchItem, max int) error {
 	if s.readOnly {
 		return fmt.Errorf("post to a store opened read-only: %w", kv.ErrNotWritable)
 	}
 	err := s.View(func(tx *Tx) error {
-		q, err := tx.bucket(bucketRefetch)
-		if err != nil {
+		_, found, err := tx.takeRefetch(joinKey(0, item.Instance, item.IssueID))
+		if err != nil || found {
+			// Queued already: posted all the same, and moved it counts as a push again
+			// (enqueueRefetch), which keeps the item for a refetch after it (completeRefetch). It
+			// is posted every time: whether a refetch read the item since the last counted push
+			// is not known here, and skipping one could lose it.
 			return err
-		}
-		if q.Get(joinKey(0, item.Instance, item.IssueID)) != nil {
-			// Queued already: posted all the same. Moved into the queue, it counts as a push
-			// again (enqueueRefetch), which keeps the item for a refetch after it
-			// (completeRefetch); it takes no room.
-			return nil
 		}
 		return tx.refetchRoom(item.Instance, max)
 	})

@@ -41,13 +41,14 @@ func refetchInstanceCounter(instance string) string { return counterRefetch + "\
 // queued issues.
 var ErrQueueFull = errors.New("refetch queue is full")
 
-// EnqueueRefetch queues item. An issue already queued keeps its existing entry (the earliest), so
-// repeated pushes cost nothing.
+// EnqueueRefetch queues item. An issue already queued keeps its existing entry (the earliest); the
+// push is counted on it (refetchRecord.Pushes), so that a refetch already under way does not
+// complete it (CompleteRefetches).
 func (s *Store) EnqueueRefetch(item RefetchItem) error { return s.EnqueueRefetchBounded(item, 0) }
 
 // EnqueueRefetchBounded is EnqueueRefetch refusing, with an error wrapping ErrQueueFull, a new issue
 // of an instance that already has max issues queued (max <= 0: no bound). An issue already queued
-// is accepted whatever the depth: it costs nothing. The per-instance depth counts issues queued
+// is accepted whatever the depth: it takes no room. The per-instance depth counts issues queued
 // since this counter existed, so a queue written by an older wizfetch is under-counted until it
 // drains.
 //
@@ -70,8 +71,8 @@ func (s *Store) EnqueueRefetchBounded(item RefetchItem, max int) error {
 	return nil
 }
 
-// enqueueRefetch queues item unless it is queued already; a new item of an instance with max items
-// queued (max > 0) is refused with an error wrapping ErrQueueFull.
+// enqueueRefetch queues item, or counts a push on its entry when it is queued already; a new item
+// of an instance with max items queued (max > 0) is refused with an error wrapping ErrQueueFull.
 func (tx *Tx) enqueueRefetch(item RefetchItem, max int) error {
 	q, err := tx.bucket(bucketRefetch)
 	if err != nil {
@@ -201,8 +202,9 @@ func (s *Store) RetryRefetch(item RefetchItem) error {
 	return nil
 }
 
-// CompleteRefetches removes many items from the queue in one transaction (only Instance and IssueID
-// are read); missing entries are skipped.
+// CompleteRefetches removes many items from the queue in one transaction (Instance, IssueID and
+// Pushes are read: an item pushed again since it was read stays, due at once); missing entries are
+// skipped.
 func (s *Store) CompleteRefetches(items []RefetchItem) error {
 	for _, it := range items {
 		if err := checkIncident(it.Instance, it.IssueID); err != nil {

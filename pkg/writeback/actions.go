@@ -36,13 +36,17 @@ const (
 // Kinds lists every action kind, in the CLI's order.
 var Kinds = []string{KindResolve, KindReject, KindReopen, KindInProgress, KindNote, KindDueDate, KindClearDueDate}
 
-// Errors. Do's errors match at most one of them, or one of wiz's error classes.
+// Errors. Do's errors match at most one of them, and may wrap one of wiz's error classes.
 var (
 	// ErrInvalid: the action is malformed (bad id, reason, date, missing or extra field).
 	ErrInvalid = errors.New("invalid action")
 	// ErrNotAllowed: Wiz would refuse the change for this issue (resolving an issue that is not
 	// a THREAT_DETECTION).
 	ErrNotAllowed = errors.New("not allowed")
+	// ErrOutcomeUnknown: a change carrying a note failed in a way that may follow its success in
+	// Wiz (a 5xx, a lost answer); it is not retried, since a retry would add the note twice. It
+	// wraps the Wiz error as well.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )
 
 // DateLayout is the form of Action.DueDate.
@@ -251,6 +255,11 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 	}
 	iss, err := c.UpdateIssue(ctx, a.IssueID, patch)
 	if err != nil {
+		if patch.Note != "" && wiz.IsRetryable(err) {
+			// Not retried (the note would be added twice): the request may have reached Wiz.
+			return Result{}, fmt.Errorf("%s: %w: whether the change and its note were applied is unknown (check the issue before trying again): %w",
+				a.Kind, ErrOutcomeUnknown, err)
+		}
 		return Result{}, fmt.Errorf("%s: %w", a.Kind, err)
 	}
 	res.Status = iss.Status
@@ -262,7 +271,8 @@ func Do(ctx context.Context, c Client, a Action) (Result, error) {
 		if err != nil {
 			if wiz.IsRetryable(err) {
 				// The request may have reached Wiz and the answer been lost: the note may be there.
-				return Result{}, fmt.Errorf("%s: status is now %s, but whether the note was added is unknown (check the issue before adding it again): %w", a.Kind, iss.Status, err)
+				return Result{}, fmt.Errorf("%s: status is now %s, but %w: whether the note was added is unknown (check the issue before adding it again): %w",
+					a.Kind, iss.Status, ErrOutcomeUnknown, err)
 			}
 			return Result{}, fmt.Errorf("%s: status is now %s but the note was not added: %w", a.Kind, iss.Status, err)
 		}

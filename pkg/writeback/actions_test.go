@@ -228,6 +228,7 @@ func TestDoAgainstSimulator(t *testing.T) {
 type recordingClient struct {
 	typ     string // the issue's type
 	noteErr error  // CreateIssueNote's answer
+	pErr    error  // UpdateIssue's answer
 	calls   []string
 	patches []wiz.IssuePatch
 	notes   []string
@@ -241,6 +242,9 @@ func (r *recordingClient) Issue(_ context.Context, id string) (*wiz.Issue, json.
 func (r *recordingClient) UpdateIssue(_ context.Context, id string, p wiz.IssuePatch) (*wiz.Issue, error) {
 	r.calls = append(r.calls, "UpdateIssue")
 	r.patches = append(r.patches, p)
+	if r.pErr != nil {
+		return nil, r.pErr
+	}
 	return &wiz.Issue{ID: id, Status: p.Status}, nil
 }
 
@@ -309,8 +313,19 @@ func TestDoNotes(t *testing.T) {
 	t.Run("note fails after the status change", func(t *testing.T) {
 		c := &recordingClient{noteErr: &wiz.APIError{Class: wiz.ErrTransient, Op: "CreateIssueNote", Message: "boom"}}
 		_, err := Do(context.Background(), c, Action{Kind: KindReopen, IssueID: someID, Note: "n"})
-		if !errors.Is(err, wiz.ErrTransient) || !strings.Contains(err.Error(), "status is now OPEN, but whether the note was added is unknown") {
+		if !errors.Is(err, wiz.ErrTransient) || !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "whether the note was added is unknown") {
 			t.Fatalf("err = %v", err)
+		}
+		// A reject with its note, failing for now: the same unknown outcome; without a note, a
+		// plain failure (the patch alone is idempotent and was retried).
+		c = &recordingClient{pErr: &wiz.APIError{Class: wiz.ErrTransient, Op: "UpdateIssue", Message: "502"}}
+		_, err = Do(context.Background(), c, Action{Kind: KindReject, IssueID: someID, Reason: "WONT_FIX", Note: "accepted"})
+		if !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "whether the change and its note were applied is unknown") {
+			t.Fatalf("reject with a note, failing for now: %v", err)
+		}
+		_, err = Do(context.Background(), c, Action{Kind: KindInProgress, IssueID: someID})
+		if errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, wiz.ErrTransient) {
+			t.Fatalf("in-progress without a note, failing for now: %v", err)
 		}
 		c = &recordingClient{noteErr: &wiz.APIError{Class: wiz.ErrPermission, Op: "CreateIssueNote", Message: "no scope"}}
 		_, err = Do(context.Background(), c, Action{Kind: KindReopen, IssueID: someID, Note: "n"})

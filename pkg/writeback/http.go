@@ -196,12 +196,17 @@ func statusFor(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, wiz.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, wiz.ErrPermission), errors.Is(err, wiz.ErrAuth), errors.Is(err, wiz.ErrBadRequest):
+	case errors.Is(err, ErrOutcomeUnknown):
+		// The change may be in Wiz already, with its note: a retry could add the note twice.
+		return http.StatusFailedDependency
+	case errors.Is(err, wiz.ErrPermission), errors.Is(err, wiz.ErrBadRequest):
 		// Wiz refused for good (a missing write scope, a change it does not take): not a 502, which
 		// playbooks retry.
 		return http.StatusUnprocessableEntity
 	default:
-		return http.StatusBadGateway // Wiz failed for now (wiz.ErrTransient): worth retrying
+		// Wiz failed for now (wiz.ErrTransient), or wizfetch's credentials did (wiz.ErrAuth, which
+		// the operator fixes): worth retrying.
+		return http.StatusBadGateway
 	}
 }
 

@@ -214,6 +214,8 @@ func TestStatusForWizFailures(t *testing.T) {
 		{&wiz.APIError{Class: wiz.ErrTransient, Message: "502"}, http.StatusBadGateway},
 		{fmt.Errorf("resolve: %w", wiz.ErrNotFound), http.StatusNotFound},
 		{fmt.Errorf("%w: bad date", ErrInvalid), http.StatusBadRequest},
+		{fmt.Errorf("reject: %w: %w", ErrOutcomeUnknown, &wiz.APIError{Class: wiz.ErrTransient}), http.StatusFailedDependency},
+		{&wiz.APIError{Class: wiz.ErrAuth, Message: "secret rotated"}, http.StatusBadGateway},
 	} {
 		if got := statusFor(tc.err); got != tc.want {
 			t.Errorf("statusFor(%v) = %d, want %d", tc.err, got, tc.want)
