@@ -178,20 +178,7 @@ func TestMCPStdioThroughTheDaemon(t *testing.T) {
 // error and exit 1.
 func TestMCPStdioWrongToken(t *testing.T) {
 	url, _ := startMCPDaemon(t)
-	var stdout, stderr bytes.Buffer
-	in := strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}` + "\n")
-	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
-		if k == MCPTokenEnv {
-			return "nobody-token"
-		}
-		return ""
-	}}
-	root := newRootCommand(env)
-	root.SetArgs([]string{"mcp", "--url", url + "/mcp"})
-	root.SetIn(in)
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	err := root.ExecuteContext(context.Background())
+	_, err := runMCPInitialize(url+"/mcp", "nobody-token")
 	var exit *ExitError
 	if err == nil || !errorsAs(err, &exit) || exit.Code != ExitFailure || !strings.Contains(err.Error(), "Unauthorized") {
 		t.Fatalf("err %v, want exit 1 naming Unauthorized", err)
@@ -216,23 +203,7 @@ func errorsAs(err error, target **ExitError) bool {
 // The relay sends the token to the daemon at --url only: not over plain http to another host, and
 // not where a redirect points.
 func TestMCPStdioKeepsTheTokenToTheDaemon(t *testing.T) {
-	run := func(url string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		in := strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}` + "\n")
-		env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
-			if k == MCPTokenEnv {
-				return "secret-user-token"
-			}
-			return ""
-		}}
-		root := newRootCommand(env)
-		root.SetArgs([]string{"mcp", "--url", url})
-		root.SetIn(in)
-		root.SetOut(&stdout)
-		root.SetErr(&stderr)
-		err := root.ExecuteContext(context.Background())
-		return stdout.String(), err
-	}
+	run := func(url string) (string, error) { return runMCPInitialize(url, "secret-user-token") }
 	_, err := run("http://192.0.2.10:8080/mcp")
 	var exit *ExitError
 	if err == nil || !errorsAs(err, &exit) || exit.Code != ExitUsage || !strings.Contains(err.Error(), "in clear") {
@@ -255,4 +226,24 @@ func TestMCPStdioKeepsTheTokenToTheDaemon(t *testing.T) {
 	if leaked.Load() {
 		t.Fatal("the token followed a redirect to another server")
 	}
+}
+
+// runMCPInitialize runs `wizfetch mcp --url url` with token, sending one initialize request, and
+// returns its stdout and error.
+func runMCPInitialize(url, token string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	in := strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}` + "\n")
+	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+		if k == MCPTokenEnv {
+			return token
+		}
+		return ""
+	}}
+	root := newRootCommand(env)
+	root.SetArgs([]string{"mcp", "--url", url})
+	root.SetIn(in)
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	err := root.ExecuteContext(context.Background())
+	return stdout.String(), err
 }
